@@ -1,0 +1,1 @@
+"""The service: publishing pipeline, command line, and (later) the GraphQL API."""

@@ -1,0 +1,104 @@
+"""caigou: set up the database, manage publishers, ingest records, build the demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.cli import demo, publishers
+from hub.cli.context import AppState, err, out, state
+from hub.config import Settings
+from hub.publishing import PublisherError, ingest_file
+from hub.publishing.errors import BatchRejected
+from schema.db import current_revision, head_revision, upgrade
+from schema.types import RecordKind
+
+app = typer.Typer(help="caigou-hub: government procurement disclosure data hub (政府采购信息公开).",
+                  no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
+db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(publishers.app, name="publisher")
+demo.register(app)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    database_url: Annotated[str | None, typer.Option(help="Overrides CAIGOU_DATABASE_URL.")] = None,
+    export_root: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_ROOT.")] = None,
+    elasticsearch_url: Annotated[
+        str | None, typer.Option(help="Overrides CAIGOU_ELASTICSEARCH_URL.")
+    ] = None,
+) -> None:
+    settings = Settings.from_env().override(
+        database_url=database_url, export_root=export_root, elasticsearch_url=elasticsearch_url
+    )
+    ctx.obj = AppState(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply all migrations."""
+    engine = state(ctx).engine(migrate=False)
+    upgrade(engine)
+    out.print(f"database at migration {current_revision(engine)} (head {head_revision()})")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the database's migration and the code's."""
+    engine = state(ctx).engine(migrate=False)
+    out.print(f"database: {current_revision(engine) or 'empty'}; code: {head_revision()}")
+
+
+def _progress(position: int) -> None:
+    if position == 10_000 or position % 100_000 == 0:
+        err.print(f"… {position:,} records read", highlight=False)
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Files to ingest.")
+    ],
+    publisher: Annotated[str, typer.Option(help="Publisher name (see `caigou publisher list`).")],
+    partial: Annotated[
+        bool, typer.Option(help="Accept valid records; refused ones go to FILE.rejects.ndjson.")
+    ] = False,
+    kind: Annotated[
+        RecordKind | None, typer.Option(help="Record kind; guessed when absent.")
+    ] = None,
+    source_site: Annotated[str | None, typer.Option(help="Site the records came from.")] = None,
+) -> None:
+    """Ingest OCDS release packages, transaction or penalty CSV/NDJSON files."""
+    engine = state(ctx).engine()
+    failed = False
+    for path in files:
+        try:
+            result = ingest_file(
+                engine, path, publisher, kind=kind, partial=partial, source_site=source_site,
+                progress=_progress,
+            )  # fmt: skip
+        except PublisherError as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(2) from None
+        counts = (f"{result.total:,} read, {result.accepted:,} accepted, "
+                  f"{result.duplicates:,} duplicates, {result.rejected:,} rejected")  # fmt: skip
+        if result.status == "rejected":
+            failed = True
+            err.print(f"[red]{path.name}[/red]: {BatchRejected(result.refusals, result.total)}")
+            err.print(counts, highlight=False)
+            continue
+        out.print(f"{path.name}: {result.kind} batch {result.status}: {counts}", highlight=False)
+        if result.rejects_path:
+            out.print(f"refused records with reasons: {result.rejects_path}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

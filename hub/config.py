@@ -1,0 +1,45 @@
+"""Settings from the environment, overridable on the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///caigou.db"
+
+# Each setting: environment variable, default, meaning. The README's table is checked
+# against this by tests/test_docs.py.
+SETTINGS = {
+    "database_url": ("CAIGOU_DATABASE_URL", DEFAULT_DATABASE_URL,
+                     "SQLAlchemy URL; SQLite file in the working folder by default, "
+                     "postgresql://user@host/db for deployments"),
+    "export_root": ("CAIGOU_EXPORT_ROOT", "exports-out",
+                    "where daily dumps are written (folder or pyarrow.fs URL)"),
+    "elasticsearch_url": ("CAIGOU_ELASTICSEARCH_URL", "",
+                          "Elasticsearch base URL; empty means search runs on the database"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    export_root: str
+    elasticsearch_url: str | None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {name: env.get(var, default) for name, (var, default, _) in SETTINGS.items()}
+        return cls(
+            database_url=values["database_url"],
+            export_root=values["export_root"],
+            elasticsearch_url=values["elasticsearch_url"] or None,
+        )
+
+    def override(self, **changes: str | None) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def export_path(self) -> Path:
+        return Path(self.export_root)

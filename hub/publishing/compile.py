@@ -1,0 +1,174 @@
+"""compile_project: a project's current state from its notices, in publish order."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, select, update
+
+from hub.publishing.parties import PartyResolver
+from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
+from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
+from schema.types import NoticeType, PartyRole, ProjectStatus
+
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+LOTS = Lot.__table__  # type: ignore[attr-defined]
+AWARDS = Award.__table__  # type: ignore[attr-defined]
+AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
+CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+
+ROLE_OF = {
+    "buyer": PartyRole.purchaser,
+    "procuringEntity": PartyRole.agency,
+    "supplier": PartyRole.supplier,
+}
+STATUS_OF = {
+    NoticeType.intention: ProjectStatus.planning,
+    NoticeType.tender: ProjectStatus.tendering,
+    NoticeType.single_source: ProjectStatus.tendering,
+    NoticeType.result: ProjectStatus.awarded,
+    NoticeType.contract: ProjectStatus.contracted,
+    NoticeType.acceptance: ProjectStatus.completed,
+    NoticeType.termination: ProjectStatus.terminated,
+}
+EDITIONS = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
+
+
+def _money(value: Any) -> Decimal | None:
+    amount = amount_of(value)
+    return None if amount is None else Decimal(str(amount))
+
+
+def _currency(value: Any) -> str | None:
+    return value.get("currency") if isinstance(value, dict) else None
+
+
+def _when(value: Any) -> Any:
+    return parse_ocds_datetime(value) if value else None
+
+
+def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:
+    """Recompile one project and replace its lots, awards and contracts; returns the record."""
+    notices = conn.execute(
+        select(NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
+        .where(NOTICES.c.project_id == project_id)
+        .order_by(NOTICES.c.published_at, NOTICES.c.id)
+    ).all()
+    compiled = merge_releases(orjson.loads(n.payload) for n in notices)
+    party_ids = _resolve_parties(compiled, parties)
+    tender = compiled.get("tender") or {}
+    budget_value = ((compiled.get("planning") or {}).get("budget") or {}).get("amount")
+    if amount_of(budget_value) is None:
+        budget_value = tender.get("value")
+    buyer_ref = (compiled.get("buyer") or {}).get("id")
+    agency_ref = (tender.get("procuringEntity") or {}).get("id") or next(
+        (
+            p.get("id")
+            for p in compiled.get("parties") or []
+            if "procuringEntity" in (p.get("roles") or [])
+        ),
+        None,
+    )
+    buyer = next((p for p in compiled.get("parties") or [] if p.get("id") == buyer_ref), {})
+    classification = (
+        next(
+            (i.get("classification") for i in tender.get("items") or [] if i.get("classification")),
+            None,
+        )
+        or {}
+    )
+    status = ProjectStatus.planning
+    for notice in notices:
+        status = STATUS_OF.get(NoticeType(notice.notice_type), status)
+    values = {
+        "project_code": tender.get("id"),
+        "title": tender.get("title"),
+        "purchaser_id": party_ids.get(buyer_ref),
+        "agency_id": party_ids.get(agency_ref),
+        "region_code": (buyer.get("address") or {}).get("region"),
+        "procurement_method": tender.get("procurementMethod"),
+        "procurement_method_details": tender.get("procurementMethodDetails"),
+        "main_category": tender.get("mainProcurementCategory"),
+        "category_code": classification.get("id"),
+        "category_edition": EDITIONS.get(classification.get("scheme")),
+        "budget": _money(budget_value),
+        "currency": _currency(budget_value),
+        "status": status.value,
+        "first_published_at": notices[0].published_at,
+        "last_published_at": notices[-1].published_at,
+        "notice_count": len(notices),
+    }
+    if values["region_code"] is None:
+        values.pop("region_code")  # keep the region the first notice was checked against
+    conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
+    _replace_children(conn, project_id, compiled, party_ids)
+    return compiled
+
+
+def _resolve_parties(compiled: dict[str, Any], parties: PartyResolver) -> dict[str, int]:
+    """OCDS party ids (local to the release) → hub party ids."""
+    resolved: dict[str, int] = {}
+    for party in compiled.get("parties") or []:
+        roles = [ROLE_OF[r] for r in party.get("roles") or [] if r in ROLE_OF]
+        if not roles or party.get("id") is None:
+            continue
+        identifier = party.get("identifier") or {}
+        code = identifier.get("id") if identifier.get("scheme") in ("CN-SAIC", "CN-USCC") else None
+        code = parties.check_code(str(code), "identifier.id") if code else None
+        region = (party.get("address") or {}).get("region")
+        for role in roles:
+            resolved[str(party["id"])] = parties.resolve(party["name"], code, region, role)
+    return resolved
+
+
+def _replace_children(
+    conn: Connection, project_id: int, compiled: dict[str, Any], party_ids: dict[str, int]
+) -> None:
+    old_awards = select(AWARDS.c.id).where(AWARDS.c.project_id == project_id)
+    conn.execute(delete(AWARD_SUPPLIERS).where(AWARD_SUPPLIERS.c.award_pk.in_(old_awards)))
+    for table in (AWARDS, CONTRACTS, LOTS):
+        conn.execute(delete(table).where(table.c.project_id == project_id))
+    tender = compiled.get("tender") or {}
+    for lot in tender.get("lots") or []:
+        conn.execute(LOTS.insert().values(
+            project_id=project_id, lot_id=str(lot["id"]), title=lot.get("title"),
+            budget=_money(lot.get("value")), status=lot.get("status"),
+        ))  # fmt: skip
+    for award in compiled.get("awards") or []:
+        award_pk = conn.execute(
+            AWARDS.insert()
+            .values(
+                project_id=project_id, award_id=str(award["id"]),
+                lot_ids=",".join(map(str, award.get("relatedLots") or [])) or None,
+                title=award.get("title"), status=award.get("status"),
+                decision_date=_when(award.get("date")), amount=_money(award.get("value")),
+                currency=_currency(award.get("value")),
+            )
+            .returning(AWARDS.c.id)
+        ).scalar_one()  # fmt: skip
+        suppliers = {
+            party_ids[s["id"]] for s in award.get("suppliers") or [] if s.get("id") in party_ids
+        }
+        for party_id in sorted(suppliers):
+            conn.execute(AWARD_SUPPLIERS.insert().values(award_pk=award_pk, party_id=party_id))
+    awards_by_id = {str(a["id"]): a for a in compiled.get("awards") or []}
+    for contract in compiled.get("contracts") or []:
+        suppliers = contract.get("suppliers") or (
+            awards_by_id.get(str(contract.get("awardID")), {}).get("suppliers") or []
+        )
+        supplier_id = next(
+            (party_ids[s["id"]] for s in suppliers if s.get("id") in party_ids), None
+        )
+        period = contract.get("period") or {}
+        conn.execute(CONTRACTS.insert().values(
+            project_id=project_id, contract_id=str(contract["id"]),
+            award_id=contract.get("awardID"), supplier_id=supplier_id, title=contract.get("title"),
+            status=contract.get("status"), amount=_money(contract.get("value")),
+            currency=_currency(contract.get("value")),
+            date_signed=_when(contract.get("dateSigned")),
+            period_start=_when(period.get("startDate")).date() if period.get("startDate") else None,
+            period_end=_when(period.get("endDate")).date() if period.get("endDate") else None,
+        ))  # fmt: skip

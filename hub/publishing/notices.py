@@ -1,0 +1,210 @@
+"""Notices from OCDS 1.1 releases: checked, stored immutably, and their projects recompiled."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from hub.publishing.batch import BatchContext, content_hash
+from hub.publishing.compile import compile_project
+from hub.publishing.dialect import insert_ignoring_conflicts
+from hub.publishing.errors import FieldError
+from schema.codes import CodeError, check_category, is_region_code
+from schema.ocds import AMENDS, notice_type_of, parse_ocds_datetime
+from schema.tables import Notice, NoticeSource, Project
+from schema.types import NoticeType, ProjectStatus
+
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+CLASSIFICATION_EDITIONS = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
+SECTIONS = ("planning", "tender", "awards", "contracts")
+
+
+def _required(release: Mapping[str, Any], key: str) -> str:
+    value = release.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError(key, "is required (a non-empty string)")
+    return value.strip()
+
+
+def _datetime(value: Any, field: str) -> datetime:
+    try:
+        return parse_ocds_datetime(value)
+    except (TypeError, ValueError, AttributeError):
+        raise FieldError(field, f"{value!r} is not an ISO 8601 date-time") from None
+
+
+def _check_amount(value: Any, field: str) -> None:
+    if not isinstance(value, dict) or value.get("amount") is None:
+        return
+    try:
+        amount = Decimal(str(value["amount"]))
+    except InvalidOperation:
+        raise FieldError(f"{field}.amount", f"{value['amount']!r} is not a number") from None
+    if amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise FieldError(f"{field}.amount", f"{amount} must be ≥ 0 with at most 2 decimal places")
+
+
+class NoticeHandler:
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx = ctx
+        self.touched: set[int] = set()
+
+    def add(self, position: int, raw: Mapping[str, Any]) -> None:
+        try:
+            self.write(raw, *self.parse(raw))
+        except FieldError as error:
+            self.ctx.report.refuse(position, raw.get("id"), error, raw)
+
+    def parse(self, release: Mapping[str, Any]) -> tuple[NoticeType, datetime, str, str]:
+        """(notice type, publish time, region, title), or FieldError."""
+        ocid = _required(release, "ocid")
+        _required(release, "id")
+        published_at = _datetime(release.get("date"), "date")
+        notice_type = notice_type_of(release)
+        if notice_type is None:
+            field = "noticeType" if release.get("noticeType") else "tag"
+            raise FieldError(field, "not a procurement notice type (see DISCLOSURE.md codes)")
+        if release.get("classified") or (release.get("tender") or {}).get("classified"):
+            raise FieldError("classified", "classified (涉密) projects are not published")
+        tender = release.get("tender") or {}
+        title = release.get("title") or tender.get("title")
+        body = release.get("fullText") or tender.get("description")
+        if not title or not (body or any(release.get(s) for s in SECTIONS)):
+            raise FieldError(
+                "title" if not title else "fullText", "empty notice: not procurement information"
+            )
+        parties = release.get("parties") or []
+        for i, party in enumerate(parties):
+            if not isinstance(party, dict) or not party.get("name"):
+                raise FieldError(f"parties[{i}].name", "is required")
+            identifier = party.get("identifier") or {}
+            if identifier.get("scheme") in ("CN-SAIC", "CN-USCC"):
+                self.ctx.parties.check_code(
+                    str(identifier.get("id", "")), f"parties[{i}].identifier.id"
+                )
+            region = (party.get("address") or {}).get("region")
+            if region is not None and not is_region_code(str(region)):
+                raise FieldError(
+                    f"parties[{i}].address.region", f"{region!r} is not a division code"
+                )
+        for i, item in enumerate(tender.get("items") or []):
+            classification = item.get("classification") or {}
+            edition = CLASSIFICATION_EDITIONS.get(classification.get("scheme"))
+            if edition and classification.get("id"):
+                try:
+                    check_category(classification["id"], edition)
+                except CodeError as exc:
+                    raise FieldError(f"tender.items[{i}].classification.id", str(exc)) from None
+        _check_amount(
+            (release.get("planning") or {}).get("budget", {}).get("amount"),
+            "planning.budget.amount",
+        )
+        _check_amount(tender.get("value"), "tender.value")
+        for section, date_key in (("awards", "date"), ("contracts", "dateSigned")):
+            for i, entry in enumerate(release.get(section) or []):
+                _check_amount(entry.get("value"), f"{section}[{i}].value")
+                if entry.get(date_key):
+                    _datetime(entry[date_key], f"{section}[{i}].{date_key}")
+        region = self._region(ocid, release)
+        if not self.ctx.publisher.covers_region(region):
+            raise FieldError(
+                "buyer.address.region", f"{region} is outside {self.ctx.publisher.name}'s scope"
+            )
+        return notice_type, published_at, region, str(title)
+
+    def _region(self, ocid: str, release: Mapping[str, Any]) -> str:
+        """The buyer's division code, from this release or the project compiled so far."""
+        buyer_id = (release.get("buyer") or {}).get("id")
+        for party in release.get("parties") or []:
+            if party.get("id") == buyer_id or "buyer" in (party.get("roles") or []):
+                region = (party.get("address") or {}).get("region")
+                if region:
+                    return str(region)
+        region = self.ctx.conn.execute(
+            select(PROJECTS.c.region_code).where(PROJECTS.c.ocid == ocid)
+        ).scalar()
+        if not region:
+            raise FieldError(
+                "parties", "no buyer with address.region: the project's region is unknown"
+            )
+        return region
+
+    def write(self, release: Mapping[str, Any], notice_type: NoticeType, published_at: datetime,
+              region: str, title: str) -> None:  # fmt: skip
+        ctx = self.ctx
+        conn = ctx.conn
+        ocid, release_id = release["ocid"].strip(), release["id"].strip()
+        tender = release.get("tender") or {}
+        digest = content_hash(release)
+        held = conn.execute(
+            select(NOTICES.c.id, NOTICES.c.content_hash).where(
+                NOTICES.c.ocid == ocid, NOTICES.c.release_id == release_id
+            )
+        ).first()
+        if held is not None:
+            if held.content_hash != digest:
+                raise FieldError("id", "this release id is already published with different "
+                                 "content; publish a correction as a new release")  # fmt: skip
+            ctx.report.duplicates += 1
+            if ctx.report.writing:  # the same notice from another site: record the source
+                conn.execute(insert_ignoring_conflicts(conn, SOURCES).values(
+                    notice_id=held.id, publisher_id=ctx.publisher.id,
+                    source_site=ctx.source_site, received_at=ctx.received_at,
+                ))  # fmt: skip
+            return
+        if not ctx.report.writing:
+            return
+        project_id = conn.execute(select(PROJECTS.c.id).where(PROJECTS.c.ocid == ocid)).scalar()
+        if project_id is None:
+            project_id = conn.execute(
+                PROJECTS.insert()
+                .values(ocid=ocid, status=ProjectStatus.planning.value, region_code=region)
+                .returning(PROJECTS.c.id)
+            ).scalar_one()
+        notice_id = conn.execute(
+            NOTICES.insert()
+            .values(
+                ocid=ocid, project_id=project_id, release_id=release_id,
+                notice_type=notice_type.value, ocds_tags=",".join(release.get("tag") or []),
+                published_at=published_at, publisher_id=ctx.publisher.id,
+                source_site=ctx.source_site, received_at=ctx.received_at, title=title,
+                full_text=release.get("fullText") or tender.get("description"),
+                supersedes_id=self._supersedes(project_id, release, notice_type, published_at),
+                payload=orjson.dumps(release).decode(), content_hash=digest,
+            )
+            .returning(NOTICES.c.id)
+        ).scalar_one()  # fmt: skip
+        conn.execute(SOURCES.insert().values(
+            notice_id=notice_id, publisher_id=ctx.publisher.id,
+            source_site=ctx.source_site, received_at=ctx.received_at,
+        ))  # fmt: skip
+        self.touched.add(project_id)
+        ctx.report.accepted += 1
+
+    def _supersedes(self, project_id: int, release: Mapping[str, Any], notice_type: NoticeType,
+                    published_at: datetime) -> int | None:  # fmt: skip
+        """A correction supersedes the latest earlier notice of the section it amends."""
+        if notice_type is not NoticeType.correction:
+            return None
+        tags = release.get("tag") or []
+        amended = next((types for tag, types in AMENDS.items() if tag in tags), None)
+        query = select(NOTICES.c.id).where(
+            NOTICES.c.project_id == project_id, NOTICES.c.published_at <= published_at
+        )
+        if amended:
+            query = query.where(NOTICES.c.notice_type.in_([t.value for t in amended]))
+        return self.ctx.conn.execute(
+            query.order_by(NOTICES.c.published_at.desc(), NOTICES.c.id.desc()).limit(1)
+        ).scalar()
+
+    def finish(self) -> None:
+        if self.ctx.report.writing:
+            for project_id in sorted(self.touched):
+                compile_project(self.ctx.conn, project_id, self.ctx.parties)

@@ -1,0 +1,103 @@
+"""One party per organisation: by credit code, otherwise by normalised name."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hub.publishing.dialect import insert_ignoring_conflicts
+from hub.publishing.errors import FieldError
+from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
+from schema.tables import Party, PartyRoleLink
+from schema.types import PartyRole
+
+PARTIES = Party.__table__  # type: ignore[attr-defined]
+ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
+
+
+class PartyResolver:
+    """Finds or creates parties within one batch's transaction, caching what it has seen.
+
+    A party first seen by name only gets its code when a later record gives one, so a
+    supplier named in a transaction and coded in a penalty record is still one party.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._by_code: dict[str, int] = {}
+        self._by_name: dict[str, int] = {}
+        self._valid_codes: dict[str, str] = {}
+        self._roles: set[tuple[int, str]] = set()
+        self._savepoints = conn.dialect.name != "sqlite"  # SQLite has a single writer
+
+    def check_code(self, code: str, field: str) -> str:
+        """The canonical credit code, or FieldError naming `field`."""
+        valid = self._valid_codes.get(code)
+        if valid is None:
+            try:
+                valid = check_uscc(code.strip())
+            except CodeError as exc:
+                raise FieldError(field, str(exc)) from None
+            self._valid_codes[code] = valid
+        return valid
+
+    def resolve(self, name: str, code: str | None, region: str | None, role: PartyRole) -> int:
+        """The party id for `name`/`code` (already checked) in `role`."""
+        party_id = self._by_code.get(code) if code else self._by_name.get(name)
+        if party_id is None:
+            party_id = self._find_or_create(name, code, region)
+            if code:
+                self._by_code[code] = party_id
+            else:
+                self._by_name[name] = party_id
+        if (party_id, role) not in self._roles:
+            self.conn.execute(
+                insert_ignoring_conflicts(self.conn, ROLES).values(
+                    party_id=party_id, role=role.value
+                )
+            )
+            self._roles.add((party_id, role))
+        return party_id
+
+    def _find_or_create(self, name: str, code: str | None, region: str | None) -> int:
+        key = normalise_name(name)
+        if code:
+            row = self.conn.execute(select(PARTIES.c.id).where(PARTIES.c.uscc == code)).first()
+            if row:
+                return row.id
+            unnamed = self.conn.execute(
+                select(PARTIES.c.id).where(
+                    PARTIES.c.name_normalised == key, PARTIES.c.uscc.is_(None)
+                )
+            ).first()
+            if unnamed:  # known by name only so far: give it its code
+                self.conn.execute(
+                    update(PARTIES).where(PARTIES.c.id == unnamed.id).values(uscc=code)
+                )
+                return unnamed.id
+            if is_region_code(code[2:8]):
+                region = code[2:8]
+        else:
+            rows = self.conn.execute(
+                select(PARTIES.c.id, PARTIES.c.uscc).where(PARTIES.c.name_normalised == key)
+            ).all()
+            uncoded = [r.id for r in rows if r.uscc is None]
+            if uncoded:
+                return uncoded[0]
+            if len(rows) == 1:  # one coded party of that name: the same organisation
+                return rows[0].id
+        return self._insert(name, key, code, region)
+
+    def _insert(self, name: str, key: str, code: str | None, region: str | None) -> int:
+        values = {"name": name.strip(), "name_normalised": key, "uscc": code, "region_code": region}
+        statement = PARTIES.insert().values(**values).returning(PARTIES.c.id)
+        if not self._savepoints:
+            return self.conn.execute(statement).scalar_one()
+        try:
+            with self.conn.begin_nested():
+                return self.conn.execute(statement).scalar_one()
+        except IntegrityError:  # another worker created it a moment ago
+            column = PARTIES.c.uscc if code else PARTIES.c.name_normalised
+            return self.conn.execute(
+                select(PARTIES.c.id).where(column == (code or key))
+            ).scalar_one()

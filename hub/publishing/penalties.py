@@ -1,0 +1,129 @@
+"""Penalty records (supervision information), published by finance departments alone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from hub.publishing.batch import BatchContext, content_hash, decimal, iso_date, region, text
+from hub.publishing.errors import FieldError
+from schema.ocds import parse_ocds_datetime
+from schema.tables import PenaltyRecord
+from schema.types import PartyRole, PenaltyKind
+
+TABLE = PenaltyRecord.__table__  # type: ignore[attr-defined]
+COLUMNS = (
+    "record_id", "kind", "subject_name", "subject_uscc", "authority_name", "decision_number",
+    "decision_date", "facts", "legal_basis", "penalty", "fine_amount", "debarment_start",
+    "debarment_end", "region_code", "ocid",
+)  # fmt: skip
+OPTIONAL_COLUMNS = frozenset(
+    {"subject_uscc", "decision_number", "facts", "legal_basis", "penalty", "fine_amount",
+     "debarment_start", "debarment_end", "ocid"}
+)  # fmt: skip
+EXTRA_COLUMNS = frozenset({"published_at"})
+
+
+class PenaltyHandler:
+    def __init__(self, ctx: BatchContext) -> None:
+        self.ctx = ctx
+        self.seen: dict[str, str] = {}
+
+    def add(self, position: int, raw: Mapping[str, Any]) -> None:
+        try:
+            values = self.parse(raw)
+            self.write(position, raw, values)
+        except FieldError as error:
+            self.ctx.report.refuse(position, raw.get("record_id"), error, raw)
+
+    def parse(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        kind = text(raw, "kind")
+        if kind not in PenaltyKind.__members__:
+            raise FieldError("kind", f"{kind!r} is not one of {', '.join(PenaltyKind)}")
+        region_code = region(raw)
+        if not self.ctx.publisher.covers_region(region_code):
+            raise FieldError(
+                "region_code", f"{region_code} is outside {self.ctx.publisher.name}'s scope"
+            )
+        code = text(raw, "subject_uscc", required=False)
+        if code:
+            code = self.ctx.parties.check_code(code, "subject_uscc")
+        start = iso_date(raw, "debarment_start", required=False)
+        end = iso_date(raw, "debarment_end", required=False)
+        if (start is None) != (end is None):
+            raise FieldError(
+                "debarment_end", "a debarment needs both debarment_start and debarment_end"
+            )
+        if start and end and end < start:
+            raise FieldError("debarment_end", f"{end} is before debarment_start {start}")
+        decision_date = iso_date(raw, "decision_date")
+        published = text(raw, "published_at", required=False)
+        try:
+            published_at = parse_ocds_datetime(published) if published else self.ctx.received_at
+        except ValueError:
+            raise FieldError(
+                "published_at", f"{published!r} is not an ISO 8601 date-time"
+            ) from None
+        return {
+            "record_id": text(raw, "record_id"),
+            "kind": kind,
+            "subject_name": text(raw, "subject_name"),
+            "subject_uscc": code,
+            "authority_name": text(raw, "authority_name"),
+            "decision_number": text(raw, "decision_number", required=False),
+            "decision_date": decision_date,
+            "facts": text(raw, "facts", required=False),
+            "legal_basis": text(raw, "legal_basis", required=False),
+            "penalty": text(raw, "penalty", required=False),
+            "fine_amount": decimal(raw, "fine_amount", places=2, required=False),
+            "debarment_start": start,
+            "debarment_end": end,
+            "region_code": region_code,
+            "ocid": text(raw, "ocid", required=False),
+            "published_at": published_at,
+        }
+
+    def write(self, position: int, raw: Mapping[str, Any], values: dict[str, Any]) -> None:
+        ctx = self.ctx
+        record_id = values["record_id"]
+        digest = content_hash({k: str(v) for k, v in values.items() if k != "published_at"})
+        held = (
+            self.seen.get(record_id)
+            or ctx.conn.execute(
+                select(TABLE.c.content_hash).where(
+                    TABLE.c.publisher_id == ctx.publisher.id, TABLE.c.record_id == record_id
+                )
+            ).scalar()
+        )
+        if held is not None:
+            if held != digest:
+                raise FieldError(
+                    "record_id", "already published with different content; records are "
+                    "immutable, publish the new decision under a new record id",
+                )  # fmt: skip
+            ctx.report.duplicates += 1
+            return
+        self.seen[record_id] = digest
+        if not ctx.report.writing:
+            return
+        subject = ctx.parties.resolve(
+            values["subject_name"], values.pop("subject_uscc"), None, PartyRole.penalty_subject
+        )
+        ctx.conn.execute(
+            TABLE.insert().values(
+                **values,
+                subject_id=subject,
+                publisher_id=ctx.publisher.id,
+                source_site=ctx.source_site,
+                received_at=ctx.received_at,
+                payload=orjson.dumps(raw).decode(),
+                content_hash=digest,
+            )
+        )
+        ctx.report.accepted += 1
+
+    def finish(self) -> None:
+        pass

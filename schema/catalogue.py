@@ -1,0 +1,74 @@
+"""The field catalogue: every public field's name, type, Chinese label and description.
+
+Read back from the table declarations, so GraphQL, search mappings, Arrow schemas and the
+data dictionary all derive from the one place a field is declared.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+
+from sqlmodel import SQLModel
+
+from schema.tables import (
+    Award,
+    Contract,
+    DataQualityIssue,
+    Lot,
+    Notice,
+    Party,
+    PenaltyRecord,
+    Project,
+    Publisher,
+    Transaction,
+)
+
+ENTITIES: dict[str, type[SQLModel]] = {
+    "projects": Project,
+    "notices": Notice,
+    "lots": Lot,
+    "awards": Award,
+    "contracts": Contract,
+    "parties": Party,
+    "penalty_records": PenaltyRecord,
+    "transactions": Transaction,
+    "publishers": Publisher,
+    "data_quality_issues": DataQualityIssue,
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    entity: str
+    name: str
+    python_type: type
+    nullable: bool
+    label: str
+    description: str
+
+
+def _unwrap(annotation: object) -> tuple[type, bool]:
+    """(type, nullable) from `X | None` or `X`."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False  # type: ignore[return-value]
+
+
+def public_fields(entity: str) -> list[FieldSpec]:
+    """The fields of `entity` that the API, search and dumps may show, in declared order."""
+    model = ENTITIES[entity]
+    specs = []
+    for name, info in model.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if not extra.get("public", True):
+            continue
+        python_type, nullable = _unwrap(info.annotation)
+        specs.append(
+            FieldSpec(
+                entity, name, python_type, nullable, info.title or name, info.description or ""
+            )
+        )
+    return specs

@@ -1,0 +1,129 @@
+"""OCDS 1.1 mapping: notice types from release tags, and compiling releases into a record.
+
+`merge_releases` follows OCDS merge rules (objects merge key by key, arrays of objects with
+`id` merge by id, other arrays and values are replaced, `null` removes), so a correction
+overrides only what it states. tests/test_ocds_compile.py checks it against `ocdsmerge`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from schema.types import NoticeType
+
+BEIJING = timezone(timedelta(hours=8))
+
+# Release tag → notice type; the first tag found in this order wins.
+TAG_TO_NOTICE: dict[str, NoticeType] = {
+    "tenderCancellation": NoticeType.termination,
+    "tenderAmendment": NoticeType.correction,
+    "awardUpdate": NoticeType.correction,
+    "contractAmendment": NoticeType.correction,
+    "implementation": NoticeType.acceptance,
+    "contract": NoticeType.contract,
+    "award": NoticeType.result,
+    "tender": NoticeType.tender,
+    "planning": NoticeType.intention,
+}
+# The section a correction amends: supersedes the latest notice of these types.
+AMENDS: dict[str, tuple[NoticeType, ...]] = {
+    "tenderAmendment": (NoticeType.tender, NoticeType.single_source, NoticeType.correction),
+    "awardUpdate": (NoticeType.result, NoticeType.correction),
+    "contractAmendment": (NoticeType.contract, NoticeType.correction),
+}
+OCDS_NOTICE_TYPES = frozenset(NoticeType) - {
+    NoticeType.complaint_decision,
+    NoticeType.supervision_decision,
+    NoticeType.agency_evaluation,
+    NoticeType.dishonest_record,
+}
+
+
+def is_single_source(tender: Mapping[str, Any]) -> bool:
+    method = tender.get("procurementMethod")
+    details = tender.get("procurementMethodDetails") or ""
+    return method == "direct" or (method == "limited" and "单一来源" in details)
+
+
+def notice_type_of(release: Mapping[str, Any]) -> NoticeType | None:
+    """The notice type a release carries; the `noticeType` extension overrides the tags."""
+    declared = release.get("noticeType")
+    if declared:
+        return NoticeType(declared) if declared in OCDS_NOTICE_TYPES else None
+    tags = release.get("tag") or []
+    for tag, notice_type in TAG_TO_NOTICE.items():
+        if tag in tags:
+            if notice_type is NoticeType.tender and is_single_source(release.get("tender") or {}):
+                return NoticeType.single_source
+            return notice_type
+    return None
+
+
+def parse_ocds_datetime(value: str) -> datetime:
+    """An OCDS date-time as naive Beijing time, the one clock the hub stores."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        return parsed
+    return parsed.astimezone(BEIJING).replace(tzinfo=None)
+
+
+def to_ocds_datetime(value: datetime) -> str:
+    return value.replace(tzinfo=BEIJING).isoformat()
+
+
+def _merge_value(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        target.pop(key, None)
+    elif isinstance(value, dict):
+        current = target.get(key)
+        merged = current if isinstance(current, dict) else {}
+        for inner_key, inner_value in value.items():
+            _merge_value(merged, inner_key, inner_value)
+        target[key] = merged
+    elif (
+        isinstance(value, list)
+        and value
+        and all(isinstance(item, dict) and "id" in item for item in value)
+    ):
+        current = target.get(key)
+        by_id: dict[str, dict[str, Any]] = {}
+        if isinstance(current, list):
+            for item in current:
+                if isinstance(item, dict) and "id" in item:
+                    by_id[str(item["id"])] = item
+        for item in value:
+            existing = by_id.setdefault(str(item["id"]), {})
+            for inner_key, inner_value in item.items():
+                _merge_value(existing, inner_key, inner_value)
+        target[key] = list(by_id.values())
+    else:
+        target[key] = value
+
+
+NOT_MERGED = ("id", "date", "tag")
+
+
+def merge_releases(releases: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The compiled release of `releases`, taken in the order given (sort them first)."""
+    compiled: dict[str, Any] = {}
+    last: Mapping[str, Any] = {}
+    for release in releases:
+        for key, value in release.items():
+            if key not in NOT_MERGED:
+                _merge_value(compiled, key, value)
+        last = release
+    if last:
+        compiled["date"] = last.get("date")
+        compiled["tag"] = ["compiled"]
+    return compiled
+
+
+def amount_of(value: Any) -> Any:
+    """`value.amount` of an OCDS Value, or None."""
+    return value.get("amount") if isinstance(value, dict) else None
+
+
+def utc_now_beijing() -> datetime:
+    return datetime.now(UTC).astimezone(BEIJING).replace(tzinfo=None)

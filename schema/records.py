@@ -1,0 +1,122 @@
+"""Immutable pushed records besides notices: penalties and transactions; plus the ledgers."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Text, UniqueConstraint
+from sqlmodel import SQLModel
+
+from schema.columns import Money, Quantity, field
+from schema.types import BeijingTime
+
+
+class PenaltyRecord(SQLModel, table=True):
+    """Supervision information (处罚/处理记录), published by a finance department."""
+
+    __tablename__ = "penalty_records"
+    __table_args__ = (UniqueConstraint("publisher_id", "record_id"),)
+
+    id: int | None = field("处罚内部编号", "Internal penalty id.", primary_key=True)
+    record_id: str = field("记录编号", "Record id given by the publisher.")
+    kind: str = field(
+        "记录类型",
+        "complaint_decision, supervision_decision, agency_evaluation or dishonest_record.",
+        index=True,
+    )
+    subject_id: int = field(
+        "当事人", "Party the record is about.", foreign_key="parties.id", index=True
+    )
+    subject_name: str = field("当事人名称", "Subject name as published.")
+    authority_name: str = field("决定机关", "Finance department that decided.")
+    decision_number: str | None = field("决定文号", "Decision document number.", default=None)
+    decision_date: date = field("决定日期", "Date of the decision.", index=True)
+    facts: str | None = field("违法事实", "Facts found.", default=None, sa_type=Text)
+    legal_basis: str | None = field("处理依据", "Legal basis.", default=None, sa_type=Text)
+    penalty: str | None = field("处理结果", "Penalty or outcome.", default=None, sa_type=Text)
+    fine_amount: Decimal | None = field("罚款金额", "Fine in yuan.", default=None, sa_type=Money)
+    debarment_start: date | None = field("禁止参加采购起始日", "Debarment start.", default=None)
+    debarment_end: date | None = field(
+        "禁止参加采购截止日", "Debarment end (inclusive).", default=None, index=True
+    )
+    region_code: str = field("行政区划代码", "Division code of the authority.", index=True)
+    ocid: str | None = field(
+        "OCID", "Project concerned, when there is one.", default=None, index=True
+    )
+    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id")
+    source_site: str | None = field("来源网站", "Site it came from.", default=None)
+    published_at: BeijingTime = field("发布时间", "Publish time (UTC+8).")
+    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
+    payload: str = field("原始报文", "The record exactly as received.", sa_type=Text, public=False)
+    content_hash: str = field("内容摘要", "BLAKE2b of the canonical payload.", public=False)
+
+
+class Transaction(SQLModel, table=True):
+    """A framework-agreement, designated or e-mall order (财库〔2017〕86号 (五))."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (UniqueConstraint("publisher_id", "order_id"),)
+
+    id: int | None = field("交易内部编号", "Internal transaction id.", primary_key=True)
+    order_id: str = field("订单编号", "Order number given by the publisher.")
+    channel: str = field(
+        "采购渠道", "framework (协议供货), designated (定点采购) or emall (电子卖场)."
+    )
+    purchaser_id: int = field("采购人", "Purchaser (party).", foreign_key="parties.id", index=True)
+    supplier_id: int = field("供应商", "Supplier (party).", foreign_key="parties.id", index=True)
+    item_name: str = field("商品名称", "Item name.")
+    brand: str | None = field("品牌", "Brand.", default=None)
+    model: str = field("规格型号", "Specification or model.")
+    category_code: str | None = field("品目编码", "Item category code.", default=None, index=True)
+    category_edition: str | None = field(
+        "品目目录版本", "Catalogue edition of the code.", default=None
+    )
+    quantity: Decimal = field("数量", "Quantity.", sa_type=Quantity)
+    unit: str | None = field("单位", "Unit of quantity.", default=None)
+    unit_price: Decimal = field("单价", "Unit price in yuan.", sa_type=Money)
+    amount: Decimal = field("成交金额", "Deal amount in yuan.", sa_type=Money)
+    order_date: date = field("成交日期", "Order date.", index=True)
+    region_code: str = field("行政区划代码", "Division code of the purchaser.", index=True)
+    agreement_id: str | None = field("协议编号", "Framework agreement id.", default=None)
+    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id")
+    source_site: str | None = field("来源网站", "Site it came from.", default=None)
+    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
+    payload: str = field("原始报文", "The row exactly as received.", sa_type=Text, public=False)
+    content_hash: str = field("内容摘要", "BLAKE2b of the canonical payload.", public=False)
+
+
+class DataQualityIssue(SQLModel, table=True):
+    """Something accepted but suspicious, kept for supervisors rather than dropped."""
+
+    __tablename__ = "data_quality_issues"
+
+    id: int | None = field("问题编号", "Internal id.", primary_key=True)
+    record_kind: str = field("记录类别", "notice, transaction or penalty.", index=True)
+    record_pk: int = field("记录内部编号", "Internal id of the record.")
+    record_ref: str = field("记录编号", "The publisher's id of the record.")
+    field_name: str = field("字段", "Field concerned.")
+    code: str = field("问题代码", "Stable code, e.g. amount_mismatch.", index=True)
+    message: str = field("说明", "What is wrong.")
+    detected_at: BeijingTime = field("发现时间", "When it was found (UTC+8).")
+
+
+class Ingestion(SQLModel, table=True):
+    """One batch pushed by a publisher, accepted or not: the ingestion log."""
+
+    __tablename__ = "ingestions"
+
+    id: int | None = field("批次编号", "Internal id.", primary_key=True)
+    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id", index=True)
+    source: str = field("来源", "File name or API request that carried the batch.")
+    record_kind: str = field("记录类别", "notice, transaction or penalty.")
+    mode: str = field("模式", "all_or_nothing or partial.")
+    status: str = field("状态", "running, accepted, rejected, partial or failed.")
+    started_at: BeijingTime = field("开始时间", "UTC+8.")
+    finished_at: BeijingTime | None = field("结束时间", "UTC+8.", default=None)
+    accepted: int = field("接收数", "Records written.", default=0)
+    duplicates: int = field("重复数", "Identical records already held.", default=0)
+    rejected: int = field("拒绝数", "Records refused.", default=0)
+    report: str | None = field(
+        "报告", "JSON list of refusals (first 1,000).", default=None, sa_type=Text
+    )

@@ -1,0 +1,27 @@
+"""Every table, imported in one place so metadata and migrations see them all."""
+
+from sqlmodel import SQLModel
+
+from schema.parties import Party, PartyRoleLink, Publisher
+from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
+from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "Award",
+    "AwardSupplier",
+    "Contract",
+    "DataQualityIssue",
+    "Ingestion",
+    "Lot",
+    "Notice",
+    "NoticeSource",
+    "Party",
+    "PartyRoleLink",
+    "PenaltyRecord",
+    "Project",
+    "Publisher",
+    "Transaction",
+    "metadata",
+]
