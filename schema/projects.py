@@ -18,7 +18,9 @@ class Project(SQLModel, table=True):
     __tablename__ = "projects"
 
     id: int | None = field("项目内部编号", "Internal project id.", primary_key=True)
-    ocid: str = field("OCID", "Open Contracting ID of the procurement process.", unique=True)
+    ocid: str = field(
+        "开放缔约标识OCID", "Open Contracting ID of the procurement process.", unique=True
+    )
     project_code: str | None = field(
         "项目编号", "Project code given by the purchaser.", default=None
     )
@@ -66,7 +68,7 @@ class Notice(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("ocid", "release_id"),)
 
     id: int | None = field("公告编号", "Internal notice id.", primary_key=True)
-    ocid: str = field("OCID", "Project the notice belongs to.", index=True)
+    ocid: str = field("开放缔约标识OCID", "Project the notice belongs to.", index=True)
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     release_id: str = field("发布编号", "OCDS release id, unique within the project.")
     notice_type: str = field(

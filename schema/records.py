@@ -42,9 +42,11 @@ class PenaltyRecord(SQLModel, table=True):
     )
     region_code: str = field("行政区划代码", "Division code of the authority.", index=True)
     ocid: str | None = field(
-        "OCID", "Project concerned, when there is one.", default=None, index=True
+        "开放缔约标识OCID", "Project concerned, when there is one.", default=None, index=True
     )
-    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id")
+    publisher_id: int = field(
+        "发布者", "Publisher that pushed the record.", foreign_key="publishers.id"
+    )
     source_site: str | None = field("来源网站", "Site it came from.", default=None)
     published_at: BeijingTime = field("发布时间", "Publish time (UTC+8).")
     received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
@@ -66,20 +68,22 @@ class Transaction(SQLModel, table=True):
     purchaser_id: int = field("采购人", "Purchaser (party).", foreign_key="parties.id", index=True)
     supplier_id: int = field("供应商", "Supplier (party).", foreign_key="parties.id", index=True)
     item_name: str = field("商品名称", "Item name.")
-    brand: str | None = field("品牌", "Brand.", default=None)
+    brand: str | None = field("品牌", "Brand of the item.", default=None)
     model: str = field("规格型号", "Specification or model.")
     category_code: str | None = field("品目编码", "Item category code.", default=None, index=True)
     category_edition: str | None = field(
         "品目目录版本", "Catalogue edition of the code.", default=None
     )
-    quantity: Decimal = field("数量", "Quantity.", sa_type=Quantity)
+    quantity: Decimal = field("数量", "Quantity bought, up to 3 decimals.", sa_type=Quantity)
     unit: str | None = field("单位", "Unit of quantity.", default=None)
     unit_price: Decimal = field("单价", "Unit price in yuan.", sa_type=Money)
     amount: Decimal = field("成交金额", "Deal amount in yuan.", sa_type=Money)
     order_date: date = field("成交日期", "Order date.", index=True)
     region_code: str = field("行政区划代码", "Division code of the purchaser.", index=True)
     agreement_id: str | None = field("协议编号", "Framework agreement id.", default=None)
-    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id")
+    publisher_id: int = field(
+        "发布者", "Publisher that pushed the record.", foreign_key="publishers.id"
+    )
     source_site: str | None = field("来源网站", "Site it came from.", default=None)
     received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
     payload: str = field("原始报文", "The row exactly as received.", sa_type=Text, public=False)
@@ -107,7 +111,9 @@ class Ingestion(SQLModel, table=True):
     __tablename__ = "ingestions"
 
     id: int | None = field("批次编号", "Internal id.", primary_key=True)
-    publisher_id: int = field("发布者", "Publisher.", foreign_key="publishers.id", index=True)
+    publisher_id: int = field(
+        "发布者", "Publisher that pushed the record.", foreign_key="publishers.id", index=True
+    )
     source: str = field("来源", "File name or API request that carried the batch.")
     record_kind: str = field("记录类别", "notice, transaction or penalty.")
     mode: str = field("模式", "all_or_nothing or partial.")

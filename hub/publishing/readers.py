@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -100,7 +99,7 @@ def _read_ndjson(path: Path, kind: RecordKind) -> Iterator[Mapping[str, Any]]:
     columns, _optional, extra = TABLE_COLUMNS[kind]
     known = set(columns) | extra
     with path.open("rb") as handle:
-        for line in io.BufferedReader(handle):  # type: ignore[arg-type]
+        for line in handle:
             if not line.strip():
                 continue
             try:

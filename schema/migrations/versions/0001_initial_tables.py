@@ -173,7 +173,12 @@ def upgrade() -> None:
     op.create_table(
         "ingestions",
         sa.Column("id", sa.Integer(), nullable=False, comment="批次编号: Internal id."),
-        sa.Column("publisher_id", sa.Integer(), nullable=False, comment="发布者: Publisher."),
+        sa.Column(
+            "publisher_id",
+            sa.Integer(),
+            nullable=False,
+            comment="发布者: Publisher that pushed the record.",
+        ),
         sa.Column(
             "source",
             sqlmodel.sql.sqltypes.AutoString(),
@@ -308,9 +313,14 @@ def upgrade() -> None:
             "ocid",
             sqlmodel.sql.sqltypes.AutoString(),
             nullable=True,
-            comment="OCID: Project concerned, when there is one.",
+            comment="开放缔约标识OCID: Project concerned, when there is one.",
         ),
-        sa.Column("publisher_id", sa.Integer(), nullable=False, comment="发布者: Publisher."),
+        sa.Column(
+            "publisher_id",
+            sa.Integer(),
+            nullable=False,
+            comment="发布者: Publisher that pushed the record.",
+        ),
         sa.Column(
             "source_site",
             sqlmodel.sql.sqltypes.AutoString(),
@@ -372,7 +382,7 @@ def upgrade() -> None:
             "ocid",
             sqlmodel.sql.sqltypes.AutoString(),
             nullable=False,
-            comment="OCID: Open Contracting ID of the procurement process.",
+            comment="开放缔约标识OCID: Open Contracting ID of the procurement process.",
         ),
         sa.Column(
             "project_code",
@@ -508,7 +518,10 @@ def upgrade() -> None:
             comment="商品名称: Item name.",
         ),
         sa.Column(
-            "brand", sqlmodel.sql.sqltypes.AutoString(), nullable=True, comment="品牌: Brand."
+            "brand",
+            sqlmodel.sql.sqltypes.AutoString(),
+            nullable=True,
+            comment="品牌: Brand of the item.",
         ),
         sa.Column(
             "model",
@@ -528,7 +541,12 @@ def upgrade() -> None:
             nullable=True,
             comment="品目目录版本: Catalogue edition of the code.",
         ),
-        sa.Column("quantity", sa.BigInteger(), nullable=False, comment="数量: Quantity."),
+        sa.Column(
+            "quantity",
+            sa.BigInteger(),
+            nullable=False,
+            comment="数量: Quantity bought, up to 3 decimals.",
+        ),
         sa.Column(
             "unit",
             sqlmodel.sql.sqltypes.AutoString(),
@@ -554,7 +572,12 @@ def upgrade() -> None:
             nullable=True,
             comment="协议编号: Framework agreement id.",
         ),
-        sa.Column("publisher_id", sa.Integer(), nullable=False, comment="发布者: Publisher."),
+        sa.Column(
+            "publisher_id",
+            sa.Integer(),
+            nullable=False,
+            comment="发布者: Publisher that pushed the record.",
+        ),
         sa.Column(
             "source_site",
             sqlmodel.sql.sqltypes.AutoString(),
@@ -773,7 +796,7 @@ def upgrade() -> None:
             "ocid",
             sqlmodel.sql.sqltypes.AutoString(),
             nullable=False,
-            comment="OCID: Project the notice belongs to.",
+            comment="开放缔约标识OCID: Project the notice belongs to.",
         ),
         sa.Column("project_id", sa.Integer(), nullable=False, comment="项目: Project id."),
         sa.Column(

@@ -1,0 +1,1 @@
+"""Daily open-data dumps: Parquet, CSV, OCDS, manifest and datapackage.json."""

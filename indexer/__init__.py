@@ -1,0 +1,1 @@
+"""The long-running worker: keeps search in step with the database, runs the daily exports."""

@@ -1,0 +1,101 @@
+"""Shared fixtures: every `engine` test runs on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from hub.publishing.publishers import PublisherAccount, add_publisher
+from schema.db import make_engine, normalise_url, upgrade
+from schema.types import PublisherRole, RecordKind
+
+POSTGRES_URL = os.environ.get("CAIGOU_TEST_POSTGRES_URL")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TEMPLATE_DB = "caigou_template"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "dialect" in metafunc.fixturenames:
+        metafunc.parametrize("dialect", ["sqlite", "postgresql"], scope="session")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test: migrating once is much faster."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    if not POSTGRES_URL:
+        message = "CAIGOU_TEST_POSTGRES_URL is not set: start PostgreSQL with scripts/postgres.sh"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    admin = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}"))
+        conn.execute(text(f"CREATE DATABASE {TEMPLATE_DB}"))
+    template = make_engine(_database_url(TEMPLATE_DB))
+    upgrade(template)
+    template.dispose()
+    yield admin
+    admin.dispose()
+
+
+def _database_url(name: str) -> str:
+    assert POSTGRES_URL
+    return normalise_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of `dialect` for one test."""
+    if dialect == "sqlite":
+        path = tmp_path / "hub.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin: Engine = request.getfixturevalue("postgres_admin")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+    yield _database_url(name)
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def add(engine: Engine):  # type: ignore[no-untyped-def]
+    """Add a publisher: add("name", "regional_site", ["220000"], ["notice"])."""
+
+    def add_one(
+        name: str, role: str, regions: list[str], kinds: list[str], site: str | None = None
+    ) -> PublisherAccount:
+        with engine.begin() as conn:
+            account, _token = add_publisher(
+                conn, name, PublisherRole(role), regions, [RecordKind(k) for k in kinds],
+                site or f"http://{uuid.uuid4().hex[:6]}.example.gov.cn",
+            )  # fmt: skip
+        return account
+
+    return add_one
