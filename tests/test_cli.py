@@ -1,0 +1,105 @@
+"""The `caigou` command as a user runs it: real processes, real files, real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from schema.db import make_engine
+from schema.tables import Ingestion, Publisher, Transaction
+from tests.factories import transaction, write_csv
+
+CAIGOU = [str(Path(sys.executable).with_name("caigou"))]  # the installed console script
+MALL = "吉林省政府采购电子卖场"
+
+
+def caigou(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url, "COLUMNS": "200"}
+    return subprocess.run([*CAIGOU, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def add_mall(database_url: str) -> str:
+    added = caigou(database_url, "publisher", "add", MALL, "--role", "trading_platform",
+                   "--region", "220000", "--kind", "transaction")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    return added.stdout.strip().splitlines()[-1]
+
+
+def test_publisher_tokens_are_shown_once_and_stored_hashed(database_url: str) -> None:
+    token = add_mall(database_url)
+    assert token.startswith("cgp_") and len(token) > 40
+    listed = caigou(database_url, "publisher", "list")
+    assert MALL in listed.stdout and "transaction" in listed.stdout and token not in listed.stdout
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(select(Publisher.__table__.c.token_hash)).scalar_one()
+    engine.dispose()
+    assert token not in stored
+    again = caigou(database_url, "publisher", "add", MALL, "--role", "trading_platform",
+                   "--region", "220000", "--kind", "transaction")  # fmt: skip
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_ingest_reports_each_refused_record_and_exits_non_zero(
+    database_url: str, tmp_path: Path
+) -> None:
+    add_mall(database_url)
+    rows = [
+        transaction("DD1"),
+        transaction("DD2"),
+        transaction("DD3", supplier_uscc="91220101MA0Y123450"),
+    ]
+    path = write_csv(tmp_path / "orders.csv", rows)
+    rejected = caigou(database_url, "ingest", str(path), "--publisher", MALL)
+    assert rejected.returncode == 1
+    assert "nothing written" in rejected.stderr
+    assert "record 3 (DD3): supplier_uscc:" in rejected.stderr
+    assert "--partial" in rejected.stderr
+    partial = caigou(database_url, "ingest", str(path), "--publisher", MALL, "--partial")
+    assert partial.returncode == 0, partial.stderr
+    assert "2 accepted" in partial.stdout and "1 rejected" in partial.stdout
+    assert (tmp_path / "orders.csv.rejects.ndjson").exists()
+    again = caigou(database_url, "ingest", str(path), "--publisher", MALL, "--partial")
+    assert "0 accepted, 2 duplicates, 1 rejected" in again.stdout
+
+
+def test_unknown_publisher_says_how_to_add_one(database_url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv", [transaction()])
+    result = caigou(database_url, "ingest", str(path), "--publisher", "无名站点")
+    assert result.returncode == 2
+    assert "caigou publisher add" in result.stderr
+
+
+def test_db_commands_report_the_migration(database_url: str) -> None:
+    result = caigou(database_url, "db", "upgrade")
+    assert result.returncode == 0 and "0001" in result.stdout
+    assert "database: 0001; code: 0001" in caigou(database_url, "db", "current").stdout
+
+
+def test_a_killed_ingest_leaves_the_database_as_it_was(database_url: str, tmp_path: Path) -> None:
+    add_mall(database_url)
+    rows = (transaction(f"DD{i:08d}") for i in range(25_000))
+    path = write_csv(tmp_path / "big.csv", rows)
+    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url}
+    with subprocess.Popen([*CAIGOU, "ingest", str(path), "--publisher", MALL],
+                          stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env) as process:  # fmt: skip
+        assert process.stderr is not None
+        line = process.stderr.readline()  # the first progress line: rows are being written now
+        assert "records read" in line, line
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).select_from(Transaction.__table__)).scalar_one() == 0
+        )
+        log = conn.execute(select(Ingestion.__table__.c.status)).scalar_one()
+    engine.dispose()
+    assert log == "running"  # the log row was committed before the batch began, and says so
+    finished = caigou(database_url, "ingest", str(path), "--publisher", MALL)
+    assert finished.returncode == 0 and "25,000 accepted" in finished.stdout
