@@ -8,14 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from hub.cli.context import err, out, state
-from hub.publishing import ingest_file
-from hub.publishing.publishers import TABLE as PUBLISHERS
-from hub.publishing.publishers import add_publisher
 from hub.summary import summarise
-from schema.types import NOTICE_TYPE_LABELS, NoticeType, PublisherRole, RecordKind
+from schema.types import NOTICE_TYPE_LABELS, NoticeType
 
 
 def register(app: typer.Typer) -> None:
@@ -47,17 +44,6 @@ def generate(
         out.print(f"  {batch.path}  ({batch.kind}, pushed by {batch.publisher})", highlight=False)
 
 
-def _ensure_publishers(engine: Engine, specs: list) -> None:  # type: ignore[type-arg]
-    with engine.begin() as conn:
-        known = set(conn.execute(select(PUBLISHERS.c.name)).scalars())
-        for spec in specs:
-            if spec.name not in known:
-                add_publisher(
-                    conn, spec.name, PublisherRole(spec.role), spec.regions,
-                    [RecordKind(k) for k in spec.kinds], spec.source_site,
-                )  # fmt: skip
-
-
 def demo(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo files.")] = Path(
@@ -67,17 +53,15 @@ def demo(
 ) -> None:
     """Build the demo dataset through the publishing pipeline and show what the hub holds."""
     from hub.demo import generate as write_demo
+    from hub.demo.load import load_demo
 
     engine = state(ctx).engine()
-    files = write_demo(out_dir, transactions=transactions)
-    _ensure_publishers(engine, files.publishers)
-    for batch in files.batches:
-        result = ingest_file(engine, batch.path, batch.publisher, kind=RecordKind(batch.kind))
+    for batch, result in load_demo(engine, write_demo(out_dir, transactions=transactions)):
         err.print(
-            f"{batch.path.name:<28} {batch.publisher:<14} {result.status:<8} "
-            f"accepted {result.accepted:>6,}  duplicates {result.duplicates:>6,}  "
-            f"rejected {result.rejected}",
+            f"{batch.path.name}: {result.status}, {result.accepted:,} accepted, "
+            f"{result.duplicates:,} duplicates, {result.rejected:,} rejected ({batch.publisher})",
             highlight=False,
+            soft_wrap=True,
         )
         if result.status == "rejected":
             raise typer.Exit(1)

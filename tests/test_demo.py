@@ -1,0 +1,90 @@
+"""The demo dataset goes through the real pipeline whole, and carries what later checks need."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from hub.demo import generate
+from hub.demo.load import ensure_publishers
+from hub.publishing import ingest_file
+from schema.tables import (
+    Award,
+    AwardSupplier,
+    Contract,
+    DataQualityIssue,
+    NoticeSource,
+    Party,
+    Project,
+    Transaction,
+)
+from schema.types import RecordKind
+
+
+def test_demo_files_ingest_without_a_refusal_and_again_as_duplicates(
+    engine, tmp_path: Path
+) -> None:
+    files = generate(tmp_path / "demo", projects=40, transactions=3_000, penalties=30)
+    ensure_publishers(engine, files.publishers)
+    first = [
+        ingest_file(engine, b.path, b.publisher, kind=RecordKind(b.kind)) for b in files.batches
+    ]
+    assert all(r.status == "accepted" and r.rejected == 0 for r in first), [
+        r.refusals[:3] for r in first
+    ]
+    again = [
+        ingest_file(engine, b.path, b.publisher, kind=RecordKind(b.kind)) for b in files.batches
+    ]
+    assert sum(r.accepted for r in again) == 0
+    assert sum(r.duplicates for r in again) == sum(r.accepted + r.duplicates for r in first)
+
+    planted = json.loads((tmp_path / "demo" / "planted.json").read_text("utf-8"))
+    awards, projects, contracts = Award.__table__, Project.__table__, Contract.__table__
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(func.count()).select_from(Transaction.__table__)).scalar_one()
+            == 3_000
+        )
+        several_sites = (
+            select(NoticeSource.__table__.c.notice_id)
+            .group_by(NoticeSource.__table__.c.notice_id)
+            .having(func.count() > 1)
+        )
+        assert (
+            conn.execute(select(func.count()).select_from(several_sites.subquery())).scalar_one()
+            > 0
+        )
+        assert (
+            conn.execute(select(func.count()).select_from(DataQualityIssue.__table__)).scalar_one()
+            > 0
+        )
+        above_budget = set(
+            conn.execute(
+                select(projects.c.ocid)
+                .join(awards, awards.c.project_id == projects.c.id)
+                .where(awards.c.amount > projects.c.budget)
+            ).scalars()
+        )
+        not_awarded = set(
+            conn.execute(
+                select(projects.c.ocid)
+                .join(contracts, contracts.c.project_id == projects.c.id)
+                .where(
+                    ~contracts.c.supplier_id.in_(
+                        select(AwardSupplier.__table__.c.party_id)
+                        .join(awards, awards.c.id == AwardSupplier.__table__.c.award_pk)
+                        .where(awards.c.project_id == projects.c.id)
+                    )
+                )
+            ).scalars()
+        )
+        suppliers_without_code = conn.execute(
+            select(func.count())
+            .select_from(Party.__table__)
+            .where(Party.__table__.c.uscc.is_(None))
+        ).scalar_one()
+    assert set(planted["award_above_budget"]) <= above_budget
+    assert set(planted["contract_supplier_not_awarded"]) == not_awarded
+    assert suppliers_without_code == 0  # name-only rows were unified with their coded parties
