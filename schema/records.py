@@ -85,6 +85,11 @@ class Transaction(SQLModel, table=True):
         "发布者", "Publisher that pushed the record.", foreign_key="publishers.id"
     )
     source_site: str | None = field("来源网站", "Site it came from.", default=None)
+    published_at: BeijingTime = field(
+        "发布时间",
+        "When the publisher published it (UTC+8); its arrival when not given.",
+        index=True,
+    )
     received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
     payload: str = field("原始报文", "The row exactly as received.", sa_type=Text, public=False)
     content_hash: str = field("内容摘要", "BLAKE2b of the canonical payload.", public=False)

@@ -173,3 +173,21 @@ def test_csv_without_bom_and_category_from_an_older_edition(engine, mall, tmp_pa
     )
     assert unknown.refusals[0].field == "category_code"
     assert "2022" in unknown.refusals[0].reason
+
+
+def test_publish_time_is_kept_when_given_and_is_the_arrival_otherwise(
+    engine, mall, tmp_path: Path
+) -> None:
+    rows = [
+        transaction("DD1") | {"published_at": "2024-03-02T10:15:00+08:00"},
+        transaction("DD2") | {"published_at": ""},
+    ]
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), MALL)
+    with engine.connect() as conn:
+        stored = {r.order_id: r for r in conn.execute(select(Transaction.__table__))}
+    assert str(stored["DD1"].published_at) == "2024-03-02 10:15:00"
+    assert stored["DD2"].published_at == stored["DD2"].received_at
+    bad = ingest_records(
+        engine, MALL, RecordKind.transaction, [transaction("DD3") | {"published_at": "昨天"}]
+    )
+    assert bad.refusals[0].field == "published_at"

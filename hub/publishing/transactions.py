@@ -8,8 +8,9 @@ driver's executemany, chunk by chunk, inside the batch's one transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_category
 from schema.columns import to_scaled
+from schema.ocds import parse_ocds_datetime
 from schema.tables import DataQualityIssue, Transaction
 from schema.types import Channel, PartyRole, RecordKind
 
@@ -32,7 +34,7 @@ COLUMNS = (
 OPTIONAL_COLUMNS = frozenset(
     {"purchaser_uscc", "supplier_uscc", "brand", "category_code", "agreement_id", "unit"}
 )
-EXTRA_COLUMNS = frozenset({"category_edition"})
+EXTRA_COLUMNS = frozenset({"category_edition", "published_at"})
 CHANNELS = {c.value: c.value for c in Channel} | {
     "协议供货": Channel.framework.value,
     "定点采购": Channel.designated.value,
@@ -41,17 +43,45 @@ CHANNELS = {c.value: c.value for c in Channel} | {
 INSERT_COLUMNS = (
     "order_id", "channel", "purchaser_id", "supplier_id", "item_name", "brand", "model",
     "category_code", "category_edition", "quantity", "unit", "unit_price", "amount", "order_date",
-    "region_code", "agreement_id", "publisher_id", "source_site", "received_at", "payload",
-    "content_hash",
+    "region_code", "agreement_id", "publisher_id", "source_site", "published_at", "received_at",
+    "payload", "content_hash",
 )  # fmt: skip
 CHUNK = 5_000
 CENT = Decimal("0.01")
 
 
+class ParsedOrder(NamedTuple):
+    """A checked row; the first 18 fields are its content, hashed for idempotency."""
+
+    order_id: str
+    channel: str
+    purchaser_name: str
+    purchaser_uscc: str | None
+    supplier_name: str
+    supplier_uscc: str | None
+    item_name: str
+    brand: str | None
+    model: str
+    category_code: str | None
+    category_edition: str | None
+    quantity: int  # thousandths
+    unit: str | None
+    unit_price: int  # fen
+    amount: int  # fen
+    order_date: date
+    region_code: str
+    agreement_id: str | None
+    mismatch: str | None  # why amount ≠ quantity × unit price, if it is not
+    published_at: Any  # in the driver's form
+
+
+CONTENT_FIELDS = 18
+
+
 class TransactionHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.pending: list[tuple[int, dict[str, Any], tuple[Any, ...]]] = []
+        self.pending: list[tuple[int, dict[str, Any], ParsedOrder]] = []
         self.sql = raw_insert_sql(ctx.conn, TABLE, INSERT_COLUMNS)
         self.convert = driver_value_converter(ctx.conn)
         self.received = self.convert(ctx.received_at) if self.convert else ctx.received_at
@@ -68,8 +98,8 @@ class TransactionHandler:
         if len(self.pending) >= CHUNK:
             self.flush()
 
-    def parse(self, raw: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The row as insert values (parties not yet resolved), or FieldError."""
+    def parse(self, raw: Mapping[str, Any]) -> ParsedOrder:
+        """The checked row (parties not yet resolved), or FieldError."""
         ctx = self.ctx
         channel = CHANNELS.get(str(raw.get("channel") or "").strip())
         if channel is None:
@@ -103,14 +133,25 @@ class TransactionHandler:
         if (quantity * unit_price).quantize(CENT) != amount:
             mismatch = f"amount {amount} ≠ quantity {quantity} × unit price {unit_price}"
         order_date = iso_date(raw, "order_date")
-        return (
-            text(raw, "order_id"), channel,
+        return ParsedOrder(
+            text(raw, "order_id"), channel,  # type: ignore[arg-type]
             text(raw, "purchaser_name"), purchaser_code, text(raw, "supplier_name"), supplier_code,
             text(raw, "item_name"), text(raw, "brand", required=False), text(raw, "model"),
             category, edition, to_scaled(quantity, 3), text(raw, "unit", required=False),
             to_scaled(unit_price, 2), to_scaled(amount, 2), order_date, region_code,
-            text(raw, "agreement_id", required=False), mismatch,
+            text(raw, "agreement_id", required=False), mismatch, self._published_at(raw),
         )  # fmt: skip
+
+    def _published_at(self, raw: Mapping[str, Any]) -> Any:
+        """The publisher's publish time when the row gives one, else the batch's arrival."""
+        value = raw.get("published_at")
+        if not value:
+            return self.received
+        try:
+            published = parse_ocds_datetime(str(value))
+        except ValueError:
+            raise FieldError("published_at", f"{value!r} is not an ISO 8601 date-time") from None
+        return self.convert(published) if self.convert else published
 
     def _category_edition(self, code: str, edition: str | None) -> str:
         key = (code, edition)
@@ -128,37 +169,38 @@ class TransactionHandler:
         ctx = self.ctx
         if not pending or not ctx.report.writing:
             return
-        existing = self._existing([values[0] for _, _, values in pending])
+        existing = self._existing([order.order_id for _, _, order in pending])
         rows: list[tuple[Any, ...]] = []
         issues: list[tuple[str, str]] = []
         seen: dict[str, str] = {}
         convert = self.convert
-        for position, raw, values in pending:
-            order_id = values[0]
-            digest = content_hash(values[:18])
+        resolve = ctx.parties.resolve
+        for position, raw, order in pending:
+            order_id = order.order_id
+            digest = content_hash(order[:CONTENT_FIELDS])
             held = existing.get(order_id) or seen.get(order_id)
             if held is not None:
                 if held == digest:
                     ctx.report.duplicates += 1
                 else:
-                    ctx.report.refuse(
-                        position, order_id,
-                        FieldError("order_id", "already published with different content; "
-                                   "records are immutable, publish a new order id"),
-                        raw,
-                    )  # fmt: skip
+                    error = FieldError("order_id", "already published with different content; "
+                                       "records are immutable, publish a new order id")  # fmt: skip
+                    ctx.report.refuse(position, order_id, error, raw)
                 continue
             seen[order_id] = digest
-            purchaser = ctx.parties.resolve(values[2], values[3], values[16], PartyRole.purchaser)
-            supplier = ctx.parties.resolve(values[4], values[5], None, PartyRole.supplier)
-            if values[18]:
-                issues.append((order_id, values[18]))
-            order_date = convert(values[15]) if convert else values[15]
+            purchaser = resolve(
+                order.purchaser_name, order.purchaser_uscc, order.region_code, PartyRole.purchaser
+            )
+            supplier = resolve(order.supplier_name, order.supplier_uscc, None, PartyRole.supplier)
+            if order.mismatch:
+                issues.append((order_id, order.mismatch))
             rows.append((
-                order_id, values[1], purchaser, supplier, values[6], values[7], values[8],
-                values[9], values[10], values[11], values[12], values[13], values[14], order_date,
-                values[16], values[17], ctx.publisher.id, ctx.source_site, self.received,
-                orjson.dumps(raw).decode(), digest,
+                order_id, order.channel, purchaser, supplier, order.item_name, order.brand,
+                order.model, order.category_code, order.category_edition, order.quantity,
+                order.unit, order.unit_price, order.amount,
+                convert(order.order_date) if convert else order.order_date,
+                order.region_code, order.agreement_id, ctx.publisher.id, ctx.source_site,
+                order.published_at, self.received, orjson.dumps(raw).decode(), digest,
             ))  # fmt: skip
         if not ctx.report.writing:
             return

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 04:14:16.286205
+Create Date: 2026-11-28 04:29:08.571199
 """
 
 from collections.abc import Sequence
@@ -585,6 +585,12 @@ def upgrade() -> None:
             comment="来源网站: Site it came from.",
         ),
         sa.Column(
+            "published_at",
+            sa.DateTime(),
+            nullable=False,
+            comment="发布时间: When the publisher published it (UTC+8); its arrival when not given.",
+        ),
+        sa.Column(
             "received_at",
             sa.DateTime(),
             nullable=False,
@@ -620,6 +626,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_transactions_order_date"), ["order_date"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_transactions_published_at"), ["published_at"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_transactions_purchaser_id"), ["purchaser_id"], unique=False
@@ -976,6 +985,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_transactions_supplier_id"))
         batch_op.drop_index(batch_op.f("ix_transactions_region_code"))
         batch_op.drop_index(batch_op.f("ix_transactions_purchaser_id"))
+        batch_op.drop_index(batch_op.f("ix_transactions_published_at"))
         batch_op.drop_index(batch_op.f("ix_transactions_order_date"))
         batch_op.drop_index(batch_op.f("ix_transactions_category_code"))
 
