@@ -15,11 +15,18 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import select
 
-from hub.publishing.batch import BatchContext, content_hash, decimal, iso_date, region, text
+from hub.publishing.batch import (
+    BatchContext,
+    content_hash,
+    iso_date,
+    optional,
+    region,
+    required,
+    scaled,
+)
 from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_category
-from schema.columns import to_scaled
 from schema.ocds import parse_ocds_datetime
 from schema.tables import DataQualityIssue, Transaction
 from schema.types import Channel, PartyRole, RecordKind
@@ -47,7 +54,6 @@ INSERT_COLUMNS = (
     "payload", "content_hash",
 )  # fmt: skip
 CHUNK = 5_000
-CENT = Decimal("0.01")
 
 
 class ParsedOrder(NamedTuple):
@@ -81,7 +87,7 @@ CONTENT_FIELDS = 18
 class TransactionHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.pending: list[tuple[int, dict[str, Any], ParsedOrder]] = []
+        self.pending: list[tuple[int, Mapping[str, Any], ParsedOrder]] = []
         self.sql = raw_insert_sql(ctx.conn, TABLE, INSERT_COLUMNS)
         self.convert = driver_value_converter(ctx.conn)
         self.received = self.convert(ctx.received_at) if self.convert else ctx.received_at
@@ -94,7 +100,7 @@ class TransactionHandler:
         except FieldError as error:
             self.ctx.report.refuse(position, raw.get("order_id"), error, raw)
             return
-        self.pending.append((position, dict(raw), row))
+        self.pending.append((position, raw, row))
         if len(self.pending) >= CHUNK:
             self.flush()
 
@@ -106,8 +112,9 @@ class TransactionHandler:
             raise FieldError(
                 "channel", f"{raw.get('channel')!r} is not one of {', '.join(CHANNELS)}"
             )
-        region_code = region(raw)
+        region_code = raw.get("region_code")
         if region_code not in self._scope_ok:
+            region_code = region(raw)
             if not ctx.publisher.covers_region(region_code):
                 raise FieldError(
                     "region_code", f"{region_code} is outside {ctx.publisher.name}'s scope"
@@ -119,27 +126,26 @@ class TransactionHandler:
             purchaser_code = ctx.parties.check_code(purchaser_code, "purchaser_uscc")
         if supplier_code:
             supplier_code = ctx.parties.check_code(supplier_code, "supplier_uscc")
-        category = text(raw, "category_code", required=False)
+        category = optional(raw, "category_code")
         edition = None
         if category:
-            edition = self._category_edition(
-                category, text(raw, "category_edition", required=False)
-            )
-        quantity = decimal(raw, "quantity", places=3)
-        unit_price = decimal(raw, "unit_price", places=2)
-        amount = decimal(raw, "amount", places=2)
-        assert quantity is not None and unit_price is not None and amount is not None
+            edition = self._category_edition(category, optional(raw, "category_edition"))
+        quantity = scaled(raw, "quantity", places=3)
+        unit_price = scaled(raw, "unit_price", places=2)
+        amount = scaled(raw, "amount", places=2)
         mismatch = None
-        if (quantity * unit_price).quantize(CENT) != amount:
-            mismatch = f"amount {amount} ≠ quantity {quantity} × unit price {unit_price}"
+        if abs(quantity * unit_price - amount * 1000) > 500:  # more than rounding to the fen
+            mismatch = (
+                f"amount {Decimal(amount).scaleb(-2)} ≠ quantity {Decimal(quantity).scaleb(-3)}"
+                f" × unit price {Decimal(unit_price).scaleb(-2)}"
+            )
         order_date = iso_date(raw, "order_date")
         return ParsedOrder(
-            text(raw, "order_id"), channel,  # type: ignore[arg-type]
-            text(raw, "purchaser_name"), purchaser_code, text(raw, "supplier_name"), supplier_code,
-            text(raw, "item_name"), text(raw, "brand", required=False), text(raw, "model"),
-            category, edition, to_scaled(quantity, 3), text(raw, "unit", required=False),
-            to_scaled(unit_price, 2), to_scaled(amount, 2), order_date, region_code,
-            text(raw, "agreement_id", required=False), mismatch, self._published_at(raw),
+            required(raw, "order_id"), channel, required(raw, "purchaser_name"), purchaser_code,
+            required(raw, "supplier_name"), supplier_code, required(raw, "item_name"),
+            optional(raw, "brand"), required(raw, "model"), category, edition, quantity,
+            optional(raw, "unit"), unit_price, amount, order_date, region_code,  # type: ignore[arg-type]
+            optional(raw, "agreement_id"), mismatch, self._published_at(raw),
         )  # fmt: skip
 
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
