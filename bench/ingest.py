@@ -47,8 +47,8 @@ RESULT_MARK = "BENCH-RESULT "
 # Read back from a connection the hub's engine made, and set the same on the bare side, so a
 # PRAGMA the hub adopts (a bigger cache_size, say) is never an advantage of one side only.
 SQLITE_PRAGMAS = (
-    "journal_mode", "synchronous", "foreign_keys", "cache_size", "cache_spill", "temp_store",
-    "mmap_size", "locking_mode", "wal_autocheckpoint",
+    "journal_mode", "synchronous", "foreign_keys", "cache_size", "temp_store", "mmap_size",
+    "locking_mode", "wal_autocheckpoint",
 )  # fmt: skip
 
 

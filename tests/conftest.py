@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,11 @@ def _database_url(name: str) -> str:
     return normalise_url(POSTGRES_URL).rsplit("/", 1)[0] + f"/{name}"
 
 
-@pytest.fixture
-def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of `dialect` for one test."""
+@contextmanager
+def fresh_database(dialect: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A fresh, migrated database of `dialect`; dropped afterwards (PostgreSQL)."""
     if dialect == "sqlite":
-        path = tmp_path / "hub.db"
+        path = folder / "hub.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
@@ -72,9 +73,18 @@ def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -
     name = f"t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
-    yield _database_url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    try:
+        yield _database_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of `dialect` for one test."""
+    with fresh_database(dialect, request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -50,23 +50,36 @@ def demo(
         "demo-data"
     ),
     transactions: Annotated[int, typer.Option(help="Transactions to generate.")] = 20_000,
+    serve: Annotated[bool, typer.Option(help="Serve the hub once the data is in.")] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
 ) -> None:
-    """Build the demo dataset through the publishing pipeline and show what the hub holds."""
+    """Build the demo dataset through the publishing pipeline (if missing) and serve it."""
     from hub.demo import generate as write_demo
     from hub.demo.load import load_demo
 
     engine = state(ctx).engine()
-    for batch, result in load_demo(engine, write_demo(out_dir, transactions=transactions)):
-        err.print(
-            f"{batch.path.name}: {result.status}, {result.accepted:,} accepted, "
-            f"{result.duplicates:,} duplicates, {result.rejected:,} rejected ({batch.publisher})",
-            highlight=False,
-            soft_wrap=True,
-        )
-        if result.status == "rejected":
-            raise typer.Exit(1)
-    _print_summary(engine)
+    with engine.connect() as conn:
+        held = summarise(conn).counts.get("transactions", 0)
+    if held:
+        out.print(f"the database already holds {held:,} transactions: serving it as it is")
+    else:
+        for batch, result in load_demo(engine, write_demo(out_dir, transactions=transactions)):
+            err.print(
+                f"{batch.path.name}: {result.status}, {result.accepted:,} accepted, "
+                f"{result.duplicates:,} duplicates, {result.rejected:,} rejected "
+                f"({batch.publisher})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if result.status == "rejected":
+                raise typer.Exit(1)
+        _print_summary(engine)
     out.print(f"\ndatabase: {state(ctx).settings.database_url}", highlight=False)
+    if serve:
+        from hub.cli.serve import run
+
+        run(ctx, host, port, 1)
 
 
 def stats(ctx: typer.Context) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import demo, publishers
+from hub.cli import demo, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import PublisherError, ingest_file
@@ -22,6 +22,7 @@ db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(publishers.app, name="publisher")
 demo.register(app)
+serve.register(app)
 
 
 @app.callback()
@@ -45,6 +46,14 @@ def db_upgrade(ctx: typer.Context) -> None:
     engine = state(ctx).engine(migrate=False)
     upgrade(engine)
     out.print(f"database at migration {current_revision(engine)} (head {head_revision()})")
+
+
+@app.command("graphql-schema")
+def graphql_schema() -> None:
+    """Print the GraphQL schema (SDL); schema.graphql in the repository is this output."""
+    from hub.graphql.schema import schema
+
+    print(str(schema))
 
 
 @db_app.command("current")

@@ -1,0 +1,165 @@
+"""The Starlette application: /graphql (with ETags on GET), /healthz, /metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import Connection, Engine, func, select, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from hub.config import Settings
+from hub.graphql.context import Context
+from hub.graphql.schema import schema
+from schema.db import current_revision, ensure_schema, make_engine
+from schema.tables import Ingestion
+
+log = logging.getLogger("caigou.http")
+INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
+
+
+def data_version(conn: Connection) -> str:
+    """Changes whenever a batch finishes; an ETag built on it is valid until the next ingest."""
+    latest, finished = conn.execute(
+        select(func.max(INGESTIONS.c.id), func.max(INGESTIONS.c.finished_at))
+    ).one()
+    return f"{latest or 0}.{finished or ''}"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "caigou_graphql_requests", "GraphQL requests by operation and outcome.",
+            ["operation", "outcome"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "caigou_graphql_seconds", "GraphQL request latency by operation.", ["operation"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.version = Gauge(
+            "caigou_data_version", "Id of the latest ingestion batch.", registry=self.registry
+        )
+
+
+class HubGraphQL(GraphQL[Context, None]):
+    """strawberry's ASGI view with a connection per request and ETag revalidation on GET."""
+
+    def __init__(self, engine: Engine, metrics: Metrics) -> None:
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.engine = engine
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        with self.engine.connect() as conn:
+            state["conn"] = conn
+            etag = self._etag(scope, conn)
+            if etag and etag in _if_none_match(scope):
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 304,
+                        "headers": [(b"etag", etag.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                state["outcome"] = "not_modified"
+            else:
+                await super().__call__(scope, receive, _with_etag(send, etag, state))
+        operation = state.get("operation") or "anonymous"
+        elapsed = time.perf_counter() - started
+        self.metrics.requests.labels(operation, state.get("outcome", "ok")).inc()
+        self.metrics.latency.labels(operation).observe(elapsed)
+        log.info(json.dumps({
+            "method": scope["method"], "path": scope["path"], "operation": operation,
+            "outcome": state.get("outcome", "ok"), "status": state.get("status"),
+            "nodes": state.get("nodes"), "ms": round(elapsed * 1000, 2),
+        }, ensure_ascii=False))  # fmt: skip
+
+    def _etag(self, scope: Scope, conn: Connection) -> str | None:
+        if scope["method"] != "GET" or not scope.get("query_string"):
+            return None
+        digest = hashlib.sha256(
+            data_version(conn).encode() + b"\0" + scope["query_string"]
+        ).hexdigest()
+        return f'W/"{digest[:32]}"'
+
+    async def get_context(self, request: Request, response: Any) -> Context:
+        return Context(
+            request=request, engine=self.engine, conn=request.state.conn, response=response
+        )
+
+
+def _if_none_match(scope: Scope) -> set[str]:
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            return {v.strip() for v in value.decode().split(",")}
+    return set()
+
+
+def _with_etag(send: Send, etag: str | None, state: dict[str, Any]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            state["status"] = message["status"]
+            if etag and message["status"] == 200:
+                extra = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    metrics = Metrics()
+
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+                body = {"status": "ok", "database": "ok", "migration": current_revision(engine),
+                        "data_version": data_version(conn), "search": "not configured"}  # fmt: skip
+            return JSONResponse(body)
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "error", "database": type(exc).__name__}, status_code=503
+            )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(INGESTIONS.c.id))).scalar()
+        metrics.version.set(latest or 0)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint),
+            Route("/graphql", HubGraphQL(engine, metrics), methods=["GET", "POST"]),
+        ]
+    )
+    app.state.engine = engine
+    return app

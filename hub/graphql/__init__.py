@@ -1,0 +1,1 @@
+"""The GraphQL API: one graph of projects, parties, contracts, penalties and transactions."""

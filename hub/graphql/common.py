@@ -1,0 +1,52 @@
+"""Small shared types: Region, Category, ordering, and the typed Info."""
+
+from __future__ import annotations
+
+import strawberry
+
+from hub.graphql.context import Context
+from schema.codes import item_catalogue, region_prefix
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="An administrative division (GB/T 2260) by its six-digit code.")
+class Region:
+    code: str = strawberry.field(description="行政区划代码: six-digit division code.")
+    level: str = strawberry.field(description="province, prefecture or county.")
+    province_code: str = strawberry.field(description="The province it lies in.")
+    parent_code: str | None = strawberry.field(description="The division above it, if any.")
+
+
+def region_of(code: str | None) -> Region | None:
+    if not code:
+        return None
+    prefix = region_prefix(code)
+    level = {2: "province", 4: "prefecture"}.get(len(prefix), "county")
+    parent = (
+        None
+        if level == "province"
+        else (code[:2] + "0000" if level == "prefecture" else code[:4] + "00")
+    )
+    return Region(code=code, level=level, province_code=code[:2] + "0000", parent_code=parent)
+
+
+@strawberry.type(description="An item category (品目) of the government procurement catalogue.")
+class Category:
+    code: str = strawberry.field(description="品目编码.")
+    edition: str | None = strawberry.field(description="Catalogue edition the code is from.")
+    name: str | None = strawberry.field(
+        description="品目名称 in the 2022 edition, when it is from it."
+    )
+    kind: str | None = strawberry.field(description="goods, works or services.")
+    parent_code: str | None = strawberry.field(description="The category above it.")
+
+
+def category_of(code: str | None, edition: str | None) -> Category | None:
+    if not code:
+        return None
+    item = item_catalogue().get(code) if edition in (None, "2022") else None
+    return Category(
+        code=code, edition=edition, name=item.name if item else None,
+        kind=item.category if item else None, parent_code=item.parent_code if item else None,
+    )  # fmt: skip

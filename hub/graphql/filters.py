@@ -1,0 +1,118 @@
+"""Typed filter and order inputs; each filter knows how to narrow its SQL query."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from sqlalchemy import Select, and_, exists, or_, select
+
+from hub.graphql.errors import BadUserInput
+from hub.graphql.relay import parse_global_id
+from schema.codes import is_region_code, region_prefix
+from schema.tables import PartyRoleLink, PenaltyRecord, Project
+
+
+@strawberry.input(description="An inclusive range of dates; either end may be open.")
+class DateRange:
+    from_: date | None = strawberry.field(default=None, name="from")
+    to: date | None = None
+
+
+@strawberry.input(description="An inclusive range of amounts in yuan; either end may be open.")
+class AmountRange:
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+
+@strawberry.enum
+class Direction(Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+def region_clause(column: Any, code: str | None) -> Any:
+    if code is None:
+        return None
+    if not is_region_code(code):
+        raise BadUserInput(f"regionCode {code!r} is not a six-digit division code")
+    return column.like(region_prefix(code) + "%") if code != "100000" else None
+
+
+def date_clause(column: Any, value: DateRange | None, *, is_datetime: bool = False) -> list[Any]:
+    if value is None:
+        return []
+    clauses = []
+    if value.from_ is not None:
+        start = datetime.combine(value.from_, datetime.min.time()) if is_datetime else value.from_
+        clauses.append(column >= start)
+    if value.to is not None:
+        if is_datetime:
+            clauses.append(column < datetime.combine(value.to, datetime.max.time()))
+        else:
+            clauses.append(column <= value.to)
+    return clauses
+
+
+def amount_clause(column: Any, value: AmountRange | None) -> list[Any]:
+    if value is None:
+        return []
+    clauses = []
+    if value.min is not None:
+        clauses.append(column >= value.min)
+    if value.max is not None:
+        clauses.append(column <= value.max)
+    return clauses
+
+
+def party_pk(value: strawberry.ID | None, argument: str) -> int | None:
+    if value is None:
+        return None
+    type_name, pk = parse_global_id(value)
+    if type_name != "Party":
+        raise BadUserInput(f"`{argument}` takes a Party id, not a {type_name} id")
+    return pk
+
+
+def narrow(query: Select[Any], *clauses: Any) -> Select[Any]:
+    flat: list[Any] = []
+    for clause in clauses:
+        if isinstance(clause, list):
+            flat += clause
+        elif clause is not None:
+            flat.append(clause)
+    return query.where(and_(*flat)) if flat else query
+
+
+def debarred_on(subject_column: Any, day: date) -> Any:
+    penalties = PenaltyRecord.__table__  # type: ignore[attr-defined]
+    return exists(
+        select(penalties.c.id).where(
+            penalties.c.subject_id == subject_column,
+            penalties.c.debarment_start <= day,
+            penalties.c.debarment_end >= day,
+        )
+    )
+
+
+def has_role(party_column: Any, role: str) -> Any:
+    roles = PartyRoleLink.__table__  # type: ignore[attr-defined]
+    return exists(select(roles.c.id).where(roles.c.party_id == party_column, roles.c.role == role))
+
+
+def project_region(project_column: Any, code: str | None) -> Any:
+    clause = region_clause(Project.__table__.c.region_code, code)  # type: ignore[attr-defined]
+    if clause is None:
+        return None
+    projects = Project.__table__  # type: ignore[attr-defined]
+    return project_column.in_(select(projects.c.id).where(clause))
+
+
+def text_contains(column: Any, value: str | None) -> Any:
+    return None if not value else column.like(f"%{value}%")
+
+
+__all__ = ["DateRange", "Direction", "amount_clause", "debarred_on", "or_"]

@@ -1,0 +1,81 @@
+"""Publishing over GraphQL: the same pipeline, checks and idempotency as `caigou ingest`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from hub.graphql.common import Info
+from hub.graphql.errors import BadUserInput, Forbidden
+from hub.publishing import PublisherError, ingest_records
+from schema.types import RecordKind
+
+MAX_RECORDS = 10_000
+
+
+@strawberry.enum(description="What a batch holds.")
+class PublishKind(Enum):
+    NOTICE = "notice"
+    TRANSACTION = "transaction"
+    PENALTY = "penalty"
+
+
+@strawberry.type(description="Why one record was refused.")
+class Refusal:
+    position: int = strawberry.field(
+        description="The record's place in the batch, from 1 (0: the batch)."
+    )
+    record_id: str | None
+    field: str
+    reason: str
+
+
+@strawberry.type(description="What happened to a batch.")
+class PublishResult:
+    status: str = strawberry.field(description="accepted, partial or rejected (nothing written).")
+    total: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    refusals: list[Refusal]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Publish a batch as the publisher of the bearer token: OCDS releases for "
+        "NOTICE, rows with the CSV column names for TRANSACTION and PENALTY. All or nothing "
+        "unless `partial`."
+    )
+    def publish(
+        self, info: Info, kind: PublishKind, records: list[JSON], partial: bool = False
+    ) -> PublishResult:
+        context = info.context
+        publisher = context.publisher()
+        if len(records) > MAX_RECORDS:
+            raise BadUserInput(f"at most {MAX_RECORDS:,} records a batch; split it")
+        if not all(isinstance(r, dict) for r in records):
+            raise BadUserInput("every record must be a JSON object")
+        rows: list[dict[str, Any]] = records  # type: ignore[assignment]
+        try:
+            result = ingest_records(
+                context.engine,
+                publisher,
+                RecordKind(kind.value),
+                rows,
+                partial=partial,
+                source="graphql",
+            )
+        except PublisherError as exc:
+            raise Forbidden(str(exc)) from None
+        refusals = [
+            Refusal(position=r.position, record_id=r.record_id, field=r.field, reason=r.reason)
+            for r in result.refusals
+        ]
+        return PublishResult(
+            status=result.status, total=result.total, accepted=result.accepted,
+            duplicates=result.duplicates, rejected=result.rejected, refusals=refusals,
+        )  # fmt: skip

@@ -1,0 +1,238 @@
+"""The schema: root fields of every domain merged, with limits and error masking."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+from sqlalchemy import select
+from strawberry.extensions import MaskErrors
+
+from hub.graphql.catalogue_types import Node, from_row
+from hub.graphql.common import Info
+from hub.graphql.errors import BadUserInput, NotFound, is_unexpected
+from hub.graphql.filters import Direction
+from hub.graphql.limits import QueryLimits
+from hub.graphql.mutations import Mutation
+from hub.graphql.parties import (
+    Party,
+    PartyFilter,
+    PenaltyFilter,
+    PenaltyRecord,
+    Publisher,
+    parties_page,
+    penalties_page,
+)
+from hub.graphql.projects import (
+    Award,
+    Contract,
+    ContractFilter,
+    Lot,
+    Notice,
+    NoticeFilter,
+    Project,
+    ProjectFilter,
+    ProjectOrder,
+    contracts_page,
+    notices_page,
+    projects_page,
+)
+from hub.graphql.relay import Connection, PageArgs, parse_global_id
+from hub.graphql.stats import StatsGroup, StatsRow, award_stats, contract_stats, transaction_stats
+from hub.graphql.transactions import (
+    Transaction,
+    TransactionFilter,
+    TransactionOrder,
+    transactions_page,
+)
+from schema.tables import (
+    Award as AwardTable,
+)
+from schema.tables import (
+    Contract as ContractTable,
+)
+from schema.tables import (
+    Lot as LotTable,
+)
+from schema.tables import (
+    Notice as NoticeTable,
+)
+from schema.tables import (
+    Party as PartyTable,
+)
+from schema.tables import (
+    PenaltyRecord as PenaltyTable,
+)
+from schema.tables import (
+    Project as ProjectTable,
+)
+from schema.tables import (
+    Publisher as PublisherTable,
+)
+from schema.tables import (
+    Transaction as TransactionTable,
+)
+
+NODE_TYPES = {
+    cls.__name__: (cls, table.__table__)  # type: ignore[attr-defined]
+    for cls, table in (
+        (Project, ProjectTable), (Notice, NoticeTable), (Lot, LotTable), (Award, AwardTable),
+        (Contract, ContractTable), (Party, PartyTable), (PenaltyRecord, PenaltyTable),
+        (Transaction, TransactionTable), (Publisher, PublisherTable),
+    )
+}  # fmt: skip
+After = Annotated[str | None, strawberry.argument(description="Items after this cursor.")]
+Before = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
+First = Annotated[int | None, strawberry.argument(description="The first n items, at most 100.")]
+Last = Annotated[int | None, strawberry.argument(description="The last n items, at most 100.")]
+
+
+def _node(info: Info, value: strawberry.ID) -> Node | None:
+    type_name, pk = parse_global_id(value)
+    if type_name not in NODE_TYPES:
+        raise BadUserInput(f"{value!r} is not an id given by this API")
+    cls, table = NODE_TYPES[type_name]
+    row = info.context.conn.execute(select(table).where(table.c.id == pk)).first()
+    return from_row(cls, row) if row else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id.")
+    def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return _node(info, id)
+
+    @strawberry.field(description="Objects by global ids, in the order asked (null where missing).")
+    def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > 100:
+            raise BadUserInput("at most 100 ids at a time")
+        return [_node(info, i) for i in ids]
+
+    @strawberry.field(description="A project by its OCID.")
+    def project(self, info: Info, ocid: str) -> Project:
+        table = ProjectTable.__table__  # type: ignore[attr-defined]
+        row = info.context.conn.execute(select(table).where(table.c.ocid == ocid)).first()
+        if row is None:
+            raise NotFound(f"no project with ocid {ocid!r}")
+        return from_row(Project, row)
+
+    @strawberry.field(description="采购项目: projects, latest published first by default.")
+    def projects(
+        self, info: Info, filter: ProjectFilter | None = None, order_by: ProjectOrder | None = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Project]:  # fmt: skip
+        query = (filter or ProjectFilter()).query()
+        return projects_page(
+            info.context.conn, query, order_by, PageArgs(first, after, last, before)
+        )
+
+    @strawberry.field(description="公告: notices, newest first by default.")
+    def notices(
+        self, info: Info, filter: NoticeFilter | None = None, direction: Direction = Direction.DESC,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Notice]:  # fmt: skip
+        query = (filter or NoticeFilter()).query()
+        return notices_page(
+            info.context.conn, query, direction, PageArgs(first, after, last, before)
+        )
+
+    @strawberry.field(description="主体: parties (organisations), in id order.")
+    def parties(
+        self, info: Info, filter: PartyFilter | None = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Party]:  # fmt: skip
+        query = (filter or PartyFilter()).query()
+        return parties_page(info.context.conn, query, PageArgs(first, after, last, before))
+
+    @strawberry.field(description="供应商: parties seen as suppliers.")
+    def suppliers(
+        self, info: Info, filter: PartyFilter | None = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Party]:  # fmt: skip
+        chosen = filter or PartyFilter()
+        chosen.role = "supplier"
+        return parties_page(info.context.conn, chosen.query(), PageArgs(first, after, last, before))
+
+    @strawberry.field(description="合同: contracts.")
+    def contracts(
+        self, info: Info, filter: ContractFilter | None = None,
+        direction: Direction = Direction.ASC,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Contract]:  # fmt: skip
+        query = (filter or ContractFilter()).query()
+        return contracts_page(
+            info.context.conn, query, direction, PageArgs(first, after, last, before)
+        )
+
+    @strawberry.field(
+        description="处罚处理记录: penalty records, latest decision first by default."
+    )
+    def penalties(
+        self, info: Info, filter: PenaltyFilter | None = None,
+        direction: Direction = Direction.DESC,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[PenaltyRecord]:  # fmt: skip
+        query = (filter or PenaltyFilter()).query()
+        return penalties_page(
+            info.context.conn, query, direction, PageArgs(first, after, last, before)
+        )
+
+    @strawberry.field(description="成交记录: framework, designated and e-mall transactions.")
+    def transactions(
+        self, info: Info, filter: TransactionFilter | None = None,
+        order_by: TransactionOrder | None = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Transaction]:  # fmt: skip
+        query = (filter or TransactionFilter()).query()
+        return transactions_page(
+            info.context.conn, query, order_by, PageArgs(first, after, last, before)
+        )
+
+    @strawberry.field(description="Transaction aggregates by group: count, sum, avg, min, max.")
+    def transaction_stats(
+        self,
+        info: Info,
+        group_by: list[StatsGroup],
+        filter: TransactionFilter | None = None,
+        limit: int = 100,
+    ) -> list[StatsRow]:
+        return transaction_stats(info, filter, group_by, limit)
+
+    @strawberry.field(description="Contract amount aggregates by group.")
+    def contract_stats(
+        self,
+        info: Info,
+        group_by: list[StatsGroup],
+        filter: ContractFilter | None = None,
+        limit: int = 100,
+    ) -> list[StatsRow]:
+        return contract_stats(info, filter, group_by, limit)
+
+    @strawberry.field(description="Award amount aggregates by group.")
+    def award_stats(
+        self,
+        info: Info,
+        group_by: list[StatsGroup],
+        region_code: str | None = None,
+        limit: int = 100,
+    ) -> list[StatsRow]:
+        return award_stats(info, group_by, limit, region_code)
+
+    @strawberry.field(description="发布者: every publisher (public fields only).")
+    def publishers(self, info: Info) -> list[Publisher]:
+        table = PublisherTable.__table__  # type: ignore[attr-defined]
+        return [
+            from_row(Publisher, r)
+            for r in info.context.conn.execute(select(table).order_by(table.c.name))
+        ]
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Project, Notice, Lot, Award, Contract, Party, PenaltyRecord, Transaction, Publisher],
+    extensions=[QueryLimits, lambda: MaskErrors(should_mask_error=is_unexpected)],
+)
+
+__all__ = ["date", "schema"]

@@ -1,0 +1,183 @@
+"""Aggregates for researchers: count, sum, average, min and max by group, computed in SQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
+
+from hub.graphql.common import Info
+from hub.graphql.errors import BadUserInput
+from hub.graphql.projects import ContractFilter
+from hub.graphql.relay import global_id
+from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from schema.tables import Award, AwardSupplier, Contract, Party, Project
+
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+AWARDS = Award.__table__  # type: ignore[attr-defined]
+AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
+PARTIES = Party.__table__  # type: ignore[attr-defined]
+MAX_GROUPS = 1000
+FEN = Decimal("0.01")
+
+
+@strawberry.enum(description="What to group by.")
+class StatsGroup(Enum):
+    SUPPLIER = "supplier"
+    PURCHASER = "purchaser"
+    REGION = "region"
+    CATEGORY = "category"
+    MONTH = "month"
+    BRAND = "brand"
+
+
+@strawberry.type(description="One grouping key: the raw value and, for parties, the name.")
+class StatsKey:
+    group: StatsGroup
+    value: str | None = strawberry.field(description="Party global id, division code, YYYY-MM, …")
+    label: str | None = strawberry.field(
+        description="The party's name, for SUPPLIER and PURCHASER."
+    )
+
+
+@strawberry.type(description="Sum, average, minimum and maximum of an amount in yuan.")
+class Measure:
+    sum: Decimal | None
+    avg: Decimal | None
+    min: Decimal | None
+    max: Decimal | None
+
+
+@strawberry.type(description="One group of an aggregate.")
+class StatsRow:
+    keys: list[StatsKey]
+    count: int
+    amount: Measure
+    unit_price: Measure | None
+
+
+def _month(column: Any) -> Any:
+    return func.substr(cast(column, String), 1, 7)
+
+
+def _measure(total: Any, average: Any, low: Any, high: Any) -> Measure:
+    def yuan(value: Any) -> Decimal | None:
+        return None if value is None else (Decimal(value) / 100).quantize(FEN)
+
+    return Measure(sum=yuan(total), avg=yuan(average), min=yuan(low), max=yuan(high))
+
+
+def _aggregates(column: Any) -> list[Any]:
+    raw = type_coerce(column, BigInteger)  # fen, summed exactly by the database
+    return [func.sum(raw), func.avg(raw), func.min(raw), func.max(raw)]
+
+
+def run_stats(
+    info: Info, base: Any, where: Any, columns: dict[StatsGroup, Any], group_by: list[StatsGroup],
+    amount: Any, unit_price: Any | None, limit: int,
+) -> list[StatsRow]:  # fmt: skip
+    if not group_by:
+        raise BadUserInput("groupBy needs at least one group")
+    missing = [g.name for g in group_by if g not in columns]
+    if missing:
+        raise BadUserInput(f"cannot group by {', '.join(missing)} here")
+    if not 1 <= limit <= MAX_GROUPS:
+        raise BadUserInput(f"limit must be between 1 and {MAX_GROUPS}")
+    keys = [columns[g].label(f"k{i}") for i, g in enumerate(group_by)]
+    measures = _aggregates(amount) + (_aggregates(unit_price) if unit_price is not None else [])
+    query = select(*keys, func.count(), *measures).select_from(base)
+    if where is not None:
+        query = query.where(where)
+    query = query.group_by(*keys).order_by(*keys).limit(limit)
+    rows = info.context.conn.execute(query).all()
+    party_groups = [
+        i for i, g in enumerate(group_by) if g in (StatsGroup.SUPPLIER, StatsGroup.PURCHASER)
+    ]
+    ids = {row[i] for row in rows for i in party_groups if row[i] is not None}
+    names = (
+        dict(
+            info.context.conn.execute(
+                select(PARTIES.c.id, PARTIES.c.name).where(PARTIES.c.id.in_(ids))
+            )
+        )
+        if ids
+        else {}
+    )
+    result = []
+    width = len(keys)
+    for row in rows:
+        stats_keys = []
+        for i, group in enumerate(group_by):
+            value = row[i]
+            if i in party_groups and value is not None:
+                stats_keys.append(
+                    StatsKey(group=group, value=global_id("Party", value), label=names.get(value))
+                )
+            else:
+                stats_keys.append(
+                    StatsKey(group=group, value=None if value is None else str(value), label=None)
+                )
+        count = row[width]
+        amount_measure = _measure(*row[width + 1 : width + 5])
+        price = _measure(*row[width + 5 : width + 9]) if unit_price is not None else None
+        result.append(
+            StatsRow(keys=stats_keys, count=count, amount=amount_measure, unit_price=price)
+        )
+    return result
+
+
+def transaction_stats(
+    info: Info, filter: TransactionFilter | None, group_by: list[StatsGroup], limit: int
+) -> list[StatsRow]:
+    c = TRANSACTIONS.c
+    columns = {
+        StatsGroup.SUPPLIER: c.supplier_id, StatsGroup.PURCHASER: c.purchaser_id,
+        StatsGroup.REGION: c.region_code, StatsGroup.CATEGORY: c.category_code,
+        StatsGroup.MONTH: _month(c.order_date), StatsGroup.BRAND: c.brand,
+    }  # fmt: skip
+    where = (filter or TransactionFilter()).query().whereclause
+    return run_stats(info, TRANSACTIONS, where, columns, group_by, c.amount, c.unit_price, limit)
+
+
+def contract_stats(
+    info: Info, filter: ContractFilter | None, group_by: list[StatsGroup], limit: int
+) -> list[StatsRow]:
+    p = PROJECTS.c
+    columns = {
+        StatsGroup.SUPPLIER: CONTRACTS.c.supplier_id, StatsGroup.PURCHASER: p.purchaser_id,
+        StatsGroup.REGION: p.region_code, StatsGroup.CATEGORY: p.category_code,
+        StatsGroup.MONTH: _month(CONTRACTS.c.date_signed),
+    }  # fmt: skip
+    base = CONTRACTS.join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
+    where = (filter or ContractFilter()).query().whereclause
+    return run_stats(info, base, where, columns, group_by, CONTRACTS.c.amount, None, limit)
+
+
+def award_stats(
+    info: Info, group_by: list[StatsGroup], limit: int, region_code: str | None
+) -> list[StatsRow]:
+    from hub.graphql.filters import region_clause
+
+    p = PROJECTS.c
+    columns = {
+        StatsGroup.SUPPLIER: AWARD_SUPPLIERS.c.party_id, StatsGroup.PURCHASER: p.purchaser_id,
+        StatsGroup.REGION: p.region_code, StatsGroup.CATEGORY: p.category_code,
+        StatsGroup.MONTH: _month(AWARDS.c.decision_date),
+    }  # fmt: skip
+    base = AWARDS.join(PROJECTS, PROJECTS.c.id == AWARDS.c.project_id)
+    if StatsGroup.SUPPLIER in group_by:
+        base = base.join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
+    return run_stats(
+        info,
+        base,
+        region_clause(p.region_code, region_code),
+        columns,
+        group_by,
+        AWARDS.c.amount,
+        None,
+        limit,
+    )

@@ -1,0 +1,122 @@
+"""Framework-agreement, designated and e-mall transactions, and their filters."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import strawberry
+from sqlalchemy import Connection, select
+
+from hub.graphql.catalogue_types import Node, catalogue_type, from_row
+from hub.graphql.common import Category, Info, Region, category_of, region_of
+from hub.graphql.filters import (
+    AmountRange,
+    DateRange,
+    Direction,
+    amount_clause,
+    date_clause,
+    narrow,
+    party_pk,
+    region_clause,
+    text_contains,
+)
+from hub.graphql.parties import Party, Publisher
+from hub.graphql.relay import Connection as Page
+from hub.graphql.relay import PageArgs, keyset_page
+from schema.tables import Transaction as TransactionTable
+from schema.types import CHANNEL_LABELS, Channel
+
+TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
+
+
+@strawberry.type(
+    name="Transaction", description="成交记录: a framework, designated or e-mall order."
+)
+class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type: ignore[misc]
+    @strawberry.field(description="采购人: the purchaser.")
+    async def purchaser(self, info: Info) -> Party:
+        return from_row(Party, await info.context.loaders.party.load(self.purchaser_id))
+
+    @strawberry.field(description="供应商: the supplier.")
+    async def supplier(self, info: Info) -> Party:
+        return from_row(Party, await info.context.loaders.party.load(self.supplier_id))
+
+    @strawberry.field(description="发布者: the platform that pushed it.")
+    async def publisher(self, info: Info) -> Publisher:
+        return from_row(Publisher, await info.context.loaders.publisher.load(self.publisher_id))
+
+    @strawberry.field(description="采购渠道名称: 协议供货, 定点采购 or 电子卖场.")
+    def channel_label(self) -> str:
+        return CHANNEL_LABELS[Channel(self.channel)]
+
+    @strawberry.field(description="行政区划: the purchaser's region.")
+    def region(self) -> Region | None:
+        return region_of(self.region_code)
+
+    @strawberry.field(description="品目: the item category.")
+    def category(self) -> Category | None:
+        return category_of(self.category_code, self.category_edition)
+
+
+@strawberry.input(description="Narrows `transactions`.")
+class TransactionFilter:
+    region_code: str | None = strawberry.field(
+        default=None, description="A division and its descendants."
+    )
+    channel: str | None = None
+    category_code_prefix: str | None = None
+    purchaser_id: strawberry.ID | None = None
+    supplier_id: strawberry.ID | None = None
+    order_date: DateRange | None = None
+    amount: AmountRange | None = None
+    unit_price: AmountRange | None = None
+    brand: str | None = None
+    model_contains: str | None = None
+    item_name_contains: str | None = None
+
+    def query(self, base: Any = None) -> Any:
+        c = TRANSACTIONS.c
+        return narrow(
+            select(TRANSACTIONS) if base is None else base,
+            region_clause(c.region_code, self.region_code),
+            c.channel == self.channel if self.channel else None,
+            c.category_code.like(self.category_code_prefix + "%")
+            if self.category_code_prefix
+            else None,
+            c.purchaser_id == party_pk(self.purchaser_id, "purchaserId")
+            if self.purchaser_id
+            else None,
+            c.supplier_id == party_pk(self.supplier_id, "supplierId") if self.supplier_id else None,
+            date_clause(c.order_date, self.order_date),
+            amount_clause(c.amount, self.amount),
+            amount_clause(c.unit_price, self.unit_price),
+            c.brand == self.brand if self.brand else None,
+            text_contains(c.model, self.model_contains),
+            text_contains(c.item_name, self.item_name_contains),
+        )
+
+
+@strawberry.enum
+class TransactionOrderField(Enum):
+    ORDER_DATE = "order_date"
+    AMOUNT = "amount"
+    UNIT_PRICE = "unit_price"
+    ID = "id"
+
+
+@strawberry.input
+class TransactionOrder:
+    field: TransactionOrderField = TransactionOrderField.ORDER_DATE
+    direction: Direction = Direction.DESC
+
+
+def transactions_page(
+    conn: Connection, query: Any, order: TransactionOrder | None, page: PageArgs
+) -> Page[Transaction]:
+    order = order or TransactionOrder()
+    columns = [TRANSACTIONS.c.id]
+    if order.field is not TransactionOrderField.ID:
+        columns.insert(0, TRANSACTIONS.c[order.field.value])
+    build = lambda row: from_row(Transaction, row)  # noqa: E731
+    return keyset_page(conn, query, columns, order.direction is Direction.DESC, page, build)
