@@ -262,3 +262,20 @@ def test_the_checked_in_sdl_is_the_schema() -> None:
     assert path.read_text("utf-8") == str(schema) + "\n", (
         "run: caigou graphql-schema > schema.graphql"
     )
+
+
+def test_unexpected_errors_are_masked_and_logged_not_leaked(
+    database_url: str, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(Settings(database_url, str(tmp_path), None))
+    with app.state.engine.begin() as conn:  # a real fault: the table vanishes under the server
+        conn.execute(text("DROP TABLE data_quality_issues"))
+        conn.execute(text("ALTER TABLE transactions RENAME TO transactions_gone"))
+    with caplog.at_level("INFO", logger="caigou.http"), running(app) as base:
+        answer = graphql(base, "query Broken { transactions(first: 1) { totalCount } }")
+    app.state.engine.dispose()
+    [error] = answer["errors"]
+    assert error["message"] == "Unexpected error."
+    assert "transactions" not in error["message"] and "extensions" not in error
+    logged = [r.getMessage() for r in caplog.records if r.name == "caigou.http"]
+    assert any('"operation": "Broken"' in line for line in logged), logged
