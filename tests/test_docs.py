@@ -33,3 +33,19 @@ def test_every_command_is_documented() -> None:
     assert "caigou ingest" in commands
     for command in commands:
         assert f"`{command}" in README, command
+
+
+def test_every_graphql_field_is_described() -> None:
+    from graphql import GraphQLInputObjectType, GraphQLObjectType
+
+    from hub.graphql.schema import schema
+
+    missing = [
+        f"{name}.{field}"
+        for name, kind in schema._schema.type_map.items()
+        if not name.startswith("__")
+        and isinstance(kind, GraphQLObjectType | GraphQLInputObjectType)
+        for field, definition in kind.fields.items()
+        if not definition.description
+    ]
+    assert missing == []

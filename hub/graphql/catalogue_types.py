@@ -55,3 +55,11 @@ def from_row(cls: Any, row: Any) -> Any:
     """An instance of a catalogue type from a database row."""
     values = {name: getattr(row, name) for name in cls.catalogue_names}
     return cls(id=global_id(cls.__name__, row.id), pk=row.id, **values)
+
+
+def filter_field(entity: str, column: str, how: str) -> Any:
+    """An optional filter input on a catalogue field, described by the field's own label."""
+    spec = next(s for s in public_fields(entity) if s.name == column)
+    return strawberry.field(
+        default=None, description=f"{spec.label}（{spec.description.rstrip('.')}）: {how}."
+    )

@@ -18,14 +18,16 @@ from schema.tables import PartyRoleLink, PenaltyRecord, Project
 
 @strawberry.input(description="An inclusive range of dates; either end may be open.")
 class DateRange:
-    from_: date | None = strawberry.field(default=None, name="from")
-    to: date | None = None
+    from_: date | None = strawberry.field(
+        default=None, name="from", description="First day, inclusive."
+    )
+    to: date | None = strawberry.field(default=None, description="Last day, inclusive.")
 
 
 @strawberry.input(description="An inclusive range of amounts in yuan; either end may be open.")
 class AmountRange:
-    min: Decimal | None = None
-    max: Decimal | None = None
+    min: Decimal | None = strawberry.field(default=None, description="At least this many yuan.")
+    max: Decimal | None = strawberry.field(default=None, description="At most this many yuan.")
 
 
 @strawberry.enum
@@ -116,3 +118,5 @@ def text_contains(column: Any, value: str | None) -> Any:
 
 
 __all__ = ["DateRange", "Direction", "amount_clause", "debarred_on", "or_"]
+
+REGION_HELP = "行政区划代码: a six-digit division code; matches it and every division inside it."

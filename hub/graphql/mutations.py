@@ -28,19 +28,19 @@ class Refusal:
     position: int = strawberry.field(
         description="The record's place in the batch, from 1 (0: the batch)."
     )
-    record_id: str | None
-    field: str
-    reason: str
+    record_id: str | None = strawberry.field(description="The record's own id, when it has one.")
+    field: str = strawberry.field(description="The field at fault (header for the batch).")
+    reason: str = strawberry.field(description="What is wrong and what is expected.")
 
 
 @strawberry.type(description="What happened to a batch.")
 class PublishResult:
     status: str = strawberry.field(description="accepted, partial or rejected (nothing written).")
-    total: int
-    accepted: int
-    duplicates: int
-    rejected: int
-    refusals: list[Refusal]
+    total: int = strawberry.field(description="Records in the batch.")
+    accepted: int = strawberry.field(description="Records written.")
+    duplicates: int = strawberry.field(description="Records already held, unchanged.")
+    rejected: int = strawberry.field(description="Records refused.")
+    refusals: list[Refusal] = strawberry.field(description="Each refused record and why.")
 
 
 @strawberry.type

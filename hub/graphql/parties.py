@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, from_row
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import Info, Region, region_of
 from hub.graphql.filters import (
+    REGION_HELP,
     DateRange,
     Direction,
     date_clause,
@@ -159,9 +160,9 @@ class PenaltyRecord(catalogue_type("penalty_records", "PenaltyRecord"), Node):  
 @strawberry.input(description="Narrows `parties` and `suppliers`.")
 class PartyFilter:
     role: str | None = strawberry.field(default=None, description="purchaser, agency, supplier, …")
-    region_code: str | None = None
-    name_contains: str | None = None
-    uscc: str | None = None
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    name_contains: str | None = filter_field("parties", "name", "containing this text")
+    uscc: str | None = filter_field("parties", "uscc", "equal to it")
     debarred_on: date | None = strawberry.field(
         default=None, description="With a debarment in force that day."
     )
@@ -184,10 +185,14 @@ def parties_page(conn: Connection, query: Any, page: PageArgs) -> Page[Party]:
 
 @strawberry.input(description="Narrows `penalties`.")
 class PenaltyFilter:
-    kind: str | None = None
-    region_code: str | None = None
-    subject_id: strawberry.ID | None = None
-    decided: DateRange | None = None
+    kind: str | None = filter_field("penalty_records", "kind", "equal to it")
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    subject_id: strawberry.ID | None = filter_field(
+        "penalty_records", "subject_id", "this party (a Party id)"
+    )
+    decided: DateRange | None = filter_field(
+        "penalty_records", "decision_date", "within this inclusive range"
+    )
     debarred_on: date | None = strawberry.field(
         default=None, description="Debarments in force that day."
     )

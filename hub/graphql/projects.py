@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, from_row
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import Category, Info, Region, category_of, region_of
 from hub.graphql.filters import (
+    REGION_HELP,
     AmountRange,
     DateRange,
     Direction,
@@ -90,8 +91,8 @@ async def _project(info: Info, pk: int) -> Project:
 
 @strawberry.type(description="A site a notice arrived from.")
 class NoticeSource:
-    source_site: str | None
-    received_at: datetime
+    source_site: str | None = strawberry.field(description="来源网站: the site it came from.")
+    received_at: datetime = strawberry.field(description="接收时间: when it arrived (UTC+8).")
     publisher_pk: strawberry.Private[int]
 
     @strawberry.field(description="The publisher that pushed it.")
@@ -164,17 +165,21 @@ class Contract(catalogue_type("contracts", "Contract"), Node):  # type: ignore[m
 
 @strawberry.input(description="Narrows `projects`.")
 class ProjectFilter:
-    region_code: str | None = strawberry.field(
-        default=None, description="A division and its descendants."
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    procurement_method: str | None = filter_field("projects", "procurement_method", "equal to it")
+    main_category: str | None = filter_field("projects", "main_category", "equal to it")
+    category_code_prefix: str | None = filter_field("projects", "category_code", "starting with it")
+    status: str | None = filter_field("projects", "status", "equal to it")
+    purchaser_id: strawberry.ID | None = filter_field(
+        "projects", "purchaser_id", "this party (a Party id)"
     )
-    procurement_method: str | None = None
-    main_category: str | None = None
-    category_code_prefix: str | None = None
-    status: str | None = None
-    purchaser_id: strawberry.ID | None = None
-    agency_id: strawberry.ID | None = None
-    budget: AmountRange | None = None
-    last_published: DateRange | None = None
+    agency_id: strawberry.ID | None = filter_field(
+        "projects", "agency_id", "this party (a Party id)"
+    )
+    budget: AmountRange | None = filter_field("projects", "budget", "within this inclusive range")
+    last_published: DateRange | None = filter_field(
+        "projects", "last_published_at", "within this inclusive range"
+    )
 
     def query(self) -> Any:
         c = PROJECTS.c
@@ -205,8 +210,10 @@ class ProjectOrderField(Enum):
 
 @strawberry.input
 class ProjectOrder:
-    field: ProjectOrderField = ProjectOrderField.LAST_PUBLISHED_AT
-    direction: Direction = Direction.DESC
+    field: ProjectOrderField = strawberry.field(
+        default=ProjectOrderField.LAST_PUBLISHED_AT, description="What to sort by."
+    )
+    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
 
 
 def projects_page(
@@ -231,10 +238,12 @@ def projects_page(
 
 @strawberry.input(description="Narrows `notices`.")
 class NoticeFilter:
-    notice_type: str | None = None
-    region_code: str | None = None
-    published: DateRange | None = None
-    ocid: str | None = None
+    notice_type: str | None = filter_field("notices", "notice_type", "equal to it")
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    published: DateRange | None = filter_field(
+        "notices", "published_at", "within this inclusive range"
+    )
+    ocid: str | None = filter_field("notices", "ocid", "equal to it")
 
     def query(self) -> Any:
         c = NOTICES.c
@@ -258,10 +267,14 @@ def notices_page(
 
 @strawberry.input(description="Narrows `contracts`.")
 class ContractFilter:
-    supplier_id: strawberry.ID | None = None
-    region_code: str | None = None
-    signed: DateRange | None = None
-    amount: AmountRange | None = None
+    supplier_id: strawberry.ID | None = filter_field(
+        "contracts", "supplier_id", "this party (a Party id)"
+    )
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    signed: DateRange | None = filter_field(
+        "contracts", "date_signed", "within this inclusive range"
+    )
+    amount: AmountRange | None = filter_field("contracts", "amount", "within this inclusive range")
 
     def query(self) -> Any:
         c = CONTRACTS.c

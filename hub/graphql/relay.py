@@ -66,23 +66,27 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 @strawberry.type(description="Where a page stands in its list.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="More items come before this page.")
+    start_cursor: str | None = strawberry.field(
+        description="Cursor of the first item, for `before`."
+    )
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item, for `after`.")
 
 
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
-    node: T
+    cursor: str = strawberry.field(
+        description="Opaque position of this item, for `after`/`before`."
+    )
+    node: T = strawberry.field(description="The item.")
 
 
 @strawberry.type(description="A page of a list; `totalCount` counts the whole filtered list.")
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    nodes: list[T]
-    page_info: PageInfo
+    edges: list[Edge[T]] = strawberry.field(description="The items with their cursors.")
+    nodes: list[T] = strawberry.field(description="The items, when cursors are not needed.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
     count_query: strawberry.Private[Select[Any]]
     conn: strawberry.Private[Database]
 

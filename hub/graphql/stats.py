@@ -37,7 +37,7 @@ class StatsGroup(Enum):
 
 @strawberry.type(description="One grouping key: the raw value and, for parties, the name.")
 class StatsKey:
-    group: StatsGroup
+    group: StatsGroup = strawberry.field(description="Which grouping this key is for.")
     value: str | None = strawberry.field(description="Party global id, division code, YYYY-MM, …")
     label: str | None = strawberry.field(
         description="The party's name, for SUPPLIER and PURCHASER."
@@ -46,18 +46,18 @@ class StatsKey:
 
 @strawberry.type(description="Sum, average, minimum and maximum of an amount in yuan.")
 class Measure:
-    sum: Decimal | None
-    avg: Decimal | None
-    min: Decimal | None
-    max: Decimal | None
+    sum: Decimal | None = strawberry.field(description="Total, exact to the fen.")
+    avg: Decimal | None = strawberry.field(description="Mean, rounded to the fen.")
+    min: Decimal | None = strawberry.field(description="Smallest.")
+    max: Decimal | None = strawberry.field(description="Largest.")
 
 
 @strawberry.type(description="One group of an aggregate.")
 class StatsRow:
-    keys: list[StatsKey]
-    count: int
-    amount: Measure
-    unit_price: Measure | None
+    keys: list[StatsKey] = strawberry.field(description="The group's keys, in groupBy order.")
+    count: int = strawberry.field(description="Records in the group.")
+    amount: Measure = strawberry.field(description="成交/合同/中标金额 in yuan.")
+    unit_price: Measure | None = strawberry.field(description="单价 in yuan (transactions only).")
 
 
 def _month(column: Any) -> Any:

@@ -8,9 +8,10 @@ from typing import Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, from_row
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import Category, Info, Region, category_of, region_of
 from hub.graphql.filters import (
+    REGION_HELP,
     AmountRange,
     DateRange,
     Direction,
@@ -61,19 +62,31 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
 
 @strawberry.input(description="Narrows `transactions`.")
 class TransactionFilter:
-    region_code: str | None = strawberry.field(
-        default=None, description="A division and its descendants."
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    channel: str | None = filter_field("transactions", "channel", "equal to it")
+    category_code_prefix: str | None = filter_field(
+        "transactions", "category_code", "starting with it"
     )
-    channel: str | None = None
-    category_code_prefix: str | None = None
-    purchaser_id: strawberry.ID | None = None
-    supplier_id: strawberry.ID | None = None
-    order_date: DateRange | None = None
-    amount: AmountRange | None = None
-    unit_price: AmountRange | None = None
-    brand: str | None = None
-    model_contains: str | None = None
-    item_name_contains: str | None = None
+    purchaser_id: strawberry.ID | None = filter_field(
+        "transactions", "purchaser_id", "this party (a Party id)"
+    )
+    supplier_id: strawberry.ID | None = filter_field(
+        "transactions", "supplier_id", "this party (a Party id)"
+    )
+    order_date: DateRange | None = filter_field(
+        "transactions", "order_date", "within this inclusive range"
+    )
+    amount: AmountRange | None = filter_field(
+        "transactions", "amount", "within this inclusive range"
+    )
+    unit_price: AmountRange | None = filter_field(
+        "transactions", "unit_price", "within this inclusive range"
+    )
+    brand: str | None = filter_field("transactions", "brand", "equal to it")
+    model_contains: str | None = filter_field("transactions", "model", "containing this text")
+    item_name_contains: str | None = filter_field(
+        "transactions", "item_name", "containing this text"
+    )
 
     def query(self, base: Any = None) -> Any:
         c = TRANSACTIONS.c
@@ -107,8 +120,10 @@ class TransactionOrderField(Enum):
 
 @strawberry.input
 class TransactionOrder:
-    field: TransactionOrderField = TransactionOrderField.ORDER_DATE
-    direction: Direction = Direction.DESC
+    field: TransactionOrderField = strawberry.field(
+        default=TransactionOrderField.ORDER_DATE, description="What to sort by."
+    )
+    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
 
 
 def transactions_page(
