@@ -103,3 +103,36 @@ def test_a_killed_ingest_leaves_the_database_as_it_was(database_url: str, tmp_pa
     assert log == "running"  # the log row was committed before the batch began, and says so
     finished = caigou(database_url, "ingest", str(path), "--publisher", MALL)
     assert finished.returncode == 0 and "25,000 accepted" in finished.stdout
+
+
+def test_serve_starts_the_hub_under_uvicorn(database_url: str) -> None:
+    import time
+
+    import httpx
+
+    from tests.hub_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url}
+    with subprocess.Popen([*CAIGOU, "serve", "--port", str(port)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:  # fmt: skip
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and process.poll() is None, (
+                        "serve did not start"
+                    )
+                    time.sleep(0.2)
+            assert health.json()["database"] == "ok"
+            answer = httpx.post(
+                f"http://127.0.0.1:{port}/graphql", json={"query": "{ publishers { name } }"}
+            )
+            assert answer.json() == {"data": {"publishers": []}}
+        finally:
+            process.terminate()
+            output, _ = process.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/graphql" in output
