@@ -16,7 +16,7 @@ class PenaltyRecord(SQLModel, table=True):
     """Supervision information (处罚/处理记录), published by a finance department."""
 
     __tablename__ = "penalty_records"
-    __table_args__ = (UniqueConstraint("publisher_id", "record_id"),)
+    __table_args__ = (UniqueConstraint("record_id", "publisher_id"),)
 
     id: int | None = field("处罚内部编号", "Internal penalty id.", primary_key=True)
     record_id: str = field("记录编号", "Record id given by the publisher.")
@@ -58,7 +58,9 @@ class Transaction(SQLModel, table=True):
     """A framework-agreement, designated or e-mall order (财库〔2017〕86号 (五))."""
 
     __tablename__ = "transactions"
-    __table_args__ = (UniqueConstraint("publisher_id", "order_id"),)
+    # order_id first: the batch look-ups by order id stay index scans even while the
+    # statistics do not yet know about the rows this batch has written (PostgreSQL).
+    __table_args__ = (UniqueConstraint("order_id", "publisher_id"),)
 
     id: int | None = field("交易内部编号", "Internal transaction id.", primary_key=True)
     order_id: str = field("订单编号", "Order number given by the publisher.")

@@ -357,7 +357,7 @@ def upgrade() -> None:
             ["parties.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("publisher_id", "record_id"),
+        sa.UniqueConstraint("record_id", "publisher_id"),
     )
     with op.batch_alter_table("penalty_records", schema=None) as batch_op:
         batch_op.create_index(
@@ -618,7 +618,7 @@ def upgrade() -> None:
             ["parties.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("publisher_id", "order_id"),
+        sa.UniqueConstraint("order_id", "publisher_id"),
     )
     with op.batch_alter_table("transactions", schema=None) as batch_op:
         batch_op.create_index(
