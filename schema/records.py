@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import SQLModel
 
 from schema.columns import Money, Quantity, field
@@ -60,15 +60,21 @@ class Transaction(SQLModel, table=True):
     __tablename__ = "transactions"
     # order_id first: the batch look-ups by order id stay index scans even while the
     # statistics do not yet know about the rows this batch has written (PostgreSQL).
-    __table_args__ = (UniqueConstraint("order_id", "publisher_id"),)
+    # A party's transactions, newest first, are a walk down (party, order_date, id): with
+    # order_date alone a supplier with few orders scanned the whole table (0.5 s at 1M rows).
+    __table_args__ = (
+        UniqueConstraint("order_id", "publisher_id"),
+        Index("ix_transactions_supplier_date", "supplier_id", "order_date", "id"),
+        Index("ix_transactions_purchaser_date", "purchaser_id", "order_date", "id"),
+    )
 
     id: int | None = field("交易内部编号", "Internal transaction id.", primary_key=True)
     order_id: str = field("订单编号", "Order number given by the publisher.")
     channel: str = field(
         "采购渠道", "framework (协议供货), designated (定点采购) or emall (电子卖场)."
     )
-    purchaser_id: int = field("采购人", "Purchaser (party).", foreign_key="parties.id", index=True)
-    supplier_id: int = field("供应商", "Supplier (party).", foreign_key="parties.id", index=True)
+    purchaser_id: int = field("采购人", "Purchaser (party).", foreign_key="parties.id")
+    supplier_id: int = field("供应商", "Supplier (party).", foreign_key="parties.id")
     item_name: str = field("商品名称", "Item name.")
     brand: str | None = field("品牌", "Brand of the item.", default=None)
     model: str = field("规格型号", "Specification or model.")

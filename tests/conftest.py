@@ -18,7 +18,8 @@ from schema.types import PublisherRole, RecordKind
 
 POSTGRES_URL = os.environ.get("CAIGOU_TEST_POSTGRES_URL")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-TEMPLATE_DB = "caigou_template"
+# One template per pytest process: several suites may share the cluster at once.
+TEMPLATE_DB = f"caigou_template_{os.getpid()}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -53,6 +54,8 @@ def postgres_admin() -> Iterator[Engine]:
     upgrade(template)
     template.dispose()
     yield admin
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)"))
     admin.dispose()
 
 
