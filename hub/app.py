@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from prometheus_client import (
@@ -130,6 +133,21 @@ def _with_etag(send: Send, etag: str | None, state: dict[str, Any]) -> Send:
     return wrapped
 
 
+@asynccontextmanager
+async def _settled_heap(app: Starlette) -> AsyncIterator[None]:
+    """Keep the collector off the start-up heap while serving.
+
+    A page of 100 transactions allocates tens of thousands of short-lived objects; with the
+    default thresholds that set off a full collection over the whole heap (schema, SQLAlchemy,
+    the catalogue) every ~10 requests, 75-100 ms each, which made the p99. Frozen, the
+    start-up heap is no longer traversed; a larger first generation collects less often.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+    yield
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -155,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(
+        lifespan=_settled_heap,
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),

@@ -128,9 +128,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
         from hub.graphql.transactions import TRANSACTIONS, transactions_page
 
         query = select(TRANSACTIONS).where(TRANSACTIONS.c[as_.value] == self.pk)
-        return transactions_page(
-            info.context.conn, query, order_by, PageArgs(first, after, last, before)
-        )
+        return transactions_page(info, query, order_by, PageArgs(first, after, last, before))
 
     @strawberry.field(description="采购项目: projects it purchased.")
     def projects(

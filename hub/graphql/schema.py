@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 from sqlalchemy import select
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, ValidationCache
 
 from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.common import Info
@@ -94,6 +94,8 @@ def _node(info: Info, value: strawberry.ID) -> Node | None:
         raise BadUserInput(f"{value!r} is not an id given by this API")
     cls, table = NODE_TYPES[type_name]
     row = info.context.conn.execute(select(table).where(table.c.id == pk)).first()
+    if row is not None and cls is Transaction:
+        info.context.parties.want((row.supplier_id, row.purchaser_id))
     return from_row(cls, row) if row else None
 
 
@@ -185,9 +187,7 @@ class Query:
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[Transaction]:  # fmt: skip
         query = (filter or TransactionFilter()).query()
-        return transactions_page(
-            info.context.conn, query, order_by, PageArgs(first, after, last, before)
-        )
+        return transactions_page(info, query, order_by, PageArgs(first, after, last, before))
 
     @strawberry.field(description="Transaction aggregates by group: count, sum, avg, min, max.")
     def transaction_stats(
@@ -232,7 +232,12 @@ schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Project, Notice, Lot, Award, Contract, Party, PenaltyRecord, Transaction, Publisher],
-    extensions=[QueryLimits, lambda: MaskErrors(should_mask_error=is_unexpected)],
+    extensions=[
+        QueryLimits,
+        # Validation depends on the document only: cached per document, as parsing is.
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=is_unexpected),
+    ],
 )
 
 __all__ = ["date", "schema"]

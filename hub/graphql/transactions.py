@@ -6,7 +6,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import Category, Info, Region, category_of, region_of
@@ -35,13 +35,15 @@ TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
     name="Transaction", description="成交记录: a framework, designated or e-mall order."
 )
 class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type: ignore[misc]
+    # Synchronous on purpose: a page announces its parties (`PartyCache.want`), so these
+    # cost a dict lookup per row instead of an awaited DataLoader call.
     @strawberry.field(description="采购人: the purchaser.")
-    async def purchaser(self, info: Info) -> Party:
-        return from_row(Party, await info.context.loaders.party.load(self.purchaser_id))
+    def purchaser(self, info: Info) -> Party:
+        return info.context.parties.get(self.purchaser_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="供应商: the supplier.")
-    async def supplier(self, info: Info) -> Party:
-        return from_row(Party, await info.context.loaders.party.load(self.supplier_id))
+    def supplier(self, info: Info) -> Party:
+        return info.context.parties.get(self.supplier_id)  # type: ignore[no-any-return]
 
     @strawberry.field(description="发布者: the platform that pushed it.")
     async def publisher(self, info: Info) -> Publisher:
@@ -127,11 +129,14 @@ class TransactionOrder:
 
 
 def transactions_page(
-    conn: Connection, query: Any, order: TransactionOrder | None, page: PageArgs
+    info: Info, query: Any, order: TransactionOrder | None, page: PageArgs
 ) -> Page[Transaction]:
     order = order or TransactionOrder()
     columns = [TRANSACTIONS.c.id]
     if order.field is not TransactionOrderField.ID:
         columns.insert(0, TRANSACTIONS.c[order.field.value])
+    conn, parties = info.context.conn, info.context.parties
     build = lambda row: from_row(Transaction, row)  # noqa: E731
-    return keyset_page(conn, query, columns, order.direction is Direction.DESC, page, build)
+    found = keyset_page(conn, query, columns, order.direction is Direction.DESC, page, build)
+    parties.want(pk for t in found.nodes for pk in (t.supplier_id, t.purchaser_id))
+    return found
