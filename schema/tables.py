@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from schema.parties import Party, PartyRoleLink, Publisher
 from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
 from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
+from schema.search_outbox import SearchOutbox, SearchState
 
 metadata = SQLModel.metadata
 
@@ -22,6 +23,8 @@ __all__ = [
     "PenaltyRecord",
     "Project",
     "Publisher",
+    "SearchOutbox",
+    "SearchState",
     "Transaction",
     "metadata",
 ]

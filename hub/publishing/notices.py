@@ -16,6 +16,7 @@ from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_category, is_region_code
 from schema.ocds import AMENDS, notice_type_of, parse_ocds_datetime
+from schema.search_outbox import enqueue
 from schema.tables import Notice, NoticeSource, Project
 from schema.types import NoticeType, ProjectStatus
 
@@ -55,6 +56,7 @@ class NoticeHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
         self.touched: set[int] = set()
+        self.resourced: set[int] = set()  # held notices seen from another site
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -158,6 +160,7 @@ class NoticeHandler:
                     notice_id=held.id, publisher_id=ctx.publisher.id,
                     source_site=ctx.source_site, received_at=ctx.received_at,
                 ))  # fmt: skip
+                self.resourced.add(held.id)
             return
         if not ctx.report.writing:
             return
@@ -205,6 +208,18 @@ class NoticeHandler:
         ).scalar()
 
     def finish(self) -> None:
-        if self.ctx.report.writing:
-            for project_id in sorted(self.touched):
-                compile_project(self.ctx.conn, project_id, self.ctx.parties)
+        ctx = self.ctx
+        if not ctx.report.writing:
+            return
+        for project_id in sorted(self.touched):
+            compile_project(ctx.conn, project_id, ctx.parties)
+        # A notice's search document carries its project's compiled parties and amounts, so
+        # every notice of a recompiled project is re-indexed, not only the new ones.
+        changed = set(self.resourced)
+        touched = sorted(self.touched)
+        for start in range(0, len(touched), 900):
+            chunk = touched[start : start + 900]
+            query = select(NOTICES.c.id).where(NOTICES.c.project_id.in_(chunk))
+            changed.update(ctx.conn.execute(query).scalars())
+        enqueue(ctx.conn, "notice", changed, ctx.received_at)
+        ctx.parties.enqueue_changed(ctx.received_at)

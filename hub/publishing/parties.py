@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
+from schema.search_outbox import enqueue, enqueue_naming
 from schema.tables import Party, PartyRoleLink
 from schema.types import PartyRole
 
@@ -28,6 +31,8 @@ class PartyResolver:
         self._by_name: dict[str, int] = {}
         self._valid_codes: dict[str, str] = {}
         self._roles: set[tuple[int, str]] = set()
+        self.changed: set[int] = set()  # new, newly coded or in a new role: to re-index
+        self.coded: set[int] = set()  # newly coded: what names them is re-indexed too
         self._savepoints = conn.dialect.name != "sqlite"  # SQLite has a single writer
 
     def check_code(self, code: str, field: str) -> str:
@@ -51,13 +56,27 @@ class PartyResolver:
             else:
                 self._by_name[name] = party_id
         if (party_id, role) not in self._roles:
-            self.conn.execute(
+            added = self.conn.execute(
                 insert_ignoring_conflicts(self.conn, ROLES).values(
                     party_id=party_id, role=role.value
                 )
             )
+            if added.rowcount:
+                self.changed.add(party_id)
             self._roles.add((party_id, role))
         return party_id
+
+    def enqueue_changed(self, at: datetime) -> None:
+        """Write the search outbox rows for the parties changed since the last call.
+
+        A party that just got its credit code also changes the documents that name it.
+        """
+        if self.changed:
+            enqueue(self.conn, "party", self.changed, at)
+            self.changed = set()
+        if self.coded:
+            enqueue_naming(self.conn, sorted(self.coded), at)
+            self.coded = set()
 
     def _find_or_create(self, name: str, code: str | None, region: str | None) -> int:
         key = normalise_name(name)
@@ -74,6 +93,8 @@ class PartyResolver:
                 self.conn.execute(
                     update(PARTIES).where(PARTIES.c.id == unnamed.id).values(uscc=code)
                 )
+                self.changed.add(unnamed.id)
+                self.coded.add(unnamed.id)
                 return unnamed.id
             if is_region_code(code[2:8]):
                 region = code[2:8]

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from hub.publishing.batch import BatchContext, content_hash, decimal, iso_date, region, text
 from hub.publishing.errors import FieldError
 from schema.ocds import parse_ocds_datetime
+from schema.search_outbox import enqueue
 from schema.tables import PenaltyRecord
 from schema.types import PartyRole, PenaltyKind
 
@@ -31,6 +32,7 @@ class PenaltyHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
         self.seen: dict[str, str] = {}
+        self.written: list[int] = []  # ids for the search outbox, written by finish()
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -112,8 +114,9 @@ class PenaltyHandler:
         subject = ctx.parties.resolve(
             values["subject_name"], values.pop("subject_uscc"), None, PartyRole.penalty_subject
         )
-        ctx.conn.execute(
-            TABLE.insert().values(
+        penalty_id = ctx.conn.execute(
+            TABLE.insert()
+            .values(
                 **values,
                 subject_id=subject,
                 publisher_id=ctx.publisher.id,
@@ -122,8 +125,12 @@ class PenaltyHandler:
                 payload=orjson.dumps(raw).decode(),
                 content_hash=digest,
             )
-        )
+            .returning(TABLE.c.id)
+        ).scalar_one()
+        self.written.append(penalty_id)
         ctx.report.accepted += 1
 
     def finish(self) -> None:
-        pass
+        if self.ctx.report.writing:
+            enqueue(self.ctx.conn, "penalty", self.written, self.ctx.received_at)
+            self.ctx.parties.enqueue_changed(self.ctx.received_at)

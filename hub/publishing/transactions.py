@@ -89,6 +89,7 @@ class TransactionHandler:
         self.ctx = ctx
         self.pending: list[tuple[int, Mapping[str, Any], ParsedOrder]] = []
         self.sql = raw_insert_sql(ctx.conn, TABLE, INSERT_COLUMNS)
+        self.outbox_sql = _outbox_sql(ctx.conn)
         self.convert = driver_value_converter(ctx.conn)
         self.received = self.convert(ctx.received_at) if self.convert else ctx.received_at
         self._categories: dict[tuple[str, str | None], str] = {}
@@ -213,6 +214,10 @@ class TransactionHandler:
         if rows:
             ctx.conn.exec_driver_sql(self.sql, rows)
             ctx.report.accepted += len(rows)
+            order_ids = [row[0] for row in rows]
+            ids = orjson.dumps(order_ids).decode() if self.convert else order_ids
+            ctx.conn.exec_driver_sql(self.outbox_sql, (self.received, ctx.publisher.id, ids))
+            ctx.parties.enqueue_changed(ctx.received_at)
         if issues:
             self._record_issues(issues)
 
@@ -256,3 +261,18 @@ class TransactionHandler:
 
     def finish(self) -> None:
         self.flush()
+
+
+def _outbox_sql(conn: Any) -> str:
+    """One INSERT … SELECT per chunk writes its search outbox rows: no ids come back to Python.
+
+    The chunk's order ids go as one parameter (a JSON array on SQLite, an array on PostgreSQL)
+    and are found through the (order_id, publisher_id) unique index.
+    """
+    head = (
+        "INSERT INTO search_outbox (kind, record_pk, op, created_at, attempts) "
+        "SELECT 'transaction', id, 'upsert', {m}, 0 FROM transactions WHERE publisher_id = {m} AND "
+    )
+    if conn.dialect.name == "sqlite":
+        return head.format(m="?") + "order_id IN (SELECT value FROM json_each(?))"
+    return head.format(m="%s") + "order_id = ANY(%s)"

@@ -15,6 +15,15 @@ def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+# The embedded search index (indexer/embedded.py) lives in the same SQLite file but is
+# derived data, created on first use: not ours to migrate, nor to drop in an autogenerate.
+DERIVED_PREFIXES = ("search_docs", "search_terms_", "search_text_", "search_tombstones")
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    return not (type_ == "table" and name is not None and name.startswith(DERIVED_PREFIXES))
+
+
 config = context.config
 engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line: use the configured URL
@@ -29,6 +38,7 @@ with engine.connect() as connection:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
