@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the tests need, starts PostgreSQL, runs ruff and
-# the suite on SQLite and PostgreSQL. Extra arguments go to pytest.
+# The README's test command: installs what the tests need, starts PostgreSQL and
+# Elasticsearch, runs ruff and the suite on SQLite, PostgreSQL and Elasticsearch.
+# Extra arguments go to pytest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/bootstrap.sh test
 CAIGOU_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start)
 export CAIGOU_TEST_POSTGRES_URL
+CAIGOU_TEST_ELASTICSEARCH_URL=$(bash scripts/elasticsearch.sh start)
+export CAIGOU_TEST_ELASTICSEARCH_URL
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 set +e

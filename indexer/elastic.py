@@ -1,0 +1,332 @@
+"""The Elasticsearch search backend: versioned indices behind aliases, bulk writes, search.
+
+One index per kind, `<prefix>-<kind>-v<timestamp>`, behind the alias `<prefix>-<kind>`;
+a rebuild fills new indices and swaps every alias in one atomic `update_aliases`, so
+searches never see a half-built index. Writes carry the record's change number as an
+external version, so a change that arrives late never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cached_property
+from typing import Any, NamedTuple
+
+from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+
+from indexer import elastic_query
+from indexer.search import KINDS, MAX_SIZE, Hit, SearchRequest, SearchResult, SearchUnavailable
+from indexer.text import highlight
+
+PIT_KEEP_ALIVE = "2m"  # between two pages; each page renews it
+LAST_SHARD_DOC = 2**63 - 1
+PIT_PREFIX = "pit:"  # marks the point-in-time id carried as the cursor's last value
+
+
+class BulkOp(NamedTuple):
+    """One change: the document to index, or None to delete; `version` only ever grows."""
+
+    kind: str
+    pk: int
+    document: Mapping[str, Any] | None
+    version: int
+
+
+@dataclass(frozen=True)
+class BulkFailure:
+    kind: str
+    pk: int
+    status: int
+    error: str
+
+
+def _json_value(value: Any) -> Any:
+    """Decimals as exact strings (the mapping coerces them to numbers), dates as ISO text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return value
+
+
+def source(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _json_value(v) for k, v in document.items()}
+
+
+class ElasticBackend:
+    """`SearchBackend` on Elasticsearch; `prefix` keeps several hubs (or test runs) apart."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "caigou",
+        timeout: float = 10.0,
+        index_settings: Mapping[str, Any] | None = None,
+        point_in_time: bool = True,
+    ) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.client = Elasticsearch(url, request_timeout=timeout, max_retries=1, retry_on_status=())
+        self.index_settings = {"number_of_shards": 1, "number_of_replicas": 0}
+        self.index_settings.update(index_settings or {})
+        self.point_in_time = point_in_time
+
+    def alias(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
+
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Connection failures, timeouts and missing indices become SearchUnavailable."""
+        try:
+            yield
+        except TransportError as exc:  # connection refused, timeout, TLS
+            raise SearchUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from exc
+        except NotFoundError as exc:
+            raise SearchUnavailable(
+                f"search index missing ({exc.message}): run `caigou index rebuild`"
+            ) from exc
+        except ApiError as exc:
+            if exc.meta.status not in (429, 503):  # a bad request is a bug, not an outage
+                raise
+            raise SearchUnavailable(f"Elasticsearch is busy or recovering: {exc}") from exc
+
+    @cached_property
+    def smartcn(self) -> bool:
+        """Whether the cluster has the analysis-smartcn plugin (stock distributions do not)."""
+        with self._answering():
+            plugins = self.client.cat.plugins(format="json", h="component")
+        return any(p.get("component") == "analysis-smartcn" for p in plugins)
+
+    # indices and aliases
+
+    def create_indices(self, kinds: Sequence[str] = KINDS) -> dict[str, str]:
+        """New, empty versioned indices (kind → index name), not yet behind the aliases."""
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")[:-3]
+        created = {}
+        with self._answering():
+            for kind in kinds:
+                name = f"{self.alias(kind)}-v{stamp}"
+                self.client.indices.create(
+                    index=name,
+                    settings=self.index_settings,
+                    mappings=elastic_query.mappings(kind, smartcn=self.smartcn),
+                )
+                created[kind] = name
+        return created
+
+    def current_indices(self) -> dict[str, str]:
+        """kind → the index its alias points at, for the kinds that have one."""
+        with self._answering():
+            try:
+                found = self.client.indices.get_alias(name=[self.alias(k) for k in KINDS])
+            except NotFoundError:
+                return {}
+        return {
+            kind: index
+            for index, info in found.body.items()
+            for kind in KINDS
+            if self.alias(kind) in info.get("aliases", {})
+        }
+
+    def swap_aliases(self, new: Mapping[str, str]) -> dict[str, str]:
+        """Point each kind's alias at its new index in one atomic call; returns the old ones."""
+        old = self.current_indices()
+        actions: list[dict[str, Any]] = []
+        for kind, index in new.items():
+            if kind in old:
+                actions.append({"remove": {"index": old[kind], "alias": self.alias(kind)}})
+            actions.append({"add": {"index": index, "alias": self.alias(kind)}})
+        with self._answering():
+            self.client.indices.update_aliases(actions=actions)
+        return {k: v for k, v in old.items() if k in new}
+
+    def ensure_indices(self) -> dict[str, str]:
+        """Create and alias the indices of kinds that have none (a first start)."""
+        missing = [k for k in KINDS if k not in self.current_indices()]
+        if missing:
+            self.swap_aliases(self.create_indices(missing))
+        return self.current_indices()
+
+    def drop_indices(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if names:
+            with self._answering():
+                self.client.indices.delete(index=names, ignore_unavailable=True)
+
+    def drop_all(self) -> None:
+        """Every index under this prefix: for tests and `caigou index drop`."""
+        with self._answering():
+            found = self.client.indices.get(index=f"{self.prefix}-*", expand_wildcards="all")
+        self.drop_indices(found.body)
+
+    def refresh(self, indices: Iterable[str] | None = None) -> None:
+        """Make writes searchable now (tests, the end of a rebuild) rather than within 1 s."""
+        names = list(indices) if indices is not None else [self.alias(k) for k in KINDS]
+        with self._answering():
+            self.client.indices.refresh(index=names, ignore_unavailable=True)
+
+    def count(self, kind: str) -> int:
+        with self._answering():
+            return int(self.client.count(index=self.alias(kind))["count"])
+
+    # writes
+
+    def bulk(
+        self,
+        ops: Iterable[BulkOp | tuple[str, int, Mapping[str, Any] | None, int]],
+        *,
+        indices: Mapping[str, str] | None = None,
+        refresh: bool = False,
+    ) -> list[BulkFailure]:
+        """Index or delete each op (id = pk, external version); the ops that failed.
+
+        A 409 means the index already holds this version or a newer one: done, not failed.
+        `indices` writes into a rebuild's new indices instead of the aliases.
+        """
+        ops = [BulkOp(*op) for op in ops]
+        if not ops:
+            return []
+        body: list[Mapping[str, Any]] = []
+        for op in ops:
+            meta = {
+                "_index": (indices or {}).get(op.kind) or self.alias(op.kind),
+                "_id": str(op.pk),
+                "version": op.version,
+                "version_type": "external",
+            }
+            if op.document is None:
+                body.append({"delete": meta})
+            else:
+                body += [{"index": meta}, source(op.document)]
+        with self._answering():
+            answer = self.client.bulk(operations=body, refresh=refresh)
+        failures = []
+        for op, item in zip(ops, answer["items"], strict=True):
+            action, result = next(iter(item.items()))
+            status = int(result.get("status", 500))
+            if status < 300 or status == 409 or (action == "delete" and status == 404):
+                continue
+            failures.append(BulkFailure(op.kind, op.pk, status, str(result.get("error"))))
+        return failures
+
+    # reads
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """One page of hits with facets; `request.after` is the last hit's `sort` of a page.
+
+        The first page is a plain search (most searches stop there). Paging on opens a point
+        in time, carried in the cursor, so later pages see the index as it was; when the PIT
+        has expired (or a rebuild dropped its index) paging goes on without it, exactly,
+        since the sort ends on kind and pk.
+        """
+        kinds = [k for k in request.kinds if k in KINDS]
+        if not kinds:
+            return SearchResult(0, [], {})
+        size = max(1, min(request.size, MAX_SIZE))
+        body: dict[str, Any] = {
+            "query": elastic_query.query(request.query, request.filter, smartcn=self.smartcn),
+            "sort": elastic_query.sort(request),
+            "size": size,
+            "track_total_hits": True,
+            "source": ["kind", "pk", "title", "text"],
+            "aggs": elastic_query.aggregations(),  # every page: facets do not change as one pages
+        }
+        after = list(request.after or ())
+        pit = None
+        if after and isinstance(after[-1], str) and after[-1].startswith(PIT_PREFIX):
+            pit = after.pop()[len(PIT_PREFIX) :]
+        if after:
+            body["search_after"] = after[: len(body["sort"]) + 1]
+        answer = self._search(",".join(self.alias(k) for k in kinds), body, pit)
+        return self._result(request, answer, size)
+
+    def _search(self, index: str, body: dict[str, Any], pit: str | None) -> dict[str, Any]:
+        sort_length = len(body["sort"])
+        with self._answering():
+            if pit is None and "search_after" in body and self.point_in_time:
+                pit = self._open_pit(index)
+                # A PIT search sorts on an implicit _shard_doc last; the largest value puts
+                # the previous page's last hit (unique by kind and pk) behind us.
+                body["search_after"] = [*body["search_after"][:sort_length], LAST_SHARD_DOC]
+            if pit is not None:
+                try:
+                    pit_body = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
+                    return dict(self.client.search(pit=pit_body, **body).body)
+                except ApiError as exc:
+                    if exc.meta.status not in (400, 404, 503):  # 503: its shards are gone
+                        raise
+            if "search_after" in body:  # expired PIT or none: without the _shard_doc value
+                body["search_after"] = body["search_after"][:sort_length]
+            return dict(self.client.search(index=index, **body).body)
+
+    def _open_pit(self, index: str) -> str | None:
+        try:
+            return str(self.client.open_point_in_time(index=index, keep_alive=PIT_KEEP_ALIVE)["id"])
+        except ApiError as exc:
+            if exc.meta.status == 404:
+                raise
+            self.point_in_time = False  # this cluster has no PIT: search_after alone
+            return None
+
+    def _result(self, request: SearchRequest, answer: dict[str, Any], size: int) -> SearchResult:
+        hits = answer["hits"]["hits"]
+        pit = answer.get("pit_id")
+        terms = elastic_query.highlight_terms(request.query)
+        out = []
+        for hit in hits:
+            doc = hit.get("_source", {})
+            sort_values = tuple(hit["sort"]) + ((PIT_PREFIX + pit,) if pit else ())
+            out.append(
+                Hit(
+                    kind=doc["kind"],
+                    pk=int(doc["pk"]),
+                    score=hit.get("_score"),
+                    sort=sort_values,
+                    highlights=_highlights(doc, terms) if terms else {},
+                )
+            )
+        if pit and len(hits) < size:
+            self._close_pit(pit)
+        facets, amount = elastic_query.facets(answer.get("aggregations", {}))
+        return SearchResult(answer["hits"]["total"]["value"], out, facets, amount)
+
+    def _close_pit(self, pit: str) -> None:
+        with suppress(ApiError, TransportError):  # it expires on its own anyway
+            self.client.close_point_in_time(id=pit)
+
+    def health(self) -> dict[str, Any]:
+        """Cluster status and each alias's document count; `unavailable` when it is down."""
+        try:
+            health = self.client.cluster.health()
+            counts = {}
+            for kind in KINDS:
+                try:
+                    counts[kind] = self.count(kind)
+                except SearchUnavailable:
+                    counts[kind] = None
+        except (TransportError, ApiError, SearchUnavailable) as exc:
+            return {"status": "unavailable", "url": self.url, "error": str(exc)}
+        return {
+            "status": health["status"],
+            "cluster_name": health["cluster_name"],
+            "url": self.url,
+            "point_in_time": self.point_in_time,
+            "smartcn": self.smartcn,
+            "documents": counts,
+        }
+
+
+def _highlights(doc: Mapping[str, Any], terms: list[str]) -> dict[str, list[str]]:
+    """Whole-word fragments of the title and of the text after it (not the title again)."""
+    title, text = doc.get("title") or "", doc.get("text") or ""
+    if title and text.startswith(title):
+        text = text[len(title) :].lstrip("\n")
+    found = {"title": highlight(title, terms), "text": highlight(text, terms)}
+    return {field: fragments for field, fragments in found.items() if fragments}
