@@ -1,0 +1,340 @@
+"""The embedded search backend: SQLite FTS5 in the hub's own database file.
+
+Used when no Elasticsearch URL is configured (the demo, small installs). Its tables are a
+derived index, created on first use rather than by Alembic (FTS5 is SQLite-only) and
+rebuildable at any time from the records. It is fed by the same outbox as Elasticsearch:
+`catch_up` drains it into these tables, so the GraphQL layer can call it before each search
+and every record published is findable without running an indexer.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, or_, select, text
+from sqlalchemy.exc import OperationalError
+
+from indexer import embedded_sql as sql
+from indexer.elastic_query import FACETS, highlight_terms
+from indexer.outbox import DocumentBuilder, IndexOp, TargetUnavailable, drain, version_stamp
+from indexer.search import (
+    KINDS,
+    MAX_SIZE,
+    AmountStats,
+    Bucket,
+    Hit,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+)
+from indexer.text import highlight
+from indexer.worker import TABLES
+from schema.ocds import utc_now_beijing
+from schema.search_outbox import OUTBOX
+
+log = logging.getLogger("caigou.search")
+TRIGRAM_SINCE = (3, 34, 0)  # the FTS5 trigram tokenizer
+CHUNK = 500
+
+
+class EmbeddedBackend:
+    """`SearchBackend` and index target on SQLite FTS5; `engine` is the hub's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._ready = False
+
+    # tables
+
+    def _check(self) -> None:
+        if self.engine.dialect.name != "sqlite":
+            raise SearchUnavailable(
+                "the embedded search runs on SQLite only: on PostgreSQL set "
+                "CAIGOU_ELASTICSEARCH_URL (a local one: `bash scripts/elasticsearch.sh start`)"
+            )
+        if sqlite3.sqlite_version_info < TRIGRAM_SINCE:
+            raise SearchUnavailable(
+                f"SQLite {sqlite3.sqlite_version} has no FTS5 trigram tokenizer (3.34+ has): "
+                "upgrade SQLite or configure Elasticsearch"
+            )
+
+    def ensure_tables(self) -> None:
+        """Create the search tables once per process; a no-op when they exist."""
+        if self._ready:
+            return
+        self._check()
+        with self.engine.begin() as conn:
+            existing = set(
+                conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE name LIKE 'search\\_%' ESCAPE '\\'"
+                ).scalars()
+            )
+            if not set(sql.ALL_TABLES) <= existing:
+                for statement in sql.TABLES:
+                    conn.exec_driver_sql(statement)
+        self._ready = True
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction holding SQLite's write lock from its first statement, so the
+        versions it reads cannot change before it writes (concurrent catch-ups)."""
+        self.ensure_tables()
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM search_tombstones WHERE 0")
+            yield conn
+
+    # writes
+
+    def bulk(self, ops: Sequence[IndexOp]) -> list[dict[str, Any]]:
+        """Apply each op whose version is newer than the stored one; the ops that failed.
+
+        Replays and late arrivals are skipped, as Elasticsearch's external versions do; a
+        delete leaves a tombstone with its version so a late upsert cannot bring it back.
+        """
+        failures: list[dict[str, Any]] = []
+        with self._writing() as conn:
+            ids = [sql.doc_id(op.kind, op.pk) for op in ops]
+            stored = self._versions(conn, ids)
+            newest: dict[int, IndexOp] = {}
+            for doc, op in zip(ids, ops, strict=True):
+                if op.version > max(stored.get(doc, -1), getattr(newest.get(doc), "version", -1)):
+                    newest[doc] = op
+            rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
+            for doc, op in list(newest.items()):
+                if op.document is None:
+                    continue
+                try:
+                    rows.append(_rows(doc, op))
+                except Exception as exc:  # a bad document fails alone; its old one stays
+                    failures.append({"kind": op.kind, "pk": op.pk, "error": f"document: {exc!r}"})
+                    del newest[doc]
+            self._write(conn, list(newest), rows, newest)
+        return failures
+
+    def _versions(self, conn: Connection, ids: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for start in range(0, len(ids), CHUNK):
+            marks = ", ".join("?" * len(ids[start : start + CHUNK]))
+            for table in ("search_docs", "search_tombstones"):
+                query = f"SELECT id, version FROM {table} WHERE id IN ({marks})"
+                for doc, version in conn.exec_driver_sql(query, tuple(ids[start : start + CHUNK])):
+                    found[doc] = max(version, found.get(doc, version))
+        return found
+
+    def _write(
+        self,
+        conn: Connection,
+        replaced: list[int],
+        rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]],
+        ops: Mapping[int, IndexOp],
+    ) -> None:
+        """Delete the rows of `replaced`, then insert `rows` and the tombstones of deletes."""
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for doc in replaced:
+            by_kind[sql.kind_of(doc)].append(doc)
+        for kind, docs in by_kind.items():
+            for start in range(0, len(docs), CHUNK):
+                chunk = tuple(docs[start : start + CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                for table in (*sql.PLAIN_TABLES, sql.TERMS[kind], sql.TEXTS[kind]):
+                    conn.exec_driver_sql(f"DELETE FROM {table} WHERE rowid IN ({marks})", chunk)
+        tombstones = [(doc, op.version) for doc, op in ops.items() if op.document is None]
+        if tombstones:
+            conn.exec_driver_sql("INSERT INTO search_tombstones VALUES (?, ?)", tombstones)
+        if not rows:
+            return
+        columns = ", ".join(sql.DOC_COLUMNS)
+        values = ", ".join(f":{c}" for c in sql.DOC_COLUMNS)
+        conn.execute(
+            text(f"INSERT INTO search_docs ({columns}) VALUES ({values})"), [r[0] for r in rows]
+        )
+        for kind in sql.KIND_SLOTS:
+            mine = [r for r in rows if r[0]["kind"] == kind]
+            if mine:
+                terms, texts = sql.TERMS[kind], sql.TEXTS[kind]
+                conn.execute(
+                    text(
+                        f"INSERT INTO {terms} (rowid, tokens, codes) VALUES (:id, :tokens, :codes)"
+                    ),
+                    [r[1] for r in mine],
+                )
+                conn.execute(
+                    text(f"INSERT INTO {texts} (rowid, title, text) VALUES (:id, :title, :text)"),
+                    [r[2] for r in mine],
+                )
+
+    def rebuild(self, *, batch: int = 1000, build: DocumentBuilder | None = None) -> dict[str, int]:
+        """Clear and refill every table from the records in one transaction, then catch up.
+
+        Searches meanwhile read the old tables (WAL); changes made during the rebuild wait
+        in the outbox and, with later version stamps, win over the rebuild's documents.
+        """
+        if build is None:
+            from indexer.documents import documents as build
+        counts = dict.fromkeys(KINDS, 0)
+        with self._writing() as conn:
+            for table in sql.ALL_TABLES:
+                conn.exec_driver_sql(f"DELETE FROM {table}")
+            version = version_stamp(conn)
+            for kind in KINDS:
+                ids = list(conn.execute(select(TABLES[kind].c.id).order_by("id")).scalars())
+                for start in range(0, len(ids), batch):
+                    docs = build(conn, kind, ids[start : start + batch])
+                    ops = {
+                        sql.doc_id(kind, pk): IndexOp(kind, pk, doc, version)
+                        for pk, doc in docs.items()
+                    }
+                    self._write(conn, [], [_rows(d, op) for d, op in ops.items()], {})
+                    counts[kind] += len(ops)
+        self.catch_up()
+        return counts
+
+    def catch_up(self, *, batch: int = 1000, max_batches: int | None = None) -> int:
+        """Drain the outbox into these tables; the documents indexed.
+
+        One read of the outbox's head when nothing is due, so calling it before every search
+        costs next to nothing; it takes the write lock only when there is work.
+        """
+        self.ensure_tables()
+        due = or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= utc_now_beijing())
+        with self.engine.connect() as conn:
+            waiting = conn.execute(
+                select(OUTBOX.c.id).where(OUTBOX.c.parked_at.is_(None), due).limit(1)
+            ).first()
+        indexed = batches = 0
+        while waiting is not None and (max_batches is None or batches < max_batches):
+            try:
+                result = drain(self.engine, self, batch=batch)
+            except TargetUnavailable as exc:  # e.g. the database busy: search what is indexed
+                log.warning("embedded search could not catch up: %s", exc)
+                break
+            indexed += result.indexed
+            batches += 1
+            if result.claimed < batch or result.paused:
+                break
+        return indexed
+
+    def count(self, kind: str) -> int:
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            query = "SELECT count(*) FROM search_docs WHERE kind = ?"
+            return int(conn.exec_driver_sql(query, (kind,)).scalar_one())
+
+    # reads
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        kinds = [k for k in request.kinds if k in KINDS]
+        if not kinds:
+            return SearchResult(0, [], {})
+        self.ensure_tables()
+        params: dict[str, Any] = {}
+        hits = sql.hits_query(request, kinds, params)
+        keys = sql.sort_keys(request)
+        where = sql.after(keys, tuple(request.after), params) if request.after else "1"
+        params["size"] = max(1, min(request.size, MAX_SIZE))
+        page = (
+            f"{hits} SELECT hits.*, d.title, d.text FROM hits JOIN search_docs d ON d.id = hits.id "
+            f"WHERE {where} ORDER BY {sql.order_by(keys)} LIMIT :size"
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(text(page), params).all()
+                aggregates = conn.execute(text(f"{hits} {sql.aggregates_query()}"), params).all()
+        except OperationalError as exc:  # a locked or damaged file; a bug raises as it is
+            raise SearchUnavailable(f"the embedded search index cannot answer: {exc}") from exc
+        terms = highlight_terms(request.query)
+        relevance = request.order_by not in ("date", "amount")
+        out = [
+            Hit(
+                kind=row.kind,
+                pk=row.pk,
+                score=row.score if relevance else None,
+                sort=tuple(getattr(row, k.column) for k in keys),
+                highlights=_highlights(row.title, row.text, terms) if terms else {},
+            )
+            for row in rows
+        ]
+        return _result(out, aggregates)
+
+    def health(self) -> dict[str, Any]:
+        """Document counts per kind and the outbox depth; `unavailable` when it cannot answer."""
+        try:
+            counts = {kind: self.count(kind) for kind in KINDS}
+            with self.engine.connect() as conn:
+                pending = conn.execute(
+                    select(OUTBOX.c.id).where(OUTBOX.c.parked_at.is_(None)).limit(1)
+                ).first()
+        except Exception as exc:
+            return {"status": "unavailable", "backend": "sqlite-fts5", "error": str(exc)}
+        return {
+            "status": "green",
+            "backend": "sqlite-fts5",
+            "sqlite_version": sqlite3.sqlite_version,
+            "documents": counts,
+            "outbox_empty": pending is None,
+        }
+
+
+def _day(value: Any) -> str | None:
+    return value.isoformat()[:10] if isinstance(value, date) else value
+
+
+def _rows(doc: int, op: IndexOp) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A document as its rows of search_docs and of its kind's terms and text tables."""
+    d = op.document or {}
+    suppliers = [str(s) for s in d.get("supplier_ids") or [] if s is not None]
+    docs = {
+        **{c: d.get(c) for c in sql.DOC_COLUMNS},
+        "id": doc, "kind": op.kind, "pk": op.pk, "version": op.version,
+        "date": _day(d.get("date")), "amount": sql.fen(d.get("amount")),
+        "region_path": "/".join(d.get("region_path") or []) or None,
+        "supplier_ids": f" {' '.join(suppliers)} " if suppliers else None,
+    }  # fmt: skip
+    terms = {
+        "id": doc,
+        "tokens": " ".join(sql.term_token(t) for t in d.get("tokens") or []),
+        "codes": " ".join(sql.term_token(c) for c in d.get("codes") or []),
+    }
+    texts = {"id": doc, "title": sql.standard(d.get("title")), "text": sql.standard(d.get("text"))}
+    return docs, terms, texts
+
+
+def _highlights(title: str | None, body: str | None, terms: list[str]) -> dict[str, list[str]]:
+    """As indexer.elastic: whole-word fragments of the title and of the text after it."""
+    title, body = title or "", body or ""
+    if title and body.startswith(title):
+        body = body[len(title) :].lstrip("\n")
+    found = {"title": highlight(title, terms), "text": highlight(body, terms)}
+    return {field: fragments for field, fragments in found.items() if fragments}
+
+
+def _money(fen: int | None) -> Decimal | None:
+    return None if fen is None else Decimal(fen) / 100
+
+
+def _result(hits: list[Hit], aggregates: Sequence[Any]) -> SearchResult:
+    """Facets ordered as Elasticsearch's terms aggregations: count down, then key up."""
+    groups: dict[str, list[tuple[Any, int]]] = {name: [] for name in FACETS}
+    total, amount = 0, None
+    for facet, key, n, total_fen, low, high in aggregates:
+        if facet == "_total":
+            total = n
+        elif facet == "_amount":
+            avg = (Decimal(total_fen) / n / 100).quantize(sql.CENT) if n else None
+            amount = AmountStats(n, _money(total_fen), _money(low), _money(high), avg)
+        else:
+            groups[facet].append((key, n))
+    facets = {
+        name: [Bucket(str(key), n) for key, n in sorted(groups[name], key=lambda g: (-g[1], g[0]))][
+            : FACETS[name][1]
+        ]
+        for name in FACETS
+    }
+    return SearchResult(total, hits, facets, amount)
