@@ -18,6 +18,9 @@ SETTINGS = {
                     "where daily dumps are written (folder or pyarrow.fs URL)"),
     "elasticsearch_url": ("CAIGOU_ELASTICSEARCH_URL", "",
                           "Elasticsearch base URL; empty means search runs on the database"),
+    "index_prefix": ("CAIGOU_INDEX_PREFIX", "caigou",
+                     "names of the Elasticsearch aliases (`<prefix>-notice` …): several hubs "
+                     "can share a cluster"),
 }  # fmt: skip
 
 
@@ -26,6 +29,7 @@ class Settings:
     database_url: str
     export_root: str
     elasticsearch_url: str | None
+    index_prefix: str = "caigou"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -35,6 +39,7 @@ class Settings:
             database_url=values["database_url"],
             export_root=values["export_root"],
             elasticsearch_url=values["elasticsearch_url"] or None,
+            index_prefix=values["index_prefix"],
         )
 
     def override(self, **changes: str | None) -> Settings:

@@ -75,11 +75,35 @@ def demo(
             if result.status == "rejected":
                 raise typer.Exit(1)
         _print_summary(engine)
+    _index_for_search(ctx, engine)
     out.print(f"\ndatabase: {state(ctx).settings.database_url}", highlight=False)
     if serve:
         from hub.cli.serve import run
 
         run(ctx, host, port, 1)
+
+
+def _index_for_search(ctx: typer.Context, engine: Engine) -> None:
+    """Bring the search index up to date now, so the first search is not the slow one."""
+    from hub.search import search_backend
+    from indexer.outbox import TargetUnavailable
+    from indexer.worker import run
+
+    backend = search_backend(state(ctx).settings, engine)
+    if backend is None:
+        err.print("search: not configured (PostgreSQL without CAIGOU_ELASTICSEARCH_URL)")
+        return
+    started = time.perf_counter()
+    target = getattr(backend, "backend", backend)  # the embedded one is wrapped
+    try:
+        indexed = run(engine, target, once=True).indexed
+    except TargetUnavailable as exc:
+        err.print(f"search: Elasticsearch unreachable ({exc}); `caigou indexer run` catches up")
+        return
+    err.print(
+        f"search: indexed {indexed:,} changes in {time.perf_counter() - started:.1f}s",
+        highlight=False,
+    )
 
 
 def stats(ctx: typer.Context) -> None:

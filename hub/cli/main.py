@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import demo, publishers, serve
+from hub.cli import demo, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import PublisherError, ingest_file
@@ -23,6 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(publishers.app, name="publisher")
 demo.register(app)
 serve.register(app)
+indexer.register(app)
 
 
 @app.callback()
@@ -33,10 +34,12 @@ def main(
     elasticsearch_url: Annotated[
         str | None, typer.Option(help="Overrides CAIGOU_ELASTICSEARCH_URL.")
     ] = None,
+    index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
 ) -> None:
     settings = Settings.from_env().override(
-        database_url=database_url, export_root=export_root, elasticsearch_url=elasticsearch_url
-    )
+        database_url=database_url, export_root=export_root,
+        elasticsearch_url=elasticsearch_url, index_prefix=index_prefix,
+    )  # fmt: skip
     ctx.obj = AppState(settings)
 
 

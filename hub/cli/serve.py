@@ -36,6 +36,7 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
     os.environ["CAIGOU_EXPORT_ROOT"] = settings.export_root
     if settings.elasticsearch_url:
         os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
+    os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out.print(f"caigou-hub serving {settings.database_url}", highlight=False)
     out.print(f"GraphQL (GraphiQL in a browser): http://{host}:{port}/graphql", highlight=False)

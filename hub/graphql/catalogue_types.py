@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, ClassVar
 
 import strawberry
 from pydantic import NaiveDatetime
+from sqlalchemy import any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from hub.graphql.relay import global_id
 from schema.catalogue import ENTITIES, public_fields
@@ -19,7 +23,13 @@ SCALARS: dict[Any, Any] = {
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
-    id: strawberry.ID = strawberry.field(description="Opaque global id.")
+    pk: strawberry.Private[int]
+
+    # A resolver, not an attribute: most queries never ask for ids, and encoding one for
+    # every row and related party cost a millisecond on a page of 100 transactions.
+    @strawberry.field(description="Opaque global id.")
+    def id(self) -> strawberry.ID:
+        return global_id(type(self).__name__, self.pk)
 
 
 def catalogue_type(entity: str, type_name: str) -> type:
@@ -29,7 +39,7 @@ def catalogue_type(entity: str, type_name: str) -> type:
     """
     model = ENTITIES[entity]
     table = model.__table__  # type: ignore[attr-defined]
-    annotations: dict[str, Any] = {"pk": strawberry.Private[int]}
+    annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {"__annotations__": annotations}
     names = []
     for spec in public_fields(entity):
@@ -51,10 +61,49 @@ def catalogue_type(entity: str, type_name: str) -> type:
     )
 
 
+@cache
+def _shown(table_name: str) -> tuple[str, ...]:
+    return ("id", *(s.name for s in public_fields(table_name) if s.name != "id"))
+
+
+def shown(table: Any) -> list[Any]:
+    """The columns the API can show: public fields and keys, not raw payloads or digests.
+
+    Fetching a notice's or order's original payload for every row cost more than the rest
+    of the row, only to be dropped.
+    """
+    if table.name not in ENTITIES:  # link tables: keys and codes only
+        return list(table.c)
+    return [table.c[name] for name in _shown(table.name)]
+
+
+@cache
+def _attribute_names(fields: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple("pk" if name == "id" else name for name in fields)
+
+
 def from_row(cls: Any, row: Any) -> Any:
-    """An instance of a catalogue type from a database row."""
-    values = {name: getattr(row, name) for name in cls.catalogue_names}
-    return cls(id=global_id(cls.__name__, row.id), pk=row.id, **values)
+    """An instance of a catalogue type from a database row.
+
+    The row's values are copied in one step, bypassing the dataclass `__init__`: building
+    the objects was a fifth of the CPU of a page of transactions. Every selected column
+    becomes an attribute; only the type's fields are shown.
+    """
+    obj = object.__new__(cls)
+    obj.__dict__.update(zip(_attribute_names(row._fields), row, strict=True))
+    return obj
+
+
+def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
+    """`column IN (values)`; on PostgreSQL `= ANY(array)`, one short statement for any count.
+
+    An IN list of 150 ids is a new statement text each time for the driver to rewrite and the
+    server to plan: 2.6x the CPU of the array form for a page's parties.
+    """
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def filter_field(entity: str, column: str, how: str) -> Any:

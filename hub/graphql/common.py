@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import strawberry
 
 from hub.graphql.context import Context
 from schema.codes import item_catalogue, region_prefix
 
 Info = strawberry.Info[Context, None]
+
+
+def selects(selections: Sequence[Any], names: set[str]) -> bool:
+    """Whether any of `names` is selected anywhere in `selections` (fragments included)."""
+    for selection in selections:
+        if getattr(selection, "name", None) in names:
+            return True
+        if selection.selections and selects(selection.selections, names):
+            return True
+    return False
 
 
 @strawberry.type(description="An administrative division (GB/T 2260) by its six-digit code.")

@@ -38,12 +38,13 @@ class PartyCache:
     def get(self, pk: int) -> Any:
         party = self.built.get(pk)
         if party is None:
-            from hub.graphql.catalogue_types import from_row
+            from hub.graphql.catalogue_types import among, from_row, shown
             from hub.graphql.parties import Party
 
             self.pending.add(pk)
             keys, self.pending = self.pending, set()
-            for row in self.conn.execute(select(PARTIES).where(PARTIES.c.id.in_(keys))):
+            found = select(*shown(PARTIES)).where(among(self.conn, PARTIES.c.id, keys))
+            for row in self.conn.execute(found):
                 self.built[row.id] = from_row(Party, row)
             party = self.built[pk]
         return party
@@ -57,6 +58,7 @@ class Context:
     loaders: Loaders = field(init=False)
     parties: PartyCache = field(init=False)
     response: Any = None
+    search: Any = None  # the SearchBackend, None when search is not configured
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.conn)

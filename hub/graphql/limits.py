@@ -11,12 +11,12 @@ from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLObjectType,
     InlineFragmentNode,
     OperationDefinitionNode,
-    DocumentNode,
     Source,
     TokenKind,
     get_named_type,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Select, func, select
 from strawberry.dataloader import DataLoader
 
+from hub.graphql.catalogue_types import among, shown
 from schema.tables import (
     Award,
     AwardSupplier,
@@ -34,20 +35,21 @@ def one_loader(conn: Connection, table: Any) -> DataLoader[int, Any]:
     """Rows by primary key."""
 
     async def load(keys: list[int]) -> list[Any]:
-        rows = {r.id: r for r in conn.execute(select(table).where(table.c.id.in_(keys)))}
+        found = select(*shown(table)).where(among(conn, table.c.id, keys))
+        rows = {r.id: r for r in conn.execute(found)}
         return [rows.get(k) for k in keys]
 
     return DataLoader(load_fn=load)
 
 
 def many_loader(
-    conn: Connection, query: Callable[[list[Hashable]], Select[Any]], key: str
+    conn: Connection, query: Callable[[Connection, list[Hashable]], Select[Any]], key: str
 ) -> DataLoader[Hashable, list[Any]]:
     """Lists of rows grouped by `key`, in the query's order."""
 
     async def load(keys: list[Hashable]) -> list[list[Any]]:
         grouped: dict[Hashable, list[Any]] = defaultdict(list)
-        for row in conn.execute(query(keys)):
+        for row in conn.execute(query(conn, keys)):
             grouped[getattr(row, key)].append(row)
         return [grouped.get(k, []) for k in keys]
 
@@ -58,7 +60,7 @@ def count_loader(conn: Connection, column: Column[Any]) -> DataLoader[int, int]:
     async def load(keys: list[int]) -> list[int]:
         counts = dict(
             conn.execute(
-                select(column, func.count()).where(column.in_(keys)).group_by(column)
+                select(column, func.count()).where(among(conn, column, keys)).group_by(column)
             ).all()
         )
         return [int(counts.get(k, 0)) for k in keys]
@@ -66,8 +68,12 @@ def count_loader(conn: Connection, column: Column[Any]) -> DataLoader[int, int]:
     return DataLoader(load_fn=load)
 
 
-def _children(table: Any, key: str, *order: Any) -> Callable[[Iterable[Hashable]], Select[Any]]:
-    return lambda keys: select(table).where(table.c[key].in_(keys)).order_by(*order)
+def _children(
+    table: Any, key: str, *order: Any
+) -> Callable[[Connection, Iterable[Hashable]], Select[Any]]:
+    return lambda conn, keys: (
+        select(*shown(table)).where(among(conn, table.c[key], keys)).order_by(*order)
+    )
 
 
 class Loaders:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
 from hub.graphql.common import Info, Region, region_of
 from hub.graphql.filters import (
     REGION_HELP,
@@ -24,7 +24,7 @@ from hub.graphql.filters import (
     text_contains,
 )
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, keyset_page
+from hub.graphql.relay import PageArgs, global_id, keyset_page
 from schema.tables import Award as AwardTable
 from schema.tables import AwardSupplier
 from schema.tables import Party as PartyTable
@@ -76,7 +76,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     @strawberry.field(description="处罚记录: penalty records about it, newest first.")
     def penalties(self, info: Info) -> list[PenaltyRecord]:
         query = (
-            select(PENALTIES)
+            select(*shown(PENALTIES))
             .where(PENALTIES.c.subject_id == self.pk)
             .order_by(PENALTIES.c.decision_date.desc())
         )
@@ -87,7 +87,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     )
     def active_debarments(self, info: Info, on: date | None = None) -> list[PenaltyRecord]:
         day = on or date.today()
-        query = select(PENALTIES).where(
+        query = select(*shown(PENALTIES)).where(
             PENALTIES.c.subject_id == self.pk,
             PENALTIES.c.debarment_start <= day,
             PENALTIES.c.debarment_end >= day,
@@ -100,7 +100,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
 
         awards, links = AwardTable.__table__, AwardSupplier.__table__  # type: ignore[attr-defined]
         query = (
-            select(awards)
+            select(*shown(awards))
             .join(links, links.c.award_pk == awards.c.id)
             .where(links.c.party_id == self.pk)
         )
@@ -113,7 +113,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     ) -> Page[ContractRef]:  # fmt: skip
         from hub.graphql.projects import ContractFilter, contracts_page
 
-        query = ContractFilter(supplier_id=self.id).query()
+        query = ContractFilter(supplier_id=global_id("Party", self.pk)).query()
         return contracts_page(
             info.context.conn, query, Direction.ASC, PageArgs(first, after, last, before)
         )
@@ -127,7 +127,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     ) -> Page[TransactionRef]:  # fmt: skip
         from hub.graphql.transactions import TRANSACTIONS, transactions_page
 
-        query = select(TRANSACTIONS).where(TRANSACTIONS.c[as_.value] == self.pk)
+        query = select(*shown(TRANSACTIONS)).where(TRANSACTIONS.c[as_.value] == self.pk)
         return transactions_page(info, query, order_by, PageArgs(first, after, last, before))
 
     @strawberry.field(description="采购项目: projects it purchased.")
@@ -138,7 +138,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
         from hub.graphql.projects import projects_page
 
         projects = ProjectTable.__table__  # type: ignore[attr-defined]
-        query = select(projects).where(projects.c.purchaser_id == self.pk)
+        query = select(*shown(projects)).where(projects.c.purchaser_id == self.pk)
         return projects_page(info.context.conn, query, None, PageArgs(first, after, last, before))
 
 
@@ -168,7 +168,7 @@ class PartyFilter:
     def query(self) -> Any:
         c = PARTIES.c
         return narrow(
-            select(PARTIES),
+            select(*shown(PARTIES)),
             has_role(c.id, self.role) if self.role else None,
             region_clause(c.region_code, self.region_code),
             text_contains(c.name, self.name_contains),
@@ -199,7 +199,7 @@ class PenaltyFilter:
         c = PENALTIES.c
         day = self.debarred_on
         return narrow(
-            select(PENALTIES),
+            select(*shown(PENALTIES)),
             c.kind == self.kind if self.kind else None,
             region_clause(c.region_code, self.region_code),
             c.subject_id == party_pk(self.subject_id, "subjectId") if self.subject_id else None,

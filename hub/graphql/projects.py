@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
 from hub.graphql.common import Category, Info, Region, category_of, region_of
 from hub.graphql.filters import (
     REGION_HELP,
@@ -248,7 +248,7 @@ class NoticeFilter:
     def query(self) -> Any:
         c = NOTICES.c
         return narrow(
-            select(NOTICES),
+            select(*shown(NOTICES)),
             c.notice_type == self.notice_type if self.notice_type else None,
             project_region(c.project_id, self.region_code),
             date_clause(c.published_at, self.published, is_datetime=True),

@@ -9,7 +9,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.extensions import MaskErrors, ValidationCache
 
-from hub.graphql.catalogue_types import Node, from_row
+from hub.graphql.catalogue_types import Node, from_row, shown
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, NotFound, is_unexpected
 from hub.graphql.filters import Direction
@@ -39,11 +39,19 @@ from hub.graphql.projects import (
     projects_page,
 )
 from hub.graphql.relay import Connection, PageArgs, parse_global_id
+from hub.graphql.search import (
+    SearchConnection,
+    SearchFilterInput,
+    SearchKind,
+    SearchOrder,
+    run_search,
+)
 from hub.graphql.stats import StatsGroup, StatsRow, award_stats, contract_stats, transaction_stats
 from hub.graphql.transactions import (
     Transaction,
     TransactionFilter,
     TransactionOrder,
+    attach_parties,
     transactions_page,
 )
 from schema.tables import (
@@ -93,10 +101,13 @@ def _node(info: Info, value: strawberry.ID) -> Node | None:
     if type_name not in NODE_TYPES:
         raise BadUserInput(f"{value!r} is not an id given by this API")
     cls, table = NODE_TYPES[type_name]
-    row = info.context.conn.execute(select(table).where(table.c.id == pk)).first()
-    if row is not None and cls is Transaction:
-        info.context.parties.want((row.supplier_id, row.purchaser_id))
-    return from_row(cls, row) if row else None
+    row = info.context.conn.execute(select(*shown(table)).where(table.c.id == pk)).first()
+    if row is None:
+        return None
+    node = from_row(cls, row)
+    if cls is Transaction:
+        attach_parties(info, [node])
+    return node
 
 
 @strawberry.type
@@ -114,7 +125,7 @@ class Query:
     @strawberry.field(description="A project by its OCID.")
     def project(self, info: Info, ocid: str) -> Project:
         table = ProjectTable.__table__  # type: ignore[attr-defined]
-        row = info.context.conn.execute(select(table).where(table.c.ocid == ocid)).first()
+        row = info.context.conn.execute(select(*shown(table)).where(table.c.ocid == ocid)).first()
         if row is None:
             raise NotFound(f"no project with ocid {ocid!r}")
         return from_row(Project, row)
@@ -219,12 +230,24 @@ class Query:
     ) -> list[StatsRow]:
         return award_stats(info, group_by, limit, region_code)
 
+    @strawberry.field(
+        description="全文检索: notices, transactions, parties and penalty records by words "
+        'as typed: 复印纸, "联想 启天" (a phrase), -A3 (without). Newest-first or by amount '
+        "on request; facets count the hits by kind, notice type, region, category, channel, year."
+    )
+    def search(
+        self, info: Info, query: str, kinds: list[SearchKind] | None = None,
+        filter: SearchFilterInput | None = None, order_by: SearchOrder = SearchOrder.RELEVANCE,
+        first: First = None, after: After = None,
+    ) -> SearchConnection:  # fmt: skip
+        return run_search(info, query, kinds, filter, order_by, first, after)
+
     @strawberry.field(description="发布者: every publisher (public fields only).")
     def publishers(self, info: Info) -> list[Publisher]:
         table = PublisherTable.__table__  # type: ignore[attr-defined]
         return [
             from_row(Publisher, r)
-            for r in info.context.conn.execute(select(table).order_by(table.c.name))
+            for r in info.context.conn.execute(select(*shown(table)).order_by(table.c.name))
         ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
 
+from hub.graphql.catalogue_types import among
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
 from hub.graphql.projects import ContractFilter
@@ -101,7 +102,9 @@ def run_stats(
     names = (
         dict(
             info.context.conn.execute(
-                select(PARTIES.c.id, PARTIES.c.name).where(PARTIES.c.id.in_(ids))
+                select(PARTIES.c.id, PARTIES.c.name).where(
+                    among(info.context.conn, PARTIES.c.id, ids)
+                )
             )
         )
         if ids

@@ -8,8 +8,8 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
-from hub.graphql.common import Category, Info, Region, category_of, region_of
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.common import Category, Info, Region, category_of, region_of, selects
 from hub.graphql.filters import (
     REGION_HELP,
     AmountRange,
@@ -35,15 +35,10 @@ TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
     name="Transaction", description="成交记录: a framework, designated or e-mall order."
 )
 class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type: ignore[misc]
-    # Synchronous on purpose: a page announces its parties (`PartyCache.want`), so these
-    # cost a dict lookup per row instead of an awaited DataLoader call.
-    @strawberry.field(description="采购人: the purchaser.")
-    def purchaser(self, info: Info) -> Party:
-        return info.context.parties.get(self.purchaser_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(description="供应商: the supplier.")
-    def supplier(self, info: Info) -> Party:
-        return info.context.parties.get(self.supplier_id)  # type: ignore[no-any-return]
+    # Plain attributes, set by `attach_parties` for every page that asks for them: a
+    # resolver per row (let alone an awaited DataLoader call) cost more than the row.
+    purchaser: Party = strawberry.field(description="采购人: the purchaser.")
+    supplier: Party = strawberry.field(description="供应商: the supplier.")
 
     @strawberry.field(description="发布者: the platform that pushed it.")
     async def publisher(self, info: Info) -> Publisher:
@@ -93,7 +88,7 @@ class TransactionFilter:
     def query(self, base: Any = None) -> Any:
         c = TRANSACTIONS.c
         return narrow(
-            select(TRANSACTIONS) if base is None else base,
+            select(*shown(TRANSACTIONS)) if base is None else base,
             region_clause(c.region_code, self.region_code),
             c.channel == self.channel if self.channel else None,
             c.category_code.like(self.category_code_prefix + "%")
@@ -135,8 +130,22 @@ def transactions_page(
     columns = [TRANSACTIONS.c.id]
     if order.field is not TransactionOrderField.ID:
         columns.insert(0, TRANSACTIONS.c[order.field.value])
-    conn, parties = info.context.conn, info.context.parties
     build = lambda row: from_row(Transaction, row)  # noqa: E731
-    found = keyset_page(conn, query, columns, order.direction is Direction.DESC, page, build)
-    parties.want(pk for t in found.nodes for pk in (t.supplier_id, t.purchaser_id))
+    descending = order.direction is Direction.DESC
+    found = keyset_page(info.context.conn, query, columns, descending, page, build)
+    attach_parties(info, found.nodes)
     return found
+
+
+def attach_parties(info: Info, transactions: list[Any]) -> None:
+    """Give each transaction its supplier and purchaser, all loaded in one query.
+
+    Only when the query asks for either (anywhere below the field being resolved).
+    """
+    if not transactions or not selects(info.selected_fields, {"supplier", "purchaser"}):
+        return
+    parties = info.context.parties
+    parties.want(pk for t in transactions for pk in (t.supplier_id, t.purchaser_id))
+    for t in transactions:
+        t.supplier = parties.get(t.supplier_id)
+        t.purchaser = parties.get(t.purchaser_id)

@@ -1,0 +1,275 @@
+"""`search`: full-text search over notices, transactions, parties and penalty records.
+
+The backend (Elasticsearch, or SQLite FTS5 when none is configured) answers with record
+keys, scores, highlights and facets; the records themselves come from the database, so a
+hit shows exactly what the rest of the API shows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from sqlalchemy import select
+
+from hub.graphql.catalogue_types import among, from_row, shown
+from hub.graphql.common import Info, category_of
+from hub.graphql.errors import ApiError, BadUserInput
+from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
+from hub.graphql.parties import Party, PenaltyRecord
+from hub.graphql.projects import Notice
+from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, PageInfo, decode_cursor, encode_cursor
+from hub.graphql.transactions import Transaction, attach_parties
+from indexer.search import (
+    KINDS,
+    Hit,
+    SearchFilter,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+)
+from indexer.text import parse_query
+from schema.codes import is_region_code
+from schema.tables import Notice as NoticeTable
+from schema.tables import Party as PartyTable
+from schema.tables import PenaltyRecord as PenaltyTable
+from schema.tables import Transaction as TransactionTable
+from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
+
+TYPES: dict[str, tuple[Any, Any]] = {
+    "notice": (Notice, NoticeTable.__table__),  # type: ignore[attr-defined]
+    "transaction": (Transaction, TransactionTable.__table__),  # type: ignore[attr-defined]
+    "party": (Party, PartyTable.__table__),  # type: ignore[attr-defined]
+    "penalty": (PenaltyRecord, PenaltyTable.__table__),  # type: ignore[attr-defined]
+}
+MAX_QUERY_CHARS = 200
+
+
+class SearchUnavailableError(ApiError):
+    code = "SEARCH_UNAVAILABLE"
+
+
+@strawberry.enum(description="What kind of record to search.")
+class SearchKind(Enum):
+    NOTICE = "notice"
+    TRANSACTION = "transaction"
+    PARTY = "party"
+    PENALTY = "penalty"
+
+
+@strawberry.enum(description="How hits are ordered.")
+class SearchOrder(Enum):
+    RELEVANCE = "relevance"
+    DATE = "date"
+    AMOUNT = "amount"
+
+
+@strawberry.input(description="Narrows `search`; a filter a kind has no field for leaves it out.")
+class SearchFilterInput:
+    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
+    notice_type: str | None = strawberry.field(default=None, description="公告类型 code.")
+    procurement_method: str | None = strawberry.field(
+        default=None, description="采购方式 (OCDS procurementMethod code)."
+    )
+    category_code_prefix: str | None = strawberry.field(
+        default=None, description="品目编码 starting with this."
+    )
+    channel: str | None = strawberry.field(default=None, description="采购渠道 of transactions.")
+    purchaser_id: strawberry.ID | None = strawberry.field(
+        default=None, description="采购人: a Party id."
+    )
+    supplier_id: strawberry.ID | None = strawberry.field(
+        default=None, description="供应商: a Party id."
+    )
+    date: DateRange | None = strawberry.field(
+        default=None, description="The record's main date (published, ordered, decided)."
+    )
+    amount: AmountRange | None = strawberry.field(default=None, description="Amount in yuan.")
+
+    def to_filter(self) -> SearchFilter:
+        if self.region_code is not None and not is_region_code(self.region_code):
+            raise BadUserInput(f"regionCode {self.region_code!r} is not a six-digit division code")
+        when, money = self.date or DateRange(), self.amount or AmountRange()
+        return SearchFilter(
+            region_code=self.region_code,
+            notice_type=self.notice_type,
+            procurement_method=self.procurement_method,
+            category_code_prefix=self.category_code_prefix,
+            channel=self.channel,
+            purchaser_id=party_pk(self.purchaser_id, "purchaserId") if self.purchaser_id else None,
+            supplier_id=party_pk(self.supplier_id, "supplierId") if self.supplier_id else None,
+            date_from=when.from_,
+            date_to=when.to,
+            amount_min=money.min,
+            amount_max=money.max,
+        )
+
+
+SearchNode = Annotated[
+    Notice | Transaction | Party | PenaltyRecord,
+    strawberry.union("SearchNode", description="A record found by `search`."),
+]
+
+
+@strawberry.type(description="A matched field with its matches in <em>…</em>, HTML-escaped.")
+class Highlight:
+    field: str = strawberry.field(description="title or text.")
+    fragments: list[str] = strawberry.field(description="Excerpts, whole words marked.")
+
+
+@strawberry.type(description="One hit: the record, its cursor, score and highlights.")
+class SearchEdge:
+    cursor: str = strawberry.field(description="Opaque position, for `after`.")
+    node: SearchNode = strawberry.field(description="The record.")
+    kind: SearchKind = strawberry.field(description="What kind of record it is.")
+    score: float | None = strawberry.field(description="Relevance score (ordering by relevance).")
+    highlights: list[Highlight] = strawberry.field(description="Where the query matched.")
+
+
+@strawberry.type(description="A facet value and how many hits have it.")
+class FacetBucket:
+    key: str = strawberry.field(description="The value, a code.")
+    label: str | None = strawberry.field(description="Its Chinese name, where there is one.")
+    count: int = strawberry.field(description="Hits with this value.")
+
+
+@strawberry.type(description="Counts of the hits by value, for narrowing a search.")
+class SearchFacets:
+    kind: list[FacetBucket] = strawberry.field(description="By kind of record.")
+    notice_type: list[FacetBucket] = strawberry.field(description="公告类型.")
+    region: list[FacetBucket] = strawberry.field(description="行政区划, by province.")
+    category: list[FacetBucket] = strawberry.field(description="品目.")
+    channel: list[FacetBucket] = strawberry.field(description="采购渠道.")
+    year: list[FacetBucket] = strawberry.field(description="年份.")
+
+
+@strawberry.type(description="Amounts of the hits that have one, in yuan.")
+class SearchAmountStats:
+    count: int = strawberry.field(description="Hits with an amount.")
+    sum: Decimal | None = strawberry.field(description="Their total.")
+    min: Decimal | None = strawberry.field(description="The smallest.")
+    max: Decimal | None = strawberry.field(description="The largest.")
+    avg: Decimal | None = strawberry.field(description="The mean.")
+
+
+@strawberry.type(description="Search hits, newest-cursor pagination with `first`/`after`.")
+class SearchConnection:
+    edges: list[SearchEdge] = strawberry.field(description="The hits with their cursors.")
+    page_info: PageInfo = strawberry.field(description="Where this page stands.")
+    total_count: int = strawberry.field(description="Hits in all pages.")
+    facets: SearchFacets = strawberry.field(description="Counts by value over all hits.")
+    amount: SearchAmountStats | None = strawberry.field(description="Amount statistics.")
+
+    @strawberry.field(description="The records, when cursors and highlights are not needed.")
+    def nodes(self) -> list[SearchNode]:
+        return [edge.node for edge in self.edges]
+
+
+def _labels(facet: str, key: str) -> str | None:
+    if facet == "notice_type" and key in NoticeType.__members__:
+        return NOTICE_TYPE_LABELS[NoticeType(key)]
+    if facet == "channel" and key in Channel.__members__:
+        return CHANNEL_LABELS[Channel(key)]
+    if facet == "category":
+        category = category_of(key, None)
+        return category.name if category else None
+    return None  # regions: the hub holds codes, not the GB/T 2260 names
+
+
+def _facets(result: SearchResult) -> SearchFacets:
+    names = ("kind", "notice_type", "region", "category", "channel", "year")
+    buckets = {
+        name: [
+            FacetBucket(key=b.key, label=_labels(name, b.key), count=b.count)
+            for b in result.facets.get(name, [])
+        ]
+        for name in names
+    }
+    return SearchFacets(**buckets)
+
+
+def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
+    """The hits' records, one query per kind; transactions announce their parties."""
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for hit in hits:
+        wanted[hit.kind].append(hit.pk)
+    found: dict[tuple[str, int], Any] = {}
+    conn = info.context.conn
+    for kind, pks in wanted.items():
+        cls, table = TYPES[kind]
+        rows = conn.execute(select(*shown(table)).where(among(conn, table.c.id, pks)))
+        built = [from_row(cls, row) for row in rows]
+        if kind == "transaction":
+            attach_parties(info, built)
+        found.update(((kind, obj.pk), obj) for obj in built)
+    return found
+
+
+def run_search(
+    info: Info,
+    query: str,
+    kinds: list[SearchKind] | None,
+    filter: SearchFilterInput | None,
+    order_by: SearchOrder,
+    first: int | None,
+    after: str | None,
+) -> SearchConnection:
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadUserInput(f"the query is longer than {MAX_QUERY_CHARS} characters")
+    size = DEFAULT_PAGE if first is None else first
+    if not 0 <= size <= MAX_PAGE:
+        raise BadUserInput(f"`first` must be between 0 and {MAX_PAGE}")
+    parsed = parse_query(query)
+    if parsed.empty and not query.strip().startswith("-") and query.strip():
+        raise BadUserInput(f"{query!r} has no word to search for")
+    backend = info.context.search
+    if backend is None:
+        raise SearchUnavailableError(
+            "search is not configured: set CAIGOU_ELASTICSEARCH_URL (or use SQLite)"
+        )
+    request = SearchRequest(
+        query=parsed,
+        kinds=tuple(k.value for k in kinds) if kinds else KINDS,
+        filter=(filter or SearchFilterInput()).to_filter(),
+        order_by=order_by.value,
+        descending=True,
+        size=size + 1,  # one more than asked: whether a next page exists
+        after=tuple(decode_cursor(after)) if after else None,
+    )
+    try:
+        result = backend.search(request)
+    except SearchUnavailable as exc:
+        raise SearchUnavailableError(str(exc)) from None
+    hits = result.hits[:size]
+    records = _records(info, hits)
+    edges = []
+    for hit in hits:
+        node = records.get((hit.kind, hit.pk))
+        if node is None:
+            continue  # deleted since it was indexed; the indexer will catch up
+        highlights = [Highlight(field=f, fragments=v) for f, v in hit.highlights.items() if v]
+        cursor, kind = encode_cursor(list(hit.sort)), SearchKind(hit.kind)
+        edges.append(
+            SearchEdge(cursor=cursor, node=node, kind=kind, score=hit.score, highlights=highlights)
+        )
+    page = PageInfo(
+        has_next_page=len(result.hits) > size,
+        has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=encode_cursor(list(hits[-1].sort)) if hits else None,
+    )
+    amount = result.amount
+    return SearchConnection(
+        edges=edges,
+        page_info=page,
+        total_count=result.total,
+        facets=_facets(result),
+        amount=SearchAmountStats(
+            count=amount.count, sum=amount.sum, min=amount.min, max=amount.max, avg=amount.avg
+        )
+        if amount
+        else None,
+    )

@@ -1,0 +1,229 @@
+"""GraphQL `search` over HTTP, on both backends: SQLite FTS5 and the real Elasticsearch.
+
+The same demo data and the same assertions for each: what a searcher sees must not depend on
+which backend a hub runs. Expected sets come from SQL over the same database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from hub.app import create_app
+from hub.config import Settings
+from hub.demo import generate
+from hub.demo.load import load_demo
+from hub.publishing.publishers import add_publisher
+from indexer.worker import run as drain_outbox
+from schema.types import PublisherRole, RecordKind
+from tests.conftest import fresh_database
+from tests.elastic_fixtures import elastic_url  # noqa: F401  (a fixture)
+from tests.factories import transaction
+from tests.hub_server import free_port, graphql, running
+
+SEARCH = """
+query Search($q: String!, $kinds: [SearchKind!], $filter: SearchFilterInput,
+             $first: Int, $after: String, $order: SearchOrder! = RELEVANCE) {
+  search(query: $q, kinds: $kinds, filter: $filter, first: $first, after: $after,
+         orderBy: $order) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor kind score highlights { field fragments }
+      node { __typename
+        ... on Transaction { orderId itemName brand model amount regionCode channel
+                             supplier { name } }
+        ... on Party { name uscc }
+        ... on Notice { title noticeType } } }
+    facets { kind { key count } channel { key label count } year { key count } }
+    amount { count sum }
+  }
+}"""
+
+
+@dataclass
+class SearchHub:
+    backend: str
+    base: str
+    engine: Engine
+    token: str
+    index: Any  # what makes a change searchable: nothing (embedded) or one drain (Elasticsearch)
+
+    def search(self, q: str, **variables: Any) -> dict[str, Any]:
+        answer = graphql(self.base, SEARCH, {"q": q, **variables})
+        assert "errors" not in answer, answer["errors"]
+        return answer["data"]["search"]  # type: ignore[no-any-return]
+
+    def all_hits(self, q: str, **variables: Any) -> list[dict[str, Any]]:
+        """Every hit, page by page through the cursors."""
+        hits: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = self.search(q, first=100, after=after, **variables)
+            hits += page["edges"]
+            if not page["pageInfo"]["hasNextPage"]:
+                return hits
+            after = page["pageInfo"]["endCursor"]
+
+    def sql(self, statement: str, **params: object) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(text(statement), params).all())
+
+
+@pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
+def hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SearchHub]:
+    backend = request.param
+    folder = tmp_path_factory.mktemp(f"search-{backend}")
+    # Elasticsearch serves deployments, which run on PostgreSQL; the embedded index is SQLite's.
+    dialect = "sqlite" if backend == "embedded" else "postgresql"
+    with fresh_database(dialect, request, folder) as url:
+        es_url = request.getfixturevalue("elastic_url") if backend == "elasticsearch" else None
+        prefix = f"caigou-test-{uuid.uuid4().hex[:8]}"
+        settings = Settings(url, str(folder / "exports"), es_url, prefix)
+        app = create_app(settings)
+        engine: Engine = app.state.engine
+        files = generate(folder / "demo", projects=30, transactions=1_500, penalties=30)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.begin() as conn:
+            _, token = add_publisher(conn, "测试电子卖场", PublisherRole.trading_platform, ["220000"],
+                                     [RecordKind.transaction])  # fmt: skip
+        target = app.state.search
+
+        def index() -> None:
+            if es_url:  # the worker's job; the embedded index catches up by itself
+                drain_outbox(engine, target, once=True)
+                target.refresh()
+
+        index()
+        with running(app) as base:
+            yield SearchHub(backend, base, engine, token, index)
+        if es_url:
+            target.drop_all()
+        engine.dispose()
+
+
+def _ids(hits: list[dict[str, Any]]) -> list[str]:
+    return [h["node"]["orderId"] for h in hits]
+
+
+def test_a_word_finds_every_record_that_has_it_once_across_pages(hub: SearchHub) -> None:
+    hits = hub.all_hits("复印纸", kinds=["TRANSACTION"])
+    expected = {r.order_id for r in hub.sql(
+        "SELECT order_id FROM transactions WHERE item_name LIKE '%复印纸%'")}  # fmt: skip
+    assert len(expected) > 100  # more than a page
+    assert len(_ids(hits)) == len(set(_ids(hits)))  # no hit twice
+    assert expected <= set(_ids(hits))
+    first = hits[0]
+    assert any("<em>复印纸</em>" in f for h in first["highlights"] for f in h["fragments"])
+    assert not any(
+        "<em>复</em>" in f for h in hits for x in h["highlights"] for f in x["fragments"]
+    )
+
+
+def test_two_character_words_and_model_numbers_as_typed(hub: SearchHub) -> None:
+    short = hub.all_hits("复印", kinds=["TRANSACTION"])
+    assert len(short) > 10 and all("复印" in h["node"]["itemName"] for h in short[:10])
+    [(copying,)] = hub.sql("SELECT count(*) FROM transactions WHERE item_name LIKE '%复印%'")
+    assert len(short) >= copying
+    models = [
+        r.model
+        for r in hub.sql("SELECT DISTINCT model FROM transactions WHERE model LIKE '%M4360%'")
+    ]
+    assert models
+    for typed in ("m4360", "M4360", "启天M4360"):
+        found = hub.all_hits(typed, kinds=["TRANSACTION"])
+        assert found and all("M4360" in h["node"]["model"] for h in found), typed
+        [(count,)] = hub.sql("SELECT count(*) FROM transactions WHERE model LIKE '%M4360%'")
+        assert len(found) == count, typed
+
+
+def test_exclusions_and_phrases(hub: SearchHub) -> None:
+    paper = set(_ids(hub.all_hits("复印纸", kinds=["TRANSACTION"])))
+    brands = Counter(r.brand for r in hub.sql(
+        "SELECT brand FROM transactions WHERE item_name = '复印纸'"))  # fmt: skip
+    brand = brands.most_common(1)[0][0]
+    without = hub.all_hits(f"复印纸 -{brand}", kinds=["TRANSACTION"])
+    assert without and all(h["node"]["brand"] != brand for h in without)
+    with_brand = set(_ids(hub.all_hits(f"复印纸 {brand}", kinds=["TRANSACTION"])))
+    assert set(_ids(without)) == paper - with_brand
+    phrase = hub.all_hits('"联想 启天"', kinds=["TRANSACTION"])
+    assert phrase and all(
+        h["node"]["brand"] == "联想" and h["node"]["model"].startswith("启天") for h in phrase
+    )
+
+
+def test_facets_count_the_hits_and_filters_narrow_them(hub: SearchHub) -> None:
+    page = hub.search("台式计算机", kinds=["TRANSACTION"], first=5)
+    hits = hub.all_hits("台式计算机", kinds=["TRANSACTION"])
+    assert page["totalCount"] == len(hits)
+    by_channel = Counter(h["node"]["channel"] for h in hits)
+    assert {b["key"]: b["count"] for b in page["facets"]["channel"]} == dict(by_channel)
+    assert {b["label"] for b in page["facets"]["channel"]} <= {"协议供货", "定点采购", "电子卖场"}
+    narrowed = hub.all_hits("台式计算机", kinds=["TRANSACTION"], filter={
+        "regionCode": "220100", "channel": "emall", "amount": {"min": "5000"}})  # fmt: skip
+    assert narrowed and len(narrowed) < len(hits)
+    for h in narrowed:
+        node = h["node"]
+        assert node["regionCode"].startswith("2201") and node["channel"] == "emall"
+        assert float(node["amount"]) >= 5000
+
+
+def test_ordering_by_amount_pages_in_order(hub: SearchHub) -> None:
+    hits = hub.all_hits("复印纸", kinds=["TRANSACTION"], order="AMOUNT")
+    amounts = [float(h["node"]["amount"]) for h in hits]
+    assert amounts == sorted(amounts, reverse=True)
+
+
+def test_a_supplier_by_its_name_or_part_of_it(hub: SearchHub) -> None:
+    [(name, uscc)] = hub.sql(
+        "SELECT p.name, p.uscc FROM parties p JOIN transactions t ON t.supplier_id = p.id "
+        "GROUP BY p.id, p.name, p.uscc ORDER BY count(*) DESC, p.id LIMIT 1"
+    )
+    whole = hub.search(name, kinds=["PARTY"], first=3)["edges"]
+    assert whole[0]["node"]["name"] == name
+    part = name[:4]  # e.g. 长春东方 of 长春东方科技有限公司
+    assert name in {h["node"]["name"] for h in hub.all_hits(part, kinds=["PARTY"])}
+    assert hub.search(uscc.lower(), kinds=["PARTY"], first=1)["edges"][0]["node"]["uscc"] == uscc
+
+
+def test_a_published_order_becomes_findable(hub: SearchHub) -> None:
+    order = transaction("DD2024SEARCH0001", item_name="碎纸机", brand="科密", model="C-9288X")
+    answer = graphql(hub.base, """mutation P($r: [JSON!]!) { publish(kind: TRANSACTION, records: $r)
+        { accepted } }""", {"r": [order]}, token=hub.token)  # fmt: skip
+    assert answer["data"]["publish"]["accepted"] == 1, answer
+    hub.index()
+    found = hub.search("c-9288x", kinds=["TRANSACTION"])
+    assert [e["node"]["orderId"] for e in found["edges"]] == ["DD2024SEARCH0001"]
+
+
+def test_bad_search_input_names_the_argument(hub: SearchHub) -> None:
+    answer = graphql(hub.base, SEARCH, {"q": "复印纸", "first": 500})
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "first" in answer["errors"][0]["message"]
+
+
+def test_search_down_is_an_error_of_its_own_and_the_rest_keeps_answering(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fresh_database("sqlite", request, tmp_path) as url:
+        dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        app = create_app(Settings(url, str(tmp_path / "exports"), dead, "caigou-test"))
+        with running(app) as base:
+            answer = graphql(base, SEARCH, {"q": "复印纸"})
+            assert answer["data"] is None
+            assert answer["errors"][0]["extensions"]["code"] == "SEARCH_UNAVAILABLE"
+            assert dead in answer["errors"][0]["message"]
+            rest = graphql(base, "{ transactions(first: 1) { totalCount } }")
+            assert rest == {"data": {"transactions": {"totalCount": 0}}}
+            health = httpx.get(f"{base}/healthz").json()
+            assert health["status"] == "degraded" and health["database"] == "ok"
+            assert health["search"]["status"] == "unavailable"
