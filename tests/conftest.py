@@ -23,8 +23,11 @@ TEMPLATE_DB = f"caigou_template_{os.getpid()}"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`dialect` runs a test on both databases; `@pytest.mark.only_on("postgresql")` on one."""
     if "dialect" in metafunc.fixturenames:
-        metafunc.parametrize("dialect", ["sqlite", "postgresql"], scope="session")
+        only = metafunc.definition.get_closest_marker("only_on")
+        dialects = list(only.args) if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("dialect", dialects, scope="session")
 
 
 @pytest.fixture(scope="session")

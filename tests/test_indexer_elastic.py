@@ -150,6 +150,8 @@ def wait_for(check: Callable[[], bool], seconds: float) -> bool:
     return False
 
 
+# Two node restarts take a minute or more: once, on the deployment database, is enough.
+@pytest.mark.only_on("postgresql")
 def test_recovery_after_elasticsearch_was_down(
     engine: Engine,
     add,  # type: ignore[no-untyped-def]
@@ -157,8 +159,6 @@ def test_recovery_after_elasticsearch_was_down(
     dialect,
 ) -> None:
     """Stop Elasticsearch, ingest, restart it: the running indexer catches up on its own."""
-    if dialect != "postgresql":  # two node restarts take a minute or more: once is enough
-        pytest.skip("recovery runs on PostgreSQL, the deployment database")
     _node("start")
     target = ElasticBackend(f"http://127.0.0.1:{RECOVERY_PORT}", prefix=f"{elastic_prefix}-rec")
     stop = threading.Event()

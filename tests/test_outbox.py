@@ -237,10 +237,9 @@ def test_concurrent_claimers_never_take_the_same_change(engine) -> None:
         assert all(claimed), "SKIP LOCKED lets every claimer work at once"
 
 
+@pytest.mark.only_on("postgresql")  # SQLite has one writer: a second claimer waits
 def test_a_claim_in_progress_is_skipped_not_waited_for(engine, dialect) -> None:
     """PostgreSQL: while one indexer's claiming transaction is open, another takes other rows."""
-    if dialect != "postgresql":
-        pytest.skip("SQLite has one writer: a second claimer waits for the first")
     with engine.begin() as conn:
         enqueue(conn, "transaction", range(1, 11), utc_now_beijing())
     with engine.connect() as first, engine.connect() as second, first.begin():
