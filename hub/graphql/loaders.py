@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Column, Connection, Select, func, select
@@ -77,38 +78,69 @@ def _children(
 
 
 class Loaders:
-    """Created per request: loaders cache rows, and a cache must not outlive its request."""
+    """Created per request: loaders cache rows, and a cache must not outlive its request.
+
+    Each loader is made on first use: most requests need one or two of them.
+    """
 
     def __init__(self, conn: Connection) -> None:
-        notices, sources = _table(Notice), _table(NoticeSource)
-        awards, suppliers = _table(Award), _table(AwardSupplier)
-        self.party = one_loader(conn, _table(Party))
-        self.project = one_loader(conn, _table(Project))
-        self.publisher = one_loader(conn, _table(Publisher))
-        self.notice = one_loader(conn, notices)
-        self.penalty_count = count_loader(conn, _table(PenaltyRecord).c.subject_id)
-        self.roles = many_loader(
-            conn,
-            _children(_table(PartyRoleLink), "party_id", _table(PartyRoleLink).c.role),
-            "party_id",
-        )
-        self.notices = many_loader(
-            conn,
-            _children(notices, "project_id", notices.c.published_at, notices.c.id),
-            "project_id",
-        )
-        self.sources = many_loader(
-            conn, _children(sources, "notice_id", sources.c.received_at), "notice_id"
-        )
-        self.lots = many_loader(
-            conn, _children(_table(Lot), "project_id", _table(Lot).c.lot_id), "project_id"
-        )
-        self.awards = many_loader(
-            conn, _children(awards, "project_id", awards.c.award_id), "project_id"
-        )
-        self.contracts = many_loader(
-            conn,
-            _children(_table(Contract), "project_id", _table(Contract).c.contract_id),
-            "project_id",
-        )
-        self.award_suppliers = many_loader(conn, _children(suppliers, "award_pk"), "award_pk")
+        self.conn = conn
+
+    @cached_property
+    def party(self) -> DataLoader[int, Any]:
+        return one_loader(self.conn, _table(Party))
+
+    @cached_property
+    def project(self) -> DataLoader[int, Any]:
+        return one_loader(self.conn, _table(Project))
+
+    @cached_property
+    def publisher(self) -> DataLoader[int, Any]:
+        return one_loader(self.conn, _table(Publisher))
+
+    @cached_property
+    def notice(self) -> DataLoader[int, Any]:
+        return one_loader(self.conn, _table(Notice))
+
+    @cached_property
+    def penalty_count(self) -> DataLoader[int, int]:
+        return count_loader(self.conn, _table(PenaltyRecord).c.subject_id)
+
+    @cached_property
+    def roles(self) -> DataLoader[Hashable, list[Any]]:
+        links = _table(PartyRoleLink)
+        return many_loader(self.conn, _children(links, "party_id", links.c.role), "party_id")
+
+    @cached_property
+    def notices(self) -> DataLoader[Hashable, list[Any]]:
+        notices = _table(Notice)
+        order = (notices.c.published_at, notices.c.id)
+        return many_loader(self.conn, _children(notices, "project_id", *order), "project_id")
+
+    @cached_property
+    def sources(self) -> DataLoader[Hashable, list[Any]]:
+        sources = _table(NoticeSource)
+        order = sources.c.received_at
+        return many_loader(self.conn, _children(sources, "notice_id", order), "notice_id")
+
+    @cached_property
+    def lots(self) -> DataLoader[Hashable, list[Any]]:
+        lots = _table(Lot)
+        return many_loader(self.conn, _children(lots, "project_id", lots.c.lot_id), "project_id")
+
+    @cached_property
+    def awards(self) -> DataLoader[Hashable, list[Any]]:
+        awards = _table(Award)
+        order = awards.c.award_id
+        return many_loader(self.conn, _children(awards, "project_id", order), "project_id")
+
+    @cached_property
+    def contracts(self) -> DataLoader[Hashable, list[Any]]:
+        contracts = _table(Contract)
+        order = contracts.c.contract_id
+        return many_loader(self.conn, _children(contracts, "project_id", order), "project_id")
+
+    @cached_property
+    def award_suppliers(self) -> DataLoader[Hashable, list[Any]]:
+        links = _table(AwardSupplier)
+        return many_loader(self.conn, _children(links, "award_pk"), "award_pk")
