@@ -29,6 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from hub.config import Settings
+from hub.downloads import routes as download_routes
 from hub.graphql.context import Context
 from hub.graphql.schema import schema
 from hub.search import search_backend
@@ -203,8 +204,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             Route("/graphql", HubGraphQL(engine, metrics, search), methods=["GET", "POST"]),
+            *download_routes(settings.export_root),
         ],
     )
     app.state.engine = engine
     app.state.search = search
+    app.state.export_root = settings.export_root
     return app

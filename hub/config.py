@@ -18,6 +18,9 @@ SETTINGS = {
                     "where daily dumps are written (folder or pyarrow.fs URL)"),
     "elasticsearch_url": ("CAIGOU_ELASTICSEARCH_URL", "",
                           "Elasticsearch base URL; empty means search runs on the database"),
+    "export_at": ("CAIGOU_EXPORT_AT", "01:00",
+                  "Beijing time (HH:MM) at which `caigou indexer run` publishes yesterday's "
+                  "dumps, catching up any day missed"),
     "index_prefix": ("CAIGOU_INDEX_PREFIX", "caigou",
                      "names of the Elasticsearch aliases (`<prefix>-notice` …): several hubs "
                      "can share a cluster"),
@@ -30,6 +33,7 @@ class Settings:
     export_root: str
     elasticsearch_url: str | None
     index_prefix: str = "caigou"
+    export_at: str = "01:00"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -40,6 +44,7 @@ class Settings:
             export_root=values["export_root"],
             elasticsearch_url=values["elasticsearch_url"] or None,
             index_prefix=values["index_prefix"],
+            export_at=values["export_at"],
         )
 
     def override(self, **changes: str | None) -> Settings:

@@ -12,7 +12,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -97,10 +97,12 @@ def run(
     poll: float = 1.0,
     stop: threading.Event | None = None,
     build: DocumentBuilder | None = None,
+    tick: Callable[[], object] | None = None,
 ) -> RunStats:
     """Drain until stopped (or, with `once`, until nothing is due); sleep `poll` when idle.
 
-    With `once`, an unreachable target raises TargetUnavailable instead of waiting.
+    With `once`, an unreachable target raises TargetUnavailable instead of waiting. `tick`
+    runs on every turn of the loop, whatever the target's state: the daily export.
     """
     stop = stop or threading.Event()
     stats = RunStats()
@@ -108,6 +110,8 @@ def run(
     ready = not hasattr(target, "ensure_indices")
     with _stop_on_signals(stop):
         while not stop.is_set():
+            if tick is not None:
+                tick()
             try:
                 if not ready:  # writing to a missing alias would create an unmapped index
                     _ensure(target)

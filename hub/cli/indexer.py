@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, time
 from typing import Annotated, Any
 
 import typer
@@ -43,14 +44,23 @@ def run(
     once: Annotated[bool, typer.Option(help="Drain what is due, then exit.")] = False,
     batch: Annotated[int, typer.Option(help="Changes per bulk request.", min=1)] = 1000,
     poll: Annotated[float, typer.Option(help="Seconds to sleep when idle.")] = 1.0,
+    export: Annotated[
+        bool, typer.Option(help="Publish the daily dumps at CAIGOU_EXPORT_AT (not with --once).")
+    ] = True,
 ) -> None:
-    """Drain the outbox into Elasticsearch; runs until SIGTERM/Ctrl-C unless --once."""
+    """Drain the outbox into the search index and publish the daily dumps; until SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # a line per request
+    settings = state(ctx).settings
     target = _target(ctx)
     engine = state(ctx).engine()
+    daily = None
+    if export and not once:
+        from exports.schedule import DailyExport
+
+        daily = DailyExport(engine, settings.export_root, _clock(settings.export_at))
     try:
-        stats = worker.run(engine, target, once=once, batch=batch, poll=poll)
+        stats = worker.run(engine, target, once=once, batch=batch, poll=poll, tick=daily)
     except outbox.TargetUnavailable as exc:
         err.print(f"[red]error:[/red] Elasticsearch is unreachable ({exc}); changes stay queued")
         raise typer.Exit(1) from None
@@ -59,6 +69,14 @@ def run(
         f"{stats.parked:,} parked; {stats.outages:,} outages",
         highlight=False,
     )
+
+
+def _clock(value: str) -> time:
+    try:
+        return datetime.strptime(value, "%H:%M").time()
+    except ValueError:
+        err.print(f"[red]error:[/red] CAIGOU_EXPORT_AT takes HH:MM (Beijing time), not {value!r}")
+        raise typer.Exit(2) from None
 
 
 @app.command("status")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import demo, indexer, publishers, serve
+from hub.cli import demo, export, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import PublisherError, ingest_file
@@ -24,6 +24,7 @@ app.add_typer(publishers.app, name="publisher")
 demo.register(app)
 serve.register(app)
 indexer.register(app)
+export.register(app)
 
 
 @app.callback()
@@ -35,10 +36,11 @@ def main(
         str | None, typer.Option(help="Overrides CAIGOU_ELASTICSEARCH_URL.")
     ] = None,
     index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
+    export_at: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_AT.")] = None,
 ) -> None:
     settings = Settings.from_env().override(
         database_url=database_url, export_root=export_root,
-        elasticsearch_url=elasticsearch_url, index_prefix=index_prefix,
+        elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
     )  # fmt: skip
     ctx.obj = AppState(settings)
 

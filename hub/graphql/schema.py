@@ -12,6 +12,7 @@ from strawberry.extensions import MaskErrors, ValidationCache
 from hub.graphql.catalogue_types import Node, from_row, shown
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, NotFound, is_unexpected
+from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
 from hub.graphql.limits import QueryLimits
 from hub.graphql.mutations import Mutation
@@ -241,6 +242,14 @@ class Query:
         first: First = None, after: After = None,
     ) -> SearchConnection:  # fmt: skip
         return run_search(info, query, kinds, filter, order_by, first, after)
+
+    @strawberry.field(description="开放数据: published daily dump files, newest day first.")
+    def exports(
+        self, info: Info,
+        from_: Annotated[date | None, strawberry.argument(name="from")] = None,
+        to: date | None = None, entity: str | None = None,
+    ) -> list[ExportFile]:  # fmt: skip
+        return list_exports(info, from_, to, entity)
 
     @strawberry.field(description="发布者: every publisher (public fields only).")
     def publishers(self, info: Info) -> list[Publisher]:

@@ -1,0 +1,147 @@
+"""Export benchmark: `export_day` against the floor of ADBC + pyarrow with no hub code.
+
+The day of the 1M demo transactions in PostgreSQL (`caigou_bench_graphql`, read only) is
+exported by the hub (`exports.write.export_day`: every entity of the day, the two full
+snapshots, decimals, formula neutralisation, hashing, fsync, staging and renames, manifest,
+catalog, datapackage) and by the floor: the same transaction rows and public columns read
+by ADBC into Arrow and streamed into a zstd Parquet file and a CSV file with pyarrow.
+
+Each side runs in its own fresh subprocess (so peak RSS, /proc VmHWM, is per side), the
+sides alternate, and the files go to a fresh folder each run. Rates are transactions per
+second of wall clock. Target: hub >= 0.8x floor (best against best), peak RSS < 1 GiB.
+
+    python bench/export.py [--repeat 3] [--database-url postgresql://…] [--tmp-dir DIR]
+
+Exits 1 when the target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DB_URL = "postgresql://postgres@127.0.0.1:54329/caigou_bench_graphql"
+TARGET_RATIO = 0.8
+GIB = 1 << 30
+RESULT_MARK = "BENCH-RESULT "
+
+
+def peak_rss() -> int:
+    """VmHWM of this process: ru_maxrss would carry the parent's over exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def busiest_day(url: str) -> tuple[date, int]:
+    import adbc_driver_postgresql.dbapi as adbc
+
+    with adbc.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT published_at::date, count(*) FROM transactions "
+                       "GROUP BY 1 ORDER BY 2 DESC LIMIT 1")  # fmt: skip
+        day, rows = cursor.fetchone()
+    return day, rows
+
+
+def run_floor(url: str, day: date, out: Path) -> dict[str, Any]:
+    """ADBC → Arrow → pyarrow Parquet (zstd) and CSV, the same rows and columns, nothing else."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    from exports.partitions import day_partitions
+
+    [partition] = [p for p in day_partitions(day) if p.folder == "transactions"]
+    started = time.perf_counter()
+    rows = 0
+    with adbc.connect(url) as conn, conn.cursor() as cursor:
+        cursor.execute(partition.select())
+        reader = cursor.fetch_record_batch()
+        with (
+            pq.ParquetWriter(out / "transactions.parquet", reader.schema, compression="zstd") as pw,
+            pa_csv.CSVWriter(out / "transactions.csv", reader.schema) as cw,
+        ):
+            for batch in reader:
+                rows += batch.num_rows
+                pw.write_batch(batch)
+                cw.write_batch(batch)
+    return {"seconds": time.perf_counter() - started, "rows": rows, "peak_rss": peak_rss()}
+
+
+def run_hub(url: str, day: date, out: Path) -> dict[str, Any]:
+    from exports.write import export_day
+    from schema.db import make_engine
+
+    engine = make_engine(url)
+    started = time.perf_counter()
+    manifest = export_day(engine, str(out), day)
+    seconds = time.perf_counter() - started
+    rows = sum(f.rows for f in manifest.files if f.entity == "transactions" and f.format == "csv")
+    total = {f.path: f.rows for f in manifest.files if f.format == "csv"}
+    return {"seconds": seconds, "rows": rows, "peak_rss": peak_rss(), "files": total}
+
+
+def worker(args: argparse.Namespace) -> None:
+    day = date.fromisoformat(args.day)
+    side = run_hub if args.worker == "hub" else run_floor
+    result = side(args.database_url, day, Path(args.out))
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+def spawn(side: str, url: str, day: date, tmp: Path) -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(prefix=f"export-{side}-", dir=tmp))
+    try:
+        command = [sys.executable, __file__, "--worker", side, "--database-url", url,
+                   "--day", day.isoformat(), "--out", str(out)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        [line] = [x for x in done.stdout.splitlines() if x.startswith(RESULT_MARK)]
+        return json.loads(line[len(RESULT_MARK) :])
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DB_URL)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tmp-dir", default=tempfile.gettempdir())
+    parser.add_argument("--worker", choices=["hub", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+    day, count = busiest_day(args.database_url)
+    print(f"day {day}: {count:,} transactions in {args.database_url}", flush=True)
+    results: dict[str, list[dict[str, Any]]] = {"floor": [], "hub": []}
+    for run in range(1, args.repeat + 1):
+        for side in ("floor", "hub"):
+            result = spawn(side, args.database_url, day, Path(args.tmp_dir))
+            results[side].append(result)
+            rate = result["rows"] / result["seconds"]
+            print(f"run {run} {side:5}: {result['seconds']:.2f} s, {rate:,.0f} rows/s, "
+                  f"peak RSS {result['peak_rss'] / 2**20:.0f} MiB", flush=True)  # fmt: skip
+    best = {side: min(r["seconds"] for r in runs) for side, runs in results.items()}
+    ratio = best["floor"] / best["hub"]
+    peak = max(r["peak_rss"] for r in results["hub"])
+    print(f"hub files (rows): {results['hub'][-1]['files']}")
+    print(f"ratio hub/floor (rate, best against best): {ratio:.3f}; hub peak RSS "
+          f"{peak / 2**20:.0f} MiB; target >= {TARGET_RATIO} and < 1 GiB")  # fmt: skip
+    return 0 if ratio >= TARGET_RATIO and peak < GIB else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    os.chdir(Path(__file__).resolve().parent.parent)
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The file formats of a dump, each a writer behind one small interface.
+
+A writer takes the entity's record batches in order and, when closed, says how many bytes it
+wrote and their SHA-256 (hashed on the way out, never read back). Both formats are
+deterministic: nothing in them depends on when or where they were written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+ROW_GROUP_ROWS = 131_072  # fixed, so the same rows always make the same row groups
+ZSTD_LEVEL = 3
+BOM = b"\xef\xbb\xbf"  # Chinese Excel reads UTF-8 only with it; pandas, DuckDB, readr skip it
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+@dataclass(frozen=True)
+class Written:
+    bytes: int
+    sha256: str
+
+
+class HashingSink:
+    """A binary file object that hashes and counts what it passes on to `stream`."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        self.stream = stream
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        self.stream.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.stream.close()
+
+    def written(self) -> Written:
+        return Written(self.size, self.digest.hexdigest())
+
+
+class TableWriter(Protocol):
+    """One file of one entity's partition, fed tables of `ROW_GROUP_ROWS` rows (the last fewer)."""
+
+    format: str  # also the file suffix
+
+    def write(self, rows: pa.Table) -> None: ...
+
+    def close(self) -> Written: ...
+
+
+class ParquetTableWriter:
+    """Parquet, zstd, one row group per `ROW_GROUP_ROWS` rows, sorted by id (and saying so)."""
+
+    format = "parquet"
+
+    def __init__(self, stream: pa.NativeFile, schema: pa.Schema) -> None:
+        self.sink = HashingSink(stream)
+        self.writer = pq.ParquetWriter(
+            self.sink,
+            schema,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            store_decimal_as_integer=True,
+            sorting_columns=[pq.SortingColumn(schema.get_field_index("id"))],
+        )
+
+    def write(self, rows: pa.Table) -> None:
+        self.writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
+
+    def close(self) -> Written:
+        self.writer.close()
+        self.sink.close()
+        return self.sink.written()
+
+
+def neutralise_formulas(rows: pa.Table) -> pa.Table:
+    """Prefix text cells a spreadsheet would run as a formula with an apostrophe.
+
+    Only text columns: a negative amount in a decimal column is a number, not a formula.
+    """
+    columns = []
+    for field, column in zip(rows.schema, rows.columns, strict=True):
+        if pa.types.is_string(field.type):
+            risky = pc.match_substring_regex(column, FORMULA_START)
+            if pc.any(risky).as_py():
+                column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=rows.schema)
+
+
+class CsvTableWriter:
+    """CSV for people: UTF-8 with BOM, a header of field names, RFC 4180 (quotes, CRLF)."""
+
+    format = "csv"
+
+    def __init__(self, stream: pa.NativeFile, schema: pa.Schema) -> None:
+        self.sink = HashingSink(stream)
+        self.sink.write(BOM)
+        options = pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed")
+        self.writer = pa_csv.CSVWriter(self.sink, schema, write_options=options)
+
+    def write(self, rows: pa.Table) -> None:
+        self.writer.write_table(neutralise_formulas(rows))
+
+    def close(self) -> Written:
+        self.writer.close()
+        self.sink.close()
+        return self.sink.written()
+
+
+WRITERS: tuple[type[ParquetTableWriter] | type[CsvTableWriter], ...] = (
+    ParquetTableWriter,
+    CsvTableWriter,
+)

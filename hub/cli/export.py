@@ -1,0 +1,73 @@
+"""caigou export: publish daily Parquet/CSV dumps under the export root."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+
+from exports.manifest import Manifest
+from exports.schedule import beijing_today, due_days, export_range, last_exported
+from hub.cli.context import err, out, state
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(export)
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        err.print(f"[red]error:[/red] {option} takes a date as YYYY-MM-DD, not {value!r}")
+        raise typer.Exit(2) from None
+
+
+def export(
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option("--date", help="Export this day (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day of a backfill.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day of a backfill.")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Redo days already published; allow a day not yet over.")
+    ] = False,
+) -> None:
+    """Export days as Parquet and CSV with manifests; without dates, every day now due."""
+    settings = state(ctx).settings
+    one, first, last = _day(day, "--date"), _day(start, "--from"), _day(end, "--to")
+    if one and (first or last):
+        err.print("[red]error:[/red] give either --date or --from/--to, not both")
+        raise typer.Exit(2)
+    today = beijing_today()
+    if one:
+        first = last = one
+    elif first or last:
+        first, last = first or last, last or first
+    else:
+        due = due_days(last_exported(settings.export_root), today)
+        if not due:
+            out.print("nothing due: every ended day is published", highlight=False)
+            return
+        first, last = due[0], due[-1]
+    assert first and last
+    if last < first:
+        err.print(f"[red]error:[/red] --to {last} is before --from {first}")
+        raise typer.Exit(2)
+    if last >= today and not force:
+        err.print(f"[red]error:[/red] {last} has not ended in Beijing (today is {today}); a "
+                  "published day is not redone, so export it tomorrow or pass --force")  # fmt: skip
+        raise typer.Exit(2)
+    engine = state(ctx).engine()
+
+    def report(when: date, manifest: Manifest | None) -> None:
+        if manifest is None:
+            out.print(f"{when}: already published (--force redoes it)", highlight=False)
+        else:
+            out.print(f"{when}: {len(manifest.files)} files, {manifest.rows:,} rows, "
+                      f"{manifest.bytes:,} bytes", highlight=False)  # fmt: skip
+
+    export_range(engine, settings.export_root, first, last, force=force, progress=report)
+    out.print(f"catalog: {settings.export_root}/catalog.json", highlight=False)

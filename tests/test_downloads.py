@@ -1,0 +1,103 @@
+"""`/downloads/` and GraphQL `exports` over HTTP: listings, ETag, Last-Modified, Range."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from exports.manifest import Manifest
+from exports.write import export_day
+from hub.app import create_app
+from hub.config import Settings
+from hub.demo import generate
+from hub.demo.load import load_demo
+from tests.conftest import fresh_database
+from tests.hub_server import graphql, running
+
+
+@dataclass
+class Served:
+    base: str
+    root: Path
+    manifest: Manifest
+
+
+@pytest.fixture(scope="module")
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    folder = tmp_path_factory.mktemp("downloads")
+    with fresh_database("sqlite", request, folder) as url:
+        root = folder / "out"
+        app = create_app(Settings(url, str(root), None))
+        engine = app.state.engine
+        files = generate(folder / "demo", projects=20, transactions=300, penalties=10)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.connect() as conn:
+            latest = conn.execute(text("SELECT max(published_at) FROM transactions")).scalar()
+        day = datetime.fromisoformat(str(latest)).date()
+        manifest = export_day(engine, str(root), day)
+        (root / ".staging" / "half-written").mkdir(parents=True)
+        (root / ".staging" / "half-written" / "transactions.csv").write_text("partial")
+        with running(app) as base:
+            yield Served(base, root, manifest)
+        engine.dispose()
+
+
+def test_the_listing_shows_every_published_file_for_people_and_programs(served: Served) -> None:
+    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+    [day] = listing["days"]
+    assert day["date"] == served.manifest.date
+    listed = {f["path"]: f for f in day["files"]}
+    assert set(listed) == {f.path for f in served.manifest.files}
+    for entry in served.manifest.files:
+        assert (
+            listed[entry.path]["sha256"] == entry.sha256
+            and listed[entry.path]["rows"] == entry.rows
+        )
+    page = httpx.get(f"{served.base}/downloads/")
+    assert page.headers["content-type"].startswith("text/html")
+    transactions = next(f for f in served.manifest.files if f.path.endswith("transactions.csv"))
+    assert f"/downloads/{transactions.path}" in page.text and transactions.sha256 in page.text
+    assert "read_parquet" in page.text  # the copy-paste snippets
+
+
+def test_a_file_downloads_whole_revalidates_and_resumes(served: Served) -> None:
+    entry = next(f for f in served.manifest.files if f.path.endswith("transactions.parquet"))
+    url = f"{served.base}/downloads/{entry.path}"
+    whole = httpx.get(url)
+    assert whole.status_code == 200 and hashlib.sha256(whole.content).hexdigest() == entry.sha256
+    assert whole.headers["etag"] == f'"{entry.sha256}"' and "last-modified" in whole.headers
+    again = httpx.get(url, headers={"If-None-Match": whole.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == whole.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    catalog = httpx.get(f"{served.base}/downloads/catalog.json").json()
+    assert catalog  # the catalogue files are served too
+
+
+def test_nothing_unpublished_is_reachable(served: Served) -> None:
+    for path in (".staging/half-written/transactions.csv", "../hub.db",
+                 "transactions/date=1999-01-01/transactions.csv"):  # fmt: skip
+        assert httpx.get(f"{served.base}/downloads/{path}").status_code == 404, path
+
+
+def test_graphql_lists_the_same_catalogue(served: Served) -> None:
+    answer = graphql(served.base, """{ exports(entity: "transactions") { date format path url rows
+        sha256 } }""")  # fmt: skip
+    found = answer["data"]["exports"]
+    expected = [f for f in served.manifest.files if f.entity == "transactions"]
+    assert {(f["path"], f["sha256"], f["rows"]) for f in found} == {
+        (f.path, f.sha256, f.rows) for f in expected
+    }
+    assert all(f["url"] == f"/downloads/{f['path']}" for f in found)
+    later = graphql(served.base, '{ exports(from: "2999-01-01") { path } }')
+    assert later["data"]["exports"] == []

@@ -1,0 +1,304 @@
+"""Daily dumps on SQLite and PostgreSQL: round trip, CSV readers, atomicity, determinism."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, select, text
+
+from exports.arrow import entity_schema, export_fields
+from exports.formats import neutralise_formulas
+from exports.manifest import Manifest, manifest_path
+from exports.schedule import due_days, export_range
+from exports.write import export_day
+from hub.demo import generate
+from hub.demo.load import load_demo
+from hub.publishing import ingest_file
+from hub.publishing.publishers import add_publisher
+from schema.catalogue import ENTITIES
+from schema.db import make_engine
+from schema.types import PublisherRole, RecordKind
+from tests.conftest import fresh_database
+from tests.factories import transaction, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+RISKY = {"item_name": "=HYPERLINK(\"http://x\")", "brand": "-联想", "model": "@SUM(1)",
+         "unit": "+台"}  # fmt: skip
+
+
+@dataclass
+class Dumped:
+    url: str
+    engine: Engine
+    day: date
+    root: Path
+    manifest: Manifest
+
+
+def _records_day(engine: Engine) -> date:
+    with engine.connect() as conn:
+        latest = conn.execute(text("SELECT max(published_at) FROM transactions")).scalar()
+    return (latest if isinstance(latest, datetime) else datetime.fromisoformat(latest)).date()
+
+
+@pytest.fixture(scope="module")
+def dumped(
+    dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Dumped]:
+    """The demo data plus a few formula-like cells, exported for the day they were published."""
+    folder = tmp_path_factory.mktemp(f"exports-{dialect}")
+    with fresh_database(dialect, request, folder) as url:
+        engine = make_engine(url)
+        files = generate(folder / "demo", projects=30, transactions=300, penalties=10)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.begin() as conn:
+            add_publisher(conn, "测试电子卖场", PublisherRole.trading_platform, ["220000"],
+                          [RecordKind.transaction])  # fmt: skip
+        risky = write_csv(folder / "risky.csv", [transaction("DDRISKY0001", **RISKY)])
+        assert ingest_file(engine, risky, "测试电子卖场", kind=RecordKind.transaction).accepted == 1
+        day = _records_day(engine)
+        manifest = export_day(engine, str(folder / "out"), day)
+        yield Dumped(url, engine, day, folder / "out", manifest)
+        engine.dispose()
+
+
+def _day_rows(engine: Engine, entity: str, day: date) -> list[dict]:
+    """The entity's public fields for the day, read through SQLAlchemy (decimals as Decimal)."""
+    table = ENTITIES[entity].__table__  # type: ignore[attr-defined]
+    start = datetime.combine(day, datetime.min.time())
+    columns = [table.c[f.name] for f in export_fields(entity)]
+    query = select(*columns).where(
+        table.c.published_at >= start, table.c.published_at < start + timedelta(days=1)
+    )
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query.order_by(table.c.id))]
+
+
+def _parquet(dumped: Dumped, path: str) -> pa.Table:
+    return pq.read_table(dumped.root / path)
+
+
+@pytest.mark.parametrize("entity", ["transactions", "penalty_records"])
+def test_round_trip_equals_the_database(dumped: Dumped, entity: str) -> None:
+    expected = _day_rows(dumped.engine, entity, dumped.day)
+    assert expected, "the demo publishes records on the day"
+    found = _parquet(dumped, f"{entity}/date={dumped.day}/{entity}.parquet")
+    assert found.schema.equals(entity_schema(entity), check_metadata=True)
+    assert found.to_pylist() == expected
+    entry = next(f for f in dumped.manifest.files if f.path.endswith(f"{entity}.parquet"))
+    assert entry.rows == len(expected)
+
+
+def test_money_is_decimal_yuan_and_text_is_chinese(dumped: Dumped) -> None:
+    found = _parquet(dumped, f"transactions/date={dumped.day}/transactions.parquet")
+    assert found.schema.field("amount").type == pa.decimal128(18, 2)
+    assert found.schema.field("quantity").type == pa.decimal128(18, 3)
+    assert found.schema.field("published_at").type == pa.timestamp("us")
+    assert found.schema.field("order_date").type == pa.date32()
+    meta = found.schema.field("amount").metadata
+    assert meta[b"label_zh"].decode() == "成交金额" and b"yuan" in meta[b"description_en"]
+    risky = next(r for r in found.to_pylist() if r["order_id"] == "DDRISKY0001")
+    assert risky["amount"] == Decimal("9998.00") and risky["quantity"] == Decimal("2.000")
+    assert risky["item_name"] == RISKY["item_name"]  # Parquet keeps the value as published
+
+
+def test_private_fields_never_leave(dumped: Dumped) -> None:
+    for entry in dumped.manifest.files:
+        if entry.format == "parquet":
+            names = pq.read_schema(dumped.root / entry.path).names
+            assert not {"payload", "content_hash", "token_hash", "scope_regions"} & set(names)
+    assert not (dumped.root / "publishers").exists()
+
+
+def test_compiled_records_and_parties_of_the_day(dumped: Dumped) -> None:
+    with dumped.engine.connect() as conn:
+        named = set(conn.execute(text(
+            "SELECT purchaser_id FROM transactions UNION SELECT supplier_id FROM transactions "
+            "UNION SELECT subject_id FROM penalty_records")).scalars())  # fmt: skip
+        projects = conn.execute(text("SELECT count(*) FROM projects")).scalar()
+    parties = set(_parquet(dumped, f"parties/date={dumped.day}/parties.parquet")["id"].to_pylist())
+    assert named <= parties  # the demo's transactions and penalties all fall on this day
+    snapshot = _parquet(dumped, f"snapshots/projects/date={dumped.day}/projects.parquet")
+    assert snapshot.num_rows == projects
+
+
+def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
+    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf" + b'"id","order_id"')
+    expected = _day_rows(dumped.engine, "transactions", dumped.day)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(frame.columns) == [f.name for f in export_fields("transactions")]
+    assert len(frame) == len(expected)
+    assert [Decimal(a) for a in frame["amount"]] == [r["amount"] for r in expected]
+    assert set(frame["item_name"]) >= {
+        r["item_name"] for r in expected if r["order_id"] != "DDRISKY0001"
+    }
+    [(rows, total, chinese)] = duckdb.sql(
+        f"SELECT count(*), sum(amount::DECIMAL(18, 2)), count(*) FILTER (WHERE item_name = '台式计算机') "
+        f"FROM read_csv('{path}')"
+    ).fetchall()
+    assert rows == len(expected)
+    assert Decimal(str(total)) == sum(r["amount"] for r in expected)
+    assert chinese == sum(r["item_name"] == "台式计算机" for r in expected)
+
+
+def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
+    glob = dumped.root / "transactions" / "*" / "*.parquet"
+    [(rows, day)] = duckdb.sql(
+        f"SELECT count(*), any_value(date) FROM read_parquet('{glob}', hive_partitioning = true)"
+    ).fetchall()
+    assert rows == len(_day_rows(dumped.engine, "transactions", dumped.day))
+    assert str(day) == str(dumped.day)
+
+
+def test_formulas_are_neutralised_in_csv(dumped: Dumped) -> None:
+    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = frame[frame["order_id"] == "DDRISKY0001"].iloc[0]
+    for name, value in RISKY.items():
+        assert row[name] == "'" + value
+
+
+def test_negative_numbers_stay_numbers() -> None:
+    amounts = pa.array([-500, 12], pa.int64()).cast(pa.decimal128(19, 0)).view(pa.decimal128(18, 2))
+    table = pa.table({"amount": amounts, "note": ["-5", "正常\t"], "tab": ["\tx", "\ry"]})
+    safe = neutralise_formulas(table).to_pydict()
+    assert safe["amount"] == [Decimal("-5.00"), Decimal("0.12")]
+    assert safe["note"] == ["'-5", "正常\t"]
+    assert safe["tab"] == ["'\tx", "'\ry"]
+
+
+def test_same_data_gives_the_same_bytes(dumped: Dumped, tmp_path: Path) -> None:
+    again = export_day(dumped.engine, str(tmp_path), dumped.day)
+    assert again == dumped.manifest
+    assert (tmp_path / manifest_path(dumped.day)).read_bytes() == (
+        dumped.root / manifest_path(dumped.day)
+    ).read_bytes()
+    for entry in again.files:
+        assert (tmp_path / entry.path).read_bytes() == (dumped.root / entry.path).read_bytes()
+
+
+def test_catalog_and_manifest_describe_the_files(dumped: Dumped) -> None:
+    import hashlib
+
+    catalog = json.loads((dumped.root / "catalog.json").read_text("utf-8"))
+    entry = next(e for e in catalog if e["date"] == dumped.day.isoformat())
+    assert entry["manifest"] == manifest_path(dumped.day)
+    assert entry["rows"] == dumped.manifest.rows and entry["files"] == len(dumped.manifest.files)
+    assert entry["watermark"]["ingestion_id"] >= 1
+    for file in dumped.manifest.files:
+        data = (dumped.root / file.path).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (file.bytes, file.sha256)
+
+
+def test_frictionless_validates_the_data_package(dumped: Dumped) -> None:
+    frictionless = Path(sys.executable).parent / "frictionless"
+    done = subprocess.run([str(frictionless), "validate", "datapackage.json"], cwd=dumped.root,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    package = json.loads((dumped.root / "datapackage.json").read_text("utf-8"))
+    fields = {f["name"]: f for r in package["resources"] if r["name"] == "transactions"
+              for f in r["schema"]["fields"]}  # fmt: skip
+    assert fields["amount"]["title"] == "成交金额" and fields["amount"]["type"] == "number"
+
+
+CRASHING = """
+import sys, time
+from datetime import date
+import exports.write as write
+from schema.db import make_engine
+
+convert = write.to_export
+def slow(batch, entity):
+    if entity == "transactions":
+        time.sleep(60)  # the parent kills us here, mid-write
+    return convert(batch, entity)
+write.to_export = slow
+write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
+"""
+
+
+def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
+    dumped: Dumped, tmp_path: Path
+) -> None:
+    root = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", CRASHING, dumped.url, str(root),
+                              dumped.day.isoformat()], cwd=ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list((root / ".staging").glob("*/transactions/*/transactions.csv")):
+            assert child.poll() is None and time.monotonic() < deadline, "never got mid-write"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert not (root / manifest_path(dumped.day)).exists()
+    assert not (root / "catalog.json").exists()
+    assert not (root / "transactions").exists()
+    manifest = export_day(dumped.engine, str(root), dumped.day)
+    assert manifest == dumped.manifest
+    assert list((root / ".staging").iterdir()) == []
+    assert json.loads((root / "catalog.json").read_text())[0]["date"] == dumped.day.isoformat()
+
+
+def test_due_days_catch_up_after_downtime() -> None:
+    today = date(2024, 3, 10)
+    assert due_days(None, today) == [date(2024, 3, 9)]
+    assert due_days(date(2024, 3, 6), today) == [
+        date(2024, 3, 7),
+        date(2024, 3, 8),
+        date(2024, 3, 9),
+    ]
+    assert due_days(date(2024, 3, 9), today) == []
+
+
+def test_export_range_skips_published_days_unless_forced(dumped: Dumped, tmp_path: Path) -> None:
+    first, last = dumped.day - timedelta(days=2), dumped.day
+    export_day(dumped.engine, str(tmp_path), first + timedelta(days=1))
+    seen: list[tuple[date, bool]] = []
+    written = export_range(dumped.engine, str(tmp_path), first, last,
+                           progress=lambda d, m: seen.append((d, m is not None)))  # fmt: skip
+    assert seen == [(first, True), (first + timedelta(days=1), False), (last, True)]
+    assert [m.date for m in written] == [first.isoformat(), last.isoformat()]
+    catalog = json.loads((tmp_path / "catalog.json").read_text())
+    assert [e["date"] for e in catalog] == [
+        last.isoformat(),
+        (first + timedelta(days=1)).isoformat(),
+        first.isoformat(),
+    ]
+    again = export_range(dumped.engine, str(tmp_path), first, last, force=True)
+    assert len(again) == 3
+
+
+def test_cli_exports_a_day_and_refuses_one_not_over(dumped: Dumped, tmp_path: Path) -> None:
+    def caigou(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CAIGOU_DATABASE_URL": dumped.url,
+               "CAIGOU_EXPORT_ROOT": str(tmp_path), "COLUMNS": "200"}  # fmt: skip
+        command = [str(Path(sys.executable).with_name("caigou")), "export", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    done = caigou("--date", "2024-03-04")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"2024-03-04: \d+ files", done.stdout), done.stdout
+    assert (tmp_path / manifest_path(date(2024, 3, 4))).exists()
+    again = caigou("--from", "2024-03-03", "--to", "2024-03-04")
+    assert again.returncode == 0 and "2024-03-04: already published" in again.stdout
+    assert (tmp_path / manifest_path(date(2024, 3, 3))).exists()
+    future = caigou("--date", "2999-01-01")
+    assert future.returncode == 2 and "--force" in future.stderr
