@@ -298,7 +298,9 @@ def _parties(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
         yield row.id, _finish(
             "party", row,
             title=row.name,
-            texts=[row.name_normalised],
+            # Its own credit code in the text too: as a code alone, a party lost to its own
+            # orders for an exact search of that code (relevance set, Elasticsearch).
+            texts=[row.name_normalised, row.uscc],
             codes=[row.uscc],
             day=None,
             region_code=row.region_code,
@@ -314,8 +316,9 @@ def _penalties(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict
         yield row.id, _finish(
             "penalty", row,
             title=row.subject_name,
-            texts=[subject.name if subject else None, row.authority_name, row.decision_number,
-                   row.facts, row.legal_basis, row.penalty],
+            texts=[subject.name if subject else None, subject.uscc if subject else None,
+                   row.authority_name, row.decision_number, row.facts, row.legal_basis,
+                   row.penalty],
             codes=[row.record_id, row.decision_number, row.ocid,
                    subject.uscc if subject else None],
             day=row.decision_date,

@@ -74,7 +74,11 @@ class ElasticBackend:
         self.url = url
         self.prefix = prefix
         self.client = Elasticsearch(url, request_timeout=timeout, max_retries=1, retry_on_status=())
-        self.index_settings = {"number_of_shards": 1, "number_of_replicas": 0}
+        self.index_settings: dict[str, Any] = {
+            "number_of_shards": 1,
+            "number_of_replicas": 0,
+            "similarity": {"codes": {"type": "BM25", "b": 0.0}},
+        }
         self.index_settings.update(index_settings or {})
         self.point_in_time = point_in_time
 

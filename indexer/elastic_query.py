@@ -20,7 +20,14 @@ FIELD_TYPES: dict[str, dict[str, Any]] = {
     "text": {"type": "text", "analyzer": "standard"},  # Han text → one token per character
     "stored_text": {"type": "text", "index": False},  # searched through `text`, kept to show
     "tokens": {"type": "keyword"},  # jieba tokens, already lowercased in Python
-    "codes": {"type": "keyword", "normalizer": "lowercase", "ignore_above": 256},
+    # No length normalisation: keyword fields keep no lengths, yet BM25 still divides by the
+    # average count of codes, which made a party's one code score below an order's six.
+    "codes": {
+        "type": "keyword",
+        "normalizer": "lowercase",
+        "ignore_above": 256,
+        "similarity": "codes",
+    },
     "integer": {"type": "long"},
     "decimal": {"type": "double"},  # _source keeps the exact decimal string
     "date": {"type": "date", "format": "strict_date"},
