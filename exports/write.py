@@ -9,8 +9,6 @@ primary-key order, fixed row groups, nothing in a file that depends on the clock
 from __future__ import annotations
 
 import hashlib
-import importlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,21 +122,23 @@ def read_watermark(source: Source, day: date) -> dict[str, Any]:
 
 
 def write_ocds(engine: Engine, store: Store, staging: str, day: date) -> list[FileEntry]:
-    """The day's OCDS release package, when `exports.ocds` (another module) is installed."""
-    try:
-        ocds = importlib.import_module("exports.ocds")
-    except ModuleNotFoundError as exc:
-        if exc.name != "exports.ocds":
-            raise
-        log.info("exports.ocds is not installed: no OCDS release package for %s", day)
-        return []
+    """The day's OCDS release package (its notices) and record package (the projects touched,
+    compiled as of the end of that day), both from one connection."""
+    from exports.ocds import package_bytes, record_package, release_package
+
     with engine.connect() as conn:
-        package = ocds.release_package(conn, day)
-    data = (json.dumps(package, ensure_ascii=False, indent=2) + "\n").encode()
-    path = f"ocds/date={day.isoformat()}/release-package.json"
-    store.write_bytes(f"{staging}/{path}", data)
-    digest = hashlib.sha256(data).hexdigest()
-    return [FileEntry(path, "ocds", "json", len(package.get("releases", [])), len(data), digest)]
+        packages = {
+            "release-package": (release_package(conn, day), "releases"),
+            "record-package": (record_package(conn, day), "records"),
+        }
+    entries = []
+    for name, (package, items) in packages.items():
+        data = package_bytes(package)
+        path = f"ocds/date={day.isoformat()}/{name}.json"
+        store.write_bytes(f"{staging}/{path}", data)
+        digest = hashlib.sha256(data).hexdigest()
+        entries.append(FileEntry(path, "ocds", "json", len(package[items]), len(data), digest))
+    return entries
 
 
 def generated_by() -> str:

@@ -11,3 +11,12 @@ fi
 extra=""
 [ "${1:-}" = "test" ] && extra="[test]"
 "$root/.venv/bin/pip" install --quiet --disable-pip-version-check -e "$root$extra"
+if [ "${1:-}" = "test" ]; then
+  # libcoveocds (OCDS validation in the tests) lives in its own venv: through flattentool it
+  # installs PyPI's `schema` package, whose name would shadow this project's `schema/`.
+  if [ ! -x "$root/.venv-tools/bin/python" ]; then
+    "$python" -m venv "$root/.venv-tools"
+    "$root/.venv-tools/bin/pip" install --quiet --upgrade pip
+  fi
+  "$root/.venv-tools/bin/pip" install --quiet --disable-pip-version-check "libcoveocds==0.17.0"
+fi
