@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from schema.flags import Flag
 from schema.parties import Party, PartyRoleLink, Publisher
 from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
 from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
@@ -14,6 +15,7 @@ __all__ = [
     "AwardSupplier",
     "Contract",
     "DataQualityIssue",
+    "Flag",
     "Ingestion",
     "Lot",
     "Notice",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import demo, export, indexer, publishers, serve
+from hub.cli import demo, export, flags, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import PublisherError, ingest_file
@@ -25,6 +25,7 @@ demo.register(app)
 serve.register(app)
 indexer.register(app)
 export.register(app)
+flags.register(app)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, select, update
 
+from hub.flags.engine import recompute_project
 from hub.publishing.parties import PartyResolver
 from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
 from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
@@ -105,6 +106,7 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         values.pop("region_code")  # keep the region the first notice was checked against
     conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
     _replace_children(conn, project_id, compiled, party_ids)
+    recompute_project(conn, project_id)  # flags follow the compiled state, same transaction
     return compiled
 
 

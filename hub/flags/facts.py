@@ -1,0 +1,211 @@
+"""What the rules look at: one project's notices, compiled release, awards and contracts.
+
+Loaded once per project so every rule reads the same snapshot, and each rule stays a small
+pure function of it. Evidence helpers live here too, so every flag cites notices alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, select
+
+from schema.calendar import WorkCalendar
+from schema.ocds import merge_releases
+from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, PenaltyRecord, Project
+
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+LOTS = Lot.__table__  # type: ignore[attr-defined]
+AWARDS = Award.__table__  # type: ignore[attr-defined]
+AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
+CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, eq=False)  # identity: a notice is itself, whatever it says
+class NoticeFact:
+    id: int
+    release_id: str
+    notice_type: str
+    published_at: datetime
+    publisher_id: int
+    source_site: str | None
+    title: str
+    content_hash: str
+    payload: dict[str, Any]
+
+    def ref(self) -> dict[str, Any]:
+        """How evidence cites a notice: enough to click through and to read it at a glance."""
+        return {
+            "id": self.id, "release_id": self.release_id, "type": self.notice_type,
+            "title": self.title, "published_at": self.published_at.isoformat(),
+            "publisher_id": self.publisher_id, "source_site": self.source_site,
+        }  # fmt: skip
+
+    def item(self, section: str, item_id: str) -> dict[str, Any] | None:
+        """The entry `item_id` of `awards` or `contracts` as this notice states it."""
+        for entry in self.payload.get(section) or []:
+            if isinstance(entry, dict) and str(entry.get("id")) == item_id:
+                return entry
+        return None
+
+
+@dataclass(frozen=True)
+class AwardFact:
+    award_id: str
+    lot_ids: tuple[str, ...]
+    status: str | None
+    decision_date: datetime | None
+    amount: Decimal | None
+    supplier_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class ContractFact:
+    contract_id: str
+    award_id: str | None
+    supplier_id: int | None
+    amount: Decimal | None
+    date_signed: datetime | None
+
+
+@dataclass(frozen=True)
+class Debarment:
+    penalty_pk: int
+    record_id: str
+    kind: str
+    subject_id: int
+    start: date
+    end: date
+    decision_number: str | None
+    authority_name: str
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+@dataclass
+class ProjectFacts:
+    project: Row[Any]
+    notices: list[NoticeFact]
+    compiled: dict[str, Any]
+    lot_budgets: dict[str, Decimal | None]
+    awards: list[AwardFact]
+    contracts: list[ContractFact]
+    debarments: dict[int, list[Debarment]]
+    today: date
+    calendar: WorkCalendar
+    tender: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tender = self.compiled.get("tender") or {}
+
+    def of_type(self, *types: str) -> list[NoticeFact]:
+        return [n for n in self.notices if n.notice_type in types]
+
+    def first_stating(self, section: str, item_id: str) -> NoticeFact | None:
+        """The first notice that published award/contract `item_id`: its disclosure."""
+        return next((n for n in self.notices if n.item(section, item_id) is not None), None)
+
+    def last_stating(self, section: str, item_id: str, key: str) -> NoticeFact | None:
+        """The notice whose value of `key` the compiled entry holds (corrections included)."""
+        stating = [n for n in self.notices if key in (n.item(section, item_id) or {})]
+        return stating[-1] if stating else None
+
+    def tender_source(self, *path: str) -> NoticeFact | None:
+        """The last notice that stated tender.<path>, e.g. ("tenderPeriod", "endDate")."""
+        found = None
+        for notice in self.notices:
+            value: Any = notice.payload.get("tender") or {}
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                found = notice
+        return found
+
+
+def fact(path: str, value: Any, notice: NoticeFact | None = None) -> dict[str, Any]:
+    """One field of the evidence: where it is, its value, and the notice that stated it."""
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    elif isinstance(value, Decimal):
+        value = str(value)
+    return {"field": path, "value": value, "notice_id": notice.id if notice else None}
+
+
+def load_facts(
+    conn: Connection, project_id: int, today: date, calendar: WorkCalendar
+) -> ProjectFacts | None:
+    project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).first()
+    if project is None:
+        return None
+    rows = conn.execute(
+        select(NOTICES).where(NOTICES.c.project_id == project_id)
+        .order_by(NOTICES.c.published_at, NOTICES.c.id)
+    ).all()  # fmt: skip
+    notices = [
+        NoticeFact(
+            r.id, r.release_id, r.notice_type, r.published_at, r.publisher_id, r.source_site,
+            r.title, r.content_hash, orjson.loads(r.payload),
+        )
+        for r in rows
+    ]  # fmt: skip
+    suppliers: dict[int, set[int]] = {}
+    for award_pk, party_id in conn.execute(
+        select(AWARD_SUPPLIERS.c.award_pk, AWARD_SUPPLIERS.c.party_id)
+        .join(AWARDS, AWARDS.c.id == AWARD_SUPPLIERS.c.award_pk)
+        .where(AWARDS.c.project_id == project_id)
+    ):
+        suppliers.setdefault(award_pk, set()).add(party_id)
+    awards = [
+        AwardFact(
+            a.award_id, tuple(a.lot_ids.split(",")) if a.lot_ids else (), a.status,
+            a.decision_date, a.amount, frozenset(suppliers.get(a.id, ())),
+        )
+        for a in conn.execute(
+            select(AWARDS).where(AWARDS.c.project_id == project_id).order_by(AWARDS.c.id)
+        )
+    ]  # fmt: skip
+    contracts = [
+        ContractFact(c.contract_id, c.award_id, c.supplier_id, c.amount, c.date_signed)
+        for c in conn.execute(
+            select(CONTRACTS).where(CONTRACTS.c.project_id == project_id).order_by(CONTRACTS.c.id)
+        )
+    ]
+    lots = {
+        lot.lot_id: lot.budget
+        for lot in conn.execute(select(LOTS).where(LOTS.c.project_id == project_id))
+    }
+    party_ids = {p for a in awards for p in a.supplier_ids}
+    party_ids |= {c.supplier_id for c in contracts if c.supplier_id is not None}
+    return ProjectFacts(
+        project, notices, merge_releases(n.payload for n in notices), lots, awards, contracts,
+        _debarments(conn, party_ids), today, calendar,
+    )  # fmt: skip
+
+
+def _debarments(conn: Connection, party_ids: Iterable[int]) -> dict[int, list[Debarment]]:
+    """Debarment periods (禁止参加政府采购活动) of the given parties, whatever record set them."""
+    found: dict[int, list[Debarment]] = {}
+    ids = sorted(party_ids)
+    if not ids:
+        return found
+    rows = conn.execute(
+        select(PENALTIES).where(
+            PENALTIES.c.subject_id.in_(ids),
+            PENALTIES.c.debarment_start.is_not(None),
+            PENALTIES.c.debarment_end.is_not(None),
+        ).order_by(PENALTIES.c.debarment_start, PENALTIES.c.id)
+    )  # fmt: skip
+    for r in rows:
+        found.setdefault(r.subject_id, []).append(Debarment(
+            r.id, r.record_id, r.kind, r.subject_id, r.debarment_start, r.debarment_end,
+            r.decision_number, r.authority_name,
+        ))  # fmt: skip
+    return found
