@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow.fs as pafs
@@ -55,6 +56,7 @@ def export_range(
     force: bool = False,
     fs: pafs.FileSystem | None = None,
     progress: Callable[[date, Manifest | None], None] | None = None,
+    publication: Any = None,
 ) -> list[Manifest]:
     """Export `start`..`end`; published days are skipped (reported as None) unless forced."""
     store = open_store(root, fs)
@@ -64,7 +66,7 @@ def export_range(
             if progress:
                 progress(day, None)
             continue
-        manifest = export_day(engine, root, day, fs=fs)
+        manifest = export_day(engine, root, day, fs=fs, publication=publication)
         written.append(manifest)
         if progress:
             progress(day, manifest)
@@ -81,9 +83,10 @@ class DailyExport:
 
     def __init__(
         self, engine: Engine, root: str, at: time, *, every: timedelta = timedelta(minutes=1),
-        now: Callable[[], datetime] = lambda: datetime.now(BEIJING),
+        now: Callable[[], datetime] = lambda: datetime.now(BEIJING), publication: Any = None,
     ) -> None:  # fmt: skip
         self.engine, self.root, self.at, self.every, self.now = engine, root, at, every, now
+        self.publication = publication
         self.checked: datetime | None = None
 
     def last_due(self, moment: datetime) -> date:
@@ -102,7 +105,9 @@ class DailyExport:
             return []
         first = last_due if done is None else done + timedelta(days=1)
         try:
-            written = export_range(self.engine, self.root, first, last_due)
+            written = export_range(
+                self.engine, self.root, first, last_due, publication=self.publication
+            )
         except Exception:  # the indexer must keep indexing; the next turn retries
             log.exception("daily export of %s..%s failed; retrying later", first, last_due)
             return []

@@ -121,15 +121,17 @@ def read_watermark(source: Source, day: date) -> dict[str, Any]:
     return {"ingestion_id": ingestion, "published_at": max(known) if known else None}
 
 
-def write_ocds(engine: Engine, store: Store, staging: str, day: date) -> list[FileEntry]:
+def write_ocds(
+    engine: Engine, store: Store, staging: str, day: date, publication: Any = None
+) -> list[FileEntry]:
     """The day's OCDS release package (its notices) and record package (the projects touched,
     compiled as of the end of that day), both from one connection."""
     from exports.ocds import package_bytes, record_package, release_package
 
     with engine.connect() as conn:
         packages = {
-            "release-package": (release_package(conn, day), "releases"),
-            "record-package": (record_package(conn, day), "records"),
+            "release-package": (release_package(conn, day, publication), "releases"),
+            "record-package": (record_package(conn, day, publication), "records"),
         }
     entries = []
     for name, (package, items) in packages.items():
@@ -158,9 +160,13 @@ def publish(store: Store, staging: str, manifest: Manifest) -> None:
 
 
 def export_day(
-    engine: Engine, root: str, day: date, *, fs: pafs.FileSystem | None = None
-) -> Manifest:
-    """Export every entity of `day` and publish it; returns the manifest written."""
+    engine: Engine, root: str, day: date, *, fs: pafs.FileSystem | None = None,
+    publication: Any = None,
+) -> Manifest:  # fmt: skip
+    """Export every entity of `day` and publish it; returns the manifest written.
+
+    `publication` (exports.ocds.Publication) says where the OCDS packages will be found.
+    """
     store = open_store(root, fs)
     store.clean_staging(day.isoformat())
     staging = store.new_staging(day.isoformat())
@@ -170,7 +176,7 @@ def export_day(
         watermark = read_watermark(source, day)
         for partition in day_partitions(day):
             files += write_partition(source, store, staging, partition, day, named_parties)
-    files += write_ocds(engine, store, staging, day)
+    files += write_ocds(engine, store, staging, day, publication)
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
     publish(store, staging, manifest)
     write_catalog(store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///caigou.db"
 
@@ -18,6 +19,8 @@ SETTINGS = {
                     "where daily dumps are written (folder or pyarrow.fs URL)"),
     "elasticsearch_url": ("CAIGOU_ELASTICSEARCH_URL", "",
                           "Elasticsearch base URL; empty means search runs on the database"),
+    "public_url": ("CAIGOU_PUBLIC_URL", "http://127.0.0.1:8000",
+                   "the hub's public base URL, written into the OCDS packages' uri"),
     "export_at": ("CAIGOU_EXPORT_AT", "01:00",
                   "Beijing time (HH:MM) at which `caigou indexer run` publishes yesterday's "
                   "dumps, catching up any day missed"),
@@ -34,6 +37,7 @@ class Settings:
     elasticsearch_url: str | None
     index_prefix: str = "caigou"
     export_at: str = "01:00"
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,10 +49,17 @@ class Settings:
             elasticsearch_url=values["elasticsearch_url"] or None,
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
+            public_url=values["public_url"],
         )
 
     def override(self, **changes: str | None) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def publication(self) -> Any:
+        """Where the OCDS packages say they are published: this hub's /downloads/."""
+        from exports.ocds import Publication
+
+        return Publication(base_uri=f"{self.public_url.rstrip('/')}/downloads")
 
     @property
     def export_path(self) -> Path:

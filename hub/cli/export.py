@@ -69,5 +69,6 @@ def export(
             out.print(f"{when}: {len(manifest.files)} files, {manifest.rows:,} rows, "
                       f"{manifest.bytes:,} bytes", highlight=False)  # fmt: skip
 
-    export_range(engine, settings.export_root, first, last, force=force, progress=report)
+    export_range(engine, settings.export_root, first, last, force=force, progress=report,
+                 publication=settings.publication())  # fmt: skip
     out.print(f"catalog: {settings.export_root}/catalog.json", highlight=False)

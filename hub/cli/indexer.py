@@ -58,7 +58,8 @@ def run(
     if export and not once:
         from exports.schedule import DailyExport
 
-        daily = DailyExport(engine, settings.export_root, _clock(settings.export_at))
+        daily = DailyExport(engine, settings.export_root, _clock(settings.export_at),
+                            publication=settings.publication())  # fmt: skip
     try:
         stats = worker.run(engine, target, once=once, batch=batch, poll=poll, tick=daily)
     except outbox.TargetUnavailable as exc:

@@ -38,10 +38,12 @@ def main(
     ] = None,
     index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
     export_at: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_AT.")] = None,
+    public_url: Annotated[str | None, typer.Option(help="Overrides CAIGOU_PUBLIC_URL.")] = None,
 ) -> None:
     settings = Settings.from_env().override(
         database_url=database_url, export_root=export_root,
         elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
+        public_url=public_url,
     )  # fmt: skip
     ctx.obj = AppState(settings)
 
