@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch.serializer import OrjsonSerializer
 
 from indexer import elastic_query
 from indexer.search import KINDS, MAX_SIZE, Hit, SearchRequest, SearchResult, SearchUnavailable
@@ -73,7 +74,11 @@ class ElasticBackend:
     ) -> None:
         self.url = url
         self.prefix = prefix
-        self.client = Elasticsearch(url, request_timeout=timeout, max_retries=1, retry_on_status=())
+        # orjson: a page's answer (hits with their text, facets) parses in a fraction of the time.
+        self.client = Elasticsearch(
+            url, request_timeout=timeout, max_retries=1, retry_on_status=(),
+            serializer=OrjsonSerializer(),
+        )  # fmt: skip
         self.index_settings: dict[str, Any] = {
             "number_of_shards": 1,
             "number_of_replicas": 0,

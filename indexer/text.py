@@ -10,7 +10,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from indexer.search import ParsedQuery
@@ -109,6 +109,11 @@ def parse_query(text: str) -> ParsedQuery:
     )
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    return normalise(char)
+
+
 def _folded(text: str) -> tuple[str, list[int]]:
     """`text` normalised character by character, with each folded character's source index.
 
@@ -122,7 +127,7 @@ def _folded(text: str) -> tuple[str, list[int]]:
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        for piece in normalise(char):
+        for piece in _fold_char(char):
             folded.append(piece)
             origin.append(index)
     return "".join(folded), origin
