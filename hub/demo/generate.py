@@ -9,13 +9,24 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from hub.demo.notices import PLANTED_KEYS, ProjectWriter, assign_planted
 from hub.demo.parties import JILIN, Party, build_provinces
 from hub.demo.penalties import Authority, PenaltyWriter, write_penalties
+from hub.demo.planted import (
+    OUTLIER_CODE,
+    OUTLIER_KIND,
+    PlantedFlag,
+    clear_debarments,
+    conflicting_copy,
+    drawn_flags,
+    flags_as_of,
+    plant_projects,
+)
 from hub.demo.releases import ProjectFacts
 from hub.demo.transactions import write_transactions
 
@@ -49,6 +60,8 @@ class Batch:
 class DemoFiles:
     publishers: list[PublisherSpec]
     batches: list[Batch]  # in ingestion order
+    planted: list[PlantedFlag] = field(default_factory=list)  # as in planted-flags.json
+    flags_as_of: date | None = None  # from this day on, every planted flag shows
 
 
 JILIN_SITE = PublisherSpec(
@@ -111,6 +124,7 @@ def generate(
     party_rng, notice_rng, order_rng, penalty_rng = (
         random.Random(root.getrandbits(64)) for _ in range(4)
     )
+    plant_rng = random.Random(root.getrandbits(64))  # drawn last: the others stay as they were
     provinces = build_provinces(party_rng)
     jilin = provinces[JILIN]
 
@@ -124,20 +138,16 @@ def generate(
     ]
     repushed = notice_rng.sample(jilin_projects, round(projects * REPUSH_SHARE))
 
-    notices_jilin, notices_central = out / "notices-jilin.json", out / "notices-central.json"
-    _dump(notices_jilin, _package(JILIN_SITE, notices_jilin.name, _releases(jilin_projects)))
-    central = _releases(repushed) + _releases(other_projects)  # the same objects, verbatim
-    _dump(notices_central, _package(CENTRAL_SITE, notices_central.name, central))
-
     orders = out / "transactions.csv"
-    seen = write_transactions(orders, order_rng, jilin, transactions)
+    outliers: list[str] = []
+    seen = write_transactions(orders, order_rng, jilin, transactions, outliers)
 
     penalties_jilin, penalties_mof = out / "penalties-jilin.csv", out / "penalties-mof.csv"
     mof_count = penalties // 4
     jilin_writer = PenaltyWriter(
         penalty_rng, JILIN_AUTHORITIES, jilin_projects, jilin.agencies, seen, lambda a: True
     )
-    write_penalties(penalties_jilin, jilin_writer, penalties - mof_count, "JLCF")
+    written = write_penalties(penalties_jilin, jilin_writer, penalties - mof_count, "JLCF")
     national: list[Party] = [a for code in OTHER_CODES for a in provinces[code].agencies]
     mof_writer = PenaltyWriter(  # the ministry evaluates the central state organs' centre
         penalty_rng,
@@ -147,13 +157,42 @@ def generate(
         seen,
         lambda a: a.name.startswith("中央"),
     )
-    write_penalties(penalties_mof, mof_writer, mof_count, "CZBCF")
+    national_written = write_penalties(penalties_mof, mof_writer, mof_count, "CZBCF")
+    debarments = written.debarments + national_written.debarments
+
+    added: list[ProjectFacts] = []
+    planted_flags: list[PlantedFlag] = []
+    if projects:
+        writer.rng = plant_rng  # numbering continues after the ordinary projects
+        added, planted_flags = plant_projects(plant_rng, writer, written.debarments)
+    kept = clear_debarments(
+        plant_rng, jilin_projects + other_projects + added, debarments, provinces,
+        written.named | national_written.named,
+    )  # fmt: skip
+    conflicts = [conflicting_copy(p) for p in added if "sources_conflict" in p.planted]
+
+    notices_jilin, notices_central = out / "notices-jilin.json", out / "notices-central.json"
+    jilin_releases = _releases(jilin_projects + added)
+    _dump(notices_jilin, _package(JILIN_SITE, notices_jilin.name, jilin_releases))
+    central = _releases(repushed) + _releases(other_projects)  # the same objects, verbatim
+    _dump(notices_central, _package(CENTRAL_SITE, notices_central.name, central + conflicts))
 
     found: dict[str, list[str]] = {key: [] for key in PLANTED_KEYS}
     for project, flags in zip(jilin_projects, planted, strict=True):
         for key in flags:
             found[key].append(project.ocid)
-    _dump(out / "planted.json", {key: sorted(ocids) for key, ocids in found.items()})
+    found = {key: sorted(ocids) for key, ocids in found.items()}
+    _dump(out / "planted.json", found)
+    planted_flags = drawn_flags(found) + planted_flags + kept
+    planted_flags += [PlantedFlag(OUTLIER_CODE, OUTLIER_KIND, order_id=o) for o in outliers]
+    as_of = flags_as_of(added)
+    _dump(out / "planted-flags.json", {
+        "about": "Every irregularity the demo plants, by business key, with the flag the hub "
+                 "must raise for it; on the ingested demo, flags rebuilt as of `as_of` are "
+                 "these and, at high severity, nothing else.",
+        "as_of": as_of.isoformat(),
+        "flags": [f.as_json() for f in planted_flags],
+    })  # fmt: skip
 
     batches = [
         Batch(notices_jilin, JILIN_SITE.name, "notice"),
@@ -167,4 +206,4 @@ def generate(
         out / "batches.json",
         [{"path": b.path.name, "publisher": b.publisher, "kind": b.kind} for b in batches],
     )
-    return DemoFiles(list(PUBLISHERS), batches)
+    return DemoFiles(list(PUBLISHERS), batches, planted_flags, as_of)

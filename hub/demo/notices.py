@@ -7,6 +7,7 @@ decided up front: each irregularity lands on at least three projects, listed in 
 from __future__ import annotations
 
 import random
+from datetime import date
 
 from hub.demo.parties import Party, Province
 from hub.demo.products import METHOD_WEIGHTS, SUBJECTS, Line, Subject
@@ -19,6 +20,10 @@ PLANTED_KEYS = (
     "award_above_budget",
     "late_result_notice",
     "short_single_source_publicity",
+)
+# Planted on one award against one budget: the irregularity stays in one place.
+ONE_LOT = frozenset(
+    {"award_above_budget", "contract_above_award", "supplier_debarred", "sources_conflict"}
 )
 
 
@@ -48,28 +53,44 @@ class ProjectWriter:
             for sector in subject.sectors:
                 self.by_sector.setdefault(sector, []).append(subject)
 
-    def write(self, planted: set[str]) -> ProjectFacts:
+    def write(
+        self, planted: set[str], *, method: str | None = None, winner: Party | None = None,
+        tender_day: date | None = None,
+    ) -> ProjectFacts:  # fmt: skip
+        """One project; `method`, `winner` and `tender_day` pin what a planted project needs."""
         rng = self.rng
         self.number += rng.randint(1, 4)
         code = f"{self.prefix}ZC2024-{self.number:04d}"
-        buyer = rng.choice(self.province.purchasers)
-        subject = rng.choice(self.by_sector[buyer.trade])
-        if "short_single_source_publicity" in planted:
+        buyers = self.province.purchasers
+        if winner is not None:  # a buyer that buys what the winner sells, where there is one
+            buyers = [
+                b for b in buyers
+                if any(s.trade == winner.trade for s in self.by_sector.get(b.trade, []))
+            ] or buyers  # fmt: skip
+        buyer = rng.choice(buyers)
+        subjects = self.by_sector[buyer.trade]
+        if winner is not None:
+            subjects = [s for s in subjects if s.trade == winner.trade] or subjects
+        subject = rng.choice(subjects)
+        if method is None and "short_single_source_publicity" in planted:
             method = "单一来源"
-        else:
+        elif method is None:
             names, weights = zip(*METHOD_WEIGHTS[subject.category], strict=True)
             method = rng.choices(names, weights)[0]
         agency = self._agency(buyer)
         title = f"{buyer.name}{subject.name}项目"
         # An award above the budget is planted on unlotted projects: one award, one budget.
-        lines, lot_values = self._lines(subject, lotted="award_above_budget" not in planted)
+        lines, lot_values = self._lines(subject, lotted=not planted & ONE_LOT)
         budget = sum(lot_values)
         suppliers = self.province.trade_suppliers(subject.trade)
         count = 1 if method == "单一来源" else min(len(suppliers), rng.randint(3, 6))
         tenderers = rng.sample(suppliers, count)
+        if winner is not None:  # the first tenderer wins (the first lot)
+            tenderers = [winner, *(t for t in tenderers if t.uscc != winner.uscc)][:count]
         facts = ProjectFacts(OCID_PREFIX + code, code, title, self.province.code, buyer, agency,
                              budget, tenderers)  # fmt: skip
         facts.planted = planted
+        facts.tender_day = tender_day
         NoticeSequence(
             rng, self.province, facts, buyer, subject, method, lines, lot_values, planted
         ).run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -49,6 +49,28 @@ class Authority:
     name: str
     region: str
     prefix: str
+
+
+@dataclass(frozen=True)
+class Debarment:
+    """A written record's ban on taking part in government procurement (inclusive dates)."""
+
+    record_id: str
+    subject: Party
+    start: date
+    end: date
+    ocid: str  # the project the conduct concerned, "" when none
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+
+@dataclass
+class Written:
+    """What a penalty file says that projects must agree with."""
+
+    debarments: list[Debarment] = field(default_factory=list)
+    named: set[tuple[str, str]] = field(default_factory=set)  # (ocid, subject credit code)
 
 
 @dataclass(frozen=True)
@@ -193,12 +215,14 @@ def _debarment_end(start: date, years: int) -> date:
 
 def write_penalties(
     path: Path, writer: PenaltyWriter, count: int, record_prefix: str
-) -> None:  # fmt: skip
-    """Write `count` records in decision order, numbered per authority and year."""
+) -> Written:  # fmt: skip
+    """Write `count` records in decision order, numbered per authority and year; returns the
+    debarments they impose, so projects can be kept clear of them (or planted inside)."""
     rng = writer.rng
     kinds = list(KINDS[:count]) + rng.choices(KINDS, KIND_WEIGHTS, k=max(0, count - len(KINDS)))
     rows = sorted((writer.draw(kind) for kind in kinds), key=lambda r: (r.day, r.subject.uscc))
     numbers: dict[tuple[str, int], int] = {}
+    written = Written()
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(COLUMNS)
@@ -206,13 +230,21 @@ def write_penalties(
             key = (row.authority.prefix, row.day.year)
             numbers[key] = numbers.get(key, rng.randint(2, 9)) + rng.randint(1, 3)
             start = end = ""
+            record_id = f"{record_prefix}{row.day.year}{position:04d}"
             if row.years:
-                start, end = row.day.isoformat(), _debarment_end(row.day, row.years).isoformat()
+                last = _debarment_end(row.day, row.years)
+                start, end = row.day.isoformat(), last.isoformat()
+                written.debarments.append(
+                    Debarment(record_id, row.subject, row.day, last, row.ocid)
+                )
+            if row.ocid:
+                written.named.add((row.ocid, row.subject.uscc))
             out.writerow((
-                f"{record_prefix}{row.day.year}{position:04d}", row.kind, row.subject.name,
+                record_id, row.kind, row.subject.name,
                 row.subject.uscc, row.authority.name,
                 f"{row.authority.prefix}〔{row.day.year}〕{numbers[key]}号", row.day.isoformat(),
                 row.facts, row.basis, row.penalty,
                 "" if row.fine is None else f"{row.fine // 100}.{row.fine % 100:02d}",
                 start, end, row.authority.region, row.ocid,
             ))  # fmt: skip
+    return written

@@ -2,7 +2,8 @@
 
 Normal projects keep every deadline with a margin (intention ≥30 days ahead, open tenders
 ≥20 days, results and contracts within a working day), so the only deadline flags the hub
-raises on the demo are the planted ones listed in planted.json.
+raises on the demo are the planted ones listed in planted.json and planted-flags.json.
+The keys below (hub.demo.planted) steer a walk into one irregularity each.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ProjectFacts:
     award_day: date | None = None
     planted: set[str] = field(default_factory=set)
     releases: list[dict[str, Any]] = field(default_factory=list)
+    tender_day: date | None = None  # when set, the tender notice goes out that day
 
 
 class NoticeSequence:
@@ -67,6 +69,7 @@ class NoticeSequence:
         self.value = facts.budget  # the tender value, which a correction may lower
         self.planted = planted
         self.seq = 0
+        self.unpublished: dict[str, Any] = {}  # tender fields no notice of their own stated
 
     def minute(self, day: date, earliest: int = 8, latest: int = 16) -> datetime:
         """A moment in office hours: notices go out while the agency is at work."""
@@ -123,7 +126,10 @@ class NoticeSequence:
         rng, facts, buyer, agency = self.rng, self.facts, self.buyer, self.facts.agency
         ocds_method, notice_word = METHODS[self.method]
         category = self.subject.category
-        tender_day = next_workday(BASE_DATE + timedelta(days=rng.randint(35, 300)))
+        if facts.tender_day is None:
+            tender_day = next_workday(BASE_DATE + timedelta(days=rng.randint(35, 300)))
+        else:
+            tender_day = next_workday(facts.tender_day)
         ahead = rng.randint(32, min(60, (tender_day - BASE_DATE).days - 1))  # ≥30 days, in 2024
         intention_day = previous_workday(tender_day - timedelta(days=ahead))
         self.release(
@@ -159,14 +165,17 @@ class NoticeSequence:
             tender["tenderers"] = [facts.tenderers[0].ref()]
             parties.append(facts.tenderers[0].ocds(["tenderer"]))
         word = "单一来源采购公示" if self.method == "单一来源" else notice_word
-        self.release(
-            "tender", start, "tender", f"{facts.title}{word}",
-            texts.tender_text(facts.code, buyer.name, agency.name, facts.title, self.method,
-                              self.needs(), self.value, start, end),
-            parties=parties, buyer=buyer.ref(),
-            planning={"budget": {"amount": money(facts.budget)}}, tender=tender,
-        )  # fmt: skip
-        if self.method != "单一来源":
+        if "no_single_source_publicity" in self.planted:  # the method shows with the result
+            self.unpublished = {k: tender[k] for k in tender if k.startswith("procurementMethod")}
+        else:
+            self.release(
+                "tender", start, "tender", f"{facts.title}{word}",
+                texts.tender_text(facts.code, buyer.name, agency.name, facts.title, self.method,
+                                  self.needs(), self.value, start, end),
+                parties=parties, buyer=buyer.ref(),
+                planning={"budget": {"amount": money(facts.budget)}}, tender=tender,
+            )  # fmt: skip
+        if self.method != "单一来源" and "short_tender_period" not in self.planted:
             end = self._corrections(tender_day, end)
         if not self.planted and self.method != "单一来源" and rng.random() < 0.06:
             self._terminate(end)
@@ -179,7 +188,9 @@ class NoticeSequence:
         if self.method == "单一来源":  # publicity ≥5 working days (实施条例 art 38)
             days = 2 if "short_single_source_publicity" in self.planted else 5
             return at(add_workdays(day, days), 17, 0)
-        if self.method in ("公开招标", "邀请招标"):  # ≥20 days (政府采购法 art 35)
+        if "short_tender_period" in self.planted:  # 12–15 days where 20 are due
+            end_day = previous_workday(day + timedelta(days=rng.randint(12, 15)))
+        elif self.method in ("公开招标", "邀请招标"):  # ≥20 days (政府采购法 art 35)
             end_day = next_workday(day + timedelta(days=rng.randint(21, 28)))
         elif self.method == "竞争性磋商":  # ≥10 days
             end_day = next_workday(day + timedelta(days=rng.randint(11, 15)))
@@ -282,7 +293,7 @@ class NoticeSequence:
             parties=parties, buyer=self.buyer.ref(),
             tender={"id": facts.code, "status": "complete",
                     "numberOfTenderers": len(facts.tenderers),
-                    "tenderers": [t.ref() for t in facts.tenderers]},
+                    "tenderers": [t.ref() for t in facts.tenderers], **self.unpublished},
             awards=awards,
         )  # fmt: skip
         later = result_at
@@ -304,7 +315,8 @@ class NoticeSequence:
                 texts.agency_fee_text(facts.code, facts.title, facts.agency.name, fee),
                 parties=[facts.agency.ocds(["procuringEntity"])],
             )  # fmt: skip
-        self._contract(later, awards, winners)
+        if "award_without_contract" not in planted:
+            self._contract(later, awards, winners)
 
     def _private(self) -> bool:
         return self.facts.agency.trade == "agency"
@@ -322,7 +334,7 @@ class NoticeSequence:
             published = self.minute(add_workdays(signed_day, 1))
         months = {"goods": (1, 2), "works": (2, 6), "services": (12, 12)}[self.subject.category]
         period_end = signed_day + timedelta(days=30 * rng.randint(*months) - 1)
-        contracts, suppliers = [], []
+        contracts, suppliers, amounts = [], [], []
         won = {supplier.uscc for supplier, _ in winners}
         for index, (award, (supplier, amount)) in enumerate(
             zip(awards, winners, strict=True), start=1
@@ -334,7 +346,10 @@ class NoticeSequence:
                     everyone = self.province.suppliers.values()
                     others = [s for pool in everyone for s in pool if s.uscc not in won]
                 supplier = rng.choice(others)
+            if index == 1 and "contract_above_award" in planted:
+                amount = amount * rng.randint(104, 112) // 100 // 100 * 100
             suppliers.append(supplier)
+            amounts.append(amount)
             contracts.append({
                 "id": f"{facts.code}-HT{index}", "awardID": award["id"],
                 "title": f"{award['title']}合同", "status": "active", "value": money(amount),
@@ -363,7 +378,7 @@ class NoticeSequence:
         self.release(
             "contract", published, "contract", f"{facts.title}合同公告",
             texts.contract_text(facts.code, facts.title, self.buyer.name, suppliers[0].name,
-                                sum(a for _, a in winners), signed, needs),
+                                sum(amounts), signed, needs),
             parties=parties, buyer=self.buyer.ref(), contracts=contracts,
         )  # fmt: skip
         if rng.random() < 0.35:

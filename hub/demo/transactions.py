@@ -25,6 +25,11 @@ COLUMNS = (
 CHANNEL_WORDS = {"emall": "电子卖场", "framework": "协议供货", "designated": "定点采购"}
 SLOPPY_SHARE = 10  # one supplier in ten is sometimes typed by name only
 MISMATCH_RATE = 0.005  # rows whose amount ≠ quantity × unit price, for the hub to find
+# One order a quarter of the best-selling model is charged OUTLIER_FACTOR times its price,
+# once OUTLIER_AFTER orders from as many purchasers give the hub peers to compare it with.
+OUTLIER_PRODUCT = 0
+OUTLIER_AFTER = 12
+OUTLIER_FACTOR = 3
 
 
 class _Offer(NamedTuple):
@@ -94,9 +99,13 @@ def _order_days() -> list[str]:
 
 
 def write_transactions(
-    path: Path, rng: random.Random, province: Province, count: int
-) -> list[Party]:
-    """Write `count` orders; returns the suppliers that appeared with their credit code."""
+    path: Path, rng: random.Random, province: Province, count: int,
+    outliers: list[str] | None = None,
+) -> list[Party]:  # fmt: skip
+    """Write `count` orders; returns the suppliers that appeared with their credit code.
+
+    With `outliers`, a few orders are overpriced on purpose and their ids appended to it; the
+    other rows are the same either way (planting draws no random numbers)."""
     trades = {trade for product in PRODUCTS for trade in product.trades}
     suppliers = [s for trade, pool in province.suppliers.items() if trade in trades for s in pool]
     sloppy = set(rng.sample(range(len(suppliers)), len(suppliers) // SLOPPY_SHARE))
@@ -112,11 +121,14 @@ def write_transactions(
     rand = rng.random  # seq[int(rand() * len(seq))]: a third of rng.choice's cost
     products, customers = len(weighted), len(buyers)
     number = rng.randrange(100_000, 1_000_000)
+    quarters: dict[str, list[str]] = {}  # purchasers of OUTLIER_PRODUCT's orders so far
+    planted: set[str] = set()  # quarters that have their outlier
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for position in range(count):
-            offer = offers[weighted[int(rand() * products)]]
+            product = weighted[int(rand() * products)]
+            offer = offers[product]
             buyer_name, buyer_code, region = buyers[int(rand() * customers)]
             sellers, quantities, prices = offer.sellers, offer.quantities, offer.prices
             seller = sellers[int(rand() * len(sellers))]
@@ -140,9 +152,20 @@ def write_transactions(
                 amount = amount * 10 if rand() < 0.3 else amount + rng.choice((1, 100, 1000, 10000))
             number += 1 + int(rand() * 3)
             item, brand, model, code = offer.cells
+            day = days[position * len(days) // count]
+            if product == OUTLIER_PRODUCT and outliers is not None:
+                quarter = day[:4] + str((int(day[5:7]) - 1) // 3)
+                peers = quarters.setdefault(quarter, [])
+                if quarter not in planted and len(set(peers)) >= OUTLIER_AFTER:
+                    fen *= OUTLIER_FACTOR
+                    price, amount = _fen(fen), tenths * fen // 10
+                    outliers.append(f"DD2024{number:08d}")
+                    planted.add(quarter)
+                elif quarter not in planted:
+                    peers.append(buyer_code)
             writer.writerow((
                 f"DD2024{number:08d}", channel, buyer_name, buyer_code, seller_name, seller_code,
                 item, brand, model, code, quantity, offer.unit, price, _fen(amount),
-                days[position * len(days) // count], region, agreement,
+                day, region, agreement,
             ))  # fmt: skip
     return [suppliers[i] for i in sorted(seen)]
