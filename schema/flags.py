@@ -12,6 +12,8 @@ from sqlmodel import SQLModel
 from schema.columns import field
 from schema.types import BeijingTime
 
+CONTRACT_DAYS = 30  # 政府采购法 art 46: sign within 30 days of the award notice
+
 
 class Flag(SQLModel, table=True):
     """One finding of one rule; recomputed, never edited (rows are replaced per project)."""
@@ -42,4 +44,6 @@ class Flag(SQLModel, table=True):
     )
     message: str = field("说明", "What is wrong, in Chinese.", sa_type=Text)
     legal_basis: str = field("依据", "One line citing the rule it checks.")
-    detected_at: BeijingTime = field("发现时间", "When it was computed (UTC+8).")
+    detected_at: BeijingTime = field(
+        "发现时间", "When the finding was first made (UTC+8); kept while it stands."
+    )

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 
 from hub.flags.facts import ProjectFacts, fact
 from hub.flags.registry import Finding, rule
+from schema.flags import CONTRACT_DAYS
 from schema.ocds import is_single_source
 from schema.types import NoticeType
-
-CONTRACT_DAYS = 30  # 政府采购法 art 46: sign within 30 days of the award notice
 
 
 @rule("AWARD_WITHOUT_CONTRACT", "medium",

@@ -106,7 +106,9 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         values.pop("region_code")  # keep the region the first notice was checked against
     conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
     _replace_children(conn, project_id, compiled, party_ids)
-    recompute_project(conn, project_id)  # flags follow the compiled state, same transaction
+    # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every
+    # notice of a recompiled project itself (NoticeHandler.finish), flag codes included.
+    recompute_project(conn, project_id, reindex=False)
     return compiled
 
 
