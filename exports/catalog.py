@@ -15,6 +15,7 @@ from typing import Any
 from exports.arrow import export_fields
 from exports.manifest import Manifest, manifest_path, published_days, read_manifest
 from exports.partitions import ENTITIES, SNAPSHOT_ENTITIES
+from exports.scores import ENTITY as SCORES
 from exports.storage import Store
 
 # Only these keep one row per id across days; compiled records and parties recur on every
@@ -93,17 +94,19 @@ def datapackage(manifests: list[Manifest]) -> dict[str, Any]:
         if paths:
             keyed = entity in IMMUTABLE
             resources.append(_csv_resource(entity, entity, paths, keyed=keyed))
-    for entity in SNAPSHOT_ENTITIES:
+    for entity in (*SNAPSHOT_ENTITIES, SCORES):
         prefix = f"snapshots/{entity}/"
         paths = [f.path for f in csv_files if f.path.startswith(prefix)]
         if paths:
-            resources.append(_csv_resource(f"{entity}_snapshot", entity, paths[-1:], keyed=True))
+            keyed = entity != SCORES  # scores: one row per group, entity and month
+            resources.append(_csv_resource(f"{entity}_snapshot", entity, paths[-1:], keyed=keyed))
     return {
         "name": "caigou-hub",
         "title": "政府采购信息公开数据 (government procurement disclosure open data)",
         "description": "Daily dumps of the caigou-hub: notices, compiled projects, lots, "
         "awards, contracts, parties, penalty records, framework-agreement and e-mall "
-        "transactions and data-quality issues. Times are Beijing time (UTC+8); money in yuan.",
+        "transactions, data-quality issues, consistency flags and transparency scores. "
+        "Times are Beijing time (UTC+8); money in yuan.",
         "profile": "tabular-data-package",
         "resources": resources,
     }

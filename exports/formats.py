@@ -85,7 +85,9 @@ class ParquetTableWriter:
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             store_decimal_as_integer=True,
-            sorting_columns=[pq.SortingColumn(schema.get_field_index("id"))],
+            sorting_columns=[pq.SortingColumn(schema.get_field_index("id"))]
+            if "id" in schema.names
+            else None,  # computed entities (scores) are sorted by their key columns
         )
 
     def write(self, rows: pa.Table) -> None:

@@ -3,8 +3,9 @@
 Immutable records fall on the Beijing calendar day they were published (a correction
 published later lands on its own day, never rewriting an earlier one). Compiled records
 (projects, lots, awards, contracts) appear on every day a notice of their project was
-published, as they stand at cut time; parties on every day a record names them. Projects and
-parties also get a full snapshot each day.
+published, as they stand at cut time; parties on every day a record names them. Consistency
+flags fall on the day they were first found. Projects, parties and flags also get a full
+snapshot each day.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ ENTITIES = (
     "contracts",
     "penalty_records",
     "transactions",
+    "flags",
     "parties",
     "data_quality_issues",
 )
 PARTY_COLUMNS = {
     "penalty_records": ("subject_id",),
     "transactions": ("purchaser_id", "supplier_id"),
+    "flags": ("party_id",),
 }
-SNAPSHOT_ENTITIES = ("projects", "parties")
+SNAPSHOT_ENTITIES = ("projects", "parties", "flags")
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,15 @@ def day_partitions(day: date) -> list[Partition]:
         "penalty_records": published,
         "transactions": published,
         "data_quality_issues": _published_on("detected_at", day),
+        # A flag keeps the time it was first found while its finding stands (hub.flags).
+        "flags": _published_on("detected_at", day),
     }
     ended = f"'{(day + timedelta(days=1)).isoformat()}'"
-    snapshot_where = {"projects": f"first_published_at < {ended}", "parties": "1 = 1"}
+    snapshot_where = {
+        "projects": f"first_published_at < {ended}",
+        "parties": "1 = 1",
+        "flags": f"detected_at < {ended}",  # the findings standing when the dump was cut
+    }
     return [Partition(entity, entity, where[entity]) for entity in ENTITIES] + [
         Partition(entity, f"snapshots/{entity}", snapshot_where[entity])
         for entity in SNAPSHOT_ENTITIES

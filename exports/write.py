@@ -26,6 +26,7 @@ from exports.catalog import write_catalog
 from exports.formats import ROW_GROUP_ROWS, WRITERS, TableWriter
 from exports.manifest import FileEntry, Manifest, manifest_path
 from exports.partitions import Partition, day_partitions
+from exports.scores import write_scores
 from exports.source import Source, open_source
 from exports.storage import Store, open_store
 from schema.db import head_revision
@@ -176,6 +177,7 @@ def export_day(
         watermark = read_watermark(source, day)
         for partition in day_partitions(day):
             files += write_partition(source, store, staging, partition, day, named_parties)
+    files += write_scores(engine, store, staging, day)
     files += write_ocds(engine, store, staging, day, publication)
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
     publish(store, staging, manifest)

@@ -24,6 +24,7 @@ from schema.codes import is_region_code, item_catalogue
 from schema.tables import (
     Award,
     AwardSupplier,
+    Flag,
     Notice,
     Party,
     PartyRoleLink,
@@ -95,6 +96,7 @@ DERIVED = (
     SearchField("procurement_method", "keyword", "采购方式"),
     SearchField("purchaser_id", "integer", "采购人"),
     SearchField("supplier_ids", "integer", "供应商"),
+    SearchField("flag_codes", "keyword", "标记代码"),
 )
 EXTRA = {"party": (SearchField("roles", "keyword", "角色"),)}
 
@@ -201,9 +203,24 @@ def _finish(
         procurement_method=None,
         purchaser_id=None,
         supplier_ids=[],
+        flag_codes=[],
     )
     doc.update(derived)
     return doc
+
+
+def _flag_codes(conn: Connection, column: str, ids: Iterable[int]) -> dict[int, list[str]]:
+    """Sorted distinct rule codes of the flags on these projects or transactions."""
+    flags = _table(Flag)
+    wanted = sorted(set(ids))
+    found: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(wanted), CHUNK):
+        query = select(flags.c[column], flags.c.code).where(
+            flags.c[column].in_(wanted[start : start + CHUNK])
+        )
+        for owner, code in conn.execute(query):
+            found[owner].add(code)
+    return {owner: sorted(codes) for owner, codes in found.items()}
 
 
 def _category_name(code: str | None) -> str | None:
@@ -240,6 +257,7 @@ def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
         [i for p in projects.values() for i in (p.purchaser_id, p.agency_id)]
         + [i for ids in suppliers.values() for i in ids],
     )
+    flagged = _flag_codes(conn, "project_id", project_ids)
     for row in rows:
         project = projects[row.project_id]
         winners = suppliers[project.id] if row.notice_type in AWARDED_TYPES else []
@@ -261,12 +279,14 @@ def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
             procurement_method=project.procurement_method,
             purchaser_id=project.purchaser_id,
             supplier_ids=list(winners),
+            flag_codes=flagged.get(project.id, []),
         )  # fmt: skip
 
 
 def _transactions(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = _rows(conn, Transaction, pks)
     parties = _parties_by_id(conn, [i for r in rows for i in (r.purchaser_id, r.supplier_id)])
+    flagged = _flag_codes(conn, "transaction_id", [r.id for r in rows])
     for row in rows:
         purchaser, supplier = parties.get(row.purchaser_id), parties.get(row.supplier_id)
         yield row.id, _finish(
@@ -283,6 +303,7 @@ def _transactions(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, d
             channel=row.channel,
             purchaser_id=row.purchaser_id,
             supplier_ids=[row.supplier_id],
+            flag_codes=flagged.get(row.id, []),
         )  # fmt: skip
 
 

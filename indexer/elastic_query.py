@@ -90,6 +90,8 @@ def filter_clauses(value: SearchFilter) -> list[dict[str, Any]]:
             out.append({"term": {name: getattr(value, name)}})
     if value.supplier_id is not None:
         out.append({"term": {"supplier_ids": value.supplier_id}})
+    if value.flag_code is not None:
+        out.append({"term": {"flag_codes": value.flag_code.upper()}})
     if value.category_code_prefix:
         out.append({"prefix": {"category_code": value.category_code_prefix.upper()}})
     dates = {k: v.isoformat() for k, v in (("gte", value.date_from), ("lte", value.date_to)) if v}

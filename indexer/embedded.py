@@ -79,6 +79,9 @@ class EmbeddedBackend:
             if not set(sql.ALL_TABLES) <= existing:
                 for statement in sql.TABLES:
                     conn.exec_driver_sql(statement)
+            columns = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(search_docs)")}
+            if "flag_codes" not in columns:  # tables made before flags were searchable
+                conn.exec_driver_sql("ALTER TABLE search_docs ADD COLUMN flag_codes TEXT")
         self._ready = True
 
     @contextmanager
@@ -296,6 +299,7 @@ def _rows(doc: int, op: IndexOp) -> tuple[dict[str, Any], dict[str, Any], dict[s
         "date": _day(d.get("date")), "amount": sql.fen(d.get("amount")),
         "region_path": "/".join(d.get("region_path") or []) or None,
         "supplier_ids": f" {' '.join(suppliers)} " if suppliers else None,
+        "flag_codes": f" {' '.join(d['flag_codes'])} " if d.get("flag_codes") else None,
     }  # fmt: skip
     terms = {
         "id": doc,

@@ -41,7 +41,7 @@ TABLES = (
         version INTEGER NOT NULL, date TEXT, year INTEGER, amount INTEGER,
         region_path TEXT, region_province TEXT, category_code TEXT, category_root TEXT,
         channel TEXT, notice_type TEXT, procurement_method TEXT, purchaser_id INTEGER,
-        supplier_ids TEXT, title TEXT, text TEXT)""",
+        supplier_ids TEXT, title TEXT, text TEXT, flag_codes TEXT)""",
     "CREATE INDEX IF NOT EXISTS search_docs_kind_date ON search_docs (kind, date)",
     "CREATE INDEX IF NOT EXISTS search_docs_region ON search_docs (region_path)",
     "CREATE INDEX IF NOT EXISTS search_docs_amount ON search_docs (amount)",
@@ -60,7 +60,7 @@ TABLES = (
 DOC_COLUMNS = (
     "id", "kind", "pk", "version", "date", "year", "amount", "region_path", "region_province",
     "category_code", "category_root", "channel", "notice_type", "procurement_method",
-    "purchaser_id", "supplier_ids", "title", "text",
+    "purchaser_id", "supplier_ids", "title", "text", "flag_codes",
 )  # fmt: skip
 # Facet name → column; the same names and bucket counts as indexer.elastic_query.FACETS.
 FACET_COLUMNS = {
@@ -168,6 +168,9 @@ def filters(value: SearchFilter, kinds: list[str], params: dict[str, Any]) -> li
     if value.supplier_id is not None:
         params["supplier"] = f" {value.supplier_id} "
         out.append("instr(d.supplier_ids, :supplier) > 0")
+    if value.flag_code is not None:  # flag_codes: ' CODE1 CODE2 ', as supplier_ids
+        params["flag_code"] = f" {value.flag_code.upper()} "
+        out.append("instr(d.flag_codes, :flag_code) > 0")
     if value.category_code_prefix:
         params["category"] = value.category_code_prefix.upper()
         out.append("substr(d.category_code, 1, length(:category)) = :category")

@@ -50,6 +50,7 @@ class SearchFilter:
     date_to: date | None = None
     amount_min: Decimal | None = None
     amount_max: Decimal | None = None
+    flag_code: str | None = None  # a consistency rule code flagging the record (or its project)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from sqlmodel import SQLModel
 
+from schema.scores import TransparencyScore
 from schema.tables import (
     Award,
     Contract,
     DataQualityIssue,
+    Flag,
     Lot,
     Notice,
     Party,
@@ -36,6 +38,8 @@ ENTITIES: dict[str, type[SQLModel]] = {
     "transactions": Transaction,
     "publishers": Publisher,
     "data_quality_issues": DataQualityIssue,
+    "flags": Flag,
+    "transparency_scores": TransparencyScore,  # computed, not stored: no table
 }
 
 

@@ -17,7 +17,8 @@ from hub.graphql.relay import global_id
 from schema.catalogue import ENTITIES, public_fields
 
 SCALARS: dict[Any, Any] = {
-    str: str, int: int, Decimal: Decimal, date: date, datetime: datetime, NaiveDatetime: datetime,
+    str: str, int: int, float: float, Decimal: Decimal, date: date, datetime: datetime,
+    NaiveDatetime: datetime,
 }  # fmt: skip
 
 
@@ -32,13 +33,14 @@ class Node:
         return global_id(type(self).__name__, self.pk)
 
 
-def catalogue_type(entity: str, type_name: str) -> type:
+def catalogue_type(entity: str, type_name: str, private: tuple[str, ...] = ()) -> type:
     """A strawberry base type with the entity's public fields as plain attributes.
 
-    Foreign keys stay private (`*_id`): the graph exposes the related object instead.
+    Foreign keys and the `private` names stay private (`*_id`): the graph exposes the related
+    object instead.
     """
     model = ENTITIES[entity]
-    table = model.__table__  # type: ignore[attr-defined]
+    table = getattr(model, "__table__", None)  # computed entities have none
     annotations: dict[str, Any] = {}
     namespace: dict[str, Any] = {"__annotations__": annotations}
     names = []
@@ -48,7 +50,7 @@ def catalogue_type(entity: str, type_name: str) -> type:
         python_type = SCALARS[spec.python_type]
         annotation = python_type | None if spec.nullable else python_type
         names.append(spec.name)
-        if table.c[spec.name].foreign_keys:
+        if spec.name in private or (table is not None and table.c[spec.name].foreign_keys):
             annotations[spec.name] = strawberry.Private[annotation]
             continue
         annotations[spec.name] = annotation

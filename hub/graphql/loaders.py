@@ -15,6 +15,7 @@ from schema.tables import (
     Award,
     AwardSupplier,
     Contract,
+    Flag,
     Lot,
     Notice,
     NoticeSource,
@@ -23,6 +24,7 @@ from schema.tables import (
     PenaltyRecord,
     Project,
     Publisher,
+    Transaction,
 )
 
 T = Any
@@ -144,3 +146,32 @@ class Loaders:
     def award_suppliers(self) -> DataLoader[Hashable, list[Any]]:
         links = _table(AwardSupplier)
         return many_loader(self.conn, _children(links, "award_pk"), "award_pk")
+
+    @cached_property
+    def transaction(self) -> DataLoader[int, Any]:
+        return one_loader(self.conn, _table(Transaction))
+
+    @cached_property
+    def project_flags(self) -> DataLoader[Hashable, list[Any]]:
+        flags = _table(Flag)
+        return many_loader(self.conn, _children(flags, "project_id", flags.c.id), "project_id")
+
+    @cached_property
+    def party_flags(self) -> DataLoader[Hashable, list[Any]]:
+        flags = _table(Flag)
+        return many_loader(self.conn, _children(flags, "party_id", flags.c.id), "party_id")
+
+    @cached_property
+    def purchaser_flags(self) -> DataLoader[Hashable, list[Any]]:
+        """Flags on the projects each party purchased."""
+        flags, projects = _table(Flag), _table(Project)
+
+        def query(conn: Connection, keys: Iterable[Hashable]) -> Select[Any]:
+            return (
+                select(*shown(flags), projects.c.purchaser_id.label("purchaser_key"))
+                .join(projects, projects.c.id == flags.c.project_id)
+                .where(among(conn, projects.c.purchaser_id, keys))
+                .order_by(flags.c.id)
+            )
+
+        return many_loader(self.conn, query, "purchaser_key")

@@ -32,6 +32,7 @@ from schema.tables import PenaltyRecord as PenaltyTable
 from schema.tables import Project as ProjectTable
 
 if TYPE_CHECKING:
+    from hub.graphql.flags import Flag, FlagRelation
     from hub.graphql.projects import Award, Contract, Project
     from hub.graphql.transactions import Transaction, TransactionOrder
 
@@ -40,6 +41,8 @@ TransactionOrderRef = Annotated["TransactionOrder", strawberry.lazy("hub.graphql
 ProjectRef = Annotated["Project", strawberry.lazy("hub.graphql.projects")]
 ContractRef = Annotated["Contract", strawberry.lazy("hub.graphql.projects")]
 AwardRef = Annotated["Award", strawberry.lazy("hub.graphql.projects")]
+FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
+FlagRelationRef = Annotated["FlagRelation", strawberry.lazy("hub.graphql.flags")]
 PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
 PENALTIES = PenaltyTable.__table__  # type: ignore[attr-defined]
 
@@ -129,6 +132,18 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
 
         query = select(*shown(TRANSACTIONS)).where(TRANSACTIONS.c[as_.value] == self.pk)
         return transactions_page(info, query, order_by, PageArgs(first, after, last, before))
+
+    @strawberry.field(
+        description="标记: consistency flags about it as the supplier concerned (default), or "
+        "on the projects it purchased (`as: PURCHASER`); most severe first."
+    )
+    async def flags(
+        self, info: Info,
+        as_: Annotated[FlagRelationRef | None, strawberry.argument(name="as")] = None,
+    ) -> list[FlagRef]:  # fmt: skip
+        from hub.graphql.flags import FlagRelation, party_flags
+
+        return await party_flags(info, self.pk, as_ or FlagRelation.SUPPLIER)
 
     @strawberry.field(description="采购项目: projects it purchased.")
     def projects(

@@ -30,10 +30,12 @@ from schema.tables import Notice as NoticeTable
 from schema.tables import Project as ProjectTable
 
 if TYPE_CHECKING:
+    from hub.graphql.flags import Flag
     from hub.graphql.parties import Party, Publisher
 
 PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
 PublisherRef = Annotated["Publisher", strawberry.lazy("hub.graphql.parties")]
+FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
 PROJECTS = ProjectTable.__table__  # type: ignore[attr-defined]
 NOTICES = NoticeTable.__table__  # type: ignore[attr-defined]
 CONTRACTS = ContractTable.__table__  # type: ignore[attr-defined]
@@ -70,6 +72,12 @@ class Project(catalogue_type("projects", "Project"), Node):  # type: ignore[misc
     @strawberry.field(description="行政区划: the project's region.")
     def region(self) -> Region | None:
         return region_of(self.region_code)
+
+    @strawberry.field(description="标记: consistency flags on it, most severe first.")
+    async def flags(self, info: Info) -> list[FlagRef]:
+        from hub.graphql.flags import by_severity
+
+        return by_severity(await info.context.loaders.project_flags.load(self.pk))
 
     @strawberry.field(description="品目: the project's main item category.")
     def category(self) -> Category | None:

@@ -14,6 +14,7 @@ from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, NotFound, is_unexpected
 from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
+from hub.graphql.flags import Flag, FlagFilter, FlagOrder, flags_page
 from hub.graphql.limits import QueryLimits
 from hub.graphql.mutations import Mutation
 from hub.graphql.parties import (
@@ -40,6 +41,12 @@ from hub.graphql.projects import (
     projects_page,
 )
 from hub.graphql.relay import Connection, PageArgs, parse_global_id
+from hub.graphql.scores import (
+    ScoreGroup,
+    TransparencyScore,
+    transparency_scores,
+    transparency_trend,
+)
 from hub.graphql.search import (
     SearchConnection,
     SearchFilterInput,
@@ -60,6 +67,9 @@ from schema.tables import (
 )
 from schema.tables import (
     Contract as ContractTable,
+)
+from schema.tables import (
+    Flag as FlagTable,
 )
 from schema.tables import (
     Lot as LotTable,
@@ -88,7 +98,7 @@ NODE_TYPES = {
     for cls, table in (
         (Project, ProjectTable), (Notice, NoticeTable), (Lot, LotTable), (Award, AwardTable),
         (Contract, ContractTable), (Party, PartyTable), (PenaltyRecord, PenaltyTable),
-        (Transaction, TransactionTable), (Publisher, PublisherTable),
+        (Transaction, TransactionTable), (Publisher, PublisherTable), (Flag, FlagTable),
     )
 }  # fmt: skip
 After = Annotated[str | None, strawberry.argument(description="Items after this cursor.")]
@@ -243,6 +253,43 @@ class Query:
     ) -> SearchConnection:  # fmt: skip
         return run_search(info, query, kinds, filter, order_by, first, after)
 
+    @strawberry.field(
+        description="标记: consistency flags (disclosure deadlines, stages compared, debarred "
+        "suppliers, unit-price outliers), newest first by default."
+    )
+    def flags(
+        self, info: Info, filter: FlagFilter | None = None, order_by: FlagOrder | None = None,
+        first: First = None, after: After = None, last: Last = None, before: Before = None,
+    ) -> Connection[Flag]:  # fmt: skip
+        query = (filter or FlagFilter()).query()
+        return flags_page(info.context.conn, query, order_by, PageArgs(first, after, last, before))
+
+    @strawberry.field(
+        description="透明度评价: purchasers, agencies or regions ranked by transparency score "
+        "over a range of months (YYYY-MM, inclusive), best first by default."
+    )
+    def transparency_scores(
+        self, info: Info, group_by: ScoreGroup,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None, region_code: str | None = None,
+        direction: Direction = Direction.DESC, first: int = 20, min_projects: int = 1,
+    ) -> list[TransparencyScore]:  # fmt: skip
+        return transparency_scores(
+            info, group_by, from_, to, region_code, direction, first, min_projects
+        )
+
+    @strawberry.field(
+        description="透明度趋势: one purchaser's or agency's (entityId, a Party id) or one "
+        "region's (regionCode, with its descendants) scores month by month, oldest first."
+    )
+    def transparency_trend(
+        self, info: Info, group_by: ScoreGroup = ScoreGroup.PURCHASER,
+        entity_id: strawberry.ID | None = None, region_code: str | None = None,
+        from_: Annotated[str | None, strawberry.argument(name="from")] = None,
+        to: str | None = None,
+    ) -> list[TransparencyScore]:  # fmt: skip
+        return transparency_trend(info, group_by, entity_id, region_code, from_, to)
+
     @strawberry.field(description="开放数据: published daily dump files, newest day first.")
     def exports(
         self, info: Info,
@@ -263,7 +310,7 @@ class Query:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
-    types=[Project, Notice, Lot, Award, Contract, Party, PenaltyRecord, Transaction, Publisher],
+    types=[cls for cls, _table in NODE_TYPES.values()],
     extensions=[
         QueryLimits,
         # Validation depends on the document only: cached per document, as parsing is.

@@ -88,6 +88,11 @@ class SearchFilterInput:
         default=None, description="The record's main date (published, ordered, decided)."
     )
     amount: AmountRange | None = strawberry.field(default=None, description="Amount in yuan.")
+    flag_code: str | None = strawberry.field(
+        default=None,
+        description="规则代码: notices whose project, or transactions, a consistency rule "
+        "flagged, e.g. SINGLE_SOURCE_NO_PUBLICITY (parties and penalties drop out).",
+    )
 
     def to_filter(self) -> SearchFilter:
         if self.region_code is not None and not is_region_code(self.region_code):
@@ -105,6 +110,7 @@ class SearchFilterInput:
             date_to=when.to,
             amount_min=money.min,
             amount_max=money.max,
+            flag_code=self.flag_code.strip().upper() if self.flag_code else None,
         )
 
 

@@ -1,0 +1,313 @@
+"""Transparency scores (透明度评价, 86号 (十)) per purchaser, agency or region and month.
+
+Computed on demand with four grouped SQL queries (projects, awards, contracts, arrivals); the
+counts are additive, so a ranking over a range of months sums them before dividing. A
+project counts in the month of its first notice; an arrival in the month of its notice.
+
+- completeness = (required notices present + required fields present) / (required notices +
+  required fields). Required notices: an opening notice (tender or single-source publicity;
+  single-source publicity for a single-source project) once a result or contract is out; a
+  result once a contract is out; procurement documents with a result (not single source);
+  a contract notice 30 days after the first result, unless terminated. Required fields: a
+  project's title, purchaser, budget, method and category; an active award's amount,
+  decision date and supplier; a contract's amount, signing date and supplier.
+- timeliness = share of deadlines kept: awards with a decision date (not pending) and
+  contracts with a signing date, less the RESULT_LATE and CONTRACT_LATE flags (the 2-working-day
+  rules; a flag the calendar could not decide, severity low, does not count as late).
+- consistency = share of projects without a flag of high or medium severity.
+- push timeliness = share of arrivals (a notice from one source site, `notice_sources`) received
+  within 24 hours of the notice's publish time; the mean delay in hours is given beside it.
+- score = the mean of those of the four that have something to measure (a denominator > 0).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, extract, func, or_, select
+
+from schema.codes import region_prefix
+from schema.flags import CONTRACT_DAYS
+from schema.tables import Award, AwardSupplier, Contract, Flag, Notice, NoticeSource, Project
+
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
+AWARDS = Award.__table__  # type: ignore[attr-defined]
+AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
+CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+FLAGS = Flag.__table__  # type: ignore[attr-defined]
+LATENESS_CODES = ("RESULT_LATE", "CONTRACT_LATE")
+PUSH_HOURS = 24
+PROJECT_FIELDS = ("title", "purchaser_id", "budget", "procurement_method", "category_code")
+
+
+class Group(Enum):
+    """Whose disclosure is scored: the project's purchaser, agency or region."""
+
+    PURCHASER = "purchaser_id"
+    AGENCY = "agency_id"
+    REGION = "region_code"
+
+
+@dataclass
+class ScoreCounts:
+    """The counts behind one entity's scores; adding two gives the scores of both together."""
+
+    projects: int = 0
+    notices_required: int = 0
+    notices_present: int = 0
+    fields_required: int = 0
+    fields_present: int = 0
+    deadlines: int = 0
+    late: int = 0
+    flagged_projects: int = 0
+    arrivals: int = 0
+    arrivals_on_time: int = 0
+    delay_hours: float = 0.0
+
+    def add(self, other: ScoreCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    @property
+    def completeness(self) -> float | None:
+        required = self.notices_required + self.fields_required
+        return (self.notices_present + self.fields_present) / required if required else None
+
+    @property
+    def timeliness(self) -> float | None:
+        return max(self.deadlines - self.late, 0) / self.deadlines if self.deadlines else None
+
+    @property
+    def consistency(self) -> float | None:
+        return (self.projects - self.flagged_projects) / self.projects if self.projects else None
+
+    @property
+    def push_timeliness(self) -> float | None:
+        return self.arrivals_on_time / self.arrivals if self.arrivals else None
+
+    @property
+    def mean_push_delay_hours(self) -> float | None:
+        return self.delay_hours / self.arrivals if self.arrivals else None
+
+    @property
+    def score(self) -> float | None:
+        parts = [self.completeness, self.timeliness, self.consistency, self.push_timeliness]
+        known = [p for p in parts if p is not None]
+        return sum(known) / len(known) if known else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which projects count: a group, a month range ('YYYY-MM', inclusive), optionally one
+    entity (`key`) and a region with its descendants; `as_one` counts them all as one entity
+    (a region's own series), keyed by `region_code`."""
+
+    group: Group
+    month_from: str | None = None
+    month_to: str | None = None
+    key: Any = None
+    region_code: str | None = None
+    as_one: bool = False
+
+
+def month_of(conn: Connection, column: Any) -> Any:
+    """'YYYY-MM' of a timestamp column, on SQLite and PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m", column)
+    return func.to_char(column, "YYYY-MM")
+
+
+def hours_between(conn: Connection, start: Any, end: Any) -> Any:
+    if conn.dialect.name == "sqlite":
+        return (func.julianday(end) - func.julianday(start)) * 24.0
+    return extract("epoch", end - start) / 3600.0
+
+
+def _flag(condition: Any) -> Any:
+    return case((condition, 1), else_=0)
+
+
+def _narrow(conn: Connection, query: Any, scope: Scope, moment: Any) -> Any:
+    """The query restricted to `scope`, grouped by entity (unless `as_one`) and month."""
+    month = month_of(conn, moment)
+    key = PROJECTS.c[scope.group.value]
+    clauses = [month >= scope.month_from if scope.month_from else None,
+               month <= scope.month_to if scope.month_to else None,
+               key == scope.key if scope.key is not None else None]  # fmt: skip
+    if scope.region_code is not None and scope.region_code != "100000":
+        clauses.append(PROJECTS.c.region_code.like(region_prefix(scope.region_code) + "%"))
+    if not scope.as_one:
+        clauses.append(key.is_not(None))
+    query = query.where(and_(*(c for c in clauses if c is not None)))
+    if scope.as_one:
+        return query.add_columns(month.label("month")).group_by(month)
+    return query.add_columns(key.label("key"), month.label("month")).group_by(key, month)
+
+
+def _project_query(conn: Connection, scope: Scope, today: date) -> Any:
+    n = NOTICES.c
+    kinds = select(
+        n.project_id,
+        func.max(_flag(n.notice_type == "tender")).label("tender"),
+        func.max(_flag(n.notice_type == "single_source")).label("publicity"),
+        func.max(_flag(n.notice_type == "result")).label("result"),
+        func.max(_flag(n.notice_type == "documents")).label("documents"),
+        func.max(_flag(n.notice_type == "contract")).label("contract"),
+        func.max(_flag(n.notice_type == "termination")).label("terminated"),
+        func.min(case((n.notice_type == "result", n.published_at))).label("first_result"),
+    ).group_by(n.project_id).subquery()  # fmt: skip
+    f = FLAGS.c
+    late = and_(f.code.in_(LATENESS_CODES), f.severity != "low")
+    flagged = select(
+        f.project_id,
+        func.sum(_flag(late)).label("late"),
+        func.max(_flag(f.severity.in_(("high", "medium")))).label("serious"),
+    ).where(f.project_id.is_not(None)).group_by(f.project_id).subquery()  # fmt: skip
+    p, k = PROJECTS.c, kinds.c
+    single = p.procurement_method == "limited"
+    out = or_(k.result == 1, k.contract == 1)
+    opened = case((single, k.publicity), else_=_flag(or_(k.tender == 1, k.publicity == 1)))
+    cutoff = datetime.combine(today - timedelta(days=CONTRACT_DAYS), datetime.min.time())
+    contract_due = and_(k.result == 1, k.terminated == 0, k.first_result < cutoff)
+    documents_due = and_(k.result == 1, or_(p.procurement_method.is_(None), ~single))
+    required = [_flag(out), _flag(k.contract == 1), _flag(documents_due), _flag(contract_due)]
+    present = [_flag(and_(out, opened == 1)), _flag(and_(k.contract == 1, k.result == 1)),
+               _flag(and_(documents_due, k.documents == 1)),
+               _flag(and_(contract_due, k.contract == 1))]  # fmt: skip
+    query = select(
+        func.count().label("projects"),
+        func.sum(sum(required[1:], required[0])).label("notices_required"),
+        func.sum(sum(present[1:], present[0])).label("notices_present"),
+        func.sum(sum((_flag(p[c].is_not(None)) for c in PROJECT_FIELDS[1:]),
+                     _flag(p[PROJECT_FIELDS[0]].is_not(None)))).label("fields_present"),
+        func.sum(func.coalesce(flagged.c.late, 0)).label("late"),
+        func.sum(func.coalesce(flagged.c.serious, 0)).label("flagged_projects"),
+    ).select_from(
+        PROJECTS.outerjoin(kinds, k.project_id == p.id)
+        .outerjoin(flagged, flagged.c.project_id == p.id)
+    )  # fmt: skip
+    return _narrow(conn, query, scope, p.first_published_at)
+
+
+def _award_query(conn: Connection, scope: Scope) -> Any:
+    a, p = AWARDS.c, PROJECTS.c
+    named = select(AWARD_SUPPLIERS.c.award_pk).group_by(AWARD_SUPPLIERS.c.award_pk).subquery()
+    active = or_(a.status.is_(None), a.status == "active")
+    query = select(
+        func.sum(_flag(active) * 3).label("fields_required"),
+        func.sum(_flag(and_(active, a.amount.is_not(None)))
+                 + _flag(and_(active, a.decision_date.is_not(None)))
+                 + _flag(and_(active, named.c.award_pk.is_not(None)))).label("fields_present"),
+        func.sum(_flag(and_(a.decision_date.is_not(None),
+                            or_(a.status.is_(None), a.status != "pending")))).label("deadlines"),
+    ).select_from(
+        AWARDS.join(PROJECTS, p.id == a.project_id).outerjoin(named, named.c.award_pk == a.id)
+    )  # fmt: skip
+    return _narrow(conn, query, scope, p.first_published_at)
+
+
+def _contract_query(conn: Connection, scope: Scope) -> Any:
+    c, p = CONTRACTS.c, PROJECTS.c
+    query = select(
+        (func.count() * 3).label("fields_required"),
+        func.sum(_flag(c.amount.is_not(None)) + _flag(c.date_signed.is_not(None))
+                 + _flag(c.supplier_id.is_not(None))).label("fields_present"),
+        func.sum(_flag(c.date_signed.is_not(None))).label("deadlines"),
+    ).select_from(CONTRACTS.join(PROJECTS, p.id == c.project_id))  # fmt: skip
+    return _narrow(conn, query, scope, p.first_published_at)
+
+
+def _arrival_query(conn: Connection, scope: Scope) -> Any:
+    n, s = NOTICES.c, SOURCES.c
+    delay = hours_between(conn, n.published_at, s.received_at)
+    query = select(
+        func.count().label("arrivals"),
+        func.sum(_flag(delay <= PUSH_HOURS)).label("arrivals_on_time"),
+        func.sum(delay).label("delay_hours"),
+    ).select_from(
+        SOURCES.join(NOTICES, n.id == s.notice_id).join(PROJECTS, PROJECTS.c.id == n.project_id)
+    )  # fmt: skip
+    return _narrow(conn, query, scope, n.published_at)
+
+
+def score_counts(
+    conn: Connection, scope: Scope, today: date | None = None
+) -> dict[tuple[Any, str], ScoreCounts]:
+    """Counts per (entity key, month) within `scope`."""
+    today = today or date.today()
+    found: dict[tuple[Any, str], ScoreCounts] = defaultdict(ScoreCounts)
+    for query in (_project_query(conn, scope, today), _award_query(conn, scope),
+                  _contract_query(conn, scope), _arrival_query(conn, scope)):  # fmt: skip
+        for row in conn.execute(query).mappings():
+            key = scope.region_code if scope.as_one else row["key"]
+            counts = found[(key, row["month"])]
+            for name, value in row.items():
+                if name not in ("key", "month") and value is not None:
+                    setattr(
+                        counts, name, getattr(counts, name) + type(getattr(counts, name))(value)
+                    )
+    for counts in found.values():  # a project's five fields are all required
+        counts.fields_required += counts.projects * len(PROJECT_FIELDS)
+    return dict(found)
+
+
+COUNTS = tuple(f.name for f in fields(ScoreCounts))
+SHARES = ("score", "completeness", "timeliness", "consistency", "push_timeliness",
+          "mean_push_delay_hours")  # fmt: skip
+
+
+def score_row(counts: ScoreCounts, group: str, key: Any, month: str | None) -> dict[str, Any]:
+    """One `schema.scores.TransparencyScore` row: who (a party id or a region), the shares and
+    the counts (a ranking over a range passes no month)."""
+    by_region = group == "region"
+    row: dict[str, Any] = {
+        "group_by": group, "party_id": None if by_region else key,
+        "region_code": key if by_region else None, "month": month,
+    }  # fmt: skip
+    row.update((name, getattr(counts, name)) for name in SHARES)
+    row.update((name, getattr(counts, name)) for name in COUNTS if name != "delay_hours")
+    return row
+
+
+@dataclass(frozen=True)
+class Ranked:
+    key: Any
+    counts: ScoreCounts
+    rank: int
+
+
+def ranking(
+    conn: Connection, scope: Scope, *, descending: bool = True, limit: int = 20,
+    min_projects: int = 1, today: date | None = None,
+) -> list[Ranked]:  # fmt: skip
+    """Entities by score over the whole month range (best first unless `descending` is
+    false); rank 1 is the best score, ties share a rank. Entities without a score are left out."""
+    totals: dict[Any, ScoreCounts] = defaultdict(ScoreCounts)
+    for (key, _month), counts in score_counts(conn, scope, today).items():
+        totals[key].add(counts)
+    scored = [
+        (k, c) for k, c in totals.items() if c.score is not None and c.projects >= min_projects
+    ]
+    scored.sort(key=lambda kc: (-(kc[1].score or 0), str(kc[0])))
+    ranked, rank, previous = [], 0, None
+    for position, (key, counts) in enumerate(scored, 1):
+        if counts.score != previous:
+            rank, previous = position, counts.score
+        ranked.append(Ranked(key, counts, rank))
+    return (ranked if descending else ranked[::-1])[:limit]
+
+
+def trend(
+    conn: Connection, scope: Scope, today: date | None = None
+) -> list[tuple[str, ScoreCounts]]:
+    """One entity's (or one region's) counts month by month, oldest first."""
+    months: dict[str, ScoreCounts] = defaultdict(ScoreCounts)
+    for (_key, month), counts in score_counts(conn, scope, today).items():
+        months[month].add(counts)
+    return sorted(months.items())
