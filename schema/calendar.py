@@ -52,13 +52,18 @@ class WorkCalendar:
     def __init__(self, overrides: Mapping[date, bool]) -> None:
         self.overrides = dict(overrides)
         self.override_years = {day.year for day in self.overrides}
+        self.known: dict[date, bool] = {}  # chinesecalendar's answers: it validates each call
 
     def is_workday(self, day: date) -> bool:
         known = self.overrides.get(day)
         if known is not None:
             return known
+        known = self.known.get(day)
+        if known is not None:
+            return known
         try:
-            return bool(chinese_calendar.is_workday(day))
+            known = self.known[day] = bool(chinese_calendar.is_workday(day))
+            return known
         except NotImplementedError:
             if day.year in self.override_years:  # a year the table covers: weekends off
                 return day.weekday() < 5

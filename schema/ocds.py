@@ -73,14 +73,26 @@ def to_ocds_datetime(value: datetime) -> str:
     return value.replace(tzinfo=BEIJING).isoformat()
 
 
+PLAIN = frozenset((str, int, float, bool))
+
+
+def _merge_into(merged: dict[str, Any], value: Mapping[str, Any]) -> None:
+    """Merge the fields of `value` into `merged`; plain values without a call each (a full
+    flags rebuild merges half a million notices, most of whose fields are strings)."""
+    for key, inner in value.items():
+        if type(inner) in PLAIN:
+            merged[key] = inner
+        else:
+            _merge_value(merged, key, inner)
+
+
 def _merge_value(target: dict[str, Any], key: str, value: Any) -> None:
     if value is None:
         target.pop(key, None)
     elif isinstance(value, dict):
         current = target.get(key)
         merged = current if isinstance(current, dict) else {}
-        for inner_key, inner_value in value.items():
-            _merge_value(merged, inner_key, inner_value)
+        _merge_into(merged, value)
         target[key] = merged
     elif (
         isinstance(value, list)
@@ -94,9 +106,7 @@ def _merge_value(target: dict[str, Any], key: str, value: Any) -> None:
                 if isinstance(item, dict) and "id" in item:
                     by_id[str(item["id"])] = item
         for item in value:
-            existing = by_id.setdefault(str(item["id"]), {})
-            for inner_key, inner_value in item.items():
-                _merge_value(existing, inner_key, inner_value)
+            _merge_into(by_id.setdefault(str(item["id"]), {}), item)
         target[key] = list(by_id.values())
     else:
         target[key] = value

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, select
 
 from hub.flags import consistency, rules, stages  # noqa: F401  (they register their rules)
-from hub.flags.facts import ProjectFacts, load_facts
+from hub.flags.facts import ProjectFacts, load_many
 from hub.flags.prices import CODE as PRICE_CODE
 from hub.flags.prices import LEGAL_BASIS as PRICE_BASIS
 from hub.flags.prices import SEVERITY as PRICE_SEVERITY
@@ -123,11 +123,20 @@ def flags_for_project(
     calendar: WorkCalendar | None = None,
 ) -> list[Flag]:  # fmt: skip
     """Every rule's findings on one project, as unsaved `Flag` rows."""
+    return flags_for_projects(conn, [project_id], today=today, calendar=calendar)
+
+
+def flags_for_projects(
+    conn: Connection, project_ids: list[int], *, today: date | None = None,
+    calendar: WorkCalendar | None = None,
+) -> list[Flag]:  # fmt: skip
+    """Every rule's findings on these projects (their facts loaded together), in id order."""
     now = utc_now_beijing()
-    facts = load_facts(conn, project_id, today or now.date(), calendar or default_calendar())
-    if facts is None:
-        return []
-    return [_flag(rule, finding, project_id, now) for rule, finding in findings(facts)]
+    loaded = load_many(conn, project_ids, today or now.date(), calendar or default_calendar())
+    return [
+        _flag(rule, finding, pid, now)
+        for pid in sorted(loaded) for rule, finding in findings(loaded[pid])
+    ]  # fmt: skip
 
 
 def _insert(conn: Connection, flags: Iterable[Flag]) -> int:
@@ -204,10 +213,7 @@ def rebuild(engine: Engine, *, today: date | None = None) -> dict[str, int]:
         counts = {"projects": len(ids), "project_flags": 0}
         changed: list[int] = []
         for start in range(0, len(ids), CHUNK):
-            flags = [
-                f for pid in ids[start : start + CHUNK]
-                for f in flags_for_project(conn, pid, today=today)
-            ]  # fmt: skip
+            flags = flags_for_projects(conn, ids[start : start + CHUNK], today=today)
             _keep_identity(flags, standing)
             after = _codes_by({_key(f): [] for f in flags}, 1)
             changed += [p for p in ids[start : start + CHUNK]

@@ -8,15 +8,16 @@ Rows stream ordered by (category, date), so memory holds one category-quarter at
 
 from __future__ import annotations
 
-import statistics
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
-from sqlalchemy import Connection, select
+from sqlalchemy import BigInteger, Connection, select, type_coerce
 
+from schema.columns import Money
 from schema.tables import Transaction
 
 TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
@@ -32,6 +33,11 @@ RATIO = Decimal("1.5")  # at least half again the median …
 MADS = 5  # … and five robust standard deviations above it
 MAD_TO_SIGMA = Decimal("1.4826")
 PEERS_SHOWN = 20
+SCALE = Money.scale  # unit prices are stored in fen
+CENT = Decimal("0.01")
+# A transaction as the pass reads it: id, order_id, purchaser_id, supplier_id, model,
+# unit price in fen (the stored integer), order date.
+Raw = tuple[int, str, int, int, str, int, date]
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,9 @@ class Outlier:
         )
 
 
+@cache
 def model_key(model: str) -> str:
+    """Models compared with spaces, width and case ignored (cached: few models, many orders)."""
     return "".join(unicodedata.normalize("NFKC", model).casefold().split())
 
 
@@ -72,51 +80,79 @@ def quarter_of(day: date) -> str:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
-def outliers_in(category_code: str, quarter: str, orders: list[Order]) -> Iterator[Outlier]:
-    """Orders priced far above the median of one category, model and quarter."""
-    groups: dict[str, list[Order]] = {}
+def _quarter_end(day: date) -> date:
+    """The first day of the quarter after `day`'s."""
+    first = (day.month - 1) // 3 * 3 + 1
+    return date(day.year + 1, 1, 1) if first == 10 else date(day.year, first + 3, 1)
+
+
+def _order(raw: Raw) -> Order:
+    return Order(raw[0], raw[1], raw[2], raw[3], raw[4],
+                 Decimal(raw[5]).scaleb(-SCALE), raw[6])  # fmt: skip
+
+
+def _median(ordered: Sequence[int | Decimal]) -> Decimal:
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return Decimal(ordered[middle])
+    return Decimal(ordered[middle - 1] + ordered[middle]) / 2
+
+
+def outliers_in(category_code: str, quarter: str, orders: list[Raw]) -> Iterator[Outlier]:
+    """Orders priced far above the median of one category, model and quarter.
+
+    Prices stay the stored integers (fen) until a group has an order above its threshold: a
+    full rebuild reads ten million orders and finds a few hundred.
+    """
+    groups: dict[str, list[Raw]] = {}
     for order in orders:
-        groups.setdefault(model_key(order.model), []).append(order)
+        groups.setdefault(model_key(order[4]), []).append(order)
     for group in groups.values():
         if len(group) < MIN_ORDERS:
             continue
-        prices = [o.unit_price for o in group]
-        median = Decimal(statistics.median(prices))
-        mad = Decimal(statistics.median(abs(p - median) for p in prices))
+        prices = sorted(o[5] for o in group)
+        median = _median(prices)
+        mad = _median(sorted(abs(p - median) for p in prices))
         threshold = max(median * RATIO, median + MADS * MAD_TO_SIGMA * mad)
+        if prices[-1] <= threshold:
+            continue
         for order in group:
-            if order.unit_price <= threshold:
+            if order[5] <= threshold:
                 continue
-            others = [o for o in group if o.purchaser_id != order.purchaser_id]
-            if len({o.purchaser_id for o in others}) < MIN_OTHER_PURCHASERS:
+            others = [o for o in group if o[2] != order[2]]
+            if len({o[2] for o in others}) < MIN_OTHER_PURCHASERS:
                 continue
-            peers = sorted(others, key=lambda o: (o.order_date, o.id))[:PEERS_SHOWN]
-            yield Outlier(order, category_code, quarter, median.quantize(Decimal("0.01")),
-                          mad.quantize(Decimal("0.01")), peers, len(group))  # fmt: skip
+            peers = sorted(others, key=lambda o: (o[6], o[0]))[:PEERS_SHOWN]
+            yield Outlier(_order(order), category_code, quarter,
+                          median.scaleb(-SCALE).quantize(CENT), mad.scaleb(-SCALE).quantize(CENT),
+                          [_order(p) for p in peers], len(group))  # fmt: skip
 
 
-def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Order]]]:
+def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Raw]]]:
     """(category, quarter, orders) from one ordered pass over the transactions."""
+    t = TRANSACTIONS.c
     query = (
-        select(TRANSACTIONS.c.id, TRANSACTIONS.c.order_id, TRANSACTIONS.c.purchaser_id,
-               TRANSACTIONS.c.supplier_id, TRANSACTIONS.c.model, TRANSACTIONS.c.unit_price,
-               TRANSACTIONS.c.order_date, TRANSACTIONS.c.category_code)
-        .where(TRANSACTIONS.c.category_code.is_not(None))
-        .order_by(TRANSACTIONS.c.category_code, TRANSACTIONS.c.order_date, TRANSACTIONS.c.id)
+        select(t.id, t.order_id, t.purchaser_id, t.supplier_id, t.model,
+               type_coerce(t.unit_price, BigInteger), t.order_date, t.category_code)
+        .where(t.category_code.is_not(None))
+        .order_by(t.category_code, t.order_date, t.id)
     )  # fmt: skip
-    key: tuple[str, str] | None = None
-    chunk: list[Order] = []
+    category: str | None = None
+    ends = date.min
+    started = date.min
+    chunk: list[Raw] = []
     # Options on the statement: Connection.execution_options would change the connection.
-    for row in conn.execute(query.execution_options(stream_results=True, yield_per=10_000)):
-        here = (row.category_code, quarter_of(row.order_date))
-        if here != key:
-            if key is not None:
-                yield key[0], key[1], chunk
-            key, chunk = here, []
-        chunk.append(Order(row.id, row.order_id, row.purchaser_id, row.supplier_id, row.model,
-                           row.unit_price, row.order_date))  # fmt: skip
-    if key is not None:
-        yield key[0], key[1], chunk
+    result = conn.execute(query.execution_options(stream_results=True, yield_per=10_000))
+    for rows in result.partitions():
+        for row in rows:
+            day = row[6]
+            if row[7] != category or day >= ends:
+                if chunk:
+                    yield category, quarter_of(started), chunk  # type: ignore[misc]
+                category, started, ends, chunk = row[7], day, _quarter_end(day), []
+            chunk.append(row[:7])  # type: ignore[arg-type]
+    if chunk:
+        yield category, quarter_of(started), chunk  # type: ignore[misc]
 
 
 def price_outliers(conn: Connection) -> Iterable[Outlier]:
