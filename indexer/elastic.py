@@ -8,6 +8,7 @@ external version, so a change that arrives late never overwrites a newer one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from elasticsearch.serializer import OrjsonSerializer
 from indexer import elastic_query
 from indexer.search import KINDS, MAX_SIZE, Hit, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import highlight
+
+log = logging.getLogger(__name__)
 
 PIT_KEEP_ALIVE = "2m"  # between two pages; each page renews it
 LAST_SHARD_DOC = 2**63 - 1
@@ -132,14 +135,16 @@ class ElasticBackend:
 
     def current_indices(self) -> dict[str, str]:
         """kind → the index its alias points at, for the kinds that have one."""
+        # A 404 still lists the aliases that exist (one kind new in this version, say):
+        # reading it as "none" would swap every kind to a new, empty index.
         with self._answering():
-            try:
-                found = self.client.indices.get_alias(name=[self.alias(k) for k in KINDS])
-            except NotFoundError:
-                return {}
+            found = self.client.options(ignore_status=404).indices.get_alias(
+                name=[self.alias(k) for k in KINDS]
+            )
         return {
             kind: index
             for index, info in found.body.items()
+            if isinstance(info, dict)
             for kind in KINDS
             if self.alias(kind) in info.get("aliases", {})
         }
@@ -157,10 +162,22 @@ class ElasticBackend:
         return {k: v for k, v in old.items() if k in new}
 
     def ensure_indices(self) -> dict[str, str]:
-        """Create and alias the indices of kinds that have none (a first start)."""
-        missing = [k for k in KINDS if k not in self.current_indices()]
+        """Create and alias the indices of kinds that have none (a first start); give existing
+        ones the fields added since they were built (an upgrade adds `flag_codes`, say), so
+        new documents index without `caigou index rebuild`. A field whose type changed cannot
+        be altered in place: that is logged, and needs the rebuild."""
+        current = self.current_indices()
+        missing = [k for k in KINDS if k not in current]
         if missing:
             self.swap_aliases(self.create_indices(missing))
+        for kind, index in current.items():
+            properties = elastic_query.mappings(kind, smartcn=self.smartcn)["properties"]
+            try:
+                with self._answering():
+                    self.client.indices.put_mapping(index=index, properties=properties)
+            except ApiError as error:
+                log.warning("%s: mapping differs from this version's (%s); run "
+                            "`caigou index rebuild`", index, error.message)  # fmt: skip
         return self.current_indices()
 
     def drop_indices(self, names: Iterable[str]) -> None:

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from hub.publishing import ingest_file, ingest_records
+from indexer import elastic_query
 from indexer.documents import documents
 from indexer.elastic import BulkOp, ElasticBackend
 from indexer.outbox import OUTBOX, RetryPolicy, drain
@@ -226,3 +227,31 @@ def test_rebuild_swaps_aliases_while_searches_keep_answering(hub: Engine, target
         assert index_counts(target) == database_counts(conn)  # LATE-1 included
     assert outbox_size(hub) == 0
     assert not target.client.indices.exists(index=list(before.values()))
+
+
+def test_indices_built_before_a_field_existed_get_it_without_a_rebuild(
+    elastic_url: str,  # noqa: F811
+    elastic_prefix: str,  # noqa: F811
+) -> None:
+    """An upgrade that adds a field (`flag_codes`) must not leave old indices refusing it."""
+    backend = ElasticBackend(elastic_url, prefix=f"{elastic_prefix}-{uuid.uuid4().hex[:6]}")
+    try:
+        full = elastic_query.mappings("notice", smartcn=backend.smartcn)
+        older = {**full, "properties": {k: v for k, v in full["properties"].items()
+                                        if k != "flag_codes"}}  # fmt: skip
+        backend.ensure_indices()
+        name = f"{backend.alias('notice')}-vold"
+        backend.client.indices.create(index=name, settings=backend.index_settings, mappings=older)
+        backend.swap_aliases({"notice": name})
+        backend.ensure_indices()
+        found = backend.client.indices.get_mapping(index=name)[name]["mappings"]["properties"]
+        assert found["flag_codes"] == full["properties"]["flag_codes"]
+        assert backend.current_indices()["notice"] == name  # upgraded in place, not replaced
+        backend.client.indices.delete_alias(index=backend.current_indices()["party"],
+                                            name=backend.alias("party"))  # fmt: skip
+        kept = backend.current_indices()
+        backend.ensure_indices()  # a kind without its alias gets one; the others stay
+        assert {k: v for k, v in backend.current_indices().items() if k != "party"} == kept
+    finally:
+        backend.drop_all()
+        backend.client.close()
