@@ -153,7 +153,7 @@ def main() -> int:
     if program is None:
         print("ocdscardinal (the Rust program with the `indicators` command) was not found: "
               "on PATH, in .venv-tools/bin or ~/.cargo/bin. `cargo install ocdscardinal` "
-              "needs crates.io; the PyPI package only binds `coverage`. "
+              "needs the crate registry; the Python package only binds `coverage`. "
               "See docs/flags-cardinal.md.")  # fmt: skip
         counts = coverage(ndjson)
         if counts is not None:
