@@ -9,6 +9,7 @@ Rows stream ordered by (category, date), so memory holds one category-quarter at
 from __future__ import annotations
 
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -35,9 +36,6 @@ MAD_TO_SIGMA = Decimal("1.4826")
 PEERS_SHOWN = 20
 SCALE = Money.scale  # unit prices are stored in fen
 CENT = Decimal("0.01")
-# A transaction as the pass reads it: id, order_id, purchaser_id, supplier_id, model,
-# unit price in fen (the stored integer), order date.
-Raw = tuple[int, str, int, int, str, int, date]
 
 
 @dataclass(frozen=True)
@@ -86,11 +84,6 @@ def _quarter_end(day: date) -> date:
     return date(day.year + 1, 1, 1) if first == 10 else date(day.year, first + 3, 1)
 
 
-def _order(raw: Raw) -> Order:
-    return Order(raw[0], raw[1], raw[2], raw[3], raw[4],
-                 Decimal(raw[5]).scaleb(-SCALE), raw[6])  # fmt: skip
-
-
 def _median(ordered: Sequence[int | Decimal]) -> Decimal:
     middle = len(ordered) // 2
     if len(ordered) % 2:
@@ -98,63 +91,99 @@ def _median(ordered: Sequence[int | Decimal]) -> Decimal:
     return Decimal(ordered[middle - 1] + ordered[middle]) / 2
 
 
-def outliers_in(category_code: str, quarter: str, orders: list[Raw]) -> Iterator[Outlier]:
+class Group:
+    """The orders of one category, model and quarter, as four parallel integer arrays: the
+    busiest group of a 10M-row database holds half a million orders (~32 bytes each here,
+    ~400 as row tuples)."""
+
+    __slots__ = ("days", "ids", "prices", "purchasers")
+
+    def __init__(self) -> None:
+        self.ids, self.purchasers, self.prices, self.days = (array("q") for _ in range(4))
+
+    def add(self, id_: int, purchaser_id: int, price: int, day: date) -> None:
+        self.ids.append(id_)
+        self.purchasers.append(purchaser_id)
+        self.prices.append(price)
+        self.days.append(day.toordinal())
+
+
+def _orders(conn: Connection, group: Group, positions: list[int]) -> list[Order]:
+    """The orders at `positions` of `group`, their order ids and suppliers read by id."""
+    ids = [group.ids[i] for i in positions]
+    t = TRANSACTIONS.c
+    query = select(t.id, t.order_id, t.supplier_id, t.model).where(t.id.in_(ids))
+    found = {r.id: r for r in conn.execute(query)}
+    return [
+        Order(group.ids[i], found[group.ids[i]].order_id, group.purchasers[i],
+              found[group.ids[i]].supplier_id, found[group.ids[i]].model,
+              Decimal(group.prices[i]).scaleb(-SCALE), date.fromordinal(group.days[i]))
+        for i in positions
+    ]  # fmt: skip
+
+
+def outliers_in(
+    conn: Connection, category_code: str, quarter: str, groups: Iterable[Group]
+) -> Iterator[Outlier]:
     """Orders priced far above the median of one category, model and quarter.
 
     Prices stay the stored integers (fen) until a group has an order above its threshold: a
     full rebuild reads ten million orders and finds a few hundred.
     """
-    groups: dict[str, list[Raw]] = {}
-    for order in orders:
-        groups.setdefault(model_key(order[4]), []).append(order)
-    for group in groups.values():
-        if len(group) < MIN_ORDERS:
+    for group in groups:
+        if len(group.ids) < MIN_ORDERS:
             continue
-        prices = sorted(o[5] for o in group)
+        prices = sorted(group.prices)
         median = _median(prices)
         mad = _median(sorted(abs(p - median) for p in prices))
         threshold = max(median * RATIO, median + MADS * MAD_TO_SIGMA * mad)
         if prices[-1] <= threshold:
             continue
-        for order in group:
-            if order[5] <= threshold:
+        for i, price in enumerate(group.prices):
+            if price <= threshold:
                 continue
-            others = [o for o in group if o[2] != order[2]]
-            if len({o[2] for o in others}) < MIN_OTHER_PURCHASERS:
+            buyer = group.purchasers[i]
+            others = [j for j, p in enumerate(group.purchasers) if p != buyer]
+            if len({group.purchasers[j] for j in others}) < MIN_OTHER_PURCHASERS:
                 continue
-            peers = sorted(others, key=lambda o: (o[6], o[0]))[:PEERS_SHOWN]
-            yield Outlier(_order(order), category_code, quarter,
+            peers = sorted(others, key=lambda j: (group.days[j], group.ids[j]))[:PEERS_SHOWN]
+            order, *shown = _orders(conn, group, [i, *peers])
+            yield Outlier(order, category_code, quarter,
                           median.scaleb(-SCALE).quantize(CENT), mad.scaleb(-SCALE).quantize(CENT),
-                          [_order(p) for p in peers], len(group))  # fmt: skip
+                          shown, len(group.ids))  # fmt: skip
 
 
-def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Raw]]]:
-    """(category, quarter, orders) from one ordered pass over the transactions."""
+def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Group]]]:
+    """(category, quarter, groups by model) from one ordered pass over the transactions."""
     t = TRANSACTIONS.c
     query = (
-        select(t.id, t.order_id, t.purchaser_id, t.supplier_id, t.model,
-               type_coerce(t.unit_price, BigInteger), t.order_date, t.category_code)
+        select(t.id, t.purchaser_id, type_coerce(t.unit_price, BigInteger), t.order_date,
+               t.model, t.category_code)
         .where(t.category_code.is_not(None))
         .order_by(t.category_code, t.order_date, t.id)
     )  # fmt: skip
     category: str | None = None
     ends = date.min
     started = date.min
-    chunk: list[Raw] = []
+    groups: dict[str, Group] = {}
     # Options on the statement: Connection.execution_options would change the connection.
     result = conn.execute(query.execution_options(stream_results=True, yield_per=10_000))
     for rows in result.partitions():
-        for row in rows:
-            day = row[6]
-            if row[7] != category or day >= ends:
-                if chunk:
-                    yield category, quarter_of(started), chunk  # type: ignore[misc]
-                category, started, ends, chunk = row[7], day, _quarter_end(day), []
-            chunk.append(row[:7])  # type: ignore[arg-type]
-    if chunk:
-        yield category, quarter_of(started), chunk  # type: ignore[misc]
+        for id_, purchaser_id, price, day, model, row_category in rows:
+            if row_category != category or day >= ends:
+                if groups:
+                    yield category, quarter_of(started), list(groups.values())  # type: ignore[misc]
+                category, started, ends, groups = row_category, day, _quarter_end(day), {}
+            key = model_key(model)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Group()
+            group.add(id_, purchaser_id, price, day)
+    if groups:
+        yield category, quarter_of(started), list(groups.values())  # type: ignore[misc]
 
 
 def price_outliers(conn: Connection) -> Iterable[Outlier]:
-    for category_code, quarter, orders in _chunks(conn):
-        yield from outliers_in(category_code, quarter, orders)
+    """Every outlier, read in one pass (order ids and suppliers fetched for the few found)."""
+    for category_code, quarter, groups in _chunks(conn):
+        yield from outliers_in(conn, category_code, quarter, groups)
