@@ -33,6 +33,8 @@ from hub.downloads import routes as download_routes
 from hub.graphql.context import Context
 from hub.graphql.schema import schema
 from hub.search import search_backend
+from hub.web import routes as web_routes
+from hub.web.graphiql import ide_page
 from schema.db import current_revision, ensure_schema, make_engine
 from schema.tables import Ingestion
 
@@ -111,6 +113,10 @@ class HubGraphQL(GraphQL[Context, None]):
             data_version(conn).encode() + b"\0" + scope["query_string"]
         ).hexdigest()
         return f'W/"{digest[:32]}"'
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the hub's own static files (hub/web/graphiql.py), never a CDN."""
+        return ide_page()
 
     # orjson: a page of 100 rows is ~40 kB of JSON; the standard library took ~1 ms of it.
     def encode_json(self, data: object) -> bytes:
@@ -205,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
             Route("/graphql", HubGraphQL(engine, metrics, search), methods=["GET", "POST"]),
             *download_routes(settings.export_root),
+            *web_routes(engine, search),
         ],
     )
     app.state.engine = engine

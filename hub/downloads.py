@@ -7,7 +7,6 @@ carry their SHA-256 as a strong ETag, Last-Modified and byte ranges (resumable d
 
 from __future__ import annotations
 
-import html
 import os
 from datetime import date
 from typing import Any
@@ -16,16 +15,31 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from exports.catalog import IMMUTABLE, table_schema
 from exports.manifest import FileEntry, Manifest, manifest_path, published_days, read_manifest
+from exports.partitions import ENTITIES as EXPORTED
 from exports.storage import Store, open_store
+from hub.web.render import render
 
 TOP_LEVEL = ("catalog.json", "datapackage.json")
-SNIPPETS = {
-    "DuckDB": "SELECT * FROM read_parquet('transactions/date=2024-03-*/*.parquet', "
-    "hive_partitioning = true);",
-    "pandas": "pandas.read_parquet('transactions/date=2024-03-01/transactions.parquet')",
-    "R": "arrow::read_parquet('transactions/date=2024-03-01/transactions.parquet')",
-}
+
+
+def snippets(day: str) -> dict[str, str]:
+    """Copy-paste readers for one published day, run from the export root (or a mirror)."""
+    part = f"transactions/date={day}/transactions"
+    return {
+        "DuckDB": f"SELECT * FROM read_parquet('transactions/date=*/*.parquet', "
+        f"hive_partitioning = true);\n-- one day, CSV:\nSELECT * FROM read_csv('{part}.csv');",
+        "pandas": f"import pandas as pd\ndf = pd.read_parquet('{part}.parquet')\n"
+        f"df_csv = pd.read_csv('{part}.csv', encoding='utf-8-sig')",
+        "R": f"library(arrow)\ndf <- read_parquet('{part}.parquet')\n"
+        f"ds <- open_dataset('transactions', partitioning = hive_partition())",
+    }
+
+
+def dictionary() -> list[tuple[str, list[dict[str, Any]]]]:
+    """The data dictionary of every exported entity, as datapackage.json describes it."""
+    return [(e, table_schema(e, keyed=e in IMMUTABLE)["fields"]) for e in EXPORTED]
 
 
 def _manifests(store: Store, start: date | None = None, end: date | None = None) -> list[Any]:
@@ -101,7 +115,7 @@ def routes(export_root: str) -> list[Route]:
                 listed = {**entry.__dict__, "url": f"/downloads/{entry.path}"}
                 days.setdefault(day, []).append(listed)
             return JSONResponse({"days": [{"date": d, "files": f} for d, f in days.items()]})
-        return HTMLResponse(_page(files))
+        return _page(files)
 
     async def file(request: Request) -> Response:
         relative = request.path_params["path"]
@@ -129,39 +143,10 @@ def routes(export_root: str) -> list[Route]:
     ]
 
 
-def _page(files: list[tuple[str, FileEntry]]) -> str:
-    """A plain page: readable without JavaScript, one table per day."""
-    out = [
-        "<!doctype html><html lang='zh-CN'><meta charset='utf-8'>",
-        "<title>开放数据 Open data · caigou-hub</title>",
-        "<h1>开放数据 Open data</h1>",
-        "<p>每日数据包：Parquet（zstd）、CSV（UTF-8 BOM，可直接用 Excel 打开）、OCDS。"
-        " <a href='/downloads/catalog.json'>catalog.json</a> ·"
-        " <a href='/downloads/datapackage.json'>datapackage.json</a>（数据字典 data dictionary）"
-        " · <a href='/downloads/?format=json'>JSON</a></p>",
-        "<h2>读取 Reading</h2><dl>",
-    ]
-    for tool, code in SNIPPETS.items():
-        out.append(f"<dt>{tool}</dt><dd><code>{html.escape(code)}</code></dd>")
-    out.append("</dl>")
-    current = None
+def _page(files: list[tuple[str, FileEntry]]) -> HTMLResponse:
+    """A plain page: readable without JavaScript, one table per day, then the dictionary."""
+    days: dict[str, list[FileEntry]] = {}
     for day, entry in files:
-        if day != current:
-            if current is not None:
-                out.append("</tbody></table>")
-            current = day
-            out.append(
-                f"<h2>{day}</h2><table><thead><tr><th scope='col'>文件 file</th>"
-                "<th scope='col'>实体 entity</th><th scope='col'>行数 rows</th>"
-                "<th scope='col'>字节 bytes</th><th scope='col'>SHA-256</th></tr></thead><tbody>"
-            )
-        link = html.escape(entry.path)
-        out.append(
-            f"<tr><td><a href='/downloads/{link}'>{link}</a></td><td>{entry.entity}</td>"
-            f"<td>{entry.rows:,}</td><td>{entry.bytes:,}</td><td><code>{entry.sha256}</code></td></tr>"
-        )
-    if current is None:
-        out.append("<p>尚无已发布的数据 No day published yet: run <code>caigou export</code>.</p>")
-    else:
-        out.append("</tbody></table>")
-    return "\n".join(out)
+        days.setdefault(day, []).append(entry)
+    example = next(iter(days), "2024-03-01")
+    return render("downloads.html", days=days, snippets=snippets(example), dictionary=dictionary())

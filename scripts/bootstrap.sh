@@ -19,4 +19,19 @@ if [ "${1:-}" = "test" ]; then
     "$root/.venv-tools/bin/pip" install --quiet --upgrade pip
   fi
   "$root/.venv-tools/bin/pip" install --quiet --disable-pip-version-check "libcoveocds==0.17.0"
+  # Browser tests of the web pages: Debian's Chromium (never a downloaded browser), CJK fonts
+  # for the screenshots, and axe-core from npm for the accessibility checks.
+  if ! command -v chromium >/dev/null || [ ! -d /usr/share/fonts/opentype/noto ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  fi
+fi
+# GraphiQL for /graphql and axe-core for the page tests, from npm (package-lock.json).
+if command -v npm >/dev/null; then
+  bash "$root/scripts/build-web.sh"
+elif [ "${1:-}" = "test" ]; then
+  echo "bootstrap.sh: npm is needed for the web assets (apt-get install npm)" >&2
+  exit 1
+else
+  echo "bootstrap.sh: npm not found; /graphql will offer example queries without GraphiQL" >&2
 fi

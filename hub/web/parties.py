@@ -1,0 +1,135 @@
+"""`/parties/{id}`: a supplier or purchaser on one page.
+
+Awards won, contracts, projects bought, recent transactions (keyset-paged, newest first),
+penalty records, debarments active today and flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, tuple_
+from sqlalchemy.orm import aliased
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.web.projects import (
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACTS,
+    FLAGS,
+    PARTIES,
+    PROJECTS,
+    flags_where,
+)
+from hub.web.render import error_page, render
+from schema.tables import PartyRoleLink, PenaltyRecord, Transaction
+
+ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
+PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
+TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
+LIST_LIMIT = 50
+TX_PAGE = 20
+
+
+def transactions_page(
+    conn: Connection, pk: int, before: tuple[date, int] | None
+) -> tuple[list[Any], tuple[date, int] | None]:
+    """Newest first, as purchaser or supplier; the key of the last row pages on.
+
+    One query per role, each walking its (party, order_date, id) index for one page, then
+    merged: an OR across both roles would sort all of a large supplier's rows.
+    """
+    t, other = TRANSACTIONS, aliased(PARTIES)
+    found: list[Any] = []
+    for own, their in ((t.c.purchaser_id, t.c.supplier_id), (t.c.supplier_id, t.c.purchaser_id)):
+        query = (
+            select(t.c.id, t.c.item_name, t.c.brand, t.c.model, t.c.quantity, t.c.unit,
+                   t.c.unit_price, t.c.amount, t.c.order_date,
+                   other.c.name.label("counterpart"), other.c.id.label("counterpart_id"))
+            .join(other, other.c.id == their)
+            .where(own == pk)
+            .order_by(t.c.order_date.desc(), t.c.id.desc())
+            .limit(TX_PAGE + 1)
+        )  # fmt: skip
+        if before is not None:
+            query = query.where(tuple_(t.c.order_date, t.c.id) < tuple_(*before))
+        found += conn.execute(query).mappings().all()
+    unique = {r["id"]: r for r in found}.values()  # a party buying from itself: once
+    rows = sorted(unique, key=lambda r: (r["order_date"], r["id"]), reverse=True)[: TX_PAGE + 1]
+    if len(rows) <= TX_PAGE:
+        return rows, None
+    last = rows[TX_PAGE - 1]
+    return rows[:TX_PAGE], (last["order_date"], last["id"])
+
+
+def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> dict[str, Any] | None:
+    party = conn.execute(select(PARTIES).where(PARTIES.c.id == pk)).mappings().first()
+    if party is None:
+        return None
+    roles = sorted(conn.execute(select(ROLES.c.role).where(ROLES.c.party_id == pk)).scalars())
+    awards = conn.execute(
+        select(AWARDS.c.award_id, AWARDS.c.title, AWARDS.c.amount, AWARDS.c.decision_date,
+               PROJECTS.c.ocid, PROJECTS.c.title.label("project_title"))
+        .join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
+        .join(PROJECTS, PROJECTS.c.id == AWARDS.c.project_id)
+        .where(AWARD_SUPPLIERS.c.party_id == pk)
+        .order_by(AWARDS.c.decision_date.desc()).limit(LIST_LIMIT)
+    ).mappings().all()  # fmt: skip
+    contracts = conn.execute(
+        select(CONTRACTS.c.contract_id, CONTRACTS.c.title, CONTRACTS.c.amount,
+               CONTRACTS.c.date_signed, PROJECTS.c.ocid)
+        .join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
+        .where(CONTRACTS.c.supplier_id == pk)
+        .order_by(CONTRACTS.c.date_signed.desc()).limit(LIST_LIMIT)
+    ).mappings().all()  # fmt: skip
+    projects = conn.execute(
+        select(PROJECTS.c.ocid, PROJECTS.c.title, PROJECTS.c.budget, PROJECTS.c.status)
+        .where(PROJECTS.c.purchaser_id == pk)
+        .order_by(PROJECTS.c.last_published_at.desc()).limit(LIST_LIMIT)
+    ).mappings().all()  # fmt: skip
+    penalties = conn.execute(
+        select(PENALTIES).where(PENALTIES.c.subject_id == pk)
+        .order_by(PENALTIES.c.decision_date.desc())
+    ).mappings().all()  # fmt: skip
+    today = date.today()
+    active = [
+        r for r in penalties
+        if r["debarment_start"] and r["debarment_end"]
+        and r["debarment_start"] <= today <= r["debarment_end"]
+    ]  # fmt: skip
+    transactions, following = transactions_page(conn, pk, before)
+    return {
+        "party": party, "roles": roles, "awards": awards, "contracts": contracts,
+        "projects": projects, "penalties": penalties, "debarments": active,
+        "transactions": transactions, "following": following, "paged": before is not None,
+        "flags": flags_where(conn, FLAGS.c.party_id == pk),
+    }  # fmt: skip
+
+
+def read_before(value: str) -> tuple[date, int] | None:
+    """`before=2024-03-01.123`: the key of the last transaction of the previous page."""
+    if not value:
+        return None
+    day, _, pk = value.partition(".")
+    return date.fromisoformat(day), int(pk)
+
+
+def page(engine: Engine) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        raw = request.path_params["id"]
+        if not raw.isdigit() or len(raw) > 18:
+            return error_page(request, 404, f"{raw!r} 不是主体编号: not a party id")
+        try:
+            before = read_before(request.query_params.get("before", ""))
+        except ValueError:
+            return error_page(request, 400, "before: 翻页参数有误 not a page key this site gave")
+        with engine.connect() as conn:
+            data = party_data(conn, int(raw), before)
+        if data is None:
+            return error_page(request, 404, f"没有主体 {raw}: no such party")
+        return render("party.html", **data)
+
+    return endpoint

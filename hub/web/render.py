@@ -1,0 +1,94 @@
+"""Templates, labels and the error page shared by every page."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from hub.graphql.common import category_of
+from schema.catalogue import public_fields
+from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+class BadRequest(Exception):
+    """Malformed input from the URL: answered with a 400 page that says what to fix."""
+
+
+@cache
+def labels(entity: str) -> dict[str, str]:
+    """Chinese field labels, read from the catalogue (one fact, one place)."""
+    return {f.name: f.label for f in public_fields(entity)}
+
+
+def notice_type_label(code: str | None) -> str:
+    if code in NoticeType.__members__:
+        return NOTICE_TYPE_LABELS[NoticeType(code)]
+    return code or ""
+
+
+def channel_label(code: str | None) -> str:
+    if code in Channel.__members__:
+        return CHANNEL_LABELS[Channel(code)]
+    return code or ""
+
+
+def category_label(code: str | None) -> str:
+    category = category_of(code, None)
+    return f"{code} {category.name}" if category and category.name else (code or "")
+
+
+def money(value: Decimal | float | None) -> str:
+    return "" if value is None else f"{Decimal(value):,.2f}"
+
+
+def quantity(value: Decimal | None) -> str:
+    """3 decimals at most, trailing zeros dropped, never exponent notation (20, not 2E+1)."""
+    return "" if value is None else f"{Decimal(value).normalize():f}"
+
+
+def url_with(params: dict[str, str], **changes: str | None) -> str:
+    """The same query with some parameters set (or dropped when None); the cursor resets."""
+    merged = {k: v for k, v in params.items() if k not in ("after", "before")}
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return "?" + urlencode({k: v for k, v in merged.items() if v != ""})
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), cache_size=50
+    )
+    env.globals.update(labels=labels, url_with=url_with)
+    env.filters.update(
+        notice_type=notice_type_label,
+        channel=channel_label,
+        category=category_label,
+        money=money,
+        quantity=quantity,
+    )
+    return env
+
+
+def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """The template rendered with `context`; `status` is the HTTP status, not a variable."""
+    html = environment().get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {400: "请求有误 Bad request", 404: "未找到 Not found"}
+    return render("error.html", status, title=titles.get(status, str(status)), message=message)

@@ -1,0 +1,216 @@
+"""`/`: one search box over notices and transactions, with facets, filters and cursors.
+
+The URL holds the whole query (plain GET form), so a result page can be shared. Paging goes
+forward with the backend's `after` cursor; `prev` carries the cursors of earlier pages.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.graphql.errors import BadUserInput
+from hub.graphql.relay import decode_cursor, encode_cursor
+from hub.web import params as p
+from hub.web.render import (
+    BadRequest,
+    category_label,
+    channel_label,
+    error_page,
+    notice_type_label,
+    render,
+    url_with,
+)
+from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
+from indexer.text import parse_query
+from schema.codes import is_region_code
+from schema.tables import Notice, Party, Transaction
+
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
+PARTIES = Party.__table__  # type: ignore[attr-defined]
+PAGE_SIZE = 20
+KINDS = {"all": ("notice", "transaction"), "notice": ("notice",), "transaction": ("transaction",)}
+SORTS = ("relevance", "date", "amount")
+# Facet → the URL parameter a click sets; labels for the facet values.
+FACETS: dict[str, tuple[str, str, Callable[[str], str]]] = {
+    "notice_type": ("notice_type", "公告类型 Notice type", notice_type_label),
+    "region": ("region", "地区 Region", lambda key: key),
+    "category": ("category", "品目 Category", category_label),
+    "channel": ("channel", "采购渠道 Channel", channel_label),
+    "year": ("year", "年份 Year", lambda key: key),
+}
+FILTER_NAMES = {
+    "kind": "类别", "notice_type": "公告类型", "region": "地区", "category": "品目",
+    "channel": "渠道", "year": "年份", "from": "起始日期", "to": "截止日期",
+    "min": "最低金额", "max": "最高金额", "purchaser": "采购人", "supplier": "供应商",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search page's query, read once from the URL."""
+
+    text: str
+    kind: str
+    sort: str
+    filter: SearchFilter
+    after: tuple[Any, ...] | None
+    params: dict[str, str]
+    prev: list[str]
+
+
+def read_query(request: Request) -> Query:
+    q = request.query_params
+    region = p.text(q, "region", 6)
+    if region and not is_region_code(region):
+        raise BadRequest(f"region={region!r} 不是六位行政区划代码: not a six-digit division code")
+    year = p.integer(q, "year")
+    start, end = p.day(q, "from"), p.day(q, "to")
+    if year is not None:
+        if not 1990 <= year <= 2100:
+            raise BadRequest(f"year={year} 超出范围: out of range")
+        start, end = (
+            max(start or date(year, 1, 1), date(year, 1, 1)),
+            min(end or date(year, 12, 31), date(year, 12, 31)),
+        )
+    after_text = p.text(q, "after", 400)
+    try:
+        after = tuple(decode_cursor(after_text)) if after_text else None
+    except BadUserInput:
+        raise BadRequest("after: 不是本站给出的翻页游标 not a cursor this site gave") from None
+    search_filter = SearchFilter(
+        region_code=region or None,
+        notice_type=p.text(q, "notice_type", 40) or None,
+        category_code_prefix=p.text(q, "category", 20) or None,
+        channel=p.text(q, "channel", 40) or None,
+        purchaser_id=p.integer(q, "purchaser"),
+        supplier_id=p.integer(q, "supplier"),
+        date_from=start,
+        date_to=end,
+        amount_min=p.amount(q, "min"),
+        amount_max=p.amount(q, "max"),
+    )
+    kept = {k: v for k, v in q.items() if k in FILTER_NAMES or k in ("q", "sort") if v}
+    return Query(
+        text=p.text(q, "q"),
+        kind=p.choice(q, "kind", tuple(KINDS)),
+        sort=p.choice(q, "sort", SORTS),
+        filter=search_filter,
+        after=after,
+        params=kept,
+        prev=[c for c in q.getlist("prev") if len(c) <= 400][:50],
+    )
+
+
+def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
+    """The backend call, exactly as GraphQL `search` makes it."""
+    request = SearchRequest(
+        query=parse_query(query.text),
+        kinds=KINDS[query.kind],
+        filter=query.filter,
+        order_by=query.sort,
+        descending=True,
+        size=size + 1,
+        after=query.after,
+    )
+    return search.search(request)  # type: ignore[no-any-return]
+
+
+def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The hits' rows, one query per kind, with party names for transactions."""
+    wanted: dict[str, list[int]] = defaultdict(list)
+    for hit in hits:
+        wanted[hit.kind].append(hit.pk)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    with engine.connect() as conn:
+        if wanted["notice"]:
+            n = NOTICES
+            rows = conn.execute(
+                select(n.c.id, n.c.ocid, n.c.title, n.c.notice_type, n.c.published_at,
+                       n.c.source_site).where(n.c.id.in_(wanted["notice"]))
+            )  # fmt: skip
+            found.update((("notice", r.id), dict(r._mapping)) for r in rows)
+        if wanted["transaction"]:
+            t, buyer, seller = TRANSACTIONS, aliased(PARTIES), aliased(PARTIES)
+            rows = conn.execute(
+                select(t.c.id, t.c.item_name, t.c.brand, t.c.model, t.c.amount, t.c.order_date,
+                       t.c.channel, t.c.purchaser_id, t.c.supplier_id,
+                       buyer.c.name.label("purchaser"), seller.c.name.label("supplier"))
+                .join(buyer, buyer.c.id == t.c.purchaser_id)
+                .join(seller, seller.c.id == t.c.supplier_id)
+                .where(t.c.id.in_(wanted["transaction"]))
+            )  # fmt: skip
+            found.update((("transaction", r.id), dict(r._mapping)) for r in rows)
+    return found
+
+
+def relaxations(query: Query) -> list[tuple[str, str]]:
+    """For an empty result: one link per active filter, dropping it."""
+    shown = {param: label for param, _, label in FACETS.values()}
+    links = []
+    for key, value in query.params.items():
+        if key in FILTER_NAMES and not (key == "kind" and value == "all"):
+            text = f"去掉{FILTER_NAMES[key]}（{shown.get(key, str)(value)}）remove"
+            links.append((text, url_with(query.params, **{key: None})))
+    return links
+
+
+def pager(query: Query, current: str, next_cursor: str | None) -> dict[str, str | None]:
+    """Next and previous page URLs: `prev` keeps the cursors of the pages before this one."""
+    trail = [*query.prev, current]
+    following = None
+    if next_cursor:
+        following = url_with(query.params, after=next_cursor) + _trail(trail)
+    previous = None
+    if current:
+        back = query.prev[-1] if query.prev else ""
+        previous = url_with(query.params, after=back or None) + _trail(query.prev[:-1])
+    return {"next": following, "prev": previous}
+
+
+def _trail(cursors: list[str]) -> str:
+    return "".join("&" + urlencode({"prev": c}) for c in cursors)
+
+
+def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            query = read_query(request)
+        except BadRequest as exc:
+            return error_page(request, 400, str(exc))
+        # Without search the page still offers the form and the other pages, with a 503.
+        problem, result = None, SearchResult(total=0, hits=[], facets={})
+        if search is None:
+            problem = "搜索未配置 search is not configured: set CAIGOU_ELASTICSEARCH_URL"
+        else:
+            try:
+                result = run(search, query)
+            except SearchUnavailable as exc:
+                problem = f"搜索暂不可用 search is unavailable: {exc}"
+        hits = result.hits[:PAGE_SIZE]
+        rows = records(engine, hits)
+        shown = [(h, rows[(h.kind, h.pk)]) for h in hits if (h.kind, h.pk) in rows]
+        next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
+        current = p.text(request.query_params, "after", 400)
+        facets = [
+            (name, param, title, [(b, label(b.key)) for b in result.facets.get(name, [])][:12])
+            for name, (param, title, label) in FACETS.items()
+        ]
+        return render(
+            "search.html", query=query, result=result, hits=shown, facets=facets,
+            next_cursor=next_cursor, current=current, relax=relaxations(query),
+            pages=pager(query, current, next_cursor), problem=problem,
+            status=503 if problem else 200,
+        )  # fmt: skip
+
+    return endpoint

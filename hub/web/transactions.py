@@ -1,0 +1,154 @@
+"""`/transactions` and `/transactions.csv`: transaction search as a table, a chart, a file.
+
+Same query parameters as `/` (always transactions); the chart compares unit prices of one
+model across purchasers; the CSV is the current result (UTF-8 with BOM for Excel),
+streamed page by page through the search cursor, capped at CSV_LIMIT rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from hub.graphql.relay import encode_cursor
+from hub.web import params as p
+from hub.web.charts import Bar, price_ranges
+from hub.web.parties import PARTIES, TRANSACTIONS
+from hub.web.render import BadRequest, error_page, labels, render
+from hub.web.search_page import Query, pager, read_query, records, run
+from indexer.search import MAX_SIZE, SearchRequest, SearchUnavailable
+from indexer.text import parse_query
+
+PAGE_SIZE = 50
+CSV_LIMIT = 10_000
+CHART_PURCHASERS = 15
+CHART_SAMPLE = 100
+COLUMNS = ("item_name", "brand", "model", "quantity", "unit", "unit_price", "amount",
+           "purchaser_id", "supplier_id", "order_date")  # fmt: skip
+
+
+def transaction_query(request: Request) -> Query:
+    query = read_query(request)
+    return replace(query, kind="transaction", params={**query.params, "kind": "transaction"})
+
+
+def detail_rows(engine: Engine, hits: list[Any]) -> list[dict[str, Any]]:
+    """Rows for the table, in hit order, with quantity and unit added."""
+    base = records(engine, hits)
+    pks = [h.pk for h in hits if ("transaction", h.pk) in base]
+    if not pks:
+        return []
+    t = TRANSACTIONS
+    with engine.connect() as conn:
+        extra = {
+            r.id: r
+            for r in conn.execute(
+                select(t.c.id, t.c.quantity, t.c.unit, t.c.unit_price).where(t.c.id.in_(pks))
+            )
+        }
+    return [{**base[("transaction", pk)], **extra[pk]._mapping} for pk in pks]
+
+
+def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
+    """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases.
+
+    Found through the search index (a phrase, newest first), then read by primary key:
+    bounded work however common the model, where a GROUP BY over the table is not.
+    """
+    request = SearchRequest(
+        query=parse_query(f'"{model}"'), kinds=("transaction",), order_by="date", size=MAX_SIZE
+    )
+    pks = [hit.pk for hit in search.search(request).hits][:CHART_SAMPLE]
+    if not pks:
+        return []
+    t = TRANSACTIONS
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.purchaser_id, PARTIES.c.name, t.c.unit_price)
+            .join(PARTIES, PARTIES.c.id == t.c.purchaser_id)
+            .where(t.c.id.in_(pks), t.c.model == model)
+        ).all()
+    prices: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
+    for purchaser, name, price in rows:
+        prices[(purchaser, name)].append(price)
+    bars = [Bar(name, min(p), sum(p) / len(p), max(p), len(p)) for (_, name), p in prices.items()]
+    return sorted(bars, key=lambda b: b.mean)[:CHART_PURCHASERS]
+
+
+def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            query = transaction_query(request)
+            model = p.text(request.query_params, "model", 100)
+        except BadRequest as exc:
+            return error_page(request, 400, str(exc))
+        if search is None:
+            return error_page(request, 503, "搜索未配置 search is not configured")
+        try:
+            result = run(search, query, PAGE_SIZE)
+        except SearchUnavailable as exc:
+            return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
+        hits = result.hits[:PAGE_SIZE]
+        rows = detail_rows(engine, hits)
+        model = model or (rows[0]["model"] if rows else "")
+        bars = price_chart(engine, search, model) if model else []
+        title = f"{model} 最近 {CHART_SAMPLE} 笔各采购人成交单价 unit prices by purchaser"
+        next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
+        current = p.text(request.query_params, "after", 400)
+        return render(
+            "transactions.html", query=query, result=result, rows=rows, model=model,
+            chart=price_ranges(title, bars), pages=pager(query, current, next_cursor),
+            sample=CHART_SAMPLE,
+            csv_url="/transactions.csv" + (("?" + request.url.query) if request.url.query else ""),
+        )  # fmt: skip
+
+    return endpoint
+
+
+async def csv_lines(engine: Engine, search: Any, query: Query) -> AsyncIterator[bytes]:
+    """The header with catalogue labels, then pages of the result until CSV_LIMIT rows."""
+    names = labels("transactions")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([names[c] for c in COLUMNS] + ["采购人名称", "供应商名称"])
+    yield "\ufeff".encode() + out.getvalue().encode()
+    sent, after = 0, query.after
+    while sent < CSV_LIMIT:
+        result = run(search, replace(query, after=after), MAX_SIZE - 1)
+        hits = result.hits[: MAX_SIZE - 1]
+        out.seek(0)
+        out.truncate()
+        for row in detail_rows(engine, hits)[: CSV_LIMIT - sent]:
+            writer.writerow([row[c] if row[c] is not None else "" for c in COLUMNS]
+                            + [row["purchaser"], row["supplier"]])  # fmt: skip
+            sent += 1
+        yield out.getvalue().encode()
+        if len(result.hits) < MAX_SIZE or not hits:
+            return
+        after = tuple(hits[-1].sort)
+
+
+def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            query = transaction_query(request)
+        except BadRequest as exc:
+            return error_page(request, 400, str(exc))
+        if search is None:
+            return error_page(request, 503, "搜索未配置 search is not configured")
+        return StreamingResponse(
+            csv_lines(engine, search, query),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": 'attachment; filename="transactions.csv"'},
+        )
+
+    return endpoint
