@@ -114,7 +114,7 @@ def _fold_char(char: str) -> str:
     return normalise(char)
 
 
-def _folded(text: str) -> tuple[str, list[int]]:
+def _folded(text: str) -> tuple[str, Sequence[int]]:
     """`text` normalised character by character, with each folded character's source index.
 
     Most text is already NFKC with a one-to-one lowercase: then the index is the identity,
@@ -123,7 +123,7 @@ def _folded(text: str) -> tuple[str, list[int]]:
     if unicodedata.is_normalized("NFKC", text):
         lowered = text.lower()
         if len(lowered) == len(text):
-            return lowered, list(range(len(text)))
+            return lowered, range(len(text))  # no list of a number per character
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -133,18 +133,24 @@ def _folded(text: str) -> tuple[str, list[int]]:
     return "".join(folded), origin
 
 
+@lru_cache(maxsize=1024)
+def _search_terms(terms: tuple[str, ...]) -> tuple[str, ...]:
+    """The folded terms, longest first: once per query, not once per hit and field."""
+    wanted = {normalise(_clean(t)) for t in terms}
+    return tuple(sorted((t for t in wanted if _meaningful(t)), key=len, reverse=True))
+
+
 def _matches(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) spans in `text` of whole terms, longest term first."""
     folded, origin = _folded(text)
-    taken = [False] * len(folded)
+    taken = bytearray(len(folded))
     spans: list[tuple[int, int]] = []
-    wanted = {normalise(_clean(t)) for t in terms}
-    for term in sorted((t for t in wanted if _meaningful(t)), key=len, reverse=True):
+    for term in _search_terms(tuple(terms)):
         start = folded.find(term)
         while start >= 0:
             end = start + len(term)
             if not any(taken[start:end]):
-                taken[start:end] = [True] * len(term)
+                taken[start:end] = b"\x01" * len(term)
                 spans.append((origin[start], origin[end - 1] + 1))
             start = folded.find(term, end)
     return sorted(spans)

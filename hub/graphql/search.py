@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
@@ -174,7 +175,9 @@ class SearchConnection:
         return [edge.node for edge in self.edges]
 
 
+@lru_cache(maxsize=4096)
 def _labels(facet: str, key: str) -> str | None:
+    """Cached: the same few hundred codes label every page's facets."""
     if facet == "notice_type" and key in NoticeType.__members__:
         return NOTICE_TYPE_LABELS[NoticeType(key)]
     if facet == "channel" and key in Channel.__members__:
