@@ -35,7 +35,7 @@ from hub.graphql.schema import schema
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
-from schema.db import current_revision, ensure_schema, make_engine
+from schema.db import current_revision, ensure_schema, make_engine, reader
 from schema.tables import Ingestion
 
 log = logging.getLogger("caigou.http")
@@ -71,7 +71,8 @@ class HubGraphQL(GraphQL[Context, None]):
 
     def __init__(self, engine: Engine, metrics: Metrics, search: Any = None) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
-        self.engine = engine
+        self.engine = engine  # mutations write through it, each in its own transaction
+        self.reads = reader(engine)
         self.metrics = metrics
         self.search = search
 
@@ -81,7 +82,7 @@ class HubGraphQL(GraphQL[Context, None]):
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
-        with self.engine.connect() as conn:
+        with self.reads.connect() as conn:
             state["conn"] = conn
             etag = self._etag(scope, conn)
             if etag and etag in _if_none_match(scope):
@@ -211,7 +212,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
             Route("/graphql", HubGraphQL(engine, metrics, search), methods=["GET", "POST"]),
             *download_routes(settings.export_root),
-            *web_routes(engine, search),
+            *web_routes(reader(engine), search),
         ],
     )
     app.state.engine = engine

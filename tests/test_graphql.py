@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, text
 
@@ -245,6 +246,21 @@ def test_get_queries_revalidate_with_etags_until_the_next_ingest(hub: Hub) -> No
               {"r": [transaction("ETAG-1")]}, token=hub.token)  # fmt: skip
     after = httpx.get(f"{hub.base}/graphql", params=params, headers={"if-none-match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
+
+
+@pytest.mark.only_on("postgresql")
+def test_connections_the_server_ended_are_replaced_not_reported(hub: Hub) -> None:
+    """PostgreSQL restarted or an operator ended the sessions: the next requests just work."""
+    query = "{ transactions(first: 1) { totalCount } }"
+    before = hub.data(query)
+    url = hub.engine.url.render_as_string(hide_password=False)
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+        ended = admin.execute("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                 WHERE datname = current_database() AND pid <> pg_backend_pid()""")
+        rows = ended.fetchall()
+        assert rows and all(row[0] for row in rows)  # the hub's pooled sessions, ended
+    assert hub.data(query) == before
+    assert httpx.get(f"{hub.base}/healthz").json()["database"] == "ok"
 
 
 def test_health_metrics_and_graphiql(hub: Hub) -> None:
