@@ -38,6 +38,9 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
         os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
     os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # The hub logs one line per request with its time; the client's own line for every
+    # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.
+    logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
     out.print(f"caigou-hub serving {settings.database_url}", highlight=False)
     out.print(f"GraphQL (GraphiQL in a browser): http://{host}:{port}/graphql", highlight=False)
     out.print(

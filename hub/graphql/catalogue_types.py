@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import strawberry
 from pydantic import NaiveDatetime
-from sqlalchemy import any_, bindparam
+from sqlalchemy import Select, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from hub.graphql.relay import global_id
@@ -106,6 +106,24 @@ def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def by_ids(conn: Any, table: Any, ids: Iterable[int]) -> Any:
+    """The shown columns of the rows with these ids, as `among` would select them.
+
+    The statement is built once per table: building and keying a new one for every page
+    cost a quarter of a millisecond, a tenth of the hub's own time in a search.
+    """
+    return conn.execute(_by_ids(table, conn.dialect.name), {"ids": list(ids)})
+
+
+@cache
+def _by_ids(table: Any, dialect: str) -> Select[Any]:
+    if dialect == "postgresql":
+        wanted = table.c.id == any_(bindparam("ids", type_=ARRAY(table.c.id.type)))
+    else:
+        wanted = table.c.id.in_(bindparam("ids", expanding=True))
+    return select(*shown(table)).where(wanted)
 
 
 def filter_field(entity: str, column: str, how: str) -> Any:

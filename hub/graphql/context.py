@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 
 from hub.graphql.errors import Unauthenticated
@@ -38,13 +38,12 @@ class PartyCache:
     def get(self, pk: int) -> Any:
         party = self.built.get(pk)
         if party is None:
-            from hub.graphql.catalogue_types import among, from_row, shown
+            from hub.graphql.catalogue_types import by_ids, from_row
             from hub.graphql.parties import Party
 
             self.pending.add(pk)
             keys, self.pending = self.pending, set()
-            found = select(*shown(PARTIES)).where(among(self.conn, PARTIES.c.id, keys))
-            for row in self.conn.execute(found):
+            for row in by_ids(self.conn, PARTIES, keys):
                 self.built[row.id] = from_row(Party, row)
             party = self.built[pk]
         return party

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Select, func, select
 from strawberry.dataloader import DataLoader
 
-from hub.graphql.catalogue_types import among, shown
+from hub.graphql.catalogue_types import among, by_ids, shown
 from schema.tables import (
     Award,
     AwardSupplier,
@@ -38,8 +38,7 @@ def one_loader(conn: Connection, table: Any) -> DataLoader[int, Any]:
     """Rows by primary key."""
 
     async def load(keys: list[int]) -> list[Any]:
-        found = select(*shown(table)).where(among(conn, table.c.id, keys))
-        rows = {r.id: r for r in conn.execute(found)}
+        rows = {r.id: r for r in by_ids(conn, table, keys)}
         return [rows.get(k) for k in keys]
 
     return DataLoader(load_fn=load)
