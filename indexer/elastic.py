@@ -17,10 +17,12 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.serializer import OrjsonSerializer
 
 from indexer import elastic_query
+from indexer.es_node import StdlibHttpNode
 from indexer.search import KINDS, MAX_SIZE, Hit, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import highlight
 
@@ -81,6 +83,7 @@ class ElasticBackend:
         self.client = Elasticsearch(
             url, request_timeout=timeout, max_retries=1, retry_on_status=(),
             serializer=OrjsonSerializer(),
+            node_class=StdlibHttpNode if url.startswith("http:") else DEFAULT,
         )  # fmt: skip
         self.index_settings: dict[str, Any] = {
             "number_of_shards": 1,
