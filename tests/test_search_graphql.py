@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from hub.app import create_app
 from hub.config import Settings
@@ -227,3 +227,32 @@ def test_search_down_is_an_error_of_its_own_and_the_rest_keeps_answering(
             health = httpx.get(f"{base}/healthz").json()
             assert health["status"] == "degraded" and health["database"] == "ok"
             assert health["search"]["status"] == "unavailable"
+
+
+def test_a_page_reads_rows_only_of_the_kinds_whose_fields_it_shows(hub: SearchHub) -> None:
+    name = hub.sql("""SELECT p.name FROM parties p JOIN transactions t ON t.supplier_id = p.id
+                      GROUP BY p.name ORDER BY count(*) DESC LIMIT 1""")[0][0]  # fmt: skip
+    only_orders = """query($q: String!) { search(query: $q, first: 50) {
+        edges { kind node { __typename ... on Transaction { orderId } } } } }"""
+    hub.search(name)  # the embedded index catches up with the outbox first, reading records
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2].lower())  # noqa: E731
+    event.listen(hub.engine, "before_cursor_execute", listen)
+    try:
+        answer = graphql(hub.base, only_orders, {"q": name})
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", listen)
+    edges = answer["data"]["search"]["edges"]
+    kinds = Counter(e["kind"] for e in edges)
+    assert kinds["TRANSACTION"] and kinds["PARTY"], kinds  # the supplier and its orders
+    assert all(
+        e["node"]["__typename"] == "Transaction" for e in edges if e["kind"] == "TRANSACTION"
+    )
+    assert all(e["node"]["orderId"] for e in edges if e["kind"] == "TRANSACTION")
+    assert not [s for s in statements if "from parties" in s or "from notices" in s]
+    # A fragment on an interface asks every kind for its fields: all rows are read.
+    with_ids = only_orders.replace("__typename", "__typename ... on Node { id }")
+    nodes = [e["node"] for e in graphql(hub.base, with_ids, {"q": name})["data"]["search"]["edges"]]
+    ids = hub.sql("SELECT id FROM parties WHERE name = :n", n=name)
+    assert len(nodes) == len(edges) and all(n["id"] for n in nodes)
+    assert ids and any(n["__typename"] == "Party" for n in nodes)

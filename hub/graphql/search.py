@@ -14,9 +14,9 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import select
+from strawberry.types.nodes import SelectedField
 
-from hub.graphql.catalogue_types import among, from_row, shown
+from hub.graphql.catalogue_types import by_ids, from_row
 from hub.graphql.common import Info, category_of
 from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
@@ -200,17 +200,66 @@ def _facets(result: SearchResult) -> SearchFacets:
     return SearchFacets(**buckets)
 
 
+class _Everything(Exception):
+    """A field asked for under `node` on no particular kind: every kind's rows are needed."""
+
+
+KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, (cls, _t) in TYPES.items()}
+
+
+def _shown_kinds(info: Info) -> set[str] | None:
+    """The kinds whose fields the query asks for under `edges.node` or `nodes`; None: all.
+
+    A search for 联想 finds notices and parties too; a page that shows only transactions'
+    fields needs no rows of the others (records are never deleted, so a hit's row exists).
+    """
+    shown: set[str] = set()
+
+    def node(selections: list[Any], kind: str | None) -> None:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name == "__typename":
+                    continue
+                if kind is None:
+                    raise _Everything
+                shown.add(kind)
+            else:  # a fragment: on a kind, or on the union or an interface (inherits ours)
+                node(selection.selections, KIND_OF_TYPE.get(selection.type_condition, kind))
+
+    def connection(selections: list[Any]) -> None:
+        for selection in selections:
+            if not isinstance(selection, SelectedField) or selection.name == "edges":
+                connection(selection.selections)
+            elif selection.name in ("node", "nodes"):
+                node(selection.selections, None)
+
+    try:
+        connection(info.selected_fields[0].selections)
+    except _Everything:
+        return None
+    return shown
+
+
+def _bare(cls: Any, pk: int) -> Any:
+    obj = object.__new__(cls)
+    obj.pk = pk
+    return obj
+
+
 def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
-    """The hits' records, one query per kind; transactions announce their parties."""
+    """The hits' records, one query per kind shown; transactions announce their parties."""
     wanted: dict[str, list[int]] = defaultdict(list)
     for hit in hits:
         wanted[hit.kind].append(hit.pk)
     found: dict[tuple[str, int], Any] = {}
     conn = info.context.conn
+    shown_kinds = _shown_kinds(info) if wanted else None
     for kind, pks in wanted.items():
         cls, table = TYPES[kind]
-        rows = conn.execute(select(*shown(table)).where(among(conn, table.c.id, pks)))
-        built = [from_row(cls, row) for row in rows]
+        if shown_kinds is not None and kind not in shown_kinds:
+            found.update(((kind, pk), _bare(cls, pk)) for pk in pks)
+            continue
+        built = [from_row(cls, row) for row in by_ids(conn, table, pks)]
         if kind == "transaction":
             attach_parties(info, built)
         found.update(((kind, obj.pk), obj) for obj in built)
