@@ -21,13 +21,15 @@ Two targets from the issue, measured in one run on the 1M-transaction demo data 
             alternating. Target: GraphQL median and p99 <= 1.5x Elasticsearch's.
 
     python bench/search.py [--rows 1000000] [--repeat 1] [--passes 2] [--py-spy DIR]
-                           [--search-only]
+                           [--search-only] [--index-prefix PREFIX]
 
 Exits 1 when a target is missed. `--py-spy DIR` records raw py-spy profiles of the first
 indexer side (this process: sampling shares the 2 cores, so that run's indexing ratio is for
 reading, not for recording) and of the hub over one more pass of the searches after the
 measured ones. `--search-only` indexes once with the worker and measures search. Indices
-`bench-search-<pid>-*` are dropped at the end.
+`bench-search-<pid>-*` are dropped at the end. `--index-prefix PREFIX` measures search only,
+on indices built before under that prefix (`CAIGOU_INDEX_PREFIX=PREFIX caigou index rebuild`
+on this database), and leaves them: for trying a change to the search path in minutes.
 """
 
 from __future__ import annotations
@@ -522,6 +524,7 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=2, help="measured passes of the queries")
     parser.add_argument("--py-spy", metavar="DIR", help="py-spy raw profiles into DIR")
     parser.add_argument("--search-only", action="store_true", help="no floor: index, search")
+    parser.add_argument("--index-prefix", help="search the indices under this prefix, built before")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` cleans up
     libs = ", ".join(f"{n} {version(n)}" for n in ("elasticsearch", "strawberry-graphql",
@@ -542,7 +545,8 @@ def main() -> int:
         with engine.connect() as conn:  # jieba's dictionary and a first batch, for neither side
             documents(conn, "transaction", pks[:BATCH])
         runs: list[IndexRun] = []
-        for r in range(1 if args.search_only else args.repeat):
+        kept = args.index_prefix or ""
+        for r in range(0 if kept else 1 if args.search_only else args.repeat):
             sides = ("floor", "indexer") if r % 2 == 0 else ("indexer", "floor")
             for side in ("indexer",) if args.search_only else sides:
                 prefix = f"{PREFIX}-{side}{r}"
@@ -558,8 +562,9 @@ def main() -> int:
                     drop_bench_indices(client, f"{prefix}-*")
                 else:
                     kept = prefix
-        missed = report_indexing(runs)
-        top_up(engine, kept)
+        missed = report_indexing(runs) if runs else []
+        if not args.index_prefix:
+            top_up(engine, kept)
         queries = pick_queries(engine)
         upgrade()  # other sessions add migrations, and the hub refuses an older database
         port = free_port()
