@@ -69,10 +69,10 @@ class Metrics:
 class HubGraphQL(GraphQL[Context, None]):
     """strawberry's ASGI view with a connection per request and ETag revalidation on GET."""
 
-    def __init__(self, engine: Engine, metrics: Metrics, search: Any = None) -> None:
+    def __init__(self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None) -> None:
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.engine = engine  # mutations write through it, each in its own transaction
-        self.reads = reader(engine)
+        self.reads = reads  # the request's connection: `reader(engine)`
         self.metrics = metrics
         self.search = search
 
@@ -182,10 +182,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ensure_schema(engine)
     metrics = Metrics()
     search = search_backend(settings, engine)
+    reads = reader(engine)
 
     async def healthz(request: Request) -> JSONResponse:
         try:
-            with engine.connect() as conn:
+            with reads.connect() as conn:
                 conn.execute(text("SELECT 1"))
                 body = {"status": "ok", "database": "ok", "migration": current_revision(engine),
                         "data_version": data_version(conn)}  # fmt: skip
@@ -200,7 +201,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse(body)
 
     async def metrics_endpoint(request: Request) -> Response:
-        with engine.connect() as conn:
+        with reads.connect() as conn:
             latest = conn.execute(select(func.max(INGESTIONS.c.id))).scalar()
         metrics.version.set(latest or 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -210,9 +211,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
-            Route("/graphql", HubGraphQL(engine, metrics, search), methods=["GET", "POST"]),
+            Route("/graphql", HubGraphQL(engine, reads, metrics, search), methods=["GET", "POST"]),
             *download_routes(settings.export_root),
-            *web_routes(reader(engine), search),
+            *web_routes(reads, search),
         ],
     )
     app.state.engine = engine

@@ -51,10 +51,19 @@ def _still_connected(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
     if connection.closed:
         raise DisconnectionError("the connection is closed")
-    poller = select.poll()
-    poller.register(connection.fileno(), select.POLLIN)
-    if poller.poll(0):
+    if peer_closed(connection.fileno()):
         raise DisconnectionError("the server closed the connection")
+
+
+def peer_closed(sock: Any) -> bool:
+    """An idle socket with something to read has been closed (or said goodbye) by its peer.
+
+    Idle pooled connections, to PostgreSQL here and to Elasticsearch in `indexer.es_node`,
+    expect nothing until they send; a zero-timeout poll costs no round trip.
+    """
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def reader(engine: Engine) -> Engine:

@@ -21,6 +21,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
+from hub.graphql.relay import global_id
 from hub.publishing.publishers import add_publisher
 from indexer.worker import run as drain_outbox
 from schema.types import PublisherRole, RecordKind
@@ -235,13 +236,7 @@ def test_a_page_reads_rows_only_of_the_kinds_whose_fields_it_shows(hub: SearchHu
     only_orders = """query($q: String!) { search(query: $q, first: 50) {
         edges { kind node { __typename ... on Transaction { orderId } } } } }"""
     hub.search(name)  # the embedded index catches up with the outbox first, reading records
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2].lower())  # noqa: E731
-    event.listen(hub.engine, "before_cursor_execute", listen)
-    try:
-        answer = graphql(hub.base, only_orders, {"q": name})
-    finally:
-        event.remove(hub.engine, "before_cursor_execute", listen)
+    answer, statements = _with_statements(hub, only_orders, name)
     edges = answer["data"]["search"]["edges"]
     kinds = Counter(e["kind"] for e in edges)
     assert kinds["TRANSACTION"] and kinds["PARTY"], kinds  # the supplier and its orders
@@ -252,7 +247,22 @@ def test_a_page_reads_rows_only_of_the_kinds_whose_fields_it_shows(hub: SearchHu
     assert not [s for s in statements if "from parties" in s or "from notices" in s]
     # A fragment on an interface asks every kind for its fields: all rows are read.
     with_ids = only_orders.replace("__typename", "__typename ... on Node { id }")
-    nodes = [e["node"] for e in graphql(hub.base, with_ids, {"q": name})["data"]["search"]["edges"]]
+    answer, statements = _with_statements(hub, with_ids, name)
+    nodes = [e["node"] for e in answer["data"]["search"]["edges"]]
     ids = hub.sql("SELECT id FROM parties WHERE name = :n", n=name)
     assert len(nodes) == len(edges) and all(n["id"] for n in nodes)
     assert ids and any(n["__typename"] == "Party" for n in nodes)
+    party_ids = {n["id"] for n in nodes if n["__typename"] == "Party"}
+    assert party_ids and party_ids <= {global_id("Party", pk) for (pk,) in ids}
+    assert [s for s in statements if "from parties" in s]
+
+
+def _with_statements(hub: SearchHub, query: str, q: str) -> tuple[dict[str, Any], list[str]]:
+    """The answer to a search, and the SQL statements the hub ran for it."""
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2].lower())  # noqa: E731
+    event.listen(hub.engine, "before_cursor_execute", listen)
+    try:
+        return graphql(hub.base, query, {"q": q}), statements
+    finally:
+        event.remove(hub.engine, "before_cursor_execute", listen)

@@ -207,7 +207,7 @@ class _Everything(Exception):
 KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, (cls, _t) in TYPES.items()}
 
 
-def _shown_kinds(info: Info) -> set[str] | None:
+def _shown_kinds(selections: list[Any]) -> set[str] | None:
     """The kinds whose fields the query asks for under `edges.node` or `nodes`; None: all.
 
     A search for 联想 finds notices and parties too; a page that shows only transactions'
@@ -234,7 +234,7 @@ def _shown_kinds(info: Info) -> set[str] | None:
                 node(selection.selections, None)
 
     try:
-        connection(info.selected_fields[0].selections)
+        connection(selections[0].selections)
     except _Everything:
         return None
     return shown
@@ -252,8 +252,11 @@ def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
     for hit in hits:
         wanted[hit.kind].append(hit.pk)
     found: dict[tuple[str, int], Any] = {}
+    if not wanted:
+        return found
     conn = info.context.conn
-    shown_kinds = _shown_kinds(info) if wanted else None
+    selections = info.selected_fields  # converted from the query's AST at each call: once
+    shown_kinds = _shown_kinds(selections)
     for kind, pks in wanted.items():
         cls, table = TYPES[kind]
         if shown_kinds is not None and kind not in shown_kinds:
@@ -261,7 +264,7 @@ def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
             continue
         built = [from_row(cls, row) for row in by_ids(conn, table, pks)]
         if kind == "transaction":
-            attach_parties(info, built)
+            attach_parties(info, built, selections)
         found.update(((kind, obj.pk), obj) for obj in built)
     return found
 

@@ -137,12 +137,15 @@ def transactions_page(
     return found
 
 
-def attach_parties(info: Info, transactions: list[Any]) -> None:
+def attach_parties(info: Info, transactions: list[Any], selections: Any = None) -> None:
     """Give each transaction its supplier and purchaser, all loaded in one query.
 
-    Only when the query asks for either (anywhere below the field being resolved).
+    Only when the query asks for either (anywhere below the field being resolved);
+    `selections` is `info.selected_fields` when the caller has it already.
     """
-    if not transactions or not selects(info.selected_fields, {"supplier", "purchaser"}):
+    if not transactions:
+        return
+    if not selects(selections or info.selected_fields, {"supplier", "purchaser"}):
         return
     parties = info.context.parties
     parties.want(pk for t in transactions for pk in (t.supplier_id, t.purchaser_id))
