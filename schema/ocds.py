@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from schema.types import NoticeType
 
 BEIJING = timezone(timedelta(hours=8))
+# The OCDS 1.1.5 schema folder as the standard releases it (release, record and package
+# schemas, codelists), shipped so validation runs offline: source and licence in data/SOURCES.md.
+STANDARD_ZIP = Path(__file__).parent / "data" / "ocds-standard-1__1__5.zip"
 
 # Release tag → notice type; the first tag found in this order wins.
 TAG_TO_NOTICE: dict[str, NoticeType] = {

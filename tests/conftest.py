@@ -17,7 +17,6 @@ from schema.db import make_engine, normalise_url, upgrade
 from schema.types import PublisherRole, RecordKind
 
 POSTGRES_URL = os.environ.get("CAIGOU_TEST_POSTGRES_URL")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 # One template per pytest process: several suites may share the cluster at once.
 TEMPLATE_DB = f"caigou_template_{os.getpid()}"
 

@@ -12,8 +12,6 @@ from stdnum.cn import uscc
 
 from hub.publishing.transactions import COLUMNS as TRANSACTION_COLUMNS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
 
 def credit_code(body: str) -> str:
     """A valid 统一社会信用代码 from its first 17 characters."""

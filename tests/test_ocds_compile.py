@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from hub.publishing import ingest_records
-from schema.ocds import merge_releases, parse_ocds_datetime
+from schema.ocds import STANDARD_ZIP, merge_releases, parse_ocds_datetime
 from schema.tables import Award, AwardSupplier, Contract, Party, Project
 from schema.types import RecordKind
-from tests.factories import FURNITURE, PAPER_DEALER, SHARED, party, project_releases
+from tests.factories import FURNITURE, PAPER_DEALER, party, project_releases
 
-SCHEMA_ZIP = SHARED / "data" / "ocds-standard-1__1__5.zip"
+SCHEMA_ZIP = STANDARD_ZIP
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,12 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.publishing import ingest_records
 from schema.db import make_engine
-from schema.ocds import merge_releases
+from schema.ocds import STANDARD_ZIP, merge_releases
 from schema.tables import Notice
 from schema.types import RecordKind
-from tests.conftest import SHARED, fresh_database
+from tests.conftest import fresh_database
 from tests.factories import project_releases
 
-STANDARD_ZIP = SHARED / "data" / "ocds-standard-1__1__5.zip"
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 
 
