@@ -296,3 +296,51 @@ def test_rate_limits_answer_429_per_client_and_per_token(
             assert other.get(f"{base}/downloads/catalog.json", headers=token).status_code == 429
             assert other.get(f"{base}/downloads/catalog.json").status_code == 404
         app.state.engine.dispose()
+
+
+# The Content-Security-Policy in a real browser
+
+
+def test_the_pages_and_graphiql_load_with_no_csp_violation(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Debian's Chromium, without bypassing the CSP: every page renders, nothing is blocked."""
+    from tests.test_pages import AXE, CHROMIUM, CHROMIUM_ARGS, _require
+
+    _require(CHROMIUM.exists(), f"{CHROMIUM} is missing: run scripts/bootstrap.sh test")
+    _require(AXE.exists(), "npm packages are missing: run scripts/bootstrap.sh test")
+    from playwright.sync_api import sync_playwright
+
+    from hub.demo import generate
+    from hub.demo.load import load_demo
+
+    with fresh_database("sqlite", request, tmp_path) as url:
+        app = create_app(Settings(url, str(tmp_path / "out"), None))
+        engine = app.state.engine
+        files = generate(tmp_path / "demo", projects=10, transactions=200, penalties=5)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.connect() as conn:
+            ocid = conn.exec_driver_sql("SELECT ocid FROM projects LIMIT 1").scalar()
+            party = conn.exec_driver_sql("SELECT id FROM parties LIMIT 1").scalar()
+        pages = ["/", "/?q=复印纸", "/transactions", "/transparency", "/downloads/",
+                 f"/projects/{ocid}", f"/parties/{party}", "/no-such-page"]  # fmt: skip
+        reported: list[str] = []
+        with running(app) as base, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.on("console", lambda m: reported.append(f"{page.url}: {m.type}: {m.text}"))
+            page.add_init_script(
+                "document.addEventListener('securitypolicyviolation', e => console.error("
+                "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+            )
+            for path in pages:
+                answer = page.goto(base + path)
+                assert answer is not None and "content-security-policy" in answer.headers
+            page.goto(base + "/graphql")
+            page.wait_for_selector(".graphiql-container", timeout=20_000), reported
+            page.locator(".graphiql-execute-button").click()
+            page.wait_for_selector(".result-window .CodeMirror-code", timeout=20_000)
+            browser.close()
+        engine.dispose()
+    violations = [r for r in reported if "Content Security Policy" in r or "CSP" in r]
+    assert not violations, violations
