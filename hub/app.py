@@ -142,6 +142,15 @@ class HubGraphQL(GraphQL[Context, None]):
                                 f"{{…}}}}, not {JSON_NAMES.get(type(parsed), 'that')}")  # fmt: skip
         return parsed
 
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """Each GraphQL error names the request id (the log line of the request has it too)."""
+        data = await super().process_result(request, result)
+        request_id = request.scope.get("state", {}).get("request_id")
+        for error in data.get("errors") or []:
+            if request_id:
+                error.setdefault("extensions", {})["request_id"] = request_id
+        return data
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         kind = (request.content_type or "").split(";")[0].strip().lower()
         if request.method == "POST" and kind != "application/json":

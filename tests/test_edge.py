@@ -344,3 +344,10 @@ def test_the_pages_and_graphiql_load_with_no_csp_violation(
         engine.dispose()
     violations = [r for r in reported if "Content Security Policy" in r or "CSP" in r]
     assert not violations, violations
+
+
+def test_graphql_errors_name_the_request(hub: str) -> None:
+    answer = httpx.post(f"{hub}/graphql", json={"query": "{ noSuchField }"},
+                        headers={"x-request-id": "trace-7"})  # fmt: skip
+    [error] = answer.json()["errors"]
+    assert error["extensions"]["request_id"] == "trace-7"
