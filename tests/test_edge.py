@@ -7,6 +7,7 @@ nothing stands in for the server, the database or the browser.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import socket
@@ -25,6 +26,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.edge import middleware
 from hub.edge.limits import Buckets
+from hub.edge.request_id import RequestIdFormatter
 from hub.publishing.publishers import add_publisher
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
@@ -245,8 +247,13 @@ def test_a_wrong_method_is_a_405(hub: str) -> None:
 
 def test_a_crash_is_a_500_that_names_the_request() -> None:
     """A route that raises stands in for a bug (a fault that cannot be caused for real)."""
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(RequestIdFormatter("%(message)s"))  # as `caigou serve` logs
+    logging.getLogger().addHandler(handler)
 
     async def broken(request: object) -> None:
+        logging.getLogger("caigou.test").warning("about to fail")
         raise RuntimeError("a bug")
 
     async def anyone(token: str) -> bool:
@@ -254,12 +261,19 @@ def test_a_crash_is_a_500_that_names_the_request() -> None:
 
     app = Starlette(routes=[Route("/broken", broken)],
                     middleware=middleware(Settings("", "", None), anyone))  # fmt: skip
-    with running(app) as base:
-        answer = httpx.get(f"{base}/broken")
+    try:
+        with running(app) as base:
+            answer = httpx.get(f"{base}/broken")
+    finally:
+        logging.getLogger().removeHandler(handler)
     assert answer.status_code == 500
     assert answer.json() == {"error": "Unexpected error.", "code": "INTERNAL_ERROR",
                              "request_id": answer.headers["x-request-id"]}  # fmt: skip
     assert "content-security-policy" in answer.headers
+    request_id = answer.headers["x-request-id"]
+    logged = lines.getvalue()
+    assert f"about to fail [{request_id}]" in logged and "RuntimeError: a bug" in logged
+    assert f'"request_id":"{request_id}"' in logged
 
 
 # Rate limits

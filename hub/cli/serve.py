@@ -12,7 +12,7 @@ import uvicorn
 from hub.cli.context import out, state
 from hub.config import LIMITS
 from hub.edge.protocol import uvicorn_options
-from hub.edge.request_id import RequestIdFilter
+from hub.edge.request_id import RequestIdFormatter
 
 
 def _help(name: str) -> str:
@@ -67,7 +67,7 @@ def run(
     os.environ.update(settings.environ())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(RequestIdFormatter("%(message)s"))
     # The hub logs one line per request with its time; the client's own line for every
     # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)

@@ -53,6 +53,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_keep_alive": settings.keep_alive_timeout,
         "h11_max_incomplete_event_size": settings.max_header_bytes or None,
         "server_header": False,
+        "ws": "none",  # the hub has no WebSocket route: upgrades are not offered
     }
 
 

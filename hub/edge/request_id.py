@@ -29,12 +29,13 @@ def current_request_id() -> str | None:
     return REQUEST_ID.get()
 
 
-class RequestIdFilter(logging.Filter):
-    """Gives every log record a `request_id` attribute (None outside a request)."""
+class RequestIdFormatter(logging.Formatter):
+    """Ends every line logged while a request is answered with its id, unless it names it."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        request_id = REQUEST_ID.get()
+        return text if request_id is None or request_id in text else f"{text} [{request_id}]"
 
 
 class RequestId:
