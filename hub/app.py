@@ -143,12 +143,15 @@ class HubGraphQL(GraphQL[Context, None]):
         return parsed
 
     async def process_result(self, request: Request, result: Any) -> Any:
-        """Each GraphQL error names the request id (the log line of the request has it too)."""
+        """An answer with errors names the request id (so does the request's log line).
+
+        It goes in the response's top-level `extensions`, leaving each error as the schema's
+        error handling made it (a masked error carries nothing more than its message).
+        """
         data = await super().process_result(request, result)
         request_id = request.scope.get("state", {}).get("request_id")
-        for error in data.get("errors") or []:
-            if request_id:
-                error.setdefault("extensions", {})["request_id"] = request_id
+        if data.get("errors") and request_id:
+            data.setdefault("extensions", {})["request_id"] = request_id
         return data
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:

@@ -363,5 +363,4 @@ def test_the_pages_and_graphiql_load_with_no_csp_violation(
 def test_graphql_errors_name_the_request(hub: str) -> None:
     answer = httpx.post(f"{hub}/graphql", json={"query": "{ noSuchField }"},
                         headers={"x-request-id": "trace-7"})  # fmt: skip
-    [error] = answer.json()["errors"]
-    assert error["extensions"]["request_id"] == "trace-7"
+    assert answer.json()["errors"] and answer.json()["extensions"]["request_id"] == "trace-7"
