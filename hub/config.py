@@ -34,7 +34,7 @@ LIMITS = {
     "max_body_bytes": ("CAIGOU_MAX_BODY_BYTES", "1048576",
                        "largest request body without `Authorization: Bearer` (queries, pages)"),
     "max_publish_bytes": ("CAIGOU_MAX_PUBLISH_BYTES", "67108864",
-                          "largest request body with `Authorization: Bearer` (publishing)"),
+                          "largest request body with a live publisher's bearer token"),
     "rate_limit": ("CAIGOU_RATE_LIMIT", "600",
                    "requests a minute per client address and per bearer token; 0 disables"),
     "header_timeout": ("CAIGOU_HEADER_TIMEOUT", "10",
@@ -72,6 +72,12 @@ class Settings:
     header_timeout: float = float(LIMITS["header_timeout"][1])
     keep_alive_timeout: float = float(LIMITS["keep_alive_timeout"][1])
     max_header_bytes: int = int(LIMITS["max_header_bytes"][1])
+
+    def __post_init__(self) -> None:
+        for name, (variable, _, _) in LIMITS.items():
+            if not getattr(self, name) >= 0:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"{variable} ({option}) must be >= 0, not {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

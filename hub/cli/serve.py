@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from hub.cli.context import out, state
+from hub.cli.context import err, out, state
 from hub.config import LIMITS
 from hub.edge.protocol import uvicorn_options
 from hub.edge.request_id import RequestIdFormatter
@@ -56,7 +56,11 @@ def run(
     workers: int,
     limits: dict[str, float | None] | None = None,
 ) -> None:
-    settings = state(ctx).settings.override(**(limits or {}))
+    try:
+        settings = state(ctx).settings.override(**(limits or {}))
+    except ValueError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
     # Workers are fresh processes: they read their settings from the environment.
     os.environ["CAIGOU_DATABASE_URL"] = settings.database_url
