@@ -39,6 +39,8 @@ LIMITS = {
                    "requests a minute per client address and per bearer token; 0 disables"),
     "header_timeout": ("CAIGOU_HEADER_TIMEOUT", "10",
                        "seconds a client has to send a complete request head"),
+    "body_timeout": ("CAIGOU_BODY_TIMEOUT", "60",
+                     "seconds a client has to send a request body, once its head is in"),
     "keep_alive_timeout": ("CAIGOU_KEEP_ALIVE_TIMEOUT", "5",
                            "seconds an idle keep-alive connection stays open"),
     "max_header_bytes": ("CAIGOU_MAX_HEADER_BYTES", "65536",
@@ -70,6 +72,7 @@ class Settings:
     max_publish_bytes: int = int(LIMITS["max_publish_bytes"][1])
     rate_limit: int = int(LIMITS["rate_limit"][1])
     header_timeout: float = float(LIMITS["header_timeout"][1])
+    body_timeout: float = float(LIMITS["body_timeout"][1])
     keep_alive_timeout: float = float(LIMITS["keep_alive_timeout"][1])
     max_header_bytes: int = int(LIMITS["max_header_bytes"][1])
 

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import logging
+import select
 import socket
 import threading
 import time
@@ -42,7 +43,7 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """The hub with its default caps, short head/keep-alive timeouts and no rate limit."""
     folder = tmp_path_factory.mktemp("edge")
     with fresh_database("sqlite", request, folder) as url:
-        settings = Settings(url, str(folder / "out"), None, rate_limit=0, header_timeout=2,
+        settings = Settings(url, str(folder / "out"), None, rate_limit=0, header_timeout=2, body_timeout=2,
                             keep_alive_timeout=1, max_header_bytes=8192)  # fmt: skip
         app = create_app(settings)
         with app.state.engine.begin() as conn:
@@ -150,6 +151,22 @@ def test_a_slow_request_head_is_cut_off_while_others_are_served(hub: str) -> Non
         time.sleep(0.2)
     assert closed_after and closed_after[0] < 2 + 3, closed_after  # header_timeout=2, margin
     assert len(latencies) >= 5 and max(latencies) < 1, latencies
+
+
+def test_a_body_dripping_in_is_cut_off(hub: str) -> None:
+    with _connect(hub) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nhost: hub\r\ncontent-type: application/json\r\n"
+                     b"content-length: 100\r\n\r\n{")  # fmt: skip
+        started = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(10):  # a byte a second, until the server answers
+                if select.select([sock], [], [], 1)[0]:
+                    break
+                sock.sendall(b" ")
+        answered = time.monotonic() - started
+        raw = _answer(sock)
+    assert _status(raw) == 408 and answered < 2 + 3, (answered, raw[:300])
+    assert "CAIGOU_BODY_TIMEOUT" in _body(raw)["errors"][0]["message"]
 
 
 def test_an_unfinished_head_gets_408_and_a_huge_one_431(hub: str) -> None:

@@ -35,6 +35,7 @@ def serve(
     max_publish_bytes: Annotated[int | None, typer.Option(help=_help("max_publish_bytes"))] = None,
     rate_limit: Annotated[int | None, typer.Option(help=_help("rate_limit"))] = None,
     header_timeout: Annotated[float | None, typer.Option(help=_help("header_timeout"))] = None,
+    body_timeout: Annotated[float | None, typer.Option(help=_help("body_timeout"))] = None,
     keep_alive_timeout: Annotated[
         float | None, typer.Option(help=_help("keep_alive_timeout"))
     ] = None,
@@ -43,7 +44,7 @@ def serve(
     """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz and /metrics."""
     limits = {
         "max_body_bytes": max_body_bytes, "max_publish_bytes": max_publish_bytes,
-        "rate_limit": rate_limit, "header_timeout": header_timeout,
+        "rate_limit": rate_limit, "header_timeout": header_timeout, "body_timeout": body_timeout,
         "keep_alive_timeout": keep_alive_timeout, "max_header_bytes": max_header_bytes,
     }  # fmt: skip
     run(ctx, host, port, workers, limits)

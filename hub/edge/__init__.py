@@ -27,6 +27,7 @@ def middleware(settings: Settings, is_publisher: PublisherCheck) -> list[Middlew
             BodyLimit,
             max_body=settings.max_body_bytes,
             max_publish=settings.max_publish_bytes,
+            timeout=settings.body_timeout,
             is_publisher=is_publisher,
         ),
     ]

@@ -3,7 +3,8 @@
 Body caps: a body announced larger than the cap (Content-Length) is refused with 413 at
 once, unread, and the connection closed; a chunked body is counted as it streams and
 refused as soon as it passes the cap. Bodies over the small cap need a bearer token that
-is a live publisher's (checked only then, so a made-up token buys nothing).
+is a live publisher's (checked only then, so a made-up token buys nothing). A body still
+arriving `timeout` seconds after the request began is refused with 408 (a slow drip).
 
 Rate limits: token buckets per client address (IPv6 by /64) and per bearer token, each
 allowing `rate` requests a minute with bursts up to a minute's worth. The buckets live in
@@ -20,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.edge import errors
@@ -52,19 +54,28 @@ class BodyTooLarge(Exception):
     """Raised inside the application's `receive` when a streamed body passes its cap."""
 
 
+class BodyTooSlow(Exception):
+    """Raised inside the application's `receive` when the body is not in by the deadline."""
+
+
 class BodyLimit:
     def __init__(
-        self, app: ASGIApp, max_body: int, max_publish: int, is_publisher: PublisherCheck
+        self,
+        app: ASGIApp,
+        max_body: int,
+        max_publish: int,
+        timeout: float,
+        is_publisher: PublisherCheck,
     ) -> None:
         self.app, self.max_body, self.max_publish = app, max_body, max_publish
-        self.is_publisher = is_publisher
+        self.timeout, self.is_publisher = timeout, is_publisher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.max_body:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         token = bearer(scope)
-        cap = self.max_body
+        cap = self.max_body or math.inf
         declared = errors.header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
@@ -73,25 +84,21 @@ class BodyLimit:
                 return
             if int(declared) > cap:
                 if token and int(declared) <= self.max_publish and await self.is_publisher(token):
-                    await self.app(scope, receive, send)
+                    cap = self.max_publish
+                else:
+                    await refuse(scope, send, 413, self._message(int(declared), token),
+                                 [(b"connection", b"close")])  # fmt: skip
                     return
-                await refuse(scope, send, 413, self._message(int(declared), token),
-                             [(b"connection", b"close")])  # fmt: skip
-                return
+        timed = self._deadline(receive)
         seen, started = 0, False
 
         async def counted() -> Message:
             nonlocal seen, cap
-            message = await receive()
+            message = await timed()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if (
-                    seen > cap
-                    and cap < self.max_publish
-                    and token
-                    and await self.is_publisher(token)
-                ):
-                    cap = self.max_publish
+                if seen > cap < self.max_publish and token and await self.is_publisher(token):
+                    cap = self.max_publish  # a publisher's batch, streamed without a length
                 if seen > cap:
                     raise BodyTooLarge
             return message
@@ -107,6 +114,30 @@ class BodyLimit:
             if not started:
                 await refuse(scope, send, 413, self._message(seen, token),
                              [(b"connection", b"close")])  # fmt: skip
+        except BodyTooSlow:
+            if not started:
+                message = (f"the request body did not arrive within {self.timeout:g} s "
+                           "(CAIGOU_BODY_TIMEOUT)")  # fmt: skip
+                await refuse(scope, send, 408, message, [(b"connection", b"close")])
+
+    def _deadline(self, receive: Receive) -> Receive:
+        """`receive` that raises BodyTooSlow while the body is not in by the deadline."""
+        if not self.timeout:
+            return receive
+        deadline = anyio.current_time() + self.timeout
+        complete = False
+
+        async def timed() -> Message:
+            nonlocal complete
+            if complete:  # waiting for a disconnect after the body: no deadline
+                return await receive()
+            with anyio.move_on_after(deadline - anyio.current_time()):
+                message = await receive()
+                complete = message["type"] != "http.request" or not message.get("more_body")
+                return message
+            raise BodyTooSlow
+
+        return timed
 
     def _message(self, size: int, token: str | None) -> str:
         if token:
