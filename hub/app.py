@@ -13,7 +13,6 @@ from typing import Any
 
 import anyio
 import orjson
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -42,6 +41,11 @@ from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
 from schema.db import current_revision, ensure_schema, make_engine, reader
 from schema.tables import Ingestion
+
+try:  # strawberry's own HTTP errors (a 400 with its message) live in cross_web since 0.3xx
+    from cross_web import HTTPException
+except ImportError:  # pragma: no cover - older strawberry
+    from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
 
 log = logging.getLogger("caigou.http")
 INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
@@ -154,7 +158,7 @@ class HubGraphQL(GraphQL[Context, None]):
             data.setdefault("extensions", {})["request_id"] = request_id
         return data
 
-    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+    async def parse_http_body(self, request: Any) -> Any:
         kind = (request.content_type or "").split(";")[0].strip().lower()
         if request.method == "POST" and kind != "application/json":
             raise HTTPException(400, "POST /graphql takes Content-Type: application/json, "
