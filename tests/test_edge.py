@@ -39,23 +39,33 @@ SECURITY = ("content-security-policy", "x-content-type-options", "x-frame-option
 
 
 @pytest.fixture(scope="module")
-def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The hub with its default caps, short head/keep-alive timeouts and no rate limit."""
+def hub_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Starlette]:
+    """The hub with its default caps, short timeouts, no rate limit, and one publisher."""
     folder = tmp_path_factory.mktemp("edge")
     with fresh_database("sqlite", request, folder) as url:
-        settings = Settings(url, str(folder / "out"), None, rate_limit=0, header_timeout=2, body_timeout=2,
-                            keep_alive_timeout=1, max_header_bytes=8192)  # fmt: skip
+        settings = Settings(url, str(folder / "out"), None, rate_limit=0, header_timeout=2,
+                            body_timeout=2, keep_alive_timeout=1, max_header_bytes=8192)  # fmt: skip
         app = create_app(settings)
         with app.state.engine.begin() as conn:
             _, token = add_publisher(conn, "edge-test", PublisherRole.regional_site, ["110000"],
                                      [RecordKind.notice], "http://edge.example.gov.cn")  # fmt: skip
-        with running(app) as base:
-            request.module.TOKEN = token
-            yield base
+        app.state.publisher_token = token
+        yield app
         app.state.engine.dispose()
 
 
-TOKEN = ""  # set by the fixture: a live publisher's bearer token
+@pytest.fixture(scope="module")
+def hub(hub_app: Starlette) -> Iterator[str]:
+    with running(hub_app) as base:
+        yield base
+
+
+@pytest.fixture
+def token(hub_app: Starlette) -> str:
+    """The publisher's bearer token."""
+    return str(hub_app.state.publisher_token)
 
 
 def _connect(base: str) -> socket.socket:
@@ -110,7 +120,7 @@ def test_a_chunked_body_is_counted_as_it_streams(hub: str) -> None:
     assert _body(raw)["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_a_bigger_body_needs_a_real_publisher_token(hub: str) -> None:
+def test_a_bigger_body_needs_a_real_publisher_token(hub: str, token: str) -> None:
     padding = "#" + "x" * (2 * MB) + "\n"
     body = json.dumps({"query": padding + "{ __typename }"})
     made_up = httpx.post(f"{hub}/graphql", content=body, timeout=30,
@@ -119,7 +129,7 @@ def test_a_bigger_body_needs_a_real_publisher_token(hub: str) -> None:
     assert made_up.status_code == 413 and "publisher" in made_up.text
     real = httpx.post(f"{hub}/graphql", content=body, timeout=30,
                       headers={"content-type": "application/json",
-                               "authorization": f"Bearer {TOKEN}"})  # fmt: skip
+                               "authorization": f"Bearer {token}"})  # fmt: skip
     assert real.status_code != 413, real.text[:300]
 
 
