@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,16 +31,26 @@ from strawberry.asgi import GraphQL
 
 from hub.config import Settings
 from hub.downloads import routes as download_routes
+from hub.edge import middleware
 from hub.graphql.context import Context
 from hub.graphql.schema import schema
+from hub.publishing import PublisherError
+from hub.publishing.publishers import authenticate
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
 from schema.db import current_revision, ensure_schema, make_engine, reader
 from schema.tables import Ingestion
 
+try:  # strawberry's own HTTP errors (a 400 with its message) live in cross_web since 0.3xx
+    from cross_web import HTTPException
+except ImportError:  # pragma: no cover - older strawberry
+    from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
+
 log = logging.getLogger("caigou.http")
 INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
+JSON_NAMES = {int: "a number", float: "a number", str: "a string", bool: "true or false",
+              type(None): "null"}  # fmt: skip
 
 
 def data_version(conn: Connection) -> str:
@@ -105,6 +116,7 @@ class HubGraphQL(GraphQL[Context, None]):
             "method": scope["method"], "path": scope["path"], "operation": operation,
             "outcome": state.get("outcome", "ok"), "status": state.get("status"),
             "nodes": state.get("nodes"), "ms": round(elapsed * 1000, 2),
+            "request_id": state.get("request_id"),
         }, ensure_ascii=False))  # fmt: skip
 
     def _etag(self, scope: Scope, conn: Connection) -> str | None:
@@ -125,6 +137,33 @@ class HubGraphQL(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body or `variables` that is JSON but not an object is the caller's fault: 400."""
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, 'GraphQL takes a JSON object {"query": "…", "variables": '
+                                f"{{…}}}}, not {JSON_NAMES.get(type(parsed), 'that')}")  # fmt: skip
+        return parsed
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        """An answer with errors names the request id (so does the request's log line).
+
+        It goes in the response's top-level `extensions`, leaving each error as the schema's
+        error handling made it (a masked error carries nothing more than its message).
+        """
+        data = await super().process_result(request, result)
+        request_id = request.scope.get("state", {}).get("request_id")
+        if data.get("errors") and request_id:
+            data.setdefault("extensions", {})["request_id"] = request_id
+        return data
+
+    async def parse_http_body(self, request: Any) -> Any:
+        kind = (request.content_type or "").split(";")[0].strip().lower()
+        if request.method == "POST" and kind != "application/json":
+            raise HTTPException(400, "POST /graphql takes Content-Type: application/json, "
+                                f"not {kind or 'none'!r}")  # fmt: skip
+        return await super().parse_http_body(request)
 
     async def get_context(self, request: Request, response: Any) -> Context:
         return Context(
@@ -206,8 +245,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         metrics.version.set(latest or 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def is_publisher(token: str) -> bool:
+        """Whether a bearer token is a live publisher's: only bodies over the small cap ask."""
+
+        def check() -> bool:
+            with reads.connect() as conn:
+                try:
+                    authenticate(conn, token)
+                except PublisherError:
+                    return False
+                return True
+
+        return await anyio.to_thread.run_sync(check)
+
     app = Starlette(
         lifespan=_settled_heap,
+        middleware=middleware(settings, is_publisher),
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
@@ -219,4 +272,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.engine = engine
     app.state.search = search
     app.state.export_root = settings.export_root
+    app.state.settings = settings
     return app

@@ -29,6 +29,36 @@ SETTINGS = {
                      "can share a cluster"),
 }  # fmt: skip
 
+# The HTTP edge (hub/edge): numbers, options of `caigou serve`, read by every worker.
+LIMITS = {
+    "max_body_bytes": ("CAIGOU_MAX_BODY_BYTES", "1048576",
+                       "largest request body without `Authorization: Bearer` (queries, pages)"),
+    "max_publish_bytes": ("CAIGOU_MAX_PUBLISH_BYTES", "67108864",
+                          "largest request body with a live publisher's bearer token"),
+    "rate_limit": ("CAIGOU_RATE_LIMIT", "600",
+                   "requests a minute per client address and per bearer token; 0 disables"),
+    "header_timeout": ("CAIGOU_HEADER_TIMEOUT", "10",
+                       "seconds a client has to send a complete request head"),
+    "body_timeout": ("CAIGOU_BODY_TIMEOUT", "60",
+                     "seconds a client has to send a request body, once its head is in"),
+    "keep_alive_timeout": ("CAIGOU_KEEP_ALIVE_TIMEOUT", "5",
+                           "seconds an idle keep-alive connection stays open"),
+    "max_header_bytes": ("CAIGOU_MAX_HEADER_BYTES", "65536",
+                         "largest request head (request line and headers)"),
+}  # fmt: skip
+SETTINGS.update(LIMITS)
+
+
+def _number(name: str, raw: str) -> float:
+    """A limit from the environment, refused by name when it is not a number >= 0."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{LIMITS[name][0]} must be a number >= 0, not {raw!r}")
+    return value
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +68,19 @@ class Settings:
     index_prefix: str = "caigou"
     export_at: str = "01:00"
     public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = int(LIMITS["max_body_bytes"][1])
+    max_publish_bytes: int = int(LIMITS["max_publish_bytes"][1])
+    rate_limit: int = int(LIMITS["rate_limit"][1])
+    header_timeout: float = float(LIMITS["header_timeout"][1])
+    body_timeout: float = float(LIMITS["body_timeout"][1])
+    keep_alive_timeout: float = float(LIMITS["keep_alive_timeout"][1])
+    max_header_bytes: int = int(LIMITS["max_header_bytes"][1])
+
+    def __post_init__(self) -> None:
+        for name, (variable, _, _) in LIMITS.items():
+            if not getattr(self, name) >= 0:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"{variable} ({option}) must be >= 0, not {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -50,9 +93,14 @@ class Settings:
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
             public_url=values["public_url"],
+            **{name: type(getattr(cls, name))(_number(name, values[name])) for name in LIMITS},
         )
 
-    def override(self, **changes: str | None) -> Settings:
+    def environ(self) -> dict[str, str]:
+        """The limits as environment variables, for worker processes started by uvicorn."""
+        return {var: str(getattr(self, name)) for name, (var, _, _) in LIMITS.items()}
+
+    def override(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def publication(self) -> Any:

@@ -1,19 +1,33 @@
 """`/downloads/`: the published dumps, listed for people (HTML) and programs (JSON), and served.
 
 Only what a manifest lists is served (plus the top-level catalogue files), so a day being
-written, a staging folder or anything else under the export root is never reachable. Files
-carry their SHA-256 as a strong ETag, Last-Modified and byte ranges (resumable downloads).
+written, a staging folder or anything else under the export root is never reachable, and no
+symbolic link under the root is followed. Files carry their SHA-256 as a strong ETag,
+Last-Modified and byte ranges (resumable downloads), per RFC 9110: an unparsable Range is
+ignored (200), an unsatisfiable one is 416, If-None-Match compares weakly, If-Range strongly.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    MalformedRangeHeader,
+    RangeNotSatisfiable,
+    Response,
+)
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from exports.catalog import IMMUTABLE, table_schema
 from exports.manifest import FileEntry, Manifest, manifest_path, published_days, read_manifest
@@ -22,6 +36,9 @@ from exports.storage import Store, open_store
 from hub.web.render import render
 
 TOP_LEVEL = ("catalog.json", "datapackage.json")
+MANIFEST = re.compile(r"manifests/date=\d{4}-\d{2}-\d{2}\.json")
+RANGE = re.compile(r"(\d+)-(\d*)|-(\d+)")
+MAX_RANGES = 100
 
 
 def snippets(day: str) -> dict[str, str]:
@@ -53,6 +70,8 @@ _MANIFESTS: dict[tuple[str, date, float], Manifest | None] = {}
 
 def _manifest(store: Store, day: date) -> Manifest | None:
     """Manifests never change once written; the file's time only guards a forced re-export."""
+    if store.local and not _plain_file(store, manifest_path(day)):
+        return None
     key = (store.base, day, _mtime(store, manifest_path(day)))
     if key not in _MANIFESTS:
         if len(_MANIFESTS) > 4096:
@@ -78,9 +97,26 @@ def list_files(
     ]
 
 
+def _plain_file(store: Store, relative: str) -> bool:
+    """A regular file reached from the export root without following any symbolic link."""
+    path = Path(store.base)
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return False
+    for index, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode) or (index < len(parts) - 1 and not stat.S_ISDIR(mode)):
+            return False
+    return stat.S_ISREG(mode)
+
+
 def _served(store: Store, relative: str) -> FileEntry | bool | None:
     """The manifest entry of a file that may be served, True for catalogue files, else None."""
-    if relative in TOP_LEVEL or (relative.startswith("manifests/date=") and ".." not in relative):
+    if relative in TOP_LEVEL or MANIFEST.fullmatch(relative):
         return True
     for part in relative.split("/"):
         if part.startswith("date="):
@@ -95,9 +131,68 @@ def _served(store: Store, relative: str) -> FileEntry | bool | None:
     return None
 
 
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
 def _not_modified(request: Request, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110 §13.1.2): `W/"x"` matches `"x"`."""
     match = request.headers.get("if-none-match", "")
-    return etag in {v.strip() for v in match.split(",")} or match.strip() == "*"
+    return match.strip() == "*" or _opaque(etag) in {_opaque(v) for v in match.split(",")}
+
+
+def byte_ranges(header: str, size: int) -> list[tuple[int, int]] | None:
+    """The [start, end) ranges a `Range` asks for; None when it is to be ignored.
+
+    RFC 9110 §14.2: a Range in another unit, or one that does not parse, is ignored and the
+    whole file sent; [] means it parses but nothing in it is satisfiable (416).
+    """
+    unit, _, specs = header.partition("=")
+    if unit.strip().lower() != "bytes" or not specs.strip():
+        return None
+    parts = [p.strip() for p in specs.split(",") if p.strip()]
+    if not parts or len(parts) > MAX_RANGES:
+        return None
+    found: list[tuple[int, int]] = []
+    for part in parts:
+        match = RANGE.fullmatch(part)
+        if match is None:
+            return None
+        first, last, suffix = match.groups()
+        if suffix is not None:
+            if int(suffix) > 0 and size > 0:
+                found.append((max(size - int(suffix), 0), size))
+        elif last and int(last) < int(first):
+            return None
+        elif int(first) < size:
+            found.append((int(first), min(int(last) + 1, size) if last else size))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class Download(FileResponse):
+    """starlette's FileResponse with RFC 9110 range handling: bad ranges ignored, not 400."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        asked = Headers(scope=scope).get("range")
+        if asked is not None and byte_ranges(asked, os.stat(self.path).st_size) is None:
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"range"]}
+        await super().__call__(scope, receive, send)
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        ranges = byte_ranges(http_range, file_size)
+        if ranges is None:
+            raise MalformedRangeHeader()  # not reached: __call__ drops such a header
+        if not ranges:
+            raise RangeNotSatisfiable(file_size)
+        return ranges
 
 
 def routes(export_root: str) -> list[Route]:
@@ -120,27 +215,33 @@ def routes(export_root: str) -> list[Route]:
     async def file(request: Request) -> Response:
         relative = request.path_params["path"]
         served = _served(store, relative)
-        if served is None or not store.local or not store.exists(relative):
+        if served is None or not store.local or not _plain_file(store, relative):
             detail = "not a published file" if store.local else "served from the bucket itself"
             return JSONResponse({"error": detail, "path": relative}, status_code=404)
         path = store.path(relative)
-        etag = f'"{served.sha256}"' if isinstance(served, FileEntry) else None
-        if etag and _not_modified(request, etag):
-            return Response(status_code=304, headers={"etag": etag})
+        etag = f'"{served.sha256}"' if isinstance(served, FileEntry) else _stat_tag(path)
         # Published files never change; the catalogue files change with every new day.
-        headers = {"cache-control": "no-cache"}
-        if etag:
-            headers = {"etag": etag, "cache-control": "public, max-age=86400"}
+        headers = {"etag": etag, "cache-control": "no-cache"}
+        if isinstance(served, FileEntry):
+            headers["cache-control"] = "public, max-age=86400"
+        if _not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
         media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
             relative.rsplit(".", 1)[-1]
         )
         name = os.path.basename(path)
-        return FileResponse(path, headers=headers, media_type=media, filename=name)
+        return Download(path, headers=headers, media_type=media, filename=name)
 
     return [
         Route("/downloads/", index),
         Route("/downloads/{path:path}", file),
     ]
+
+
+def _stat_tag(path: str) -> str:
+    """A catalogue file's tag from its size and time: it is rewritten whole with each day."""
+    info = os.stat(path)
+    return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
 def _page(files: list[tuple[str, FileEntry]]) -> HTMLResponse:

@@ -12,6 +12,9 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from hub.config import Settings
+from hub.edge.protocol import HeadLimits, uvicorn_options
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,8 +24,14 @@ def free_port() -> int:
 
 @contextmanager
 def running(app: Starlette) -> Iterator[str]:
+    """Serve `app` with the options `caigou serve` gives uvicorn (the edge's head limits too)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    settings: Settings = getattr(app.state, "settings", None) or Settings.from_env()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings)
+    )
+    config.caigou_limits = HeadLimits.of(settings)  # type: ignore[attr-defined]
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,3 +102,76 @@ def test_graphql_lists_the_same_catalogue(served: Served) -> None:
     assert all(f["url"] == f"/downloads/{f['path']}" for f in found)
     later = graphql(served.base, '{ exports(from: "2999-01-01") { path } }')
     assert later["data"]["exports"] == []
+
+
+def _parquet(served: Served) -> tuple[str, str, int]:
+    entry = next(f for f in served.manifest.files if f.path.endswith("transactions.parquet"))
+    size = (served.root / entry.path).stat().st_size
+    return f"{served.base}/downloads/{entry.path}", f'"{entry.sha256}"', size
+
+
+@pytest.mark.parametrize(
+    "asked", ["bytes=abc", "bytes=5-3", "bytes=", "items=0-10", "bytes=1_0-20", "bytes=--5"]
+)
+def test_an_unparsable_range_is_ignored(served: Served, asked: str) -> None:
+    """RFC 9110 §14.2: the whole file, 200, as if no Range had been sent."""
+    url, _, size = _parquet(served)
+    whole = httpx.get(url, headers={"Range": asked})
+    assert whole.status_code == 200 and len(whole.content) == size, whole.text[:200]
+
+
+def test_ranges_per_rfc_9110(served: Served) -> None:
+    url, etag, size = _parquet(served)
+    content = httpx.get(url).content
+    suffix = httpx.get(url, headers={"Range": "bytes=-10"})
+    assert suffix.status_code == 206 and suffix.content == content[-10:]
+    open_ended = httpx.get(url, headers={"Range": f"bytes={size - 5}-"})
+    assert open_ended.status_code == 206 and open_ended.content == content[-5:]
+    beyond = httpx.get(url, headers={"Range": f"bytes={size}-{size + 10}"})
+    assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+    assert beyond.json()["code"] == "RANGE_NOT_SATISFIABLE" and beyond.json()["request_id"]
+    # If-Range resumes only on a strong match; a weak or stale tag gets the whole file.
+    strong = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert strong.status_code == 206 and strong.content == content[:10]
+    for validator in (f"W/{etag}", '"stale"'):
+        whole = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": validator})
+        assert whole.status_code == 200 and whole.content == content, validator
+
+
+def test_if_none_match_compares_weakly(served: Served) -> None:
+    url, etag, _ = _parquet(served)
+    for validator in (etag, f"W/{etag}", f'"other", W/{etag}', "*"):
+        again = httpx.get(url, headers={"If-None-Match": validator})
+        assert again.status_code == 304 and again.headers["etag"] == etag, validator
+    assert httpx.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    catalog = httpx.get(f"{served.base}/downloads/catalog.json")
+    tag = catalog.headers["etag"]
+    revalidated = httpx.get(f"{served.base}/downloads/catalog.json",
+                            headers={"If-None-Match": tag})  # fmt: skip
+    assert revalidated.status_code == 304
+
+
+def test_no_symbolic_link_under_the_root_is_followed(served: Served, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"password": "hunter2"}')
+    manifests = served.root / "manifests"
+    links = [manifests / "date=1999-01-01.json", served.root / "linked"]
+    links[0].symlink_to(secret)
+    links[1].symlink_to(served.root / "transactions", target_is_directory=True)
+    try:
+        for path in ("manifests/date=1999-01-01.json", "linked/catalog.json"):
+            answer = httpx.get(f"{served.base}/downloads/{path}")
+            assert answer.status_code == 404 and "hunter2" not in answer.text, path
+        # Sent as is (httpx would resolve the dots itself): traversal stays 404.
+        host, port = served.base.removeprefix("http://").split(":")
+        for path in ("manifests/date=1999-01-01.json/../../secret.json", "manifests/../../x"):
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(f"GET /downloads/{path} HTTP/1.1\r\nhost: hub\r\n"
+                             "connection: close\r\n\r\n".encode())  # fmt: skip
+                raw = sock.makefile("rb").read()
+            assert raw.startswith(b"HTTP/1.1 404") and b"hunter2" not in raw, (path, raw[:200])
+        listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+        assert [d["date"] for d in listing["days"]] == [served.manifest.date]
+    finally:
+        for link in links:
+            link.unlink()

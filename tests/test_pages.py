@@ -90,6 +90,7 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
         context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
             accept_downloads=True, locale="zh-CN", viewport={"width": 1280, "height": 900},
+            bypass_csp=True,  # axe-core goes in as an inline script; test_edge.py checks the CSP
         )  # fmt: skip
         yield context
         context.close()

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from hub.cli.context import out, state
+from hub.cli.context import err, out, state
+from hub.config import LIMITS
+from hub.edge.protocol import uvicorn_options
+from hub.edge.request_id import RequestIdFormatter
+
+
+def _help(name: str) -> str:
+    variable, default, meaning = LIMITS[name]
+    return f"Overrides {variable} (default {default}): {meaning}."
 
 
 def register(app: typer.Typer) -> None:
@@ -23,13 +31,37 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")
     ] = 1,
+    max_body_bytes: Annotated[int | None, typer.Option(help=_help("max_body_bytes"))] = None,
+    max_publish_bytes: Annotated[int | None, typer.Option(help=_help("max_publish_bytes"))] = None,
+    rate_limit: Annotated[int | None, typer.Option(help=_help("rate_limit"))] = None,
+    header_timeout: Annotated[float | None, typer.Option(help=_help("header_timeout"))] = None,
+    body_timeout: Annotated[float | None, typer.Option(help=_help("body_timeout"))] = None,
+    keep_alive_timeout: Annotated[
+        float | None, typer.Option(help=_help("keep_alive_timeout"))
+    ] = None,
+    max_header_bytes: Annotated[int | None, typer.Option(help=_help("max_header_bytes"))] = None,
 ) -> None:
     """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz and /metrics."""
-    run(ctx, host, port, workers)
+    limits = {
+        "max_body_bytes": max_body_bytes, "max_publish_bytes": max_publish_bytes,
+        "rate_limit": rate_limit, "header_timeout": header_timeout, "body_timeout": body_timeout,
+        "keep_alive_timeout": keep_alive_timeout, "max_header_bytes": max_header_bytes,
+    }  # fmt: skip
+    run(ctx, host, port, workers, limits)
 
 
-def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
-    settings = state(ctx).settings
+def run(
+    ctx: typer.Context,
+    host: str,
+    port: int,
+    workers: int,
+    limits: dict[str, float | None] | None = None,
+) -> None:
+    try:
+        settings = state(ctx).settings.override(**(limits or {}))
+    except ValueError as exc:
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
     # Workers are fresh processes: they read their settings from the environment.
     os.environ["CAIGOU_DATABASE_URL"] = settings.database_url
@@ -37,7 +69,10 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
     if settings.elasticsearch_url:
         os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
     os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
+    os.environ.update(settings.environ())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RequestIdFormatter("%(message)s"))
     # The hub logs one line per request with its time; the client's own line for every
     # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
@@ -54,4 +89,5 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="warning",
+        **uvicorn_options(settings),
     )

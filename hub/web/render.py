@@ -12,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from hub.edge.request_id import current_request_id
 from hub.graphql.common import category_of
 from schema.catalogue import public_fields
 from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
@@ -91,4 +92,5 @@ def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     titles = {400: "请求有误 Bad request", 404: "未找到 Not found"}
-    return render("error.html", status, title=titles.get(status, str(status)), message=message)
+    return render("error.html", status, title=titles.get(status, str(status)), message=message,
+                  request_id=current_request_id())  # fmt: skip
