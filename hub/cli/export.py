@@ -76,6 +76,11 @@ def export(
             out.print(f"{when}: {len(manifest.files)} files, {manifest.rows:,} rows, "
                       f"{manifest.bytes:,} bytes", highlight=False)  # fmt: skip
 
-    export_days(engine, settings.export_root, days, force=force, progress=report,
-                publication=settings.publication())  # fmt: skip
+    try:
+        export_days(engine, settings.export_root, days, force=force, progress=report,
+                    publication=settings.publication())  # fmt: skip
+    except OSError as exc:  # a full disk, a read-only mount: the day being written stays out
+        err.print(f"[red]error:[/red] writing the dumps failed: {exc}. The day being written "
+                  "was not published; fix the cause and run `caigou export` again")  # fmt: skip
+        raise typer.Exit(1) from None
     out.print(f"catalog: {settings.export_root}/catalog.json", highlight=False)
