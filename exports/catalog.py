@@ -112,9 +112,13 @@ def datapackage(manifests: list[Manifest]) -> dict[str, Any]:
     }
 
 
-def write_catalog(store: Store) -> None:
-    """Rewrite `catalog.json` and `datapackage.json` from the manifests, atomically."""
-    manifests = [m for day in published_days(store) if (m := read_manifest(store, day))]
+def write_catalog(store: Store, *, leaving_out: str | None = None) -> None:
+    """Rewrite `catalog.json` and `datapackage.json` from the manifests, atomically.
+
+    `leaving_out` names a day (YYYY-MM-DD) about to be unpublished, listed no more.
+    """
+    days = [d for d in published_days(store) if d.isoformat() != leaving_out]
+    manifests = [m for day in days if (m := read_manifest(store, day))]
     staging = store.new_staging("catalog")
     outputs = {"catalog.json": _dumps(catalog_entries(manifests))}
     if manifests:

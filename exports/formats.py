@@ -62,6 +62,31 @@ class HashingSink:
         return Written(self.size, self.digest.hexdigest())
 
 
+class Spool:
+    """A file object that keeps what is written until taken: a streamed response's chunks."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.buffer += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.buffer = bytes(self.buffer), bytearray()
+        return data
+
+
 class TableWriter(Protocol):
     """One file of one entity's partition, fed tables of `ROW_GROUP_ROWS` rows (the last fewer)."""
 

@@ -2,7 +2,9 @@
 
 A day is due once it has ended in Beijing (Asia/Shanghai) and has no manifest yet; a day
 that already has one is left alone unless forced, so a rerun after a crash only redoes the
-days the crash left unpublished.
+days the crash left unpublished. "Unpublished" covers more than the days after the newest
+manifest: a gap between published days, or a day whose files or staging folder a crashed run
+(a forced re-export included) left without a manifest, is repaired by the next plain run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow.fs as pafs
 from sqlalchemy import Engine
 
 from exports.manifest import Manifest, manifest_path, published_days
-from exports.storage import open_store
+from exports.storage import STAGING, Store, open_store
 from exports.write import export_day
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -33,18 +35,40 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def due_days(last_exported: date | None, today: date) -> list[date]:
-    """The ended days after `last_exported`; yesterday alone when nothing was exported yet."""
-    yesterday = today - timedelta(days=1)
-    if last_exported is None:
-        return [yesterday]
-    return days_between(last_exported + timedelta(days=1), yesterday)
+def _day_named(name: str) -> date | None:
+    """The day in `date=2024-03-05` or in a staging folder `2024-03-05-1a2b3c`; else None."""
+    text = name.removeprefix("date=")[:10]
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
-def last_exported(root: str, *, fs: pafs.FileSystem | None = None) -> date | None:
-    """The newest day with a manifest under `root`."""
-    days = published_days(open_store(root, fs))
-    return days[-1] if days else None
+def started_days(store: Store) -> set[date]:
+    """Days some run began to write: dated folders (two levels deep) and staging folders."""
+    days = {d for name in store.list(STAGING) if (d := _day_named(name))}
+    for top in store.list(""):
+        if top in (STAGING, "manifests") or "." in top:
+            continue
+        for name in store.list(top):
+            inner = [name] if name.startswith("date=") else store.list(f"{top}/{name}")
+            days |= {d for n in inner if n.startswith("date=") and (d := _day_named(n))}
+    return days
+
+
+def unpublished_days(store: Store, last_due: date) -> list[date]:
+    """Days up to `last_due` without a manifest that a plain run should (re)publish.
+
+    Every day from the oldest manifest on (gaps and catch-up alike), plus any day a crashed
+    run left files or staging for; `last_due` alone when nothing was ever published.
+    """
+    published = set(published_days(store))
+    wanted = started_days(store)
+    if published:
+        wanted |= set(days_between(min(published), last_due))
+    else:
+        wanted.add(last_due)
+    return sorted(d for d in wanted if d <= last_due and d not in published)
 
 
 def export_range(
@@ -59,9 +83,24 @@ def export_range(
     publication: Any = None,
 ) -> list[Manifest]:
     """Export `start`..`end`; published days are skipped (reported as None) unless forced."""
+    return export_days(engine, root, days_between(start, end), force=force, fs=fs,
+                       progress=progress, publication=publication)  # fmt: skip
+
+
+def export_days(
+    engine: Engine,
+    root: str,
+    days: list[date],
+    *,
+    force: bool = False,
+    fs: pafs.FileSystem | None = None,
+    progress: Callable[[date, Manifest | None], None] | None = None,
+    publication: Any = None,
+) -> list[Manifest]:
+    """Export `days` in order; published ones are skipped (reported as None) unless forced."""
     store = open_store(root, fs)
     written = []
-    for day in days_between(start, end):
+    for day in days:
         if not force and store.exists(manifest_path(day)):
             if progress:
                 progress(day, None)
@@ -99,17 +138,13 @@ class DailyExport:
         if self.checked is not None and moment - self.checked < self.every:
             return []
         self.checked = moment
-        last_due = self.last_due(moment)
-        done = last_exported(self.root)
-        if done is not None and done >= last_due:
+        days = unpublished_days(open_store(self.root), self.last_due(moment))
+        if not days:
             return []
-        first = last_due if done is None else done + timedelta(days=1)
         try:
-            written = export_range(
-                self.engine, self.root, first, last_due, publication=self.publication
-            )
+            written = export_days(self.engine, self.root, days, publication=self.publication)
         except Exception:  # the indexer must keep indexing; the next turn retries
-            log.exception("daily export of %s..%s failed; retrying later", first, last_due)
+            log.exception("daily export of %s..%s failed; retrying later", days[0], days[-1])
             return []
         for manifest in written:
             log.info("published %s: %d files, %d rows", manifest.date, len(manifest.files),

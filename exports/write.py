@@ -150,9 +150,15 @@ def generated_by() -> str:
 
 
 def publish(store: Store, staging: str, manifest: Manifest) -> None:
-    """Move every file into place, then the manifest: the day appears whole or not at all."""
+    """Move every file into place, then the manifest: the day appears whole or not at all.
+
+    A day published before is first taken out of the catalog, then unpublished (its manifest
+    deleted) while its files are replaced: a crash in between never leaves the catalog listing
+    a day without a manifest, and the next plain `caigou export` republishes it.
+    """
     if store.exists(manifest_path(manifest.date)):
-        store.delete(manifest_path(manifest.date))  # unpublished while its files are replaced
+        write_catalog(store, leaving_out=manifest.date)
+        store.delete(manifest_path(manifest.date))
     for entry in manifest.files:
         store.move(f"{staging}/{entry.path}", entry.path)
     store.write_bytes(f"{staging}/{manifest_path(manifest.date)}", manifest.to_json())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from exports.manifest import published_days
+from exports.manifest import manifest_path, published_days
 from exports.schedule import DailyExport
 from exports.storage import open_store
 from hub.demo import generate
@@ -45,6 +45,11 @@ def test_yesterday_at_the_set_time_then_every_missed_day(
         assert caught_up == [str(day + timedelta(days=n)) for n in (1, 2, 3, 4)]
         clock[0] += timedelta(minutes=5)
         assert daily() == []  # nothing is published twice
+
+        # A day a crash left unpublished (files, no manifest) is repaired, not just newer ones.
+        store.delete(manifest_path(day + timedelta(days=2)))
+        clock[0] += timedelta(minutes=5)
+        assert [m.date for m in daily()] == [str(day + timedelta(days=2))]
 
         # The indexer's loop runs it on every turn, whatever the search target does.
         turns: list[int] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ from sqlalchemy import Engine, select, text
 from exports.arrow import entity_schema, export_fields
 from exports.formats import neutralise_formulas
 from exports.manifest import Manifest, manifest_path
-from exports.schedule import due_days, export_range
+from exports.schedule import DailyExport, export_range, unpublished_days
+from exports.storage import open_store
 from exports.write import export_day
 from hub.demo import generate
 from hub.demo.load import load_demo
@@ -257,15 +259,65 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
     assert json.loads((root / "catalog.json").read_text())[0]["date"] == dumped.day.isoformat()
 
 
-def test_due_days_catch_up_after_downtime() -> None:
-    today = date(2024, 3, 10)
-    assert due_days(None, today) == [date(2024, 3, 9)]
-    assert due_days(date(2024, 3, 6), today) == [
-        date(2024, 3, 7),
-        date(2024, 3, 8),
-        date(2024, 3, 9),
+def test_unpublished_days_are_gaps_catch_up_and_crash_leftovers(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path))
+    assert unpublished_days(store, date(2024, 3, 9)) == [date(2024, 3, 9)]
+    for day in ("2024-03-03", "2024-03-05"):
+        store.write_bytes(manifest_path(day), b"{}")
+    (tmp_path / "transactions" / "date=2024-03-01").mkdir(parents=True)  # files, no manifest
+    (tmp_path / "snapshots" / "parties" / "date=2024-03-02").mkdir(parents=True)
+    (tmp_path / ".staging" / "2024-02-28-0a1b2c").mkdir(parents=True)
+    (tmp_path / ".staging" / "catalog-0a1b2c").mkdir(parents=True)
+    assert unpublished_days(store, date(2024, 3, 7)) == [
+        date(2024, 2, 28), date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 4),
+        date(2024, 3, 6), date(2024, 3, 7),
+    ]  # fmt: skip
+    assert unpublished_days(store, date(2024, 3, 1)) == [date(2024, 2, 28), date(2024, 3, 1)]
+
+
+CRASHING_IN_PUBLISH = """
+import sys, time
+from datetime import date
+import exports.storage as storage
+import exports.write as write
+from schema.db import make_engine
+
+move = storage.Store.move
+def slow(self, source, target):
+    move(self, source, target)
+    if target.startswith("transactions/"):
+        time.sleep(60)  # the old manifest is gone, the new one not yet written: killed here
+storage.Store.move = slow
+write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
+"""
+
+
+def test_a_crash_mid_forced_export_unlists_the_day_and_a_plain_run_repairs_it(
+    dumped: Dumped, tmp_path: Path
+) -> None:
+    """kill -9 while `export --force` rewrites a published day: the catalog stops listing it
+    (its manifest is gone), and the daily run (plain `caigou export`'s rule) republishes it."""
+    root = tmp_path / "out"
+    shutil.copytree(dumped.root, root)
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_IN_PUBLISH, dumped.url, str(root),
+                              dumped.day.isoformat()], cwd=ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while (root / manifest_path(dumped.day)).exists():
+            assert child.poll() is None and time.monotonic() < deadline, "never got mid-write"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert not (root / manifest_path(dumped.day)).exists()
+    assert json.loads((root / "catalog.json").read_text()) == []
+    clock = datetime.combine(dumped.day + timedelta(days=1), datetime.min.time()).replace(hour=2)
+    daily = DailyExport(dumped.engine, str(root), datetime.min.time(), now=lambda: clock)
+    assert daily() == [dumped.manifest]
+    assert list((root / ".staging").iterdir()) == []
+    assert [e["date"] for e in json.loads((root / "catalog.json").read_text())] == [
+        dumped.day.isoformat()
     ]
-    assert due_days(date(2024, 3, 9), today) == []
 
 
 def test_export_range_skips_published_days_unless_forced(dumped: Dumped, tmp_path: Path) -> None:

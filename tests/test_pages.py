@@ -28,8 +28,14 @@ from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.flags import rebuild
+from hub.publishing import ingest_file
+from hub.publishing.publishers import add_publisher
 from hub.web import routes as web_routes
 from hub.web.graphiql import EXAMPLES, VARIABLES
+from indexer.embedded import EmbeddedBackend
+from indexer.worker import run as run_indexer
+from schema.types import PublisherRole, RecordKind
+from tests.factories import transaction, write_csv
 from tests.hub_server import running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -283,3 +289,25 @@ def test_bad_input_gets_a_page(site: Site, path: str, status: int) -> None:
     response = httpx.get(site.base + path)
     assert response.status_code == status
     assert "text/html" in response.headers["content-type"] and "<h1>" in response.text
+
+
+# Kept last: it adds rows to the module's database.
+def test_transactions_csv_neutralises_formula_cells(site: Site, tmp_path: Path) -> None:
+    """Cells a spreadsheet would run (OWASP: = + - @ tab CR) come out prefixed with `'`."""
+    risky = {"item_name": '=HYPERLINK("http://x","点击")', "brand": "+cmd|' /C calc'!A0",
+             "model": "@SUM(1+1)", "unit": "-台"}  # fmt: skip
+    with site.engine.begin() as conn:
+        add_publisher(conn, "公式测试卖场", PublisherRole.trading_platform, ["220000"],
+                      [RecordKind.transaction])  # fmt: skip
+    rows = [transaction("DDFORMULA01", **risky)]  # ingest trims leading tabs and CRs
+    path = write_csv(tmp_path / "formulas.csv", rows)
+    assert ingest_file(site.engine, path, "公式测试卖场", kind=RecordKind.transaction).accepted == 1
+    run_indexer(site.engine, EmbeddedBackend(site.engine), once=True)
+    response = httpx.get(site.base + "/transactions.csv", timeout=60)  # every row: 1,501
+    assert response.status_code == 200
+    table = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    by_item = {row["商品名称"]: row for row in table}
+    first = by_item["'" + risky["item_name"]]
+    assert (first["品牌"], first["规格型号"], first["单位"]) == (
+        "'" + risky["brand"], "'" + risky["model"], "'" + risky["unit"])  # fmt: skip
+    assert first["单价"] == "4999.00"  # numbers stay numbers

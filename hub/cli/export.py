@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
 
+from exports.catalog import write_catalog
 from exports.manifest import Manifest
-from exports.schedule import beijing_today, due_days, export_range, last_exported
+from exports.schedule import beijing_today, days_between, export_days, unpublished_days
+from exports.storage import open_store
 from hub.cli.context import err, out, state
 
 
@@ -35,24 +37,29 @@ def export(
         bool, typer.Option(help="Redo days already published; allow a day not yet over.")
     ] = False,
 ) -> None:
-    """Export days as Parquet and CSV with manifests; without dates, every day now due."""
+    """Export days as Parquet and CSV with manifests; without dates, every day now due.
+
+    Plain `caigou export` also repairs: any unpublished day (a gap, or one a crashed run left
+    without a manifest) is exported, and the catalog is rewritten from the manifests.
+    """
     settings = state(ctx).settings
     one, first, last = _day(day, "--date"), _day(start, "--from"), _day(end, "--to")
     if one and (first or last):
         err.print("[red]error:[/red] give either --date or --from/--to, not both")
         raise typer.Exit(2)
     today = beijing_today()
-    if one:
-        first = last = one
-    elif first or last:
-        first, last = first or last, last or first
+    if one or first or last:
+        first, last = one or first or last, one or last or first
+        assert first and last
+        days = days_between(first, last)
     else:
-        due = due_days(last_exported(settings.export_root), today)
-        if not due:
+        store = open_store(settings.export_root)
+        days = unpublished_days(store, today - timedelta(days=1))
+        if not days:
+            write_catalog(store)  # a catalog a crash left stale is rebuilt from the manifests
             out.print("nothing due: every ended day is published", highlight=False)
             return
-        first, last = due[0], due[-1]
-    assert first and last
+        first, last = days[0], days[-1]
     if last < first:
         err.print(f"[red]error:[/red] --to {last} is before --from {first}")
         raise typer.Exit(2)
@@ -69,6 +76,11 @@ def export(
             out.print(f"{when}: {len(manifest.files)} files, {manifest.rows:,} rows, "
                       f"{manifest.bytes:,} bytes", highlight=False)  # fmt: skip
 
-    export_range(engine, settings.export_root, first, last, force=force, progress=report,
-                 publication=settings.publication())  # fmt: skip
+    try:
+        export_days(engine, settings.export_root, days, force=force, progress=report,
+                    publication=settings.publication())  # fmt: skip
+    except OSError as exc:  # a full disk, a read-only mount: the day being written stays out
+        err.print(f"[red]error:[/red] writing the dumps failed: {exc}. The day being written "
+                  "was not published; fix the cause and run `caigou export` again")  # fmt: skip
+        raise typer.Exit(1) from None
     out.print(f"catalog: {settings.export_root}/catalog.json", highlight=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import demo, export, flags, indexer, publishers, serve
+from hub.cli import db, demo, export, flags, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import PublisherError, ingest_file
@@ -18,8 +18,11 @@ from schema.types import RecordKind
 
 app = typer.Typer(help="caigou-hub: government procurement disclosure data hub (政府采购信息公开).",
                   no_args_is_help=True, pretty_exceptions_enable=False)  # fmt: skip
-db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database migrations (Alembic), backup and restore.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+db.register(db_app)
 app.add_typer(publishers.app, name="publisher")
 demo.register(app)
 serve.register(app)

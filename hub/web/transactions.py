@@ -7,18 +7,19 @@ streamed page by page through the search cursor, capped at CSV_LIMIT rows.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import Engine, select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from exports.arrow import entity_schema
+from exports.formats import CsvTableWriter, Spool
 from hub.graphql.relay import encode_cursor
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
@@ -30,6 +31,7 @@ from indexer.text import parse_query
 
 PAGE_SIZE = 50
 CSV_LIMIT = 10_000
+PURCHASER, SUPPLIER = "采购人名称", "供应商名称"
 CHART_PURCHASERS = 15
 CHART_SAMPLE = 100
 COLUMNS = ("item_name", "brand", "model", "quantity", "unit", "unit_price", "amount",
@@ -114,27 +116,37 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
     return endpoint
 
 
+def csv_schema() -> pa.Schema:
+    """The download's columns: the export's types under the catalogue's Chinese labels."""
+    names, types = labels("transactions"), entity_schema("transactions")
+    fields = [pa.field(names[c], types.field(c).type) for c in COLUMNS]
+    return pa.schema([*fields, pa.field(PURCHASER, pa.string()), pa.field(SUPPLIER, pa.string())])
+
+
 async def csv_lines(engine: Engine, search: Any, query: Query) -> AsyncIterator[bytes]:
-    """The header with catalogue labels, then pages of the result until CSV_LIMIT rows."""
-    names = labels("transactions")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([names[c] for c in COLUMNS] + ["采购人名称", "供应商名称"])
-    yield "\ufeff".encode() + out.getvalue().encode()
+    """The header with catalogue labels, then pages of the result until CSV_LIMIT rows.
+
+    Written by the exports' CSV writer, so formula-like cells are neutralised the same way.
+    """
+    schema = csv_schema()
+    spool = Spool()
+    writer = CsvTableWriter(pa.PythonFile(spool, mode="w"), schema)
+    yield spool.take()
     sent, after = 0, query.after
     while sent < CSV_LIMIT:
         result = run(search, replace(query, after=after), MAX_SIZE - 1)
         hits = result.hits[: MAX_SIZE - 1]
-        out.seek(0)
-        out.truncate()
-        for row in detail_rows(engine, hits)[: CSV_LIMIT - sent]:
-            writer.writerow([row[c] if row[c] is not None else "" for c in COLUMNS]
-                            + [row["purchaser"], row["supplier"]])  # fmt: skip
-            sent += 1
-        yield out.getvalue().encode()
+        rows = detail_rows(engine, hits)[: CSV_LIMIT - sent]
+        values = [[row[c] for c in COLUMNS] + [row["purchaser"], row["supplier"]] for row in rows]
+        writer.write(pa.Table.from_pylist([dict(zip(schema.names, v, strict=True)) for v in values],
+                                          schema=schema))  # fmt: skip
+        sent += len(rows)
+        yield spool.take()
         if len(result.hits) < MAX_SIZE or not hits:
-            return
+            break
         after = tuple(hits[-1].sort)
+    writer.close()
+    yield spool.take()
 
 
 def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
