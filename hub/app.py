@@ -31,6 +31,7 @@ from strawberry.asgi import GraphQL
 from hub.config import Settings
 from hub.downloads import routes as download_routes
 from hub.graphql.context import Context
+from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.schema import schema
 from hub.search import search_backend
 from hub.web import routes as web_routes
@@ -69,12 +70,16 @@ class Metrics:
 class HubGraphQL(GraphQL[Context, None]):
     """strawberry's ASGI view with a connection per request and ETag revalidation on GET."""
 
-    def __init__(self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None) -> None:
+    def __init__(
+        self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None,
+        max_query_bytes: int = MAX_QUERY_BYTES,
+    ) -> None:  # fmt: skip
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.engine = engine  # mutations write through it, each in its own transaction
-        self.reads = reads  # the request's connection: `reader(engine)`
+        self.reads = reads  # the request's connection: `reader(engine, CAIGOU_QUERY_TIMEOUT)`
         self.metrics = metrics
         self.search = search
+        self.max_query_bytes = max_query_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,7 +134,7 @@ class HubGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:
         return Context(
             request=request, engine=self.engine, conn=request.state.conn, response=response,
-            search=self.search,
+            search=self.search, max_query_bytes=self.max_query_bytes,
         )  # fmt: skip
 
 
@@ -182,7 +187,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ensure_schema(engine)
     metrics = Metrics()
     search = search_backend(settings, engine)
-    reads = reader(engine)
+    reads = reader(engine, settings.query_timeout)
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -211,7 +216,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
-            Route("/graphql", HubGraphQL(engine, reads, metrics, search), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                HubGraphQL(engine, reads, metrics, search, settings.max_query_bytes),
+                methods=["GET", "POST"],
+            ),
             *download_routes(settings.export_root),
             *web_routes(reads, search),
         ],

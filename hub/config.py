@@ -27,6 +27,10 @@ SETTINGS = {
     "index_prefix": ("CAIGOU_INDEX_PREFIX", "caigou",
                      "names of the Elasticsearch aliases (`<prefix>-notice` …): several hubs "
                      "can share a cluster"),
+    "query_timeout": ("CAIGOU_QUERY_TIMEOUT", "10",
+                      "seconds a read statement of a request may run (0: no limit)"),
+    "max_query_bytes": ("CAIGOU_MAX_QUERY_BYTES", "100000",
+                        "largest GraphQL query text accepted, comments and blanks included"),
 }  # fmt: skip
 
 
@@ -38,6 +42,8 @@ class Settings:
     index_prefix: str = "caigou"
     export_at: str = "01:00"
     public_url: str = "http://127.0.0.1:8000"
+    query_timeout: float = 10.0
+    max_query_bytes: int = 100_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -50,9 +56,11 @@ class Settings:
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
             public_url=values["public_url"],
+            query_timeout=float(values["query_timeout"]),
+            max_query_bytes=int(values["max_query_bytes"]),
         )
 
-    def override(self, **changes: str | None) -> Settings:
+    def override(self, **changes: str | float | None) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def publication(self) -> Any:

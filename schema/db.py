@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import select
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -66,16 +68,68 @@ def peer_closed(sock: Any) -> bool:
     return bool(poller.poll(0))
 
 
-def reader(engine: Engine) -> Engine:
-    """The engine for read-only requests: on PostgreSQL its connections are in autocommit.
+def reader(engine: Engine, timeout: float | None = None) -> Engine:
+    """The engine for read-only requests, each statement cut short after `timeout` seconds.
 
-    A request's reads in a transaction cost a BEGIN and a ROLLBACK round trip besides its
-    queries (half a millisecond of a search page) and see nothing more consistent: under
-    READ COMMITTED each statement takes its own snapshot either way. Writes keep `engine`.
+    Its own pool, so the limit never reaches ingests and exports on `engine`. PostgreSQL:
+    `statement_timeout` set at connect (no round trip per request), and autocommit: a
+    request's reads in a transaction cost a BEGIN and a ROLLBACK round trip besides its
+    queries and see nothing more consistent, since under READ COMMITTED each statement
+    takes its own snapshot either way. SQLite: a progress handler that interrupts a
+    statement past its deadline, set as each statement starts.
     """
+    if not timeout or timeout <= 0:
+        if engine.dialect.name == "postgresql":
+            return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine  # pysqlite opens no transaction for a SELECT anyway
+    if engine.url.database in (None, "", ":memory:"):
+        return engine  # a second engine would open another, empty, in-memory database
+    url = engine.url.render_as_string(hide_password=False)
     if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine  # pysqlite opens no transaction for a SELECT anyway
+        options = f"-c statement_timeout={max(int(timeout * 1000), 1)}"
+        reads = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"options": options})
+        event.listen(reads, "checkout", _still_connected)
+        return reads
+    reads = make_engine(url)
+    event.listen(reads, "connect", _sqlite_deadline)
+    event.listen(reads, "before_cursor_execute", _sqlite_start(timeout))
+    event.listen(reads, "checkin", _sqlite_no_deadline)
+    return reads
+
+
+# How often, in SQLite virtual-machine steps, the deadline is looked at: ~1 ms of work.
+_SQLITE_STEPS = 10_000
+
+
+def _sqlite_deadline(dbapi_connection: Any, record: Any) -> None:
+    deadline = [float("inf")]
+    record.info["deadline"] = deadline
+    dbapi_connection.set_progress_handler(lambda: time.monotonic() > deadline[0], _SQLITE_STEPS)
+
+
+def _sqlite_start(timeout: float) -> Any:
+    def start(
+        conn: Any, _cursor: Any, _statement: Any, _params: Any, _context: Any, _many: Any
+    ) -> None:
+        deadline = conn.info.get("deadline")
+        if deadline is not None:
+            deadline[0] = time.monotonic() + timeout
+
+    return start
+
+
+def _sqlite_no_deadline(_dbapi_connection: Any, record: Any) -> None:
+    deadline = record.info.get("deadline")
+    if deadline is not None:
+        deadline[0] = float("inf")
+
+
+def is_timeout(error: BaseException) -> bool:
+    """A statement cut short by `reader`'s timeout (PostgreSQL 57014, SQLite interrupted)."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, sqlite3.OperationalError):
+        return str(original) == "interrupted"
+    return getattr(original, "sqlstate", None) == "57014"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

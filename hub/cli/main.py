@@ -39,11 +39,17 @@ def main(
     index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
     export_at: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_AT.")] = None,
     public_url: Annotated[str | None, typer.Option(help="Overrides CAIGOU_PUBLIC_URL.")] = None,
+    query_timeout: Annotated[
+        float | None, typer.Option(help="Overrides CAIGOU_QUERY_TIMEOUT.")
+    ] = None,
+    max_query_bytes: Annotated[
+        int | None, typer.Option(help="Overrides CAIGOU_MAX_QUERY_BYTES.")
+    ] = None,
 ) -> None:
     settings = Settings.from_env().override(
         database_url=database_url, export_root=export_root,
         elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
-        public_url=public_url,
+        public_url=public_url, query_timeout=query_timeout, max_query_bytes=max_query_bytes,
     )  # fmt: skip
     ctx.obj = AppState(settings)
 
