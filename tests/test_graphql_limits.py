@@ -54,13 +54,15 @@ def test_the_fragment_fan_out_is_refused_at_once(base: str) -> None:
     query = fan_out(40)
     assert len(query) < 2_000
     timings = []
-    for _ in range(5):
-        started = time.perf_counter()
-        answer = graphql(base, query)
-        timings.append(time.perf_counter() - started)
-        assert code(answer) == "QUERY_TOO_COMPLEX"
-        assert "fragment spreads" in answer["errors"][0]["message"]
-    assert min(timings) < 0.1, timings  # the round trip, on a busy shared machine
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for _ in range(20):
+            started = time.perf_counter()
+            answer = client.post("/graphql", json={"query": query}).json()
+            timings.append(time.perf_counter() - started)
+            assert code(answer) == "QUERY_TOO_COMPLEX"
+            assert "fragment spreads" in answer["errors"][0]["message"]
+    # The best round trip: the machine running the tests is shared and often busy.
+    assert min(timings) < 0.1, timings
 
 
 def test_healthz_stays_fast_while_fan_outs_are_sent(base: str) -> None:

@@ -66,6 +66,17 @@ def is_unexpected(error: GraphQLError) -> bool:
     return not isinstance(original, ApiError)
 
 
+def is_request_error(error: GraphQLError) -> bool:
+    """graphql-core's own error about the request itself (its variables), not a field's."""
+    original = error.original_error
+    return error.path is None and (original is None or isinstance(original, GraphQLError))
+
+
+def is_logged(error: GraphQLError) -> bool:
+    """Only what is masked is a fault worth a traceback in the log."""
+    return is_unexpected(error) and not is_request_error(error)
+
+
 class HubErrors(MaskErrors):
     """MaskErrors that also codes what graphql-core reports uncoded, and names timeouts.
 
@@ -84,7 +95,7 @@ class HubErrors(MaskErrors):
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if error.path is None and (original is None or isinstance(original, GraphQLError)):
+        if is_request_error(error):
             return with_code(error, BAD_USER_INPUT)
         if original is not None and is_timeout(original):
             return GraphQLError(

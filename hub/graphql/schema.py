@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
 
 from hub.graphql.catalogue_types import Node, from_row, shown
 from hub.graphql.common import Info
-from hub.graphql.errors import BadUserInput, HubErrors, NotFound
+from hub.graphql.errors import BadUserInput, HubErrors, NotFound, is_logged
 from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
 from hub.graphql.flags import Flag, FlagFilter, FlagOrder, flags_page
@@ -306,7 +306,18 @@ class Query:
         ]
 
 
-schema = strawberry.Schema(
+class HubSchema(strawberry.Schema):
+    """Logs only what is masked: a refused or bad request is the client's, not a fault.
+
+    strawberry logs every error with its traceback; a client sending refused queries in a
+    loop filled the log with them (and spent the server's time formatting them).
+    """
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        super().process_errors([e for e in errors if is_logged(e)], execution_context)
+
+
+schema = HubSchema(
     query=Query,
     mutation=Mutation,
     types=[cls for cls, _table in NODE_TYPES.values()],
