@@ -37,6 +37,8 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
     if settings.elasticsearch_url:
         os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
     os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
+    os.environ["CAIGOU_QUERY_TIMEOUT"] = str(settings.query_timeout)
+    os.environ["CAIGOU_MAX_QUERY_BYTES"] = str(settings.max_query_bytes)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # The hub logs one line per request with its time; the client's own line for every
     # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.

@@ -138,7 +138,7 @@ def parse_within_limits(query: str, max_bytes: int = MAX_QUERY_BYTES) -> Parsed:
     Lexing and parsing were half the CPU of a small query; size and tokens are checked on
     the first sight of a text only, before the parser gets to see it.
     """
-    found = CACHE.get(query)
+    found = CACHE.get(query) if len(query) <= max_bytes else None
     if found is not None:
         return found
     check_size(query, max_bytes)
