@@ -135,7 +135,11 @@ class HubGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, (dict, list)):
+            # strawberry would call .get on it (HTTP 500); a decode error is its HTTP 400
+            raise json.JSONDecodeError("not a JSON object", str(decoded)[:40], 0)
+        return decoded
 
     async def get_context(self, request: Request, response: Any) -> Context:
         return Context(

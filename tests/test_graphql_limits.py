@@ -288,3 +288,10 @@ def test_a_statement_past_the_query_timeout_answers_query_timeout(
             assert graphql(address, "{ publishers { name } }")["data"]["publishers"]
             assert httpx.get(f"{address}/healthz").json()["database"] == "ok"
         engine.dispose()
+
+
+@pytest.mark.parametrize("body", [b"123", b'"query"', b"null", b"true", b"{not json"])
+def test_a_body_that_is_no_json_object_is_a_400(base: str, body: bytes) -> None:
+    response = httpx.post(f"{base}/graphql", content=body,
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 400 and "JSON" in response.text, response.text
