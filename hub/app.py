@@ -33,6 +33,7 @@ from hub.config import Settings
 from hub.downloads import routes as download_routes
 from hub.edge import middleware
 from hub.graphql.context import Context
+from hub.graphql.limits import MAX_QUERY_BYTES, return_freed_memory
 from hub.graphql.schema import schema
 from hub.publishing import PublisherError
 from hub.publishing.publishers import authenticate
@@ -80,12 +81,17 @@ class Metrics:
 class HubGraphQL(GraphQL[Context, None]):
     """strawberry's ASGI view with a connection per request and ETag revalidation on GET."""
 
-    def __init__(self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None) -> None:
+    def __init__(
+        self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None,
+        max_query_bytes: int = MAX_QUERY_BYTES,
+    ) -> None:  # fmt: skip
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.engine = engine  # mutations write through it, each in its own transaction
-        self.reads = reads  # the request's connection: `reader(engine)`
+        self.reads = reads  # the request's connection: `reader(engine, CAIGOU_QUERY_TIMEOUT)`
         self.metrics = metrics
         self.search = search
+        self.max_query_bytes = max_query_bytes
+        return_freed_memory()  # request bodies up to the size cap, freed for good
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,6 +114,11 @@ class HubGraphQL(GraphQL[Context, None]):
                 state["outcome"] = "not_modified"
             else:
                 await super().__call__(scope, receive, _with_etag(send, etag, state))
+        if _content_length(scope) > LARGE_BODY:
+            # A refused query's text is held by a cycle (error -> traceback -> frame ->
+            # context); the young generation holds it, collected now rather than after
+            # 10,000 more allocations, with megabytes each.
+            gc.collect(0)
         operation = state.get("operation") or "anonymous"
         elapsed = time.perf_counter() - started
         self.metrics.requests.labels(operation, state.get("outcome", "ok")).inc()
@@ -136,7 +147,11 @@ class HubGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        decoded = orjson.loads(data)
+        if not isinstance(decoded, (dict, list)):
+            # strawberry would call .get on it (HTTP 500); a decode error is its HTTP 400
+            raise json.JSONDecodeError("not a JSON object", str(decoded)[:40], 0)
+        return decoded
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body or `variables` that is JSON but not an object is the caller's fault: 400."""
@@ -168,7 +183,7 @@ class HubGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:
         return Context(
             request=request, engine=self.engine, conn=request.state.conn, response=response,
-            search=self.search,
+            search=self.search, max_query_bytes=self.max_query_bytes,
         )  # fmt: skip
 
 
@@ -179,6 +194,16 @@ def _search_health(search: Any) -> dict[str, Any]:
         return dict(search.health())
     except Exception as exc:
         return {"status": "unavailable", "error": str(exc)}
+
+
+LARGE_BODY = 1 << 20
+
+
+def _content_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _if_none_match(scope: Scope) -> set[str]:
@@ -221,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ensure_schema(engine)
     metrics = Metrics()
     search = search_backend(settings, engine)
-    reads = reader(engine)
+    reads = reader(engine, settings.query_timeout)
 
     async def healthz(request: Request) -> JSONResponse:
         try:
@@ -264,7 +289,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
-            Route("/graphql", HubGraphQL(engine, reads, metrics, search), methods=["GET", "POST"]),
+            Route(
+                "/graphql",
+                HubGraphQL(engine, reads, metrics, search, settings.max_query_bytes),
+                methods=["GET", "POST"],
+            ),
             *download_routes(settings.export_root),
             *web_routes(reads, search),
         ],

@@ -29,8 +29,13 @@ SETTINGS = {
                      "can share a cluster"),
 }  # fmt: skip
 
-# The HTTP edge (hub/edge): numbers, options of `caigou serve`, read by every worker.
+# Limits of the HTTP edge (hub/edge) and of GraphQL: numbers, options of `caigou serve`,
+# handed to every worker.
 LIMITS = {
+    "query_timeout": ("CAIGOU_QUERY_TIMEOUT", "10",
+                      "seconds a read statement of a request may run (0: no limit)"),
+    "max_query_bytes": ("CAIGOU_MAX_QUERY_BYTES", "100000",
+                        "largest GraphQL query text accepted, comments and blanks included"),
     "max_body_bytes": ("CAIGOU_MAX_BODY_BYTES", "1048576",
                        "largest request body without `Authorization: Bearer` (queries, pages)"),
     "max_publish_bytes": ("CAIGOU_MAX_PUBLISH_BYTES", "67108864",
@@ -68,6 +73,8 @@ class Settings:
     index_prefix: str = "caigou"
     export_at: str = "01:00"
     public_url: str = "http://127.0.0.1:8000"
+    query_timeout: float = float(LIMITS["query_timeout"][1])
+    max_query_bytes: int = int(LIMITS["max_query_bytes"][1])
     max_body_bytes: int = int(LIMITS["max_body_bytes"][1])
     max_publish_bytes: int = int(LIMITS["max_publish_bytes"][1])
     rate_limit: int = int(LIMITS["rate_limit"][1])

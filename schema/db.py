@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import select
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,9 +35,16 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_deadline)
+        event.listen(engine, "before_cursor_execute", _sqlite_start)
+        event.listen(engine, "checkin", _sqlite_no_deadline)
         return engine
     engine = create_engine(url)
     event.listen(engine, "checkout", _still_connected)
+    event.listen(engine, "before_cursor_execute", _pg_timeout)
+    event.listen(engine, "commit", _pg_committed)
+    event.listen(engine, "rollback", _pg_rolled_back)
+    event.listen(engine, "reset", _pg_reset)
     return engine
 
 
@@ -66,16 +75,98 @@ def peer_closed(sock: Any) -> bool:
     return bool(poller.poll(0))
 
 
-def reader(engine: Engine) -> Engine:
-    """The engine for read-only requests: on PostgreSQL its connections are in autocommit.
+TIMEOUT = "caigou_statement_timeout"  # execution option: seconds a statement may run
 
-    A request's reads in a transaction cost a BEGIN and a ROLLBACK round trip besides its
-    queries (half a millisecond of a search page) and see nothing more consistent: under
-    READ COMMITTED each statement takes its own snapshot either way. Writes keep `engine`.
+
+def reader(engine: Engine, timeout: float | None = None) -> Engine:
+    """The engine for read-only requests: each statement cut short after `timeout` seconds.
+
+    Same pool as `engine` (one set of connections, every listener), with an execution
+    option that `make_engine`'s listeners turn into PostgreSQL's `statement_timeout` or a
+    SQLite deadline; ingests and exports on `engine` carry none and are never cut short.
+    On PostgreSQL its connections are in autocommit: a request's reads in a transaction
+    cost a BEGIN and a ROLLBACK round trip besides its queries and see nothing more
+    consistent, since under READ COMMITTED each statement takes its own snapshot anyway.
     """
+    options: dict[str, Any] = {TIMEOUT: timeout if timeout and timeout > 0 else 0}
     if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine  # pysqlite opens no transaction for a SELECT anyway
+        options["isolation_level"] = "AUTOCOMMIT"
+    return engine.execution_options(**options)
+
+
+def _wanted(context: Any) -> float:
+    return float(context.execution_options.get(TIMEOUT) or 0) if context is not None else 0.0
+
+
+_UNKNOWN = -1  # a rollback undid the last SET or RESET: say it again
+
+
+def _pg_timeout(conn: Any, cursor: Any, _sql: Any, _params: Any, context: Any, _many: Any) -> None:
+    """Set the session's `statement_timeout` when it must change, else no round trip.
+
+    A connection serving requests keeps its setting; one moving between a request and a
+    write (rare: the pool hands back the most recent) pays one SET or RESET. Said inside a
+    transaction, it holds once committed; a rollback undoes it, so it is said again.
+    """
+    wanted = _wanted(context)
+    ms = max(int(wanted * 1000), 1) if wanted > 0 else 0
+    current = conn.info.get("statement_timeout")  # None: the session's own default
+    if ms == current or (ms == 0 and current is None):
+        return
+    cursor.execute(f"SET statement_timeout = {ms}" if ms else "RESET statement_timeout")
+    conn.info["statement_timeout"] = ms or None
+    conn.info["timeout_in_transaction"] = not getattr(cursor.connection, "autocommit", True)
+
+
+def _pg_committed(conn: Any) -> None:
+    conn.info["timeout_in_transaction"] = False
+
+
+def _pg_rolled_back(conn: Any) -> None:
+    _pg_forget(conn.info)
+
+
+def _pg_reset(_dbapi_connection: Any, record: Any, _state: Any = None) -> None:
+    _pg_forget(record.info)
+
+
+def _pg_forget(info: dict[str, Any]) -> None:
+    if info.pop("timeout_in_transaction", False):
+        info["statement_timeout"] = _UNKNOWN
+
+
+# How often, in SQLite virtual-machine steps, the deadline is looked at: ~1 ms of work.
+_SQLITE_STEPS = 10_000
+
+
+def _sqlite_deadline(dbapi_connection: Any, record: Any) -> None:
+    deadline = [float("inf")]
+    record.info["deadline"] = deadline
+    dbapi_connection.set_progress_handler(lambda: time.monotonic() > deadline[0], _SQLITE_STEPS)
+
+
+def _sqlite_start(
+    conn: Any, _cursor: Any, _sql: Any, _params: Any, context: Any, _many: Any
+) -> None:
+    """Each statement's deadline, from its engine's option (none for writes)."""
+    deadline = conn.info.get("deadline")
+    if deadline is not None:
+        wanted = _wanted(context)
+        deadline[0] = time.monotonic() + wanted if wanted > 0 else float("inf")
+
+
+def _sqlite_no_deadline(_dbapi_connection: Any, record: Any) -> None:
+    deadline = record.info.get("deadline")
+    if deadline is not None:
+        deadline[0] = float("inf")
+
+
+def is_timeout(error: BaseException) -> bool:
+    """A statement cut short by `reader`'s timeout (PostgreSQL 57014, SQLite interrupted)."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, sqlite3.OperationalError):
+        return str(original) == "interrupted"
+    return getattr(original, "sqlstate", None) == "57014"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

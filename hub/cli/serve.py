@@ -31,6 +31,8 @@ def serve(
     workers: Annotated[
         int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")
     ] = 1,
+    query_timeout: Annotated[float | None, typer.Option(help=_help("query_timeout"))] = None,
+    max_query_bytes: Annotated[int | None, typer.Option(help=_help("max_query_bytes"))] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help=_help("max_body_bytes"))] = None,
     max_publish_bytes: Annotated[int | None, typer.Option(help=_help("max_publish_bytes"))] = None,
     rate_limit: Annotated[int | None, typer.Option(help=_help("rate_limit"))] = None,
@@ -43,6 +45,7 @@ def serve(
 ) -> None:
     """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz and /metrics."""
     limits = {
+        "query_timeout": query_timeout, "max_query_bytes": max_query_bytes,
         "max_body_bytes": max_body_bytes, "max_publish_bytes": max_publish_bytes,
         "rate_limit": rate_limit, "header_timeout": header_timeout, "body_timeout": body_timeout,
         "keep_alive_timeout": keep_alive_timeout, "max_header_bytes": max_header_bytes,

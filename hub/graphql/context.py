@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 
 from hub.graphql.errors import Unauthenticated
+from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
@@ -58,6 +59,7 @@ class Context:
     parties: PartyCache = field(init=False)
     response: Any = None
     search: Any = None  # the SearchBackend, None when search is not configured
+    max_query_bytes: int = MAX_QUERY_BYTES  # CAIGOU_MAX_QUERY_BYTES, read by QueryLimits
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self.conn)

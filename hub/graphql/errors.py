@@ -1,8 +1,22 @@
-"""Expected errors carry `extensions.code`; anything else is masked as unexpected."""
+"""Expected errors carry `extensions.code`; anything else is masked as unexpected.
+
+Codes: GRAPHQL_PARSE_FAILED (syntax), GRAPHQL_VALIDATION_FAILED (unknown fields, wrong
+arguments, …), BAD_USER_INPUT (bad values: variables, literals, ids, cursors, pages),
+NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, QUERY_TOO_COMPLEX (limits), QUERY_TIMEOUT
+(`CAIGOU_QUERY_TIMEOUT`). Everything else is "Unexpected error." and goes to the log.
+"""
 
 from __future__ import annotations
 
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from schema.db import is_timeout
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+QUERY_TIMEOUT = "QUERY_TIMEOUT"
 
 
 class ApiError(Exception):
@@ -14,7 +28,7 @@ class ApiError(Exception):
 
 
 class BadUserInput(ApiError):
-    code = "BAD_USER_INPUT"
+    code = BAD_USER_INPUT
 
 
 class NotFound(ApiError):
@@ -33,9 +47,60 @@ class QueryTooComplex(ApiError):
     code = "QUERY_TOO_COMPLEX"
 
 
+class GraphQLValidationFailed(ApiError):
+    code = VALIDATION_FAILED
+
+
+def with_code(error: GraphQLError, code: str) -> GraphQLError:
+    """The error, tagged with `code` unless it has one already."""
+    if not (error.extensions or {}).get("code"):
+        error.extensions = {**(error.extensions or {}), "code": code}
+    return error
+
+
 def is_unexpected(error: GraphQLError) -> bool:
-    """Mask everything except our own errors and GraphQL's validation errors."""
+    """Mask everything except our own errors and GraphQL's coded request errors."""
     original = error.original_error
-    if original is None:
-        return False  # a syntax or validation error: the message helps the caller
+    if original is None or isinstance(original, GraphQLError):
+        return not (error.extensions or {}).get("code")
     return not isinstance(original, ApiError)
+
+
+def is_request_error(error: GraphQLError) -> bool:
+    """graphql-core's own error about the request itself (its variables), not a field's."""
+    original = error.original_error
+    return error.path is None and (original is None or isinstance(original, GraphQLError))
+
+
+def is_logged(error: GraphQLError) -> bool:
+    """Only what is masked is a fault worth a traceback in the log."""
+    return is_unexpected(error) and not is_request_error(error)
+
+
+class HubErrors(MaskErrors):
+    """MaskErrors that also codes what graphql-core reports uncoded, and names timeouts.
+
+        Parse and validation errors are coded where they arise (hub.graphql.limits). What is
+        left uncoded without an original error and without a path comes from coercing the
+        request's variables (wrong types, missing, out of range; graphql-core's own errors, never
+    a Python exception's message): BAD_USER_INPUT. A statement
+        cut short by the query timeout answers QUERY_TIMEOUT, not "Unexpected error.".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return super()._process_errors([self._coded(error) for error in errors])
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if is_request_error(error):
+            return with_code(error, BAD_USER_INPUT)
+        if original is not None and is_timeout(original):
+            return GraphQLError(
+                "the query ran longer than the server allows (CAIGOU_QUERY_TIMEOUT): "
+                "narrow the filter or ask for less",
+                nodes=error.nodes, path=error.path, extensions={"code": QUERY_TIMEOUT},
+            )  # fmt: skip
+        return error

@@ -1,162 +1,193 @@
-"""Refuse oversized queries before they run: tokens, depth, aliases, and a node budget.
+"""Refuse oversized queries before they run: bytes, tokens, then cost (hub.graphql.cost).
 
-The node budget follows GitHub's: every connection multiplies the nodes below it by its
-`first`/`last` (20 when absent), and the sum over all connections must stay within budget.
+Order matters for a hostile client: the byte limit is a length check, the token count a
+linear scan, the cost walk linear in the document (fragments memoised); only then does
+graphql-core validate. Parsed documents and their validation are cached per query text,
+but only for small texts and within a byte budget, so distinct queries cannot grow memory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     DocumentNode,
-    FieldNode,
-    FragmentSpreadNode,
-    GraphQLObjectType,
-    InlineFragmentNode,
+    GraphQLError,
+    GraphQLSyntaxError,
     OperationDefinitionNode,
     Source,
     TokenKind,
-    get_named_type,
     parse,
-    value_from_ast_untyped,
 )
 from graphql.language.lexer import Lexer
+from graphql.validation import ValuesOfCorrectTypeRule
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
-from hub.graphql.errors import QueryTooComplex
-from hub.graphql.relay import DEFAULT_PAGE
+from hub.graphql.cost import check_cost
+from hub.graphql.errors import (
+    BAD_USER_INPUT,
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+    QueryTooComplex,
+    with_code,
+)
 
-MAX_TOKENS = 3_000
-MAX_DEPTH = 12
-MAX_ALIASES = 30
-MAX_NODES = 50_000
+MAX_QUERY_BYTES = 100_000  # default of CAIGOU_MAX_QUERY_BYTES: comments and blanks count
+MAX_TOKENS = 3_000  # comments count too
+CACHED_TEXT_BYTES = 16_384  # longer texts are parsed each time, never kept
+CACHE_BYTES = 512 * 1024  # query text kept; its parsed form is ~80 bytes per byte of text
+
+
+def return_freed_memory() -> None:
+    """Have glibc give large freed buffers back to the system (process-wide, idempotent).
+
+    glibc raises its mmap threshold to the largest block freed so far: after one 5 MB
+    request body, later bodies came from the heap and stayed there once freed (40 distinct
+    5 MB queries, all refused, took a hub from 218 to 607 MB). Fixed thresholds keep large
+    blocks in their own mappings, unmapped on free.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        return  # not glibc
 
 
 def count_tokens(query: str, limit: int) -> int:
+    """Tokens up to `limit` + 1, comments included (graphql-core's lexer skips them)."""
     lexer = Lexer(Source(query))
     count = 0
-    while lexer.advance().kind is not TokenKind.EOF:
-        count += 1
-        if count > limit:
+    previous = lexer.token
+    while count <= limit:
+        token = lexer.advance()
+        back = token.prev
+        while back is not None and back is not previous:
+            count += 1  # a comment between two tokens
+            back = back.prev
+        if token.kind is TokenKind.EOF:
             break
+        count += 1
+        previous = token
     return count
 
 
-@lru_cache(maxsize=512)
-def parse_within_limits(query: str) -> DocumentNode:
-    """Parse once per distinct query text: clients repeat a handful of queries.
+def check_size(query: str, max_bytes: int) -> None:
+    if len(query) > max_bytes or len(query.encode("utf-8", "surrogatepass")) > max_bytes:
+        size = len(query.encode("utf-8", "surrogatepass"))
+        raise QueryTooComplex(
+            f"the query is {size:,} bytes, at most {max_bytes:,} (comments and blanks count)"
+        )
+    if count_tokens(query, MAX_TOKENS) > MAX_TOKENS:
+        raise QueryTooComplex(f"the query has more than {MAX_TOKENS:,} tokens (comments count)")
 
-    Lexing and parsing were half the CPU of a small query; the token limit is checked on
+
+@dataclass
+class Parsed:
+    document: DocumentNode
+    errors: list[GraphQLError] | None = None  # validation's, once validated
+
+
+class ParseCache:
+    """Least recently used parsed queries, bounded by the bytes of their texts."""
+
+    def __init__(self, budget: int = CACHE_BYTES, largest: int = CACHED_TEXT_BYTES) -> None:
+        self.budget = budget
+        self.largest = largest
+        self.size = 0
+        self.entries: OrderedDict[str, Parsed] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, query: str) -> Parsed | None:
+        with self.lock:
+            found = self.entries.get(query)
+            if found is not None:
+                self.entries.move_to_end(query)
+            return found
+
+    def put(self, query: str, parsed: Parsed) -> None:
+        weight = len(query)
+        if weight > self.largest:
+            return
+        with self.lock:
+            if query in self.entries:
+                return
+            self.entries[query] = parsed
+            self.size += weight
+            while self.size > self.budget:
+                oldest, _ = self.entries.popitem(last=False)
+                self.size -= len(oldest)
+
+
+CACHE = ParseCache()
+
+
+def parse_within_limits(query: str, max_bytes: int = MAX_QUERY_BYTES) -> Parsed:
+    """Parse once per distinct small query text: clients repeat a handful of queries.
+
+    Lexing and parsing were half the CPU of a small query; size and tokens are checked on
     the first sight of a text only, before the parser gets to see it.
     """
-    if count_tokens(query, MAX_TOKENS) > MAX_TOKENS:
-        raise QueryTooComplex(f"the query has more than {MAX_TOKENS} tokens")
-    return parse(query)
+    found = CACHE.get(query) if len(query) <= max_bytes else None
+    if found is not None:
+        return found
+    check_size(query, max_bytes)
+    try:
+        parsed = Parsed(parse(query, max_tokens=MAX_TOKENS))
+    except GraphQLSyntaxError as error:
+        raise with_code(error, PARSE_FAILED) from None
+    CACHE.put(query, parsed)
+    return parsed
+
+
+class _ValuesOfCorrectType(ValuesOfCorrectTypeRule):
+    """A literal of the wrong type or an invalid scalar is bad input, not a bad query."""
+
+    def report_error(self, error: GraphQLError) -> None:
+        super().report_error(with_code(error, BAD_USER_INPUT))
 
 
 class QueryLimits(SchemaExtension):
+    """Parse (cached), cost, then validate (cached): each refusal carries its code."""
+
+    parsed: Parsed | None = None
+
     def on_parse(self) -> Iterator[None]:
-        execution_context = self.execution_context
-        execution_context.graphql_document = parse_within_limits(execution_context.query or "")
+        context = self.execution_context
+        max_bytes = getattr(context.context, "max_query_bytes", MAX_QUERY_BYTES)
+        self.parsed = parse_within_limits(context.query or "", max_bytes)
+        context.graphql_document = self.parsed.document
         yield
 
     def on_validate(self) -> Iterator[None]:
-        document = self.execution_context.graphql_document
-        if document is not None:
-            walker = _Walker(self.execution_context, document)
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    walker.operation(definition)
-            if walker.aliases > MAX_ALIASES:
-                raise QueryTooComplex(
-                    f"the query uses {walker.aliases} aliases, at most {MAX_ALIASES}"
+        context = self.execution_context
+        parsed = self.parsed
+        if parsed is not None and context.graphql_document is parsed.document:
+            _record(context, None)
+            cost = check_cost(context.schema._schema, parsed.document, context.variables)
+            _record(context, cost.nodes)
+            if parsed.errors is None:
+                rules = tuple(
+                    _ValuesOfCorrectType if rule is ValuesOfCorrectTypeRule else rule
+                    for rule in context.validation_rules
                 )
-            if walker.depth > MAX_DEPTH:
-                raise QueryTooComplex(
-                    f"the query is {walker.depth} levels deep, at most {MAX_DEPTH}"
-                )
-            _record(self.execution_context, walker.nodes)
-            if walker.nodes > MAX_NODES:
-                raise QueryTooComplex(
-                    f"the query could return {walker.nodes:,} nodes, at most {MAX_NODES:,}: "
-                    "ask for smaller pages (first/last) or fewer nested lists"
-                )
+                errors = validate_document(context.schema._schema, parsed.document, rules)
+                parsed.errors = [with_code(error, VALIDATION_FAILED) for error in errors]
+            context.pre_execution_errors = parsed.errors
         yield
 
 
-class _Walker:
-    def __init__(self, execution_context: Any, document: Any) -> None:
-        self.schema = execution_context.schema._schema
-        self.variables = execution_context.variables or {}
-        self.fragments = {
-            d.name.value: d for d in document.definitions if d.kind == "fragment_definition"
-        }
-        self.aliases = 0
-        self.depth = 0
-        self.nodes = 0
-
-    def operation(self, node: OperationDefinitionNode) -> None:
-        root = self.schema.get_root_type(node.operation)
-        if root is not None:
-            self.selections(node.selection_set, root, 1, 1, set())
-
-    def selections(
-        self, selection_set: Any, parent: Any, depth: int, multiplier: int, seen: set[str]
-    ) -> None:
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                self.field(selection, parent, depth, multiplier, seen)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = (
-                    self.schema.get_type(selection.type_condition.name.value)
-                    if selection.type_condition
-                    else parent
-                )
-                self.selections(selection.selection_set, condition, depth, multiplier, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
-                    condition = self.schema.get_type(fragment.type_condition.name.value)
-                    self.selections(
-                        fragment.selection_set, condition, depth, multiplier, seen | {name}
-                    )
-
-    def field(
-        self, node: FieldNode, parent: Any, depth: int, multiplier: int, seen: set[str]
-    ) -> None:
-        name = node.name.value
-        if name.startswith("__"):
-            return  # introspection (GraphiQL) is bounded by the schema itself
-        if node.alias is not None:
-            self.aliases += 1
-        self.depth = max(self.depth, depth)
-        fields = getattr(parent, "fields", None) or {}
-        definition = fields.get(name)
-        if definition is None or node.selection_set is None:
-            return
-        named = get_named_type(definition.type)
-        if named.name.endswith("Connection"):
-            size = self._argument(node, "first") or self._argument(node, "last") or DEFAULT_PAGE
-            multiplier *= max(int(size), 1)
-            self.nodes += multiplier
-        target = named if isinstance(named, GraphQLObjectType) else parent
-        if not isinstance(named, GraphQLObjectType):
-            target = named
-        self.selections(node.selection_set, target, depth + 1, multiplier, seen)
-
-    def _argument(self, node: FieldNode, name: str) -> Any:
-        for argument in node.arguments or ():
-            if argument.name.value == name:
-                value = value_from_ast_untyped(argument.value, self.variables)
-                return value if isinstance(value, int) else None
-        return None
-
-
-def _record(execution_context: Any, nodes: int) -> None:
+def _record(execution_context: Any, nodes: int | None) -> None:
     """Operation name and cost for the request log and metrics."""
     request = getattr(execution_context.context, "request", None)
     if request is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -11,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 import strawberry
-from sqlalchemy import Column, Select, bindparam, func, select, tuple_
+from sqlalchemy import BigInteger, Column, Select, bindparam, func, select, tuple_
 from sqlalchemy import Connection as Database
 
 from hub.graphql.errors import BadUserInput
@@ -27,13 +28,33 @@ def global_id(type_name: str, pk: int) -> strawberry.ID:
     )
 
 
+MAX_ID_CHARS = 64  # "Transaction:9223372036854775807" in base64 is 44
+_PK = re.compile(r"[1-9][0-9]{0,9}")
+MAX_PK = 2**31 - 1  # primary keys are `integer` on PostgreSQL: no id given out is larger
+_TYPE_NAME = re.compile(r"[A-Za-z]{1,40}")
+
+
+def shown_value(value: str, limit: int = 60) -> str:
+    """A client's value quoted in an error message, cut short: never echo megabytes back."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 def parse_global_id(value: str) -> tuple[str, int]:
+    """The type name and primary key of an id this API gave out, or BAD_USER_INPUT.
+
+    Strict: a positive key within `integer` in plain digits (`int()` alone would accept
+    signs, blanks, underscores and thousands of digits, which the database then rejects).
+    """
     try:
+        if len(value) > MAX_ID_CHARS:
+            raise ValueError
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         type_name, pk = raw.split(":", 1)
+        if not (_TYPE_NAME.fullmatch(type_name) and _PK.fullmatch(pk)) or int(pk) > MAX_PK:
+            raise ValueError
         return type_name, int(pk)
     except (ValueError, UnicodeDecodeError):
-        raise BadUserInput(f"{value!r} is not an id given by this API") from None
+        raise BadUserInput(f"{shown_value(value)} is not an id given by this API") from None
 
 
 def _encode_value(value: Any) -> Any:
@@ -47,10 +68,18 @@ def _encode_value(value: Any) -> Any:
 
 
 def _decode_value(value: Any) -> Any:
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise ValueError("beyond 64 bits")
     if isinstance(value, list):
         kind, text = value
-        return {"dt": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[kind](text)
+        decoded = {"dt": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[kind](text)
+        if isinstance(decoded, Decimal) and not (decoded.is_finite() and abs(decoded) < 10**18):
+            raise ValueError("not an amount")
+        return decoded
     return value
+
+
+MAX_CURSOR_CHARS = 1_000  # a cursor holds a few sort values
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -59,9 +88,14 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 def decode_cursor(cursor: str) -> list[Any]:
     try:
-        return [_decode_value(v) for v in orjson.loads(base64.urlsafe_b64decode(cursor))]
-    except (ValueError, TypeError, KeyError, orjson.JSONDecodeError):
-        raise BadUserInput(f"{cursor!r} is not a cursor given by this API") from None
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise ValueError
+        values = orjson.loads(base64.urlsafe_b64decode(cursor))
+        if not isinstance(values, list):
+            raise TypeError
+        return [_decode_value(v) for v in values]
+    except (ValueError, TypeError, KeyError, ArithmeticError, orjson.JSONDecodeError):
+        raise BadUserInput(f"{shown_value(cursor)} is not a cursor given by this API") from None
 
 
 @strawberry.type(description="Where a page stands in its list.")
@@ -113,6 +147,19 @@ class PageArgs:
         return self
 
 
+def _fits(value: Any, column: Column[Any]) -> bool:
+    """A cursor value has its column's Python type (a forged one would fail in the driver)."""
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return True
+    if isinstance(value, int) and expected is int:
+        return abs(value) <= (2**63 if isinstance(column.type, BigInteger) else MAX_PK)
+    if value is None or isinstance(value, expected):
+        return True
+    return expected in (Decimal, float) and type(value) in (int, float, Decimal)
+
+
 def keyset_page(
     conn: Database,
     query: Select[Any],
@@ -135,8 +182,8 @@ def keyset_page(
     for cursor, upper in ((page.after, descending), (page.before, not descending)):
         if cursor is not None:
             values = decode_cursor(cursor)
-            if len(values) != len(order):
-                raise BadUserInput(f"{cursor!r} is a cursor of another list or ordering")
+            if len(values) != len(order) or not all(map(_fits, values, order)):
+                raise BadUserInput(f"{shown_value(cursor)} is a cursor of another list or ordering")
             bound = tuple_(
                 *(bindparam(None, v, type_=c.type) for v, c in zip(values, order, strict=True))
             )

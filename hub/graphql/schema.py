@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy import select
-from strawberry.extensions import MaskErrors, ValidationCache
 
 from hub.graphql.catalogue_types import Node, from_row, shown
 from hub.graphql.common import Info
-from hub.graphql.errors import BadUserInput, NotFound, is_unexpected
+from hub.graphql.errors import BadUserInput, HubErrors, NotFound, is_logged
 from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
 from hub.graphql.flags import Flag, FlagFilter, FlagOrder, flags_page
@@ -40,7 +39,7 @@ from hub.graphql.projects import (
     notices_page,
     projects_page,
 )
-from hub.graphql.relay import Connection, PageArgs, parse_global_id
+from hub.graphql.relay import Connection, PageArgs, parse_global_id, shown_value
 from hub.graphql.scores import (
     ScoreGroup,
     TransparencyScore,
@@ -110,7 +109,7 @@ Last = Annotated[int | None, strawberry.argument(description="The last n items, 
 def _node(info: Info, value: strawberry.ID) -> Node | None:
     type_name, pk = parse_global_id(value)
     if type_name not in NODE_TYPES:
-        raise BadUserInput(f"{value!r} is not an id given by this API")
+        raise BadUserInput(f"{shown_value(value)} is not an id given by this API")
     cls, table = NODE_TYPES[type_name]
     row = info.context.conn.execute(select(*shown(table)).where(table.c.id == pk)).first()
     if row is None:
@@ -307,15 +306,24 @@ class Query:
         ]
 
 
-schema = strawberry.Schema(
+class HubSchema(strawberry.Schema):
+    """Logs only what is masked: a refused or bad request is the client's, not a fault.
+
+    strawberry logs every error with its traceback; a client sending refused queries in a
+    loop filled the log with them (and spent the server's time formatting them).
+    """
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        super().process_errors([e for e in errors if is_logged(e)], execution_context)
+
+
+schema = HubSchema(
     query=Query,
     mutation=Mutation,
     types=[cls for cls, _table in NODE_TYPES.values()],
     extensions=[
-        QueryLimits,
-        # Validation depends on the document only: cached per document, as parsing is.
-        lambda: ValidationCache(maxsize=512),
-        lambda: MaskErrors(should_mask_error=is_unexpected),
+        QueryLimits,  # parses and validates, both cached per small query text
+        HubErrors,
     ],
 )
 

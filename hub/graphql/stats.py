@@ -99,17 +99,13 @@ def run_stats(
         i for i, g in enumerate(group_by) if g in (StatsGroup.SUPPLIER, StatsGroup.PURCHASER)
     ]
     ids = {row[i] for row in rows for i in party_groups if row[i] is not None}
-    names = (
-        dict(
-            info.context.conn.execute(
-                select(PARTIES.c.id, PARTIES.c.name).where(
-                    among(info.context.conn, PARTIES.c.id, ids)
-                )
-            )
+    names: dict[Any, str] = {}
+    if ids:
+        named = select(PARTIES.c.id, PARTIES.c.name).where(
+            among(info.context.conn, PARTIES.c.id, ids)
         )
-        if ids
-        else {}
-    )
+        # A result has .keys(), so dict(result) takes it for a mapping: build it from rows.
+        names = {pk: name for pk, name in info.context.conn.execute(named)}
     result = []
     width = len(keys)
     for row in rows:
