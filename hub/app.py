@@ -20,7 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -35,19 +35,17 @@ from hub.graphql.schema import schema
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
+from schema.data_version import current_data_version
 from schema.db import current_revision, ensure_schema, make_engine, reader
-from schema.tables import Ingestion
 
 log = logging.getLogger("caigou.http")
-INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 
 
 def data_version(conn: Connection) -> str:
-    """Changes whenever a batch finishes; an ETag built on it is valid until the next ingest."""
-    latest, finished = conn.execute(
-        select(func.max(INGESTIONS.c.id), func.max(INGESTIONS.c.finished_at))
-    ).one()
-    return f"{latest or 0}.{finished or ''}"
+    """The counter every write bumps in its own transaction (`schema.data_version`): ingests,
+    publishers added, rotated or revoked, flags rebuilt. An ETag built on it stays valid
+    until the next write of any kind."""
+    return str(current_data_version(conn))
 
 
 class Metrics:
@@ -62,7 +60,9 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.version = Gauge(
-            "caigou_data_version", "Id of the latest ingestion batch.", registry=self.registry
+            "caigou_data_version",
+            "Writes so far (the ETag's data version).",
+            registry=self.registry,
         )
 
 
@@ -202,8 +202,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def metrics_endpoint(request: Request) -> Response:
         with reads.connect() as conn:
-            latest = conn.execute(select(func.max(INGESTIONS.c.id))).scalar()
-        metrics.version.set(latest or 0)
+            metrics.version.set(current_data_version(conn))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(

@@ -171,3 +171,36 @@ def _someone_waits_for_a_lock(engine: Engine) -> bool:
                      "WHERE NOT l.granted AND a.datname = current_database()")
             ).scalar_one()
         )  # fmt: skip
+
+
+def test_a_batch_that_fails_midway_is_logged_failed_with_its_error(engine: Engine) -> None:
+    """A stream of records that breaks off (here the feed's connection resets after two
+    records) writes nothing, and the log says why rather than leaving an empty report."""
+    add_mall(engine)
+
+    def feed() -> Any:
+        yield transaction("DD1")
+        yield transaction("DD2")
+        raise ConnectionResetError("the publisher's feed closed the connection")
+
+    with pytest.raises(ConnectionResetError):
+        ingest_records(engine, MALL, RecordKind.transaction, feed())
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM transactions")).scalar_one() == 0
+        status, report = conn.execute(text("SELECT status, report FROM ingestions")).one()
+    assert status == "failed"
+    assert "ConnectionResetError: the publisher's feed closed the connection" in report
+
+
+def test_a_batch_stopped_by_ctrl_c_is_logged_interrupted(engine: Engine) -> None:
+    add_mall(engine)
+
+    def feed() -> Any:
+        yield transaction("DD1")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_records(engine, MALL, RecordKind.transaction, feed())
+    with engine.connect() as conn:
+        status, report = conn.execute(text("SELECT status, report FROM ingestions")).one()
+    assert status == "interrupted" and "KeyboardInterrupt" in report
