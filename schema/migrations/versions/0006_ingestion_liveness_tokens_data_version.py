@@ -117,10 +117,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("publishers") as batch:
-        batch.drop_index(batch.f("ix_publishers_previous_token_hash"))
-        batch.drop_column("previous_token_expires_at")
-        batch.drop_column("previous_token_hash")
+    # Not in batch mode: on SQLite that copies `publishers`, which other tables refer to.
+    op.drop_index("ix_publishers_previous_token_hash", table_name="publishers")
+    op.drop_column("publishers", "previous_token_expires_at")
+    op.drop_column("publishers", "previous_token_hash")
     with op.batch_alter_table("ingestions") as batch:
         for column in ("process_started", "pid", "host", "digest", "total"):
             batch.drop_column(column)
