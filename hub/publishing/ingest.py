@@ -10,21 +10,18 @@ again from its first record, at most `MAX_ATTEMPTS` times.
 from __future__ import annotations
 
 import hashlib
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
-from hub.publishing.ingestlog import open_log
+from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
 from hub.publishing.parties import PartyResolver
 from hub.publishing.penalties import PenaltyHandler
@@ -39,12 +36,9 @@ HANDLERS: dict[RecordKind, Callable[[BatchContext], RecordHandler]] = {
     RecordKind.transaction: TransactionHandler,
     RecordKind.penalty: PenaltyHandler,
 }
-MAX_ATTEMPTS = 5
 BATCH_LOCK = 0x6367626174636800  # pg_advisory_xact_lock key: one batch writes at a time
-RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock
 Progress = Callable[[int], None]
 Records = Iterable[Mapping[str, Any]]
-T = TypeVar("T")
 
 
 @dataclass
@@ -111,17 +105,19 @@ def ingest_records(
                 on_retry()
             hasher = None if digest else hashlib.sha256()
             report = _write_batch(engine, account, kind, records, partial, source_site,
-                                  progress, on_reject, hasher)  # fmt: skip
+                                  progress, on_reject, hasher, log, digest)  # fmt: skip
             return report, digest or (hasher.hexdigest() if hasher else None)
 
-        report, batch_digest = _retrying(attempt, MAX_ATTEMPTS if reread else 1)
+        report, batch_digest = retrying(attempt, MAX_ATTEMPTS if reread else 1)
         status = "accepted" if not report.rejected else ("partial" if partial else "rejected")
         if status == "rejected":
             report.accepted = report.duplicates = 0
-        log.close(
-            status, total=report.total, accepted=report.accepted, duplicates=report.duplicates,
-            rejected=report.rejected, refusals=report.refusals, digest=batch_digest,
-        )  # fmt: skip
+        if not log.closed:  # rolled back: the final state goes in on its own
+            log.close(
+                status, total=report.total, accepted=report.accepted,
+                duplicates=report.duplicates, rejected=report.rejected,
+                refusals=report.refusals, digest=batch_digest,
+            )  # fmt: skip
     result = IngestResult(
         log.id, kind, status, report.total, report.accepted, report.duplicates,
         report.rejected, report.refusals, digest=batch_digest, attempts=attempts,
@@ -136,8 +132,10 @@ def _write_batch(
     records: Records | Callable[[], Records], partial: bool,
     source_site: str | None, progress: Progress | None,
     on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None, hasher: Any,
+    log: IngestionLog, digest: str | None,
 ) -> BatchReport:  # fmt: skip
-    """One attempt: the batch in one transaction, committed unless all-or-nothing refused."""
+    """One attempt: the batch in one transaction, committed with its log row's final state
+    unless all-or-nothing refused it."""
     report = BatchReport(partial=partial, on_reject=on_reject)
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -167,9 +165,15 @@ def _write_batch(
             return report
         if report.rejected and not partial:
             transaction.rollback()
-        else:
-            bump_data_version(conn)
-            transaction.commit()
+            return report
+        log.record(
+            conn, "partial" if report.rejected else "accepted", total=report.total,
+            accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected,
+            refusals=report.refusals, digest=digest or (hasher.hexdigest() if hasher else None),
+        )  # fmt: skip
+        bump_data_version(conn)
+        transaction.commit()
+    log.closed = True
     return report
 
 
@@ -184,27 +188,6 @@ def _one_writer_at_a_time(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK)))
-
-
-def _retrying(attempt: Callable[[], T], attempts: int) -> T:
-    """Run `attempt`, again after a write conflict, at most `attempts` times in all."""
-    for number in range(1, attempts + 1):
-        try:
-            return attempt()
-        except DBAPIError as exc:
-            if number == attempts or not is_write_conflict(exc):
-                raise
-        time.sleep(random.uniform(0.05, 0.2) * number)  # let the other writer finish
-    raise AssertionError("unreachable")
-
-
-def is_write_conflict(exc: DBAPIError) -> bool:
-    """A conflict with a concurrent writer, which the same batch run again may not meet."""
-    if isinstance(exc, IntegrityError):  # a unique key written meanwhile by another writer
-        return True
-    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
-        return True
-    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 def ingest_file(

@@ -14,15 +14,17 @@ them as `interrupted`. Whether a `running` row's process is gone is told:
 from __future__ import annotations
 
 import os
+import random
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from hub.publishing.errors import Refusal
 from schema.ocds import utc_now_beijing
@@ -31,6 +33,9 @@ from schema.tables import Ingestion
 INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 LIVENESS_LOCKS = 0x63676C67  # advisory lock space (two int4 keys): this one, the ingestion id
 MAX_REPORTED = 1000
+MAX_ATTEMPTS = 5  # runs of a batch (or of a log write) that meets write conflicts
+RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock
+T = TypeVar("T")
 
 
 def process_started(pid: int) -> int | None:
@@ -68,30 +73,60 @@ def process_alive(host: str | None, pid: int | None, started: int | None) -> boo
 
 
 class IngestionLog:
-    """One batch's row, open from `open_log` until `close`."""
+    """One batch's row, open from `open_log` until closed."""
 
     def __init__(self, conn: Connection, ingestion_id: int) -> None:
         self.conn = conn  # the row's own connection; on PostgreSQL it holds the lock
         self.id = ingestion_id
         self.closed = False
 
-    def close(
-        self, status: str, *, total: int, accepted: int, duplicates: int, rejected: int,
-        refusals: list[Refusal], digest: str | None = None,
+    def record(
+        self, conn: Connection, status: str, *, total: int, accepted: int, duplicates: int,
+        rejected: int, refusals: list[Refusal], digest: str | None = None,
     ) -> None:  # fmt: skip
-        """Write the final state; the report keeps the first 1,000 refusals."""
+        """Write the final state in `conn`'s transaction: a batch writes it in its own, so the
+        row commits with the records and never says `running` for a committed batch. The
+        report keeps the first 1,000 refusals."""
         report = orjson.dumps([r.as_dict() for r in refusals[:MAX_REPORTED]]).decode()
-        with self.conn.begin():
-            self.conn.execute(
-                update(INGESTIONS)
-                .where(INGESTIONS.c.id == self.id)
-                .values(
-                    status=status, finished_at=utc_now_beijing(), total=total,
-                    accepted=accepted, duplicates=duplicates, rejected=rejected, report=report,
-                    digest=digest,
-                )
-            )  # fmt: skip
+        conn.execute(
+            update(INGESTIONS)
+            .where(INGESTIONS.c.id == self.id)
+            .values(
+                status=status, finished_at=utc_now_beijing(), total=total, accepted=accepted,
+                duplicates=duplicates, rejected=rejected, report=report, digest=digest,
+            )
+        )  # fmt: skip
+
+    def close(self, status: str, **counts: Any) -> None:
+        """Write the final state in a transaction of its own (a batch rolled back)."""
+
+        def write() -> None:
+            with self.conn.begin():
+                self.record(self.conn, status, **counts)
+
+        retrying(write, MAX_ATTEMPTS)
         self.closed = True
+
+
+def retrying(attempt: Callable[[], T], attempts: int = MAX_ATTEMPTS) -> T:
+    """Run `attempt`, again after a write conflict, at most `attempts` times in all."""
+    for number in range(1, attempts + 1):
+        try:
+            return attempt()
+        except DBAPIError as exc:
+            if number == attempts or not is_write_conflict(exc):
+                raise
+        time.sleep(random.uniform(0.05, 0.2) * number)  # let the other writer finish
+    raise AssertionError("unreachable")
+
+
+def is_write_conflict(exc: DBAPIError) -> bool:
+    """A conflict with a concurrent writer, which the same work run again may not meet."""
+    if isinstance(exc, IntegrityError):  # a unique key written meanwhile by another writer
+        return True
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 @contextmanager
@@ -106,15 +141,21 @@ def open_log(engine: Engine, values: dict[str, Any]) -> Iterator[IngestionLog]:
     conn = engine.connect()
     locked = False
     try:
-        with conn.begin():
-            ingestion_id = conn.execute(
-                INGESTIONS.insert()
-                .values(**values, **identity, status="running", started_at=utc_now_beijing())
-                .returning(INGESTIONS.c.id)
-            ).scalar_one()
-            if conn.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_lock(LIVENESS_LOCKS, ingestion_id)))
-                locked = True
+
+        def start() -> int:
+            nonlocal locked
+            with conn.begin():
+                inserted = conn.execute(
+                    INGESTIONS.insert()
+                    .values(**values, **identity, status="running", started_at=utc_now_beijing())
+                    .returning(INGESTIONS.c.id)
+                ).scalar_one()
+                if conn.dialect.name == "postgresql":
+                    conn.execute(select(func.pg_advisory_lock(LIVENESS_LOCKS, inserted)))
+                    locked = True
+            return int(inserted)
+
+        ingestion_id = retrying(start)  # SQLite: another batch may hold the write lock
         log = IngestionLog(conn, ingestion_id)
         try:
             yield log
