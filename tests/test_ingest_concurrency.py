@@ -1,8 +1,11 @@
-"""Concurrent ingests: real threads, each with its own engine and connections, on both
-databases. They end exactly as the same ingests one after the other would."""
+"""Concurrent ingests and the ingestion log. Concurrent ingests run in real threads, each
+with its own engine and connections, on both databases, and end exactly as the same
+ingests one after the other would."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +18,7 @@ from sqlalchemy import Engine, text
 
 from hub.publishing import IngestResult, ingest_file, ingest_records
 from hub.publishing.batch import BatchContext, BatchReport
+from hub.publishing.ingestlog import process_alive, process_started
 from hub.publishing.parties import PartyResolver
 from hub.publishing.publishers import add_publisher, find_publisher
 from hub.publishing.transactions import TransactionHandler
@@ -204,3 +208,17 @@ def test_a_batch_stopped_by_ctrl_c_is_logged_interrupted(engine: Engine) -> None
     with engine.connect() as conn:
         status, report = conn.execute(text("SELECT status, report FROM ingestions")).one()
     assert status == "interrupted" and "KeyboardInterrupt" in report
+
+
+def test_a_process_is_told_apart_from_one_that_reused_its_pid() -> None:
+    """SQLite's liveness test on real processes: alive while it runs, gone once killed and
+    reaped, and a live process with the same pid but another start time is not it."""
+    process = subprocess.Popen(["sleep", "60"])
+    started = process_started(process.pid)
+    host = socket.gethostname()
+    assert started is not None and process_alive(host, process.pid, started)
+    assert not process_alive(host, process.pid, started + 1)  # the pid, reused later
+    assert process_alive("another-host", process.pid, started)  # cannot tell: left alone
+    process.kill()
+    process.wait(timeout=10)
+    assert not process_alive(host, process.pid, started)
