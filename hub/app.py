@@ -21,7 +21,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,8 +40,8 @@ from hub.publishing.publishers import authenticate
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
+from schema.data_version import current_data_version
 from schema.db import current_revision, ensure_schema, make_engine, reader
-from schema.tables import Ingestion
 
 try:  # strawberry's own HTTP errors (a 400 with its message) live in cross_web since 0.3xx
     from cross_web import HTTPException
@@ -49,17 +49,15 @@ except ImportError:  # pragma: no cover - older strawberry
     from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
 
 log = logging.getLogger("caigou.http")
-INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 JSON_NAMES = {int: "a number", float: "a number", str: "a string", bool: "true or false",
               type(None): "null"}  # fmt: skip
 
 
 def data_version(conn: Connection) -> str:
-    """Changes whenever a batch finishes; an ETag built on it is valid until the next ingest."""
-    latest, finished = conn.execute(
-        select(func.max(INGESTIONS.c.id), func.max(INGESTIONS.c.finished_at))
-    ).one()
-    return f"{latest or 0}.{finished or ''}"
+    """The counter every write bumps in its own transaction (`schema.data_version`): ingests,
+    publishers added, rotated or revoked, flags rebuilt. An ETag built on it stays valid
+    until the next write of any kind."""
+    return str(current_data_version(conn))
 
 
 class Metrics:
@@ -74,7 +72,9 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.version = Gauge(
-            "caigou_data_version", "Id of the latest ingestion batch.", registry=self.registry
+            "caigou_data_version",
+            "Writes so far (the ETag's data version).",
+            registry=self.registry,
         )
 
 
@@ -266,8 +266,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def metrics_endpoint(request: Request) -> Response:
         with reads.connect() as conn:
-            latest = conn.execute(select(func.max(INGESTIONS.c.id))).scalar()
-        metrics.version.set(latest or 0)
+            metrics.version.set(current_data_version(conn))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def is_publisher(token: str) -> bool:

@@ -35,6 +35,20 @@ class Publisher(SQLModel, table=True):
         public=False,
         unique=True,
     )
+    previous_token_hash: str | None = field(
+        "旧令牌摘要",
+        "SHA-256 of the token replaced by the last rotation; valid until its expiry.",
+        default=None,
+        public=False,
+        unique=True,
+        index=True,
+    )
+    previous_token_expires_at: BeijingTime | None = field(
+        "旧令牌失效时间",
+        "When the replaced token stops working (UTC+8): the rotation's grace period.",
+        default=None,
+        public=False,
+    )
     created_at: BeijingTime = field(
         "创建时间", "When the publisher was added (UTC+8).", public=False
     )

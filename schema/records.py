@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import SQLModel
 
 from schema.columns import Money, Quantity, field
@@ -130,7 +130,11 @@ class Ingestion(SQLModel, table=True):
     source: str = field("来源", "File name or API request that carried the batch.")
     record_kind: str = field("记录类别", "notice, transaction or penalty.")
     mode: str = field("模式", "all_or_nothing or partial.")
-    status: str = field("状态", "running, accepted, rejected, partial or failed.")
+    status: str = field(
+        "状态",
+        "running, then accepted, partial, rejected, failed (the error in report) or "
+        "interrupted (its process ended mid-batch; nothing of it was written).",
+    )
     started_at: BeijingTime = field("开始时间", "UTC+8.")
     finished_at: BeijingTime | None = field("结束时间", "UTC+8.", default=None)
     accepted: int = field("接收数", "Records written.", default=0)
@@ -138,4 +142,18 @@ class Ingestion(SQLModel, table=True):
     rejected: int = field("拒绝数", "Records refused.", default=0)
     report: str | None = field(
         "报告", "JSON list of refusals (first 1,000).", default=None, sa_type=Text
+    )
+    total: int = field("读取数", "Records read.", default=0)
+    digest: str | None = field(
+        "批次摘要",
+        "SHA-256 of the batch: a file's bytes, or the records as NDJSON (GraphQL).",
+        default=None,
+    )
+    host: str | None = field("主机", "Host name of the ingesting process.", default=None)
+    pid: int | None = field("进程号", "Process id of the ingesting process.", default=None)
+    process_started: int | None = field(
+        "进程启动",
+        "Start of the ingesting process (clock ticks since boot): tells a reused pid apart.",
+        default=None,
+        sa_type=BigInteger,
     )

@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from schema.data_version import DataVersion
 from schema.flags import Flag
 from schema.parties import Party, PartyRoleLink, Publisher
 from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
@@ -15,6 +16,7 @@ __all__ = [
     "AwardSupplier",
     "Contract",
     "DataQualityIssue",
+    "DataVersion",
     "Flag",
     "Ingestion",
     "Lot",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from hub.publishing.ingestlog import mark_interrupted
 from schema.db import head_revision, make_engine
 from schema.tables import Ingestion, Publisher, Transaction
 from tests.factories import transaction, write_csv
@@ -82,26 +83,35 @@ def test_db_commands_report_the_migration(database_url: str) -> None:
     assert f"database: {head}; code: {head}" in caigou(database_url, "db", "current").stdout
 
 
-def test_a_killed_ingest_leaves_the_database_as_it_was(database_url: str, tmp_path: Path) -> None:
+def test_a_killed_ingest_leaves_the_database_as_it_was_and_is_marked_interrupted(
+    database_url: str, tmp_path: Path
+) -> None:
     add_mall(database_url)
     rows = (transaction(f"DD{i:08d}") for i in range(25_000))
     path = write_csv(tmp_path / "big.csv", rows)
     env = {**os.environ, "CAIGOU_DATABASE_URL": database_url}
+    engine = make_engine(database_url)
+    log = Ingestion.__table__
     with subprocess.Popen([*CAIGOU, "ingest", str(path), "--publisher", MALL],
                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env) as process:  # fmt: skip
         assert process.stderr is not None
         line = process.stderr.readline()  # the first progress line: rows are being written now
         assert "records read" in line, line
+        assert mark_interrupted(engine) == []  # alive: its row is left running
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=60) == -signal.SIGKILL
-    engine = make_engine(database_url)
     with engine.connect() as conn:
         assert (
             conn.execute(select(func.count()).select_from(Transaction.__table__)).scalar_one() == 0
         )
-        log = conn.execute(select(Ingestion.__table__.c.status)).scalar_one()
+        assert conn.execute(select(log.c.status)).scalar_one() == "running"
+    listed = caigou(database_url, "publisher", "list")  # any command, on starting, finds it
+    assert listed.returncode == 0 and "was interrupted" in listed.stderr
+    with engine.connect() as conn:
+        status, report = conn.execute(select(log.c.status, log.c.report)).one()
     engine.dispose()
-    assert log == "running"  # the log row was committed before the batch began, and says so
+    assert status == "interrupted"
+    assert f"pid {process.pid}) ended before the batch finished" in report
     finished = caigou(database_url, "ingest", str(path), "--publisher", MALL)
     assert finished.returncode == 0 and "25,000 accepted" in finished.stdout
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from hub.publishing import PublisherError, ingest_records
-from hub.publishing.publishers import add_publisher, authenticate, revoke_publisher
+from hub.publishing.publishers import (
+    add_publisher,
+    authenticate,
+    publish_audit,
+    revoke_publisher,
+)
+from schema.tables import Ingestion
 from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction
 
@@ -39,3 +46,18 @@ def test_nationwide_scope_covers_every_province(engine, add) -> None:
 def test_bad_scopes_are_refused_when_the_publisher_is_added(engine) -> None:
     with engine.begin() as conn, pytest.raises(ValueError, match="six-digit"):
         add_publisher(conn, "某站点", PublisherRole.regional_site, ["吉林"], [RecordKind.notice])
+
+
+def test_a_refused_batch_stays_in_the_audit_with_its_reason_after_revocation(engine, add) -> None:
+    site = add("吉林省政府采购网", "regional_site", ["220000"], ["notice"])
+    with pytest.raises(PublisherError, match="may not publish transaction"):
+        ingest_records(engine, site.name, RecordKind.transaction, [transaction()])
+    with engine.begin() as conn:
+        revoke_publisher(conn, site.name)
+    with engine.connect() as conn:
+        [batch] = publish_audit(conn, site.name)
+        report = conn.execute(select(Ingestion.__table__.c.report)).scalar_one()
+    assert (batch["status"], batch["rejected"], batch["accepted"]) == ("rejected", 1, 0)
+    assert "may not publish transaction records" in report
+    with engine.connect() as conn, pytest.raises(PublisherError, match="no publisher named"):
+        publish_audit(conn, "无名站点")

@@ -9,6 +9,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from hub.config import Settings
+from hub.publishing.ingestlog import mark_interrupted
 from schema.db import SchemaOutOfDate, ensure_schema, make_engine
 
 err = Console(stderr=True)
@@ -21,7 +22,8 @@ class AppState:
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self, *, migrate: bool = True) -> Engine:
-        """The engine, with the schema upgraded (SQLite) or checked (PostgreSQL)."""
+        """The engine, with the schema upgraded (SQLite) or checked (PostgreSQL), and the
+        ingestion log cleared of batches whose process died mid-way."""
         if self._engine is None:
             self._engine = make_engine(self.settings.database_url)
             if migrate:
@@ -30,7 +32,16 @@ class AppState:
                 except SchemaOutOfDate as exc:
                     err.print(f"[red]error:[/red] {exc}")
                     raise typer.Exit(2) from None
+                for ingestion in mark_interrupted(self._engine):
+                    err.print(f"ingestion {ingestion} was interrupted: marked so in the log",
+                              highlight=False)  # fmt: skip
         return self._engine
+
+    def close(self) -> None:
+        """Close the pooled connections: the command may run inside another process (tests)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
 
 def state(ctx: typer.Context) -> AppState:

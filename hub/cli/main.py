@@ -49,6 +49,7 @@ def main(
         public_url=public_url,
     )  # fmt: skip
     ctx.obj = AppState(settings)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @db_app.command("upgrade")

@@ -28,6 +28,7 @@ from hub.flags.prices import SEVERITY as PRICE_SEVERITY
 from hub.flags.prices import Outlier, price_outliers
 from hub.flags.registry import PROJECT_RULES, UNKNOWN_CALENDAR, Finding, Rule
 from schema.calendar import WorkCalendar, default_calendar
+from schema.data_version import bump_data_version
 from schema.flags import Flag
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import enqueue
@@ -221,4 +222,5 @@ def rebuild(engine: Engine, *, today: date | None = None) -> dict[str, int]:
             counts["project_flags"] += _insert(conn, flags)
         counts["transaction_flags"] = recompute_transactions(conn)
         counts["notices_queued"] = enqueue_notices(conn, changed, utc_now_beijing())
+        bump_data_version(conn)  # flags are in query answers: cached ones are now stale
     return counts

@@ -1,34 +1,44 @@
-"""A batch from one publisher goes in whole, or (with partial) its valid records do."""
+"""A batch from one publisher goes in whole, or (with partial) its valid records do.
+
+Batches write one at a time (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction advisory
+lock), so concurrent ingests of the same file, or of files naming the same new parties,
+end exactly as if they had run one after the other. A write conflict that still happens
+(another writer, a deadlock, SQLite busy past its timeout) rolls the batch back and runs it
+again from its first record, at most `MAX_ATTEMPTS` times.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, func, select
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
+from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
 from hub.publishing.parties import PartyResolver
 from hub.publishing.penalties import PenaltyHandler
 from hub.publishing.publishers import PublisherAccount, find_publisher
 from hub.publishing.transactions import TransactionHandler
+from schema.data_version import bump_data_version
 from schema.ocds import utc_now_beijing
-from schema.tables import Ingestion
 from schema.types import RecordKind
 
-INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 HANDLERS: dict[RecordKind, Callable[[BatchContext], RecordHandler]] = {
     RecordKind.notice: NoticeHandler,
     RecordKind.transaction: TransactionHandler,
     RecordKind.penalty: PenaltyHandler,
 }
+BATCH_LOCK = 0x6367626174636800  # pg_advisory_xact_lock key: one batch writes at a time
 Progress = Callable[[int], None]
+Records = Iterable[Mapping[str, Any]]
 
 
 @dataclass
@@ -44,13 +54,15 @@ class IngestResult:
     rejected: int
     refusals: list[Refusal] = field(default_factory=list)
     rejects_path: Path | None = None
+    digest: str | None = None
+    attempts: int = 1
 
 
 def ingest_records(
     engine: Engine,
     publisher: str | PublisherAccount,
     kind: RecordKind,
-    records: Iterable[Mapping[str, Any]],
+    records: Records | Callable[[], Records],
     *,
     partial: bool = False,
     source: str = "api",
@@ -58,39 +70,87 @@ def ingest_records(
     progress: Progress | None = None,
     on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None = None,
     raise_on_reject: bool = False,
+    digest: str | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Validate and write one batch in one transaction.
 
     All-or-nothing (the default) rolls the whole batch back when any record is refused;
-    `partial` keeps the valid ones. Either way the ingestion log records the outcome.
+    `partial` keeps the valid ones. Either way the ingestion log records the outcome, with
+    `digest` (SHA-256 of what was sent; of the records as NDJSON when not given). `records`
+    may be a function that reads them afresh: a batch is only retried after a write
+    conflict when they can be read again (a function or a collection, not an iterator).
     """
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         account = (
             publisher
             if isinstance(publisher, PublisherAccount)
             else find_publisher(conn, publisher)
         )
-        ingestion_id = _log_start(conn, account, kind, source, partial)
-    if not account.may_publish_kind(kind):
-        reason = f"{account.name} ({account.role}) may not publish {kind} records"
-        _log_end(
-            engine,
-            ingestion_id,
-            "rejected",
-            BatchReport(partial, rejected=1),
-            [Refusal(0, None, "kind", reason)],
-        )
-        raise PublisherError(reason)
+    values = {"publisher_id": account.id, "source": source, "record_kind": kind.value,
+              "mode": "partial" if partial else "all_or_nothing"}  # fmt: skip
+    with open_log(engine, values) as log:
+        if not account.may_publish_kind(kind):
+            reason = f"{account.name} ({account.role}) may not publish {kind} records"
+            log.close("rejected", total=0, accepted=0, duplicates=0, rejected=1,
+                      refusals=[Refusal(0, None, "kind", reason)], digest=digest)  # fmt: skip
+            raise PublisherError(reason)
+        reread = callable(records) or iter(records) is not records
+        attempts = 0
+
+        def attempt() -> tuple[BatchReport, str | None]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and on_retry is not None:
+                on_retry()
+            hasher = None if digest else hashlib.sha256()
+            report = _write_batch(engine, account, kind, records, partial, source_site,
+                                  progress, on_reject, hasher, log, digest)  # fmt: skip
+            return report, digest or (hasher.hexdigest() if hasher else None)
+
+        report, batch_digest = retrying(attempt, MAX_ATTEMPTS if reread else 1)
+        status = "accepted" if not report.rejected else ("partial" if partial else "rejected")
+        if status == "rejected":
+            report.accepted = report.duplicates = 0
+        if not log.closed:  # rolled back: the final state goes in on its own
+            log.close(
+                status, total=report.total, accepted=report.accepted,
+                duplicates=report.duplicates, rejected=report.rejected,
+                refusals=report.refusals, digest=batch_digest,
+            )  # fmt: skip
+    result = IngestResult(
+        log.id, kind, status, report.total, report.accepted, report.duplicates,
+        report.rejected, report.refusals, digest=batch_digest, attempts=attempts,
+    )  # fmt: skip
+    if raise_on_reject and status == "rejected":
+        raise BatchRejected(report.refusals, report.total)
+    return result
+
+
+def _write_batch(
+    engine: Engine, account: PublisherAccount, kind: RecordKind,
+    records: Records | Callable[[], Records], partial: bool,
+    source_site: str | None, progress: Progress | None,
+    on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None, hasher: Any,
+    log: IngestionLog, digest: str | None,
+) -> BatchReport:  # fmt: skip
+    """One attempt: the batch in one transaction, committed with its log row's final state
+    unless all-or-nothing refused it."""
     report = BatchReport(partial=partial, on_reject=on_reject)
-    try:
-        with engine.begin() as conn:
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            _one_writer_at_a_time(conn)
             ctx = BatchContext(
                 conn, account, source_site or account.source_site, utc_now_beijing(), report,
                 PartyResolver(conn),
             )  # fmt: skip
             handler = HANDLERS[kind](ctx)
-            for position, raw in enumerate(records, start=1):
+            rows = records() if callable(records) else records
+            for position, raw in enumerate(rows, start=1):
                 report.total = position
+                if hasher is not None:
+                    hasher.update(orjson.dumps(raw, default=str) + b"\n")
                 if isinstance(raw, readers.BadRecord):
                     report.refuse(position, None, raw.error, raw)
                 else:
@@ -98,24 +158,36 @@ def ingest_records(
                 if progress is not None and position % 10_000 == 0:
                     progress(position)
             handler.finish()
-            if report.rejected and not partial:
-                conn.rollback()
-    except FieldError as error:  # the batch itself is unreadable (header, not JSON, …)
-        report.refuse(0, None, error, {})
-    except BaseException:
-        _log_end(engine, ingestion_id, "failed", report, report.refusals)
-        raise
-    status = "accepted" if not report.rejected else ("partial" if partial else "rejected")
-    if status == "rejected":
-        report.accepted = report.duplicates = 0
-    _log_end(engine, ingestion_id, status, report, report.refusals)
-    result = IngestResult(
-        ingestion_id, kind, status, report.total, report.accepted, report.duplicates,
-        report.rejected, report.refusals,
-    )  # fmt: skip
-    if raise_on_reject and status == "rejected":
-        raise BatchRejected(report.refusals, report.total)
-    return result
+        except FieldError as error:  # the batch itself is unreadable (header, not JSON, …)
+            transaction.rollback()
+            report.accepted = report.duplicates = 0
+            report.refuse(0, None, error, {})
+            return report
+        if report.rejected and not partial:
+            transaction.rollback()
+            return report
+        log.record(
+            conn, "partial" if report.rejected else "accepted", total=report.total,
+            accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected,
+            refusals=report.refusals, digest=digest or (hasher.hexdigest() if hasher else None),
+        )  # fmt: skip
+        bump_data_version(conn)
+        transaction.commit()
+    log.closed = True
+    return report
+
+
+def _one_writer_at_a_time(conn: Connection) -> None:
+    """Take the database's write lock now, before the batch reads what is held.
+
+    Reads made before it would miss a concurrent batch's parties and records, and then either
+    collide with them (IntegrityError) or, for a party named without a credit code, create a
+    second party where running one after the other would have found the first.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK)))
 
 
 def ingest_file(
@@ -130,11 +202,13 @@ def ingest_file(
 ) -> IngestResult:
     """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it."""
     kind = kind or readers.detect_kind(path)
-    records = (
-        readers.read_releases(path) if kind is RecordKind.notice else readers.read_table(path, kind)
-    )
     rejects_path = path.with_name(path.name + ".rejects.ndjson")
     handle: TextIO | None = None
+
+    def read() -> Records:
+        if kind is RecordKind.notice:
+            return readers.read_releases(path)
+        return readers.read_table(path, kind)  # type: ignore[arg-type]
 
     def keep_reject(refusal: Refusal, raw: Mapping[str, Any]) -> None:
         nonlocal handle
@@ -143,10 +217,20 @@ def ingest_file(
         line = {**refusal.as_dict(), "record": dict(raw)}
         handle.write(orjson.dumps(line, default=str).decode() + "\n")
 
+    def start_again() -> None:  # a retried batch writes its rejects afresh
+        nonlocal handle
+        if handle is not None:
+            handle.close()
+            handle = None
+        rejects_path.unlink(missing_ok=True)
+
+    with path.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
     try:
         result = ingest_records(
-            engine, publisher, kind, records, partial=partial, source=path.name,
+            engine, publisher, kind, read, partial=partial, source=path.name,
             source_site=source_site, progress=progress, on_reject=keep_reject if partial else None,
+            digest=digest, on_retry=start_again,
         )  # fmt: skip
     finally:
         if handle is not None:
@@ -154,31 +238,3 @@ def ingest_file(
     if handle is not None:
         result.rejects_path = rejects_path
     return result
-
-
-def _log_start(
-    conn: Any, account: PublisherAccount, kind: RecordKind, source: str, partial: bool
-) -> int:
-    return conn.execute(
-        INGESTIONS.insert()
-        .values(
-            publisher_id=account.id, source=source, record_kind=kind.value,
-            mode="partial" if partial else "all_or_nothing", status="running",
-            started_at=utc_now_beijing(),
-        )
-        .returning(INGESTIONS.c.id)
-    ).scalar_one()  # fmt: skip
-
-
-def _log_end(engine: Engine, ingestion_id: int, status: str, report: BatchReport,
-             refusals: list[Refusal]) -> None:  # fmt: skip
-    with engine.begin() as conn:
-        conn.execute(
-            update(INGESTIONS)
-            .where(INGESTIONS.c.id == ingestion_id)
-            .values(
-                status=status, finished_at=utc_now_beijing(), accepted=report.accepted,
-                duplicates=report.duplicates, rejected=report.rejected,
-                report=orjson.dumps([r.as_dict() for r in refusals[:1000]]).decode() or None,
-            )
-        )  # fmt: skip
