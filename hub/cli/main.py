@@ -11,7 +11,7 @@ import typer
 from hub.cli import demo, export, flags, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
-from hub.publishing import PublisherError, ingest_file
+from hub.publishing import FieldError, PublisherError, ingest_file
 from hub.publishing.errors import BatchRejected
 from schema.db import current_revision, head_revision, upgrade
 from schema.types import RecordKind
@@ -103,6 +103,10 @@ def ingest(
         except PublisherError as exc:
             err.print(f"[red]refused:[/red] {exc}")
             raise typer.Exit(2) from None
+        except FieldError as exc:  # a file the pipeline cannot read at all (its kind unknown)
+            err.print(f"[red]{path.name}[/red]: refused, nothing written: {exc}", highlight=False)
+            failed = True
+            continue
         counts = (f"{result.total:,} read, {result.accepted:,} accepted, "
                   f"{result.duplicates:,} duplicates, {result.rejected:,} rejected")  # fmt: skip
         if result.status == "rejected":
