@@ -41,6 +41,11 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def field_name(name: str, limit: int = 40) -> str:
+    """An unknown field's name as a refusal names it, cut short when absurdly long."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def record_ref(raw: Mapping[str, Any], name: str) -> str | None:
     """A record's own id for its refusal: a short string or number, else none."""
     value = raw.get(name)
@@ -65,17 +70,19 @@ def check_string(name: str, value: str, cap: int = MAX_CELL_BYTES) -> None:
 
 
 def check_number(name: str, value: int | float) -> None:
+    """Finite and within 64 bits, however the JSON parser read it: orjson (files) gives a
+    float for a huge integer, Python's json (GraphQL) an int; both get the same refusal."""
     if isinstance(value, float) and not math.isfinite(value):
         raise FieldError(name, f"{value!r} is not a finite number")
-    if isinstance(value, int) and not -INT64 <= value < INT64:
-        raise FieldError(name, f"{shown(value)} is beyond a 64-bit integer")
+    if not -INT64 <= value < INT64:
+        raise FieldError(name, "is a number beyond 64 bits (±9.2×10^18)")
 
 
 def check_record(raw: Mapping[str, Any], known: Collection[str]) -> None:
     """Every field a known name; every value a string or a number (or null) within caps."""
     if not raw.keys() <= known:  # type: ignore[operator]
         unknown = sorted(k for k in raw if k not in known)
-        raise FieldError(shown(unknown[0], 40), "unknown field (see README: Input formats)")
+        raise FieldError(field_name(unknown[0]), "unknown field (see README: Input formats)")
     for name, value in raw.items():
         kind = value.__class__
         if kind is str:

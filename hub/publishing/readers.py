@@ -17,6 +17,7 @@ from schema.types import RecordKind
 
 log = logging.getLogger(__name__)
 SNIFF_BYTES = 64 * 1024
+CSV_FIELD_LIMIT = 16 * 1024 * 1024  # read big cells whole, so the cell cap names the column
 TABLE_COLUMNS = {
     RecordKind.transaction: (
         transactions.COLUMNS,
@@ -97,6 +98,8 @@ def read_table(path: Path, kind: RecordKind) -> Iterator[Mapping[str, Any]]:
         handle.seek(0)
         if encoding == "gb18030":
             log.info("%s: read as GB18030 (GBK), not UTF-8", path.name)
+        if csv.field_size_limit() < CSV_FIELD_LIMIT:  # the csv module's one global setting
+            csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.reader(_decoded_lines(handle, encoding, path.name))
         header = [h.strip() for h in next(reader, [])]
         check_header(kind, header)

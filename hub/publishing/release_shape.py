@@ -19,6 +19,7 @@ from hub.publishing.cells import (
     MAX_CELL_BYTES,
     check_number,
     check_string,
+    field_name,
     iso_datetime,
     shown,
 )
@@ -98,7 +99,7 @@ def check_release(release: Mapping[str, Any]) -> None:
     if error is not None:
         if error.validator == "additionalProperties":
             unknown = sorted(set(release) - set(RELEASE["properties"]))  # type: ignore[arg-type]
-            raise FieldError(shown(unknown[0], 40), "unknown release field (OCDS 1.1 and the "
+            raise FieldError(field_name(unknown[0]), "unknown release field (OCDS 1.1 and the "
                              "extension in README: Input formats)")  # fmt: skip
         where = field_path(error.absolute_path) or "release"
         if error.validator == "required":
