@@ -278,3 +278,14 @@ def test_flags_rebuild_survives_far_future_dates_an_old_database_holds(doors: Do
                      {"day": "9999-12-31"})  # fmt: skip
     counts = rebuild(doors.engine)
     assert counts["projects"] >= 1
+
+
+def test_a_header_that_names_no_kind_lists_the_expected_columns(doors: Doors) -> None:
+    path = doors.folder / "orders.csv"
+    path.write_text("订单号,金额\nDD1,100\n", "utf-8")
+    result = doors.ingest(MALL, path)
+    assert result.returncode == 1
+    assert "orders.csv: refused, nothing written: header:" in result.stderr
+    assert "transaction: order_id, channel, purchaser_name" in result.stderr
+    assert "penalty: record_id, kind" in result.stderr
+    assert "Traceback" not in result.stderr

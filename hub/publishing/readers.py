@@ -137,12 +137,13 @@ def sniff_encoding(name: str, head: bytes) -> str:
     except UnicodeDecodeError as exc:
         bad_at = exc.start
     prefix = head[:bad_at]
-    if prefix.isascii():  # nothing multi-byte decoded yet: a GB18030 file looks like this
-        try:
-            codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
-            return "gb18030"
-        except UnicodeDecodeError:
-            pass
+    if not prefix.isascii():  # UTF-8 text, then a bad sequence: reading names its line
+        return "utf-8-sig"
+    try:  # nothing multi-byte decoded yet: a GB18030 file looks like this
+        codecs.getincrementaldecoder("gb18030")().decode(head, final=False)
+        return "gb18030"
+    except UnicodeDecodeError:
+        pass
     line = prefix.count(b"\n") + 1
     raise FieldError(
         "encoding", f"{name}: line {line} is neither UTF-8 nor GB18030 (GBK); save the file as "
