@@ -289,3 +289,18 @@ def test_a_header_that_names_no_kind_lists_the_expected_columns(doors: Doors) ->
     assert "transaction: order_id, channel, purchaser_name" in result.stderr
     assert "penalty: record_id, kind" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_caigou_ingest_reads_a_gbk_csv_and_says_so(doors: Doors) -> None:
+    path = write_csv(doors.folder / "gbk.csv", [transaction("GBK-1")], bom=False)
+    path.write_bytes(path.read_text("utf-8").encode("gbk"))
+    result = doors.ingest(MALL, path)
+    assert result.returncode == 0, result.stderr
+    assert "gbk.csv: read as GB18030 (GBK), not UTF-8" in result.stdout
+    with doors.engine.connect() as conn:
+        name = conn.execute(
+            select(Transaction.__table__.c.item_name).where(
+                Transaction.__table__.c.order_id == "GBK-1"
+            )
+        ).scalar_one()
+    assert name == "台式计算机"

@@ -13,6 +13,7 @@ from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import FieldError, PublisherError, ingest_file
 from hub.publishing.errors import BatchRejected
+from hub.publishing.readers import file_encoding
 from schema.db import current_revision, head_revision, upgrade
 from schema.types import RecordKind
 
@@ -115,6 +116,8 @@ def ingest(
             err.print(counts, highlight=False)
             continue
         out.print(f"{path.name}: {result.kind} batch {result.status}: {counts}", highlight=False)
+        if result.kind is not RecordKind.notice and file_encoding(path) == "gb18030":
+            out.print(f"{path.name}: read as GB18030 (GBK), not UTF-8", highlight=False)
         if result.rejects_path:
             out.print(f"refused records with reasons: {result.rejects_path}", highlight=False)
     if failed:

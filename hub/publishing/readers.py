@@ -128,6 +128,18 @@ def read_table(path: Path, kind: RecordKind) -> Iterator[Mapping[str, Any]]:
             yield dict(zip(header, row, strict=True))
 
 
+def file_encoding(path: Path) -> str | None:
+    """How `read_table` decodes a CSV file (utf-8-sig or gb18030); None when not a CSV or
+    unreadable (reading it names the fault)."""
+    if path.suffix in (".ndjson", ".jsonl", ".json"):
+        return None
+    with path.open("rb") as handle:
+        try:
+            return sniff_encoding(path.name, handle.read(SNIFF_BYTES))
+        except FieldError:
+            return None
+
+
 def sniff_encoding(name: str, head: bytes) -> str:
     """utf-8-sig when the file starts as UTF-8 (BOM or not), gb18030 when it starts as
     GB18030/GBK (Chinese Excel's "CSV" export); else FieldError naming the line."""
