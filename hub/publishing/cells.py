@@ -49,8 +49,12 @@ def field_name(name: str, limit: int = 40) -> str:
 def record_ref(raw: Mapping[str, Any], name: str) -> str | None:
     """A record's own id for its refusal: a short string or number, else none."""
     value = raw.get(name)
-    if isinstance(value, int | str) and not isinstance(value, bool):
-        return shown(value, 80) if isinstance(value, str) and len(value) > 80 else str(value)
+    if isinstance(value, str):
+        if len(value) > 80 or not value.isprintable():
+            return shown(value, 80)  # repr: escaped, so a NUL or lone surrogate is shown safely
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return shown(value, 80)
     return None
 
 

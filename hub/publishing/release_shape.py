@@ -64,10 +64,11 @@ RELEASE = {
         parties=_list(PARTY), buyer=REFERENCE,
         planning=_object(budget=_object(amount=VALUE)),
         tender=_object(
-            id=ID, title=STR, description=STR, value=VALUE, procuringEntity=REFERENCE,
+            id=STR, title=STR, description=STR, value=VALUE, procuringEntity=REFERENCE,
             tenderPeriod=PERIOD, procurementMethod=STR, procurementMethodDetails=STR,
+            mainProcurementCategory=STR,
             classified={"type": ["boolean", "null"]},
-            items=_list(_object(classification=_object(scheme=STR, id=ID))),
+            items=_list(_object(classification=_object(scheme=STR, id=STR))),
             lots=_list(_object(("id",), id=ID, title=STR, value=VALUE, status=STR)),
         ),
         awards=_list(_object(
@@ -75,7 +76,7 @@ RELEASE = {
             relatedLots={"type": ["array", "null"], "items": ID}, suppliers=_list(REFERENCE),
         )),
         contracts=_list(_object(
-            ("id",), id=ID, awardID=ID, title=STR, status=STR, value=VALUE, dateSigned=STR,
+            ("id",), id=ID, awardID=STR, title=STR, status=STR, value=VALUE, dateSigned=STR,
             period=PERIOD, suppliers=_list(REFERENCE),
         )),
         relatedProcesses={"type": ["array", "null"]},

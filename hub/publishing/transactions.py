@@ -127,8 +127,8 @@ class TransactionHandler:
                     "region_code", f"{region_code} is outside {ctx.publisher.name}'s scope"
                 )
             self._scope_ok.add(region_code)
-        purchaser_code = raw.get("purchaser_uscc") or None
-        supplier_code = raw.get("supplier_uscc") or None
+        purchaser_code = optional(raw, "purchaser_uscc")
+        supplier_code = optional(raw, "supplier_uscc")
         if purchaser_code:
             purchaser_code = ctx.parties.check_code(purchaser_code, "purchaser_uscc")
         if supplier_code:
