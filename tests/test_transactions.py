@@ -241,3 +241,9 @@ def test_bad_lines_and_rows_name_their_line(engine, mall, tmp_path: Path) -> Non
     [short] = ingest_file(engine, path, MALL).refusals
     assert (short.position, short.field) == (2, "row")
     assert short.reason == "line 3 has 2 cells, the header has 17"
+
+
+def test_a_csv_with_old_mac_line_endings_is_read(engine, mall, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "mac.csv", [transaction("DD1"), transaction("DD2")])
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\r"))
+    assert ingest_file(engine, path, MALL).accepted == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -17,6 +18,7 @@ from schema.types import RecordKind
 
 log = logging.getLogger(__name__)
 SNIFF_BYTES = 64 * 1024
+LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # read big cells whole, so the cell cap names the column
 TABLE_COLUMNS = {
     RecordKind.transaction: (
@@ -101,7 +103,10 @@ def read_table(path: Path, kind: RecordKind) -> Iterator[Mapping[str, Any]]:
         if csv.field_size_limit() < CSV_FIELD_LIMIT:  # the csv module's one global setting
             csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.reader(_decoded_lines(handle, encoding, path.name))
-        header = [h.strip() for h in next(reader, [])]
+        try:
+            header = [h.strip() for h in next(reader, [])]
+        except csv.Error as exc:
+            raise FieldError("header", f"{path.name}: line 1: {exc}") from None
         check_header(kind, header)
         width = len(header)
         while True:
@@ -168,7 +173,7 @@ def _decoded_lines(handle: BinaryIO, encoding: str, name: str) -> Iterator[str]:
     decode = codecs.getdecoder(encoding)
     for number, raw in enumerate(handle, start=1):
         try:
-            yield decode(raw)[0]
+            line = decode(raw)[0]
         except UnicodeDecodeError as exc:
             what = "truncated" if exc.reason == "unexpected end of data" else "invalid"
             codec = "GB18030" if encoding == "gb18030" else "UTF-8"
@@ -176,6 +181,10 @@ def _decoded_lines(handle: BinaryIO, encoding: str, name: str) -> Iterator[str]:
                 "encoding", f"{name}: line {number} has {what} {codec} at byte {exc.start + 1}; "
                 "nothing of the file was written",
             ) from None  # fmt: skip
+        if line.find("\r") in (-1, len(line) - 2):  # LF or CRLF: the usual case
+            yield line
+        else:  # a lone CR ends a line too (old Mac Excel), as text mode with newline="" reads
+            yield from filter(None, LONE_CR.split(line))
 
 
 def _read_ndjson(path: Path) -> Iterator[Mapping[str, Any]]:
