@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from hub.publishing.errors import FieldError
@@ -30,9 +32,23 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 JSON_TYPES = {dict: "an object", list: "a list", bool: "true or false"}
 
 
+_LATEST: dict[int, tuple[float, date]] = {}
+
+
 def _years_ahead(years: int) -> date:
-    today = utc_now_beijing().date()
-    return today.replace(year=today.year + years, day=28 if today.month == 2 else today.day)
+    """Today (Beijing) + `years`, recomputed once a minute: this runs once per date cell."""
+    now = time.monotonic()
+    cached = _LATEST.get(years)
+    if cached is None or cached[0] < now:
+        today = utc_now_beijing().date()
+        latest = today.replace(year=today.year + years, day=min(today.day, 28))
+        _LATEST[years] = cached = (now + 60, latest)
+    return cached[1]
+
+
+@cache
+def _scaled_limit(maximum: Decimal, places: int) -> int:
+    return int(maximum.scaleb(places))
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -153,7 +169,7 @@ def scaled(raw: Mapping[str, Any], name: str, *, places: int, maximum: Decimal) 
             and (fraction.isdecimal() or not fraction)
         ):
             number = int(whole) * 10**places + (int(fraction.ljust(places, "0")) if fraction else 0)
-            if number <= maximum * 10**places:
+            if number <= _scaled_limit(maximum, places):
                 return number
     found = decimal(raw, name, places=places, maximum=maximum)
     assert found is not None
@@ -209,10 +225,12 @@ def iso_date(
     if value is None:
         return None
     try:
-        if not ISO_DATE.match(value):
+        if len(value) == 10 and value[4] == "-" == value[7]:
+            day = date.fromisoformat(value)
+        elif ISO_DATE.match(value):
+            day = datetime.fromisoformat(value).date()
+        else:
             raise ValueError
-        day = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        day = day.date() if isinstance(day, datetime) else day
     except ValueError:
         raise FieldError(name, f"{shown(value)} is not a date (YYYY-MM-DD)") from None
     in_range(name, day, schedule=schedule)
