@@ -270,12 +270,28 @@ def test_a_bad_release_is_refused_alike_by_file_and_by_graphql(
             Project.__table__.c.ocid == ocid)).scalar_one() == 0  # fmt: skip
 
 
-def test_flags_rebuild_survives_far_future_dates_an_old_database_holds(doors: Doors) -> None:
+def test_flags_rebuild_survives_far_dates_an_old_database_holds(doors: Doors) -> None:
+    """Dates the door now refuses, stored before it did: at both ends of the calendar."""
     rows = [transaction(f"FAR-{i}", order_date="2024-12-30") for i in range(6)]
     assert ingest_records(doors.engine, MALL, RecordKind.transaction, rows).accepted == 6
-    with doors.engine.begin() as conn:  # stored before the door refused such dates
-        conn.execute(text("UPDATE transactions SET order_date = :day WHERE order_id LIKE 'FAR-%'"),
-                     {"day": "9999-12-31"})  # fmt: skip
+    ocid = "ocds-cghub1-FAR"
+    assert ingest_records(doors.engine, JILIN, RecordKind.notice, project_releases(ocid)).accepted
+    record = penalty("FAR-P", subject_name="长春市博远科技有限公司")
+    assert ingest_records(doors.engine, FINANCE, RecordKind.penalty, [record]).accepted == 1
+    project = "(SELECT id FROM projects WHERE ocid = :ocid)"
+    with doors.engine.begin() as conn:
+        for statement in [
+            "UPDATE transactions SET order_date = :last WHERE order_id LIKE 'FAR-%'",
+            "UPDATE penalty_records SET debarment_start = :first, debarment_end = :last "
+            "WHERE record_id = 'FAR-P'",
+            f"UPDATE awards SET decision_date = :first_moment WHERE project_id = {project}",
+            f"UPDATE contracts SET date_signed = :last_moment WHERE project_id = {project}",
+            f"UPDATE notices SET published_at = :last_moment WHERE project_id = {project}",
+        ]:
+            conn.execute(text(statement), {
+                "first": "0001-01-01", "last": "9999-12-31", "ocid": ocid,
+                "first_moment": "0001-01-01 00:00:00", "last_moment": "9999-12-31 23:59:59",
+            })  # fmt: skip
     counts = rebuild(doors.engine)
     assert counts["projects"] >= 1
 
