@@ -225,6 +225,17 @@ def test_a_non_object_record_is_refused_at_its_position(doors: Doors) -> None:
     assert doors.count(Transaction, order_id="OK-1") == 0
 
 
+def test_unprintable_names_and_ids_are_reported_escaped(doors: Doors) -> None:
+    """A lone surrogate or NUL in a field name or id is named escaped (the HTTP door refuses
+    such JSON outright; `ingest_records`, the library door, gets dicts from anywhere)."""
+    records = [transaction("OK-2") | {"\ud800": "x"}, transaction("BAD\ud800\x00")]
+    result = ingest_records(doors.engine, MALL, RecordKind.transaction, records)
+    assert [(r.record_id, r.field) for r in result.refusals] == [
+        ("OK-2", "'\\ud800'"), ("'BAD\\ud800\\x00'", "order_id")
+    ]  # fmt: skip
+    assert doors.count(Transaction, order_id="OK-2") == 0
+
+
 # Releases whose shape or values the hub cannot take: each a named refusal, never a crash.
 BAD_RELEASES = [
     ("tender as a string", lambda r: r.update(tender="招标"), "tender", "is not an object"),

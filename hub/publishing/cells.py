@@ -58,7 +58,9 @@ def shown(value: Any, limit: int = 60) -> str:
 
 
 def field_name(name: str, limit: int = 40) -> str:
-    """An unknown field's name as a refusal names it, cut short when absurdly long."""
+    """An unknown field's name as a refusal names it: cut short, escaped when unprintable."""
+    if not name.isprintable():
+        return shown(name, limit)
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
