@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from hub.publishing import PublisherError, ingest_file, ingest_records
 from schema.tables import DataQualityIssue, Ingestion, Party, Transaction
 from schema.types import RecordKind
-from tests.factories import PAPER_DEALER, transaction, write_csv, write_ndjson
+from tests.factories import PAPER_DEALER, credit_code, transaction, write_csv, write_ndjson
 
 MALL = "吉林省政府采购电子卖场"
 
@@ -139,6 +139,21 @@ def test_out_of_region_records_are_refused(engine, mall, tmp_path: Path) -> None
     assert result.status == "rejected"
     assert result.refusals[0].field == "region_code"
     assert "outside" in result.refusals[0].reason
+
+
+def test_a_purchaser_registered_in_another_region_is_refused(engine, mall) -> None:
+    beijing = credit_code("12110000412758693")  # a Beijing unit (characters 3–8: 110000)
+    central = credit_code("12100000412758693")  # a central unit buys everywhere
+    refused = ingest_records(engine, MALL, RecordKind.transaction, [
+        transaction("DD1", purchaser_name="北京市某中学", purchaser_uscc=beijing),
+    ])  # fmt: skip
+    [refusal] = refused.refusals
+    assert refusal.field == "purchaser_uscc"
+    assert refusal.reason == f"{beijing} is registered in 110000, outside {MALL}'s scope (220000)"
+    ok = ingest_records(engine, MALL, RecordKind.transaction, [
+        transaction("DD2", purchaser_name="某中央单位", purchaser_uscc=central),
+    ])  # fmt: skip
+    assert ok.accepted == 1
 
 
 def test_publisher_without_the_kind_is_refused_outright(engine, add, tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ from hub.publishing.cells import (
 )
 from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
-from schema.codes import CodeError, check_category
+from hub.publishing.publishers import NATIONWIDE
+from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DataQualityIssue, Transaction
 from schema.types import Channel, PartyRole, RecordKind
 
@@ -131,6 +132,7 @@ class TransactionHandler:
         supplier_code = optional(raw, "supplier_uscc")
         if purchaser_code:
             purchaser_code = ctx.parties.check_code(purchaser_code, "purchaser_uscc")
+            self._check_purchaser_scope(purchaser_code)
         if supplier_code:
             supplier_code = ctx.parties.check_code(supplier_code, "supplier_uscc")
         category = optional(raw, "category_code")
@@ -154,6 +156,20 @@ class TransactionHandler:
             optional(raw, "unit"), unit_price, amount, order_date, region_code,  # type: ignore[arg-type]
             optional(raw, "agreement_id"), mismatch, self._published_at(raw),
         )  # fmt: skip
+
+    def _check_purchaser_scope(self, code: str) -> None:
+        """A purchaser registered in another region (credit code characters 3–8) cannot buy
+        through this publisher's platform: the order would land on that region's purchaser.
+        Central units (100000) buy everywhere; a supplier may come from anywhere."""
+        registered = code[2:8]
+        if registered in self._scope_ok or registered == NATIONWIDE:
+            return
+        publisher = self.ctx.publisher
+        if is_region_code(registered) and not publisher.covers_region(registered):
+            scope = f"{publisher.name}'s scope ({', '.join(publisher.regions)})"
+            raise FieldError("purchaser_uscc", f"{code} is registered in {registered}, outside "
+                             f"{scope}")  # fmt: skip
+        self._scope_ok.add(registered)
 
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
         """The publisher's publish time when the row gives one, else the batch's arrival."""
