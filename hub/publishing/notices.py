@@ -127,7 +127,8 @@ class NoticeHandler:
         buyer_id = (release.get("buyer") or {}).get("id")
         stated: tuple[str, str] | None = None
         for i, party in enumerate(release.get("parties") or []):
-            if party.get("id") == buyer_id or "buyer" in (party.get("roles") or []):
+            is_buyer = buyer_id is not None and party.get("id") == buyer_id
+            if is_buyer or "buyer" in (party.get("roles") or []):
                 region = (party.get("address") or {}).get("region")
                 if region:
                     stated = (f"parties[{i}].address.region", str(region))
