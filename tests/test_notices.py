@@ -146,7 +146,18 @@ def test_a_project_outside_the_publishers_regions_is_refused(engine, add) -> Non
     [refusal] = ingest_records(
         engine, "北京市政府采购网", RecordKind.notice, project_releases()[:1]
     ).refusals
-    assert refusal.field == "buyer.address.region" and "outside" in refusal.reason
+    assert refusal.field == "parties[0].address.region"
+    assert refusal.reason == "220102 is outside 北京市政府采购网's scope (110000)"
+
+
+def test_a_later_notice_naming_a_supplier_elsewhere_does_not_move_the_project(
+    engine, jilin
+) -> None:
+    tender, _, result, _ = project_releases()
+    del result["parties"][0]["id"]  # a party without an id is not the buyer
+    result["parties"][0]["address"]["region"] = "220201"
+    assert ingest_records(engine, JILIN, RecordKind.notice, [tender, result]).accepted == 2
+    assert project(engine).region_code == "220102"
 
 
 def test_the_same_notice_from_two_sites_is_stored_once_with_both_sources(

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from hub.publishing import PublisherError, ingest_file, ingest_records
 from schema.tables import DataQualityIssue, Ingestion, Party, Transaction
 from schema.types import RecordKind
-from tests.factories import PAPER_DEALER, transaction, write_csv, write_ndjson
+from tests.factories import PAPER_DEALER, credit_code, transaction, write_csv, write_ndjson
 
 MALL = "吉林省政府采购电子卖场"
 
@@ -141,6 +141,21 @@ def test_out_of_region_records_are_refused(engine, mall, tmp_path: Path) -> None
     assert "outside" in result.refusals[0].reason
 
 
+def test_a_purchaser_registered_in_another_region_is_refused(engine, mall) -> None:
+    beijing = credit_code("12110000412758693")  # a Beijing unit (characters 3–8: 110000)
+    central = credit_code("12100000412758693")  # a central unit buys everywhere
+    refused = ingest_records(engine, MALL, RecordKind.transaction, [
+        transaction("DD1", purchaser_name="北京市某中学", purchaser_uscc=beijing),
+    ])  # fmt: skip
+    [refusal] = refused.refusals
+    assert refusal.field == "purchaser_uscc"
+    assert refusal.reason == f"{beijing} is registered in 110000, outside {MALL}'s scope (220000)"
+    ok = ingest_records(engine, MALL, RecordKind.transaction, [
+        transaction("DD2", purchaser_name="某中央单位", purchaser_uscc=central),
+    ])  # fmt: skip
+    assert ok.accepted == 1
+
+
 def test_publisher_without_the_kind_is_refused_outright(engine, add, tmp_path: Path) -> None:
     add("吉林省政府采购网", "regional_site", ["220000"], ["notice"])
     with pytest.raises(PublisherError, match="may not publish transaction"):
@@ -191,3 +206,59 @@ def test_publish_time_is_kept_when_given_and_is_the_arrival_otherwise(
         engine, MALL, RecordKind.transaction, [transaction("DD3") | {"published_at": "昨天"}]
     )
     assert bad.refusals[0].field == "published_at"
+
+
+def test_a_gbk_csv_from_chinese_excel_is_read_as_gb18030(engine, mall, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "gbk.csv", [transaction("DD1"), transaction("DD2")], bom=False)
+    path.write_bytes(path.read_text("utf-8").encode("gbk"))
+    result = ingest_file(engine, path, MALL)
+    assert (result.status, result.accepted) == ("accepted", 2)
+    with engine.connect() as conn:
+        names = conn.execute(select(Transaction.__table__.c.item_name)).scalars().all()
+        purchasers = conn.execute(select(Party.__table__.c.name)).scalars().all()
+    assert names == ["台式计算机", "台式计算机"]
+    assert "吉林省实验中学" in purchasers
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda data: data[:-1], "line 3 has truncated UTF-8 at byte"),
+        (lambda data: data.replace("启天".encode(), "启天".encode("gbk"), 1),
+         "line 2 has invalid UTF-8 at byte"),
+        (lambda data: data.split(b"\n", 1)[0] + b"\n\x80\xff\n", "line 2 is neither UTF-8 nor GB18030"),
+    ],
+    ids=["truncated", "GBK inside UTF-8", "neither"],
+)  # fmt: skip
+def test_a_file_with_bad_bytes_names_the_line_and_writes_nothing(
+    engine, mall, tmp_path: Path, damage, reason: str
+) -> None:
+    rows = [transaction("DD1"), transaction("DD2", agreement_id="协议甲")]  # ends in 3 bytes
+    path = write_csv(tmp_path / "a.csv", rows, bom=False)
+    path.write_bytes(damage(path.read_bytes().rstrip(b"\r\n")))
+    result = ingest_file(engine, path, MALL, partial=True)
+    [refusal] = result.refusals
+    assert (refusal.position, refusal.field) == (0, "encoding")
+    assert reason in refusal.reason
+    assert count(engine, Transaction) == 0
+
+
+def test_bad_lines_and_rows_name_their_line(engine, mall, tmp_path: Path) -> None:
+    ndjson = tmp_path / "a.ndjson"
+    ndjson.write_text(json.dumps(transaction("DD1")) + "\n{not json\n[1]\n", "utf-8")
+    refused = ingest_file(engine, ndjson, MALL).refusals
+    assert [(r.position, r.field, r.reason[:26]) for r in refused] == [
+        (2, "line", "line 2 is not valid JSON: "),
+        (3, "line", "line 3 is not a JSON objec"),
+    ]
+    path = write_csv(tmp_path / "a.csv", [transaction("DD1")])
+    path.write_text(path.read_text("utf-8-sig") + "DD2,emall\n", "utf-8")
+    [short] = ingest_file(engine, path, MALL).refusals
+    assert (short.position, short.field) == (2, "row")
+    assert short.reason == "line 3 has 2 cells, the header has 17"
+
+
+def test_a_csv_with_old_mac_line_endings_is_read(engine, mall, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "mac.csv", [transaction("DD1"), transaction("DD2")])
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\r"))
+    assert ingest_file(engine, path, MALL).accepted == 2

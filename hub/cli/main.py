@@ -11,8 +11,9 @@ import typer
 from hub.cli import db, demo, export, flags, indexer, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
-from hub.publishing import PublisherError, ingest_file
+from hub.publishing import FieldError, PublisherError, ingest_file
 from hub.publishing.errors import BatchRejected
+from hub.publishing.readers import file_encoding
 from schema.db import current_revision, head_revision, upgrade
 from schema.types import RecordKind
 
@@ -107,6 +108,10 @@ def ingest(
         except PublisherError as exc:
             err.print(f"[red]refused:[/red] {exc}")
             raise typer.Exit(2) from None
+        except FieldError as exc:  # a file the pipeline cannot read at all (its kind unknown)
+            err.print(f"[red]{path.name}[/red]: refused, nothing written: {exc}", highlight=False)
+            failed = True
+            continue
         counts = (f"{result.total:,} read, {result.accepted:,} accepted, "
                   f"{result.duplicates:,} duplicates, {result.rejected:,} rejected")  # fmt: skip
         if result.status == "rejected":
@@ -115,6 +120,8 @@ def ingest(
             err.print(counts, highlight=False)
             continue
         out.print(f"{path.name}: {result.kind} batch {result.status}: {counts}", highlight=False)
+        if result.kind is not RecordKind.notice and file_encoding(path) == "gb18030":
+            out.print(f"{path.name}: read as GB18030 (GBK), not UTF-8", highlight=False)
         if result.rejects_path:
             out.print(f"refused records with reasons: {result.rejects_path}", highlight=False)
     if failed:

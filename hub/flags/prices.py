@@ -78,10 +78,9 @@ def quarter_of(day: date) -> str:
     return f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
-def _quarter_end(day: date) -> date:
-    """The first day of the quarter after `day`'s."""
-    first = (day.month - 1) // 3 * 3 + 1
-    return date(day.year + 1, 1, 1) if first == 10 else date(day.year, first + 3, 1)
+def _quarter_key(day: date) -> tuple[int, int]:
+    """(year, quarter): comparable without date arithmetic, so safe up to 9999-12-31."""
+    return day.year, (day.month - 1) // 3
 
 
 def _median(ordered: Sequence[int | Decimal]) -> Decimal:
@@ -163,17 +162,17 @@ def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Group]]]:
         .order_by(t.category_code, t.order_date, t.id)
     )  # fmt: skip
     category: str | None = None
-    ends = date.min
+    quarter = (0, 0)
     started = date.min
     groups: dict[str, Group] = {}
     # Options on the statement: Connection.execution_options would change the connection.
     result = conn.execute(query.execution_options(stream_results=True, yield_per=10_000))
     for rows in result.partitions():
         for id_, purchaser_id, price, day, model, row_category in rows:
-            if row_category != category or day >= ends:
+            if row_category != category or _quarter_key(day) != quarter:
                 if groups:
                     yield category, quarter_of(started), list(groups.values())  # type: ignore[misc]
-                category, started, ends, groups = row_category, day, _quarter_end(day), {}
+                category, started, quarter, groups = row_category, day, _quarter_key(day), {}
             key = model_key(model)
             group = groups.get(key)
             if group is None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, Forbidden
-from hub.publishing import PublisherError, ingest_records
+from hub.publishing import FieldError, PublisherError, ingest_records
+from hub.publishing.readers import BadRecord
 from schema.types import RecordKind
 
 MAX_RECORDS = 10_000
@@ -57,9 +57,12 @@ class Mutation:
         publisher = context.publisher()
         if len(records) > MAX_RECORDS:
             raise BadUserInput(f"at most {MAX_RECORDS:,} records a batch; split it")
-        if not all(isinstance(r, dict) for r in records):
-            raise BadUserInput("every record must be a JSON object")
-        rows: list[dict[str, Any]] = records  # type: ignore[assignment]
+        # A record that is not an object is refused at its position, as an NDJSON line is;
+        # every other check is the files' own (hub/publishing/cells.py).
+        rows = [
+            r if isinstance(r, dict) else BadRecord(FieldError("record", "not a JSON object"))
+            for r in records
+        ]
         try:
             result = ingest_records(
                 context.engine,

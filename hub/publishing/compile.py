@@ -73,7 +73,6 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         ),
         None,
     )
-    buyer = next((p for p in compiled.get("parties") or [] if p.get("id") == buyer_ref), {})
     classification = (
         next(
             (i.get("classification") for i in tender.get("items") or [] if i.get("classification")),
@@ -89,7 +88,6 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         "title": tender.get("title"),
         "purchaser_id": party_ids.get(buyer_ref),
         "agency_id": party_ids.get(agency_ref),
-        "region_code": (buyer.get("address") or {}).get("region"),
         "procurement_method": tender.get("procurementMethod"),
         "procurement_method_details": tender.get("procurementMethodDetails"),
         "main_category": tender.get("mainProcurementCategory"),
@@ -102,8 +100,8 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         "last_published_at": notices[-1].published_at,
         "notice_count": len(notices),
     }
-    if values["region_code"] is None:
-        values.pop("region_code")  # keep the region the first notice was checked against
+    # No region_code: a project keeps the region its first notice was stored with, which
+    # every later notice is checked against (NoticeHandler._region); a release never moves it.
     conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
     _replace_children(conn, project_id, compiled, party_ids)
     # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 
 from hub.publishing.batch import BatchContext, content_hash
+from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
+from hub.publishing.release_shape import check_release
 from schema.codes import CodeError, check_category, is_region_code
-from schema.ocds import AMENDS, notice_type_of, parse_ocds_datetime
+from schema.ocds import AMENDS, notice_type_of
 from schema.search_outbox import enqueue
 from schema.tables import Notice, NoticeSource, Project
 from schema.types import NoticeType, ProjectStatus
@@ -34,22 +35,14 @@ def _required(release: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
-def _datetime(value: Any, field: str) -> datetime:
-    try:
-        return parse_ocds_datetime(value)
-    except (TypeError, ValueError, AttributeError):
-        raise FieldError(field, f"{value!r} is not an ISO 8601 date-time") from None
-
-
 def _check_amount(value: Any, field: str) -> None:
     if not isinstance(value, dict) or value.get("amount") is None:
         return
+    amount = value["amount"]
     try:
-        amount = Decimal(str(value["amount"]))
-    except InvalidOperation:
-        raise FieldError(f"{field}.amount", f"{value['amount']!r} is not a number") from None
-    if amount < 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise FieldError(f"{field}.amount", f"{amount} must be ≥ 0 with at most 2 decimal places")
+        decimal({"amount": amount}, "amount", places=2, maximum=MAX_MONEY)
+    except FieldError as error:
+        raise FieldError(f"{field}.amount", error.reason) from None
 
 
 class NoticeHandler:
@@ -62,13 +55,14 @@ class NoticeHandler:
         try:
             self.write(raw, *self.parse(raw))
         except FieldError as error:
-            self.ctx.report.refuse(position, raw.get("id"), error, raw)
+            self.ctx.report.refuse(position, record_ref(raw, "id"), error, raw)
 
     def parse(self, release: Mapping[str, Any]) -> tuple[NoticeType, datetime, str, str]:
         """(notice type, publish time, region, title), or FieldError."""
+        check_release(release)
         ocid = _required(release, "ocid")
         _required(release, "id")
-        published_at = _datetime(release.get("date"), "date")
+        published_at = iso_datetime(release.get("date"), "date")
         notice_type = notice_type_of(release)
         if notice_type is None:
             field = "noticeType" if release.get("noticeType") else "tag"
@@ -105,37 +99,52 @@ class NoticeHandler:
                 except CodeError as exc:
                     raise FieldError(f"tender.items[{i}].classification.id", str(exc)) from None
         _check_amount(
-            (release.get("planning") or {}).get("budget", {}).get("amount"),
+            ((release.get("planning") or {}).get("budget") or {}).get("amount"),
             "planning.budget.amount",
         )
         _check_amount(tender.get("value"), "tender.value")
-        for section, date_key in (("awards", "date"), ("contracts", "dateSigned")):
+        for i, lot in enumerate(tender.get("lots") or []):
+            _check_amount(lot.get("value"), f"tender.lots[{i}].value")
+        for section in ("awards", "contracts"):
             for i, entry in enumerate(release.get(section) or []):
                 _check_amount(entry.get("value"), f"{section}[{i}].value")
-                if entry.get(date_key):
-                    _datetime(entry[date_key], f"{section}[{i}].{date_key}")
-        region = self._region(ocid, release)
-        if not self.ctx.publisher.covers_region(region):
-            raise FieldError(
-                "buyer.address.region", f"{region} is outside {self.ctx.publisher.name}'s scope"
-            )
-        return notice_type, published_at, region, str(title)
+        return notice_type, published_at, self._region(ocid, release), str(title)
 
     def _region(self, ocid: str, release: Mapping[str, Any]) -> str:
-        """The buyer's division code, from this release or the project compiled so far."""
-        buyer_id = (release.get("buyer") or {}).get("id")
-        for party in release.get("parties") or []:
-            if party.get("id") == buyer_id or "buyer" in (party.get("roles") or []):
-                region = (party.get("address") or {}).get("region")
-                if region:
-                    return str(region)
-        region = self.ctx.conn.execute(
+        """The project's region, checked against the publisher's scope.
+
+        An existing project keeps the region it was stored with: the publisher must cover
+        that region, whatever the release states, and the release may not state another one
+        for the buyer. A new project takes the buyer's stated region, which must be in scope.
+        """
+        publisher = self.ctx.publisher
+        scope = f"{publisher.name}'s scope ({', '.join(publisher.regions)})"
+        stored = self.ctx.conn.execute(
             select(PROJECTS.c.region_code).where(PROJECTS.c.ocid == ocid)
         ).scalar()
-        if not region:
-            raise FieldError(
-                "parties", "no buyer with address.region: the project's region is unknown"
-            )
+        if stored and not publisher.covers_region(stored):
+            raise FieldError("ocid", f"project {ocid} is in {stored}, outside {scope}")
+        buyer_id = (release.get("buyer") or {}).get("id")
+        stated: tuple[str, str] | None = None
+        for i, party in enumerate(release.get("parties") or []):
+            is_buyer = buyer_id is not None and party.get("id") == buyer_id
+            if is_buyer or "buyer" in (party.get("roles") or []):
+                region = (party.get("address") or {}).get("region")
+                if region:
+                    stated = (f"parties[{i}].address.region", str(region))
+                    break
+        if stated is None:
+            if not stored:
+                raise FieldError(
+                    "parties", "no buyer with address.region: the project's region is unknown"
+                )
+            return stored
+        field, region = stated
+        if stored and region != stored:
+            raise FieldError(field, f"{region}: project {ocid} is in {stored}; a release may "
+                             "not move a project to another region")  # fmt: skip
+        if not publisher.covers_region(region):
+            raise FieldError(field, f"{region} is outside {scope}")
         return region
 
     def write(self, release: Mapping[str, Any], notice_type: NoticeType, published_at: datetime,

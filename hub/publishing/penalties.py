@@ -8,14 +8,25 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from hub.publishing.batch import BatchContext, content_hash, decimal, iso_date, region, text
+from hub.publishing.batch import BatchContext, content_hash
+from hub.publishing.cells import (
+    MAX_MONEY,
+    check_record,
+    decimal,
+    iso_date,
+    iso_datetime,
+    record_ref,
+    region,
+    shown,
+    text,
+)
 from hub.publishing.errors import FieldError
-from schema.ocds import parse_ocds_datetime
 from schema.search_outbox import enqueue
-from schema.tables import PenaltyRecord
+from schema.tables import PenaltyRecord, Project
 from schema.types import PartyRole, PenaltyKind
 
 TABLE = PenaltyRecord.__table__  # type: ignore[attr-defined]
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
 COLUMNS = (
     "record_id", "kind", "subject_name", "subject_uscc", "authority_name", "decision_number",
     "decision_date", "facts", "legal_basis", "penalty", "fine_amount", "debarment_start",
@@ -26,6 +37,7 @@ OPTIONAL_COLUMNS = frozenset(
      "debarment_start", "debarment_end", "ocid"}
 )  # fmt: skip
 EXTRA_COLUMNS = frozenset({"published_at"})
+KNOWN = frozenset(COLUMNS) | EXTRA_COLUMNS
 
 
 class PenaltyHandler:
@@ -39,22 +51,26 @@ class PenaltyHandler:
             values = self.parse(raw)
             self.write(position, raw, values)
         except FieldError as error:
-            self.ctx.report.refuse(position, raw.get("record_id"), error, raw)
+            self.ctx.report.refuse(position, record_ref(raw, "record_id"), error, raw)
 
     def parse(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        check_record(raw, KNOWN)
         kind = text(raw, "kind")
         if kind not in PenaltyKind.__members__:
-            raise FieldError("kind", f"{kind!r} is not one of {', '.join(PenaltyKind)}")
+            raise FieldError("kind", f"{shown(kind)} is not one of {', '.join(PenaltyKind)}")
         region_code = region(raw)
-        if not self.ctx.publisher.covers_region(region_code):
-            raise FieldError(
-                "region_code", f"{region_code} is outside {self.ctx.publisher.name}'s scope"
-            )
+        publisher = self.ctx.publisher
+        if not publisher.covers_region(region_code):
+            raise FieldError("region_code", f"{region_code} is outside {publisher.name}'s "
+                             f"scope ({', '.join(publisher.regions)})")  # fmt: skip
+        ocid = text(raw, "ocid", required=False)
+        if ocid:
+            self._check_project(ocid)
         code = text(raw, "subject_uscc", required=False)
         if code:
             code = self.ctx.parties.check_code(code, "subject_uscc")
-        start = iso_date(raw, "debarment_start", required=False)
-        end = iso_date(raw, "debarment_end", required=False)
+        start = iso_date(raw, "debarment_start", required=False, schedule=True)
+        end = iso_date(raw, "debarment_end", required=False, schedule=True)
         if (start is None) != (end is None):
             raise FieldError(
                 "debarment_end", "a debarment needs both debarment_start and debarment_end"
@@ -63,12 +79,7 @@ class PenaltyHandler:
             raise FieldError("debarment_end", f"{end} is before debarment_start {start}")
         decision_date = iso_date(raw, "decision_date")
         published = text(raw, "published_at", required=False)
-        try:
-            published_at = parse_ocds_datetime(published) if published else self.ctx.received_at
-        except ValueError:
-            raise FieldError(
-                "published_at", f"{published!r} is not an ISO 8601 date-time"
-            ) from None
+        published_at = iso_datetime(published, "published_at") if published else None
         return {
             "record_id": text(raw, "record_id"),
             "kind": kind,
@@ -80,13 +91,24 @@ class PenaltyHandler:
             "facts": text(raw, "facts", required=False),
             "legal_basis": text(raw, "legal_basis", required=False),
             "penalty": text(raw, "penalty", required=False),
-            "fine_amount": decimal(raw, "fine_amount", places=2, required=False),
+            "fine_amount": decimal(raw, "fine_amount", places=2, maximum=MAX_MONEY, required=False),
             "debarment_start": start,
             "debarment_end": end,
             "region_code": region_code,
-            "ocid": text(raw, "ocid", required=False),
-            "published_at": published_at,
+            "ocid": ocid,
+            "published_at": published_at or self.ctx.received_at,
         }
+
+    def _check_project(self, ocid: str) -> None:
+        """A penalty may name a project only within the publisher's scope: the subject may be
+        from anywhere (a debarment holds nationwide), the procurement it is about may not."""
+        stored = self.ctx.conn.execute(
+            select(PROJECTS.c.region_code).where(PROJECTS.c.ocid == ocid)
+        ).scalar()
+        publisher = self.ctx.publisher
+        if stored and not publisher.covers_region(stored):
+            raise FieldError("ocid", f"project {ocid} is in {stored}, outside {publisher.name}'s "
+                             f"scope ({', '.join(publisher.regions)})")  # fmt: skip
 
     def write(self, position: int, raw: Mapping[str, Any], values: dict[str, Any]) -> None:
         ctx = self.ctx

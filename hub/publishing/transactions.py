@@ -15,19 +15,24 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import select
 
-from hub.publishing.batch import (
-    BatchContext,
-    content_hash,
+from hub.publishing.batch import BatchContext, content_hash
+from hub.publishing.cells import (
+    MAX_MONEY,
+    MAX_QUANTITY,
+    check_record,
     iso_date,
+    iso_datetime,
     optional,
+    record_ref,
     region,
     required,
     scaled,
+    shown,
 )
 from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
-from schema.codes import CodeError, check_category
-from schema.ocds import parse_ocds_datetime
+from hub.publishing.publishers import NATIONWIDE
+from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DataQualityIssue, Transaction
 from schema.types import Channel, PartyRole, RecordKind
 
@@ -42,6 +47,7 @@ OPTIONAL_COLUMNS = frozenset(
     {"purchaser_uscc", "supplier_uscc", "brand", "category_code", "agreement_id", "unit"}
 )
 EXTRA_COLUMNS = frozenset({"category_edition", "published_at"})
+KNOWN = frozenset(COLUMNS) | EXTRA_COLUMNS
 CHANNELS = {c.value: c.value for c in Channel} | {
     "协议供货": Channel.framework.value,
     "定点采购": Channel.designated.value,
@@ -99,7 +105,7 @@ class TransactionHandler:
         try:
             row = self.parse(raw)
         except FieldError as error:
-            self.ctx.report.refuse(position, raw.get("order_id"), error, raw)
+            self.ctx.report.refuse(position, record_ref(raw, "order_id"), error, raw)
             return
         self.pending.append((position, raw, row))
         if len(self.pending) >= CHUNK:
@@ -108,10 +114,11 @@ class TransactionHandler:
     def parse(self, raw: Mapping[str, Any]) -> ParsedOrder:
         """The checked row (parties not yet resolved), or FieldError."""
         ctx = self.ctx
+        check_record(raw, KNOWN)
         channel = CHANNELS.get(str(raw.get("channel") or "").strip())
         if channel is None:
             raise FieldError(
-                "channel", f"{raw.get('channel')!r} is not one of {', '.join(CHANNELS)}"
+                "channel", f"{shown(raw.get('channel'))} is not one of {', '.join(CHANNELS)}"
             )
         region_code = raw.get("region_code")
         if region_code not in self._scope_ok:
@@ -121,19 +128,20 @@ class TransactionHandler:
                     "region_code", f"{region_code} is outside {ctx.publisher.name}'s scope"
                 )
             self._scope_ok.add(region_code)
-        purchaser_code = raw.get("purchaser_uscc") or None
-        supplier_code = raw.get("supplier_uscc") or None
+        purchaser_code = optional(raw, "purchaser_uscc")
+        supplier_code = optional(raw, "supplier_uscc")
         if purchaser_code:
             purchaser_code = ctx.parties.check_code(purchaser_code, "purchaser_uscc")
+            self._check_purchaser_scope(purchaser_code)
         if supplier_code:
             supplier_code = ctx.parties.check_code(supplier_code, "supplier_uscc")
         category = optional(raw, "category_code")
         edition = None
         if category:
             edition = self._category_edition(category, optional(raw, "category_edition"))
-        quantity = scaled(raw, "quantity", places=3)
-        unit_price = scaled(raw, "unit_price", places=2)
-        amount = scaled(raw, "amount", places=2)
+        quantity = scaled(raw, "quantity", places=3, maximum=MAX_QUANTITY)
+        unit_price = scaled(raw, "unit_price", places=2, maximum=MAX_MONEY)
+        amount = scaled(raw, "amount", places=2, maximum=MAX_MONEY)
         mismatch = None
         if abs(quantity * unit_price - amount * 1000) > 500:  # more than rounding to the fen
             mismatch = (
@@ -149,15 +157,26 @@ class TransactionHandler:
             optional(raw, "agreement_id"), mismatch, self._published_at(raw),
         )  # fmt: skip
 
+    def _check_purchaser_scope(self, code: str) -> None:
+        """A purchaser registered in another region (credit code characters 3–8) cannot buy
+        through this publisher's platform: the order would land on that region's purchaser.
+        Central units (100000) buy everywhere; a supplier may come from anywhere."""
+        registered = code[2:8]
+        if registered in self._scope_ok or registered == NATIONWIDE:
+            return
+        publisher = self.ctx.publisher
+        if is_region_code(registered) and not publisher.covers_region(registered):
+            scope = f"{publisher.name}'s scope ({', '.join(publisher.regions)})"
+            raise FieldError("purchaser_uscc", f"{code} is registered in {registered}, outside "
+                             f"{scope}")  # fmt: skip
+        self._scope_ok.add(registered)
+
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
         """The publisher's publish time when the row gives one, else the batch's arrival."""
         value = raw.get("published_at")
         if not value:
             return self.received
-        try:
-            published = parse_ocds_datetime(str(value))
-        except ValueError:
-            raise FieldError("published_at", f"{value!r} is not an ISO 8601 date-time") from None
+        published = iso_datetime(value, "published_at")
         return self.convert(published) if self.convert else published
 
     def _category_edition(self, code: str, edition: str | None) -> str:
