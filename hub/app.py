@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -133,15 +134,6 @@ class HubGraphQL(GraphQL[Context, None]):
         )  # fmt: skip
 
 
-def _search_health(search: Any) -> dict[str, Any]:
-    if search is None:
-        return {"status": "not configured"}
-    try:
-        return dict(search.health())
-    except Exception as exc:
-        return {"status": "unavailable", "error": str(exc)}
-
-
 def _if_none_match(scope: Scope) -> set[str]:
     for name, value in scope["headers"]:
         if name == b"if-none-match":
@@ -159,6 +151,20 @@ def _with_etag(send: Send, etag: str | None, state: dict[str, Any]) -> Send:
         await send(message)
 
     return wrapped
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """The heap settled, and the search's background work (the embedded catch-up) running."""
+    search = app.state.search
+    async with _settled_heap(app):
+        if search is not None:
+            search.start()
+        try:
+            yield
+        finally:
+            if search is not None:
+                await anyio.to_thread.run_sync(search.stop)
 
 
 @asynccontextmanager
@@ -194,8 +200,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse(
                 {"status": "error", "database": type(exc).__name__}, status_code=503
             )
-        # Search down is degraded, not down: every other query still answers.
-        body["search"] = _search_health(search)
+        # Search down is degraded, not down: every other query still answers. Cached and
+        # refreshed off the loop: a hung Elasticsearch never holds this answer up.
+        body["search"] = await search.ahealth() if search else {"status": "not configured"}
         if body["search"].get("status") not in ("green", "yellow", "not configured"):
             body["status"] = "degraded"
         return JSONResponse(body)
@@ -207,7 +214,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(
-        lifespan=_settled_heap,
+        lifespan=_lifespan,
         routes=[
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),

@@ -27,6 +27,12 @@ SETTINGS = {
     "index_prefix": ("CAIGOU_INDEX_PREFIX", "caigou",
                      "names of the Elasticsearch aliases (`<prefix>-notice` …): several hubs "
                      "can share a cluster"),
+    "search_timeout": ("CAIGOU_SEARCH_TIMEOUT", "2",
+                       "seconds a search waits for Elasticsearch to connect and to answer"),
+    "search_failures": ("CAIGOU_SEARCH_FAILURES", "5",
+                        "search failures in a row that open the circuit breaker"),
+    "search_cool_down": ("CAIGOU_SEARCH_COOL_DOWN", "30",
+                         "seconds an open breaker fails searches at once before trying again"),
 }  # fmt: skip
 
 
@@ -38,6 +44,9 @@ class Settings:
     index_prefix: str = "caigou"
     export_at: str = "01:00"
     public_url: str = "http://127.0.0.1:8000"
+    search_timeout: float = 2.0
+    search_failures: int = 5
+    search_cool_down: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -50,9 +59,12 @@ class Settings:
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
             public_url=values["public_url"],
+            search_timeout=_number(values, "search_timeout", float),
+            search_failures=_number(values, "search_failures", int),
+            search_cool_down=_number(values, "search_cool_down", float),
         )
 
-    def override(self, **changes: str | None) -> Settings:
+    def override(self, **changes: str | float | None) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def publication(self) -> Any:
@@ -64,3 +76,15 @@ class Settings:
     @property
     def export_path(self) -> Path:
         return Path(self.export_root)
+
+
+def _number(values: dict[str, str], name: str, kind: type[float] | type[int]) -> Any:
+    """A positive number, or an error that names the variable."""
+    variable, text = SETTINGS[name][0], values[name]
+    try:
+        number = kind(text)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{variable}={text!r}: a positive {kind.__name__} is needed")
+    return number

@@ -31,6 +31,7 @@ from hub.flags import rebuild
 from hub.web import routes as web_routes
 from hub.web.graphiql import EXAMPLES, VARIABLES
 from tests.hub_server import running
+from tests.indexing import caught_up
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,6 +76,7 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     day = date.fromisoformat(str(day))
     export_day(engine, str(folder / "exports"), day)
     with running(app) as base:
+        caught_up(engine)  # the hub indexes the demo in the background
         yield Site(base, engine, day)
     engine.dispose()
 

@@ -37,6 +37,9 @@ def run(ctx: typer.Context, host: str, port: int, workers: int) -> None:
     if settings.elasticsearch_url:
         os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
     os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
+    os.environ["CAIGOU_SEARCH_TIMEOUT"] = str(settings.search_timeout)
+    os.environ["CAIGOU_SEARCH_FAILURES"] = str(settings.search_failures)
+    os.environ["CAIGOU_SEARCH_COOL_DOWN"] = str(settings.search_cool_down)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # The hub logs one line per request with its time; the client's own line for every
     # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.

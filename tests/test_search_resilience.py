@@ -1,0 +1,189 @@
+"""Search never freezes the hub: a hung Elasticsearch, a long outbox, a breaker that opens.
+
+Real servers throughout: the hub under uvicorn (tests/hub_server.py), a loopback socket that
+accepts connections and never answers standing in for a hung Elasticsearch (no mock: that
+is exactly what a hung node looks like on the wire), and the embedded index on SQLite.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import httpx
+import pytest
+
+from hub.app import create_app
+from hub.config import Settings
+from hub.publishing import ingest_records
+from hub.publishing.publishers import add_publisher
+from indexer.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, CircuitOpen
+from schema.types import PublisherRole, RecordKind
+from tests.conftest import fresh_database
+from tests.factories import transaction
+from tests.hub_server import graphql, running
+from tests.indexing import caught_up
+
+SEARCH = """query($q: String!) { search(query: $q, kinds: [TRANSACTION], first: 5) {
+  totalCount indexLag { pending oldestPendingAt } nodes { ... on Transaction { orderId } } } }"""
+OTHER = "{ transactions(first: 1) { totalCount } }"
+MALL = "吉林省政府采购电子卖场"
+
+
+@contextmanager
+def silent_listener() -> Iterator[str]:
+    """An 'Elasticsearch' that accepts every connection and never sends a byte."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(128)
+    server.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+def timed(call: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    answer = call()
+    return time.perf_counter() - started, answer
+
+
+def test_a_hung_elasticsearch_leaves_other_requests_at_their_usual_latency(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    timeout, failures = 3.0, 3
+    with fresh_database("sqlite", request, tmp_path) as url, silent_listener() as hung:
+        settings = Settings(url, str(tmp_path / "exports"), hung, "caigou-test",
+                            search_timeout=timeout, search_failures=failures,
+                            search_cool_down=300)  # fmt: skip
+        app = create_app(settings)
+        with running(app) as base:
+            health = lambda: httpx.get(f"{base}/healthz", timeout=30)  # noqa: E731
+            other = lambda: graphql(base, OTHER)  # noqa: E731
+            usual = median(timed(other)[0] for _ in range(5))
+            first_health, answer = timed(health)
+            assert first_health < 1.0 and answer.json()["status"] == "degraded"  # no answer yet
+            with ThreadPoolExecutor(6) as pool:
+                searches = [pool.submit(timed, lambda: graphql(base, SEARCH, {"q": "复印纸"}))
+                            for _ in range(6)]  # fmt: skip
+                time.sleep(0.5)  # every search is now waiting on the silent socket
+                assert not any(s.done() for s in searches)
+                during = [timed(other) for _ in range(5)]
+                health_during = [timed(health) for _ in range(3)]
+                assert not all(s.done() for s in searches)  # measured while they hung
+                results = [s.result() for s in searches]
+            assert all(a == {"data": {"transactions": {"totalCount": 0}}} for _, a in during)
+            assert max(t for t, _ in during) < max(10 * usual, 0.5), (usual, during)
+            assert max(t for t, _ in health_during) < 1.0
+            for elapsed, answer in results:  # each waited the search timeout, no longer
+                assert answer["data"] is None
+                assert answer["errors"][0]["extensions"]["code"] == "SEARCH_UNAVAILABLE"
+                assert elapsed < timeout * 2 + 2
+            # The breaker is open now: a search fails at once, naming the reason.
+            elapsed, answer = timed(lambda: graphql(base, SEARCH, {"q": "复印纸"}))
+            assert elapsed < 0.5
+            error = answer["errors"][0]
+            assert error["extensions"]["code"] == "SEARCH_UNAVAILABLE"
+            assert "not tried again" in error["message"] and hung in error["message"]
+            page = timed(lambda: httpx.get(f"{base}/?q=复印纸", timeout=30))
+            assert page[0] < 0.5 and page[1].status_code == 503
+            assert "搜索暂不可用" in page[1].text
+            elapsed, answer = timed(health)
+            assert elapsed < 0.5
+            assert answer.json()["status"] == "degraded"
+            assert answer.json()["search"]["status"] == "unavailable"
+
+
+def test_search_answers_from_the_index_while_the_outbox_drains_in_the_background(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    count = 8_000  # ~3 s of catch-up here: far longer than a search may take
+    with fresh_database("sqlite", request, tmp_path) as url:
+        app = create_app(Settings(url, str(tmp_path / "exports"), None))
+        engine = app.state.engine
+        with engine.begin() as conn:
+            add_publisher(conn, MALL, PublisherRole.trading_platform, ["220000"],
+                          [RecordKind.transaction], "http://mall.example.gov.cn")  # fmt: skip
+        with running(app) as base:
+            rows = [transaction(f"DD{i:08d}", item_name="碎纸机", model=f"ZX-{i}")
+                    for i in range(count)]  # fmt: skip
+            assert ingest_records(engine, MALL, RecordKind.transaction, rows).status == "accepted"
+            elapsed, answer = timed(lambda: graphql(base, SEARCH, {"q": "碎纸机"}))
+            found = answer["data"]["search"]
+            assert elapsed < 1.5, elapsed
+            assert found["totalCount"] < count  # answered from what is indexed so far
+            assert found["indexLag"]["pending"] > 0 and found["indexLag"]["oldestPendingAt"]
+            page = httpx.get(f"{base}/?q=碎纸机", timeout=30)
+            assert page.status_code == 200 and "索引更新中" in page.text
+            during = [timed(lambda: graphql(base, OTHER))[0] for _ in range(5)]
+            assert max(during) < 1.0, during
+            caught_up(engine)
+            found = graphql(base, SEARCH, {"q": "碎纸机"})["data"]["search"]
+            assert found["totalCount"] == count
+            assert found["indexLag"] == {"pending": 0, "oldestPendingAt": None}
+            assert "索引更新中" not in httpx.get(f"{base}/?q=碎纸机", timeout=30).text
+        engine.dispose()
+
+
+def test_breaker_opens_after_failures_in_a_row_and_tries_once_after_the_cool_down() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(3, 30.0, counts=(OSError,), clock=lambda: now[0])
+
+    def fail() -> None:
+        raise OSError("connection timed out")
+
+    for _ in range(2):
+        with pytest.raises(OSError):
+            breaker.call(fail)
+    assert breaker.call(lambda: "ok") == "ok" and breaker.state == CLOSED  # a success resets
+    for _ in range(3):
+        with pytest.raises(OSError):
+            breaker.call(fail)
+    assert breaker.state == OPEN
+    with pytest.raises(CircuitOpen, match=r"3 failures in a row.*connection timed out"):
+        breaker.call(lambda: "never called")
+    now[0] = 31.0
+    assert breaker.state == HALF_OPEN
+    with pytest.raises(OSError):  # the one trial fails: open for another cool-down
+        breaker.call(fail)
+    assert breaker.state == OPEN
+    now[0] = 62.0
+    refused: list[str] = []
+
+    def trial() -> str:  # while the trial is in flight, every other call is refused
+        try:
+            breaker.call(lambda: "second caller")
+        except CircuitOpen as exc:
+            refused.append(str(exc))
+        return "back"
+
+    assert breaker.call(trial) == "back" and len(refused) == 1
+    assert breaker.state == CLOSED
+    for _ in range(5):  # a bug is not an outage: it never opens the breaker
+        with pytest.raises(ValueError):
+            breaker.call(lambda: int("x"))
+    assert breaker.state == CLOSED
