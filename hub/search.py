@@ -106,8 +106,9 @@ class GuardedSearch:
         """`search` in a worker thread: a slow backend holds a thread, never the event loop."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(SEARCH_THREADS)
-        if self.breaker.state == "open":  # refuse at once, not after a queue for a thread
-            return self.search(request)
+        refused = self.breaker.refusal()  # at once, not after a wait for a thread
+        if refused is not None:
+            raise SearchUnavailable(f"search is unavailable: {refused}")
         return await anyio.to_thread.run_sync(self.search, request, limiter=self._limiter)
 
     # health

@@ -67,15 +67,25 @@ class CircuitBreaker:
             return OPEN
         return HALF_OPEN
 
+    def refusal(self) -> CircuitOpen | None:
+        """What a call would be refused with now, without admitting a trial call."""
+        with self._lock:
+            return self._refusal()
+
+    def _refusal(self) -> CircuitOpen | None:
+        if self._state() != OPEN:
+            return None
+        assert self._opened_at is not None
+        left = self.cool_down - (self.clock() - self._opened_at)
+        return CircuitOpen(self._failures, max(left, 0.0), self.last_error)
+
     def _admit(self) -> None:
         with self._lock:
-            state = self._state()
-            if state == HALF_OPEN:
+            refused = self._refusal()
+            if refused is not None:
+                raise refused
+            if self._state() == HALF_OPEN:
                 self._trial = True
-            elif state == OPEN:
-                assert self._opened_at is not None
-                left = self.cool_down - (self.clock() - self._opened_at)
-                raise CircuitOpen(self._failures, max(left, 0.0), self.last_error)
 
     def call(self, func: Callable[[], T]) -> T:
         """`func()` when the breaker admits it; raises CircuitOpen when it does not."""

@@ -7,12 +7,8 @@ is exactly what a hung node looks like on the wire), and the embedded index on S
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -30,40 +26,12 @@ from tests.conftest import fresh_database
 from tests.factories import transaction
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
+from tests.silent_listener import silent_listener
 
 SEARCH = """query($q: String!) { search(query: $q, kinds: [TRANSACTION], first: 5) {
   totalCount indexLag { pending oldestPendingAt } nodes { ... on Transaction { orderId } } } }"""
 OTHER = "{ transactions(first: 1) { totalCount } }"
 MALL = "吉林省政府采购电子卖场"
-
-
-@contextmanager
-def silent_listener() -> Iterator[str]:
-    """An 'Elasticsearch' that accepts every connection and never sends a byte."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(128)
-    server.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def timed(call: Any) -> tuple[float, Any]:
