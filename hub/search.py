@@ -27,7 +27,11 @@ from indexer.catch_up import CatchUpThread
 from indexer.search import IndexLag, SearchBackend, SearchRequest, SearchResult, SearchUnavailable
 from schema.search_outbox import OUTBOX
 
-SEARCH_THREADS = 8  # backend calls in flight at once; the rest queue (the breaker bounds it)
+SEARCH_THREADS = 8  # backend calls running at once
+# Searches running or queued for a thread; more are refused at once. Each GraphQL request
+# holds a pooled database connection (15 by default) while its search waits: a hung backend
+# must not take them all, or the next request's checkout would block the event loop.
+MAX_IN_FLIGHT = 12
 HEALTH_TTL = 5.0  # seconds a health answer is reused
 HEALTH_WAIT = 0.25  # seconds /healthz waits for a fresh one before reporting the last known
 COUNT_TTL = 1.0  # seconds the outbox's pending count is reused while behind
@@ -75,6 +79,7 @@ class GuardedSearch:
         self.lag = OutboxLag(engine)
         self.catch_up = CatchUpThread(backend) if catch_up else None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
         self._checking = threading.Lock()
 
@@ -109,7 +114,15 @@ class GuardedSearch:
         refused = self.breaker.refusal()  # at once, not after a wait for a thread
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
-        return await anyio.to_thread.run_sync(self.search, request, limiter=self._limiter)
+        if self._in_flight >= MAX_IN_FLIGHT:
+            raise SearchUnavailable(
+                f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
+            )
+        self._in_flight += 1  # only ever changed on the event loop: no lock
+        try:
+            return await anyio.to_thread.run_sync(self.search, request, limiter=self._limiter)
+        finally:
+            self._in_flight -= 1
 
     # health
 

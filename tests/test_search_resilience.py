@@ -41,11 +41,11 @@ def timed(call: Any) -> tuple[float, Any]:
 
 
 def test_a_hung_elasticsearch_leaves_other_requests_at_their_usual_latency(
-    tmp_path: Path, request: pytest.FixtureRequest
+    database_url: str, tmp_path: Path
 ) -> None:
     timeout, failures = 3.0, 3
-    with fresh_database("sqlite", request, tmp_path) as url, silent_listener() as hung:
-        settings = Settings(url, str(tmp_path / "exports"), hung, "caigou-test",
+    with silent_listener() as hung:
+        settings = Settings(database_url, str(tmp_path / "exports"), hung, "caigou-test",
                             search_timeout=timeout, search_failures=failures,
                             search_cool_down=300)  # fmt: skip
         app = create_app(settings)
@@ -55,35 +55,45 @@ def test_a_hung_elasticsearch_leaves_other_requests_at_their_usual_latency(
             usual = median(timed(other)[0] for _ in range(5))
             first_health, answer = timed(health)
             assert first_health < 1.0 and answer.json()["status"] == "degraded"  # no answer yet
-            with ThreadPoolExecutor(6) as pool:
+            with ThreadPoolExecutor(16) as pool:  # more than the 12 a hub lets wait
                 searches = [pool.submit(timed, lambda: graphql(base, SEARCH, {"q": "复印纸"}))
-                            for _ in range(6)]  # fmt: skip
-                time.sleep(0.5)  # every search is now waiting on the silent socket
-                assert not any(s.done() for s in searches)
+                            for _ in range(16)]  # fmt: skip
+                time.sleep(1.0)  # every search has arrived: waiting on the silent socket, or not
                 during = [timed(other) for _ in range(5)]
                 health_during = [timed(health) for _ in range(3)]
-                assert not all(s.done() for s in searches)  # measured while they hung
+                assert sum(not s.done() for s in searches) == 12  # measured while they hung
                 results = [s.result() for s in searches]
+            # Blocking would cost them the search timeout (3 s); a slow shared machine, ~0.1 s.
             assert all(a == {"data": {"transactions": {"totalCount": 0}}} for _, a in during)
-            assert max(t for t, _ in during) < max(10 * usual, 0.5), (usual, during)
-            assert max(t for t, _ in health_during) < 1.0
-            for elapsed, answer in results:  # each waited the search timeout, no longer
+            assert median(t for t, _ in during) < max(3 * usual, 0.3), (usual, during)
+            assert max(t for t, _ in during) < 1.5, during
+            assert max(t for t, _ in health_during) < 1.0, health_during
+            for _, answer in results:
                 assert answer["data"] is None
                 assert answer["errors"][0]["extensions"]["code"] == "SEARCH_UNAVAILABLE"
-                assert elapsed < timeout * 2 + 2
+            messages = [answer["errors"][0]["message"] for _, answer in results]
+            busy = [t for t, a in results if "busy" in a["errors"][0]["message"]]
+            # Refused as they came (a loaded machine opens 16 connections slowly), not after
+            # waiting on the backend.
+            assert len(busy) == 4 and max(busy) < timeout, messages
+            waited = [t for t, a in results if "did not answer" in a["errors"][0]["message"]]
+            # Their timeout, plus one more for the 4 that queued for a thread (those admitted
+            # before 3 failures were counted): slow, never stuck.
+            assert len(waited) == 12 and max(waited) < timeout * 3, waited
             # The breaker is open now: a search fails at once, naming the reason.
             elapsed, answer = timed(lambda: graphql(base, SEARCH, {"q": "复印纸"}))
-            assert elapsed < 0.5
+            assert elapsed < 1.0
             error = answer["errors"][0]
             assert error["extensions"]["code"] == "SEARCH_UNAVAILABLE"
             assert "not tried again" in error["message"] and hung in error["message"]
             page = timed(lambda: httpx.get(f"{base}/?q=复印纸", timeout=30))
-            assert page[0] < 0.5 and page[1].status_code == 503
+            assert page[0] < 1.0 and page[1].status_code == 503
             assert "搜索暂不可用" in page[1].text
             elapsed, answer = timed(health)
-            assert elapsed < 0.5
+            assert elapsed < 1.0
             assert answer.json()["status"] == "degraded"
             assert answer.json()["search"]["status"] == "unavailable"
+        app.state.engine.dispose()
 
 
 def test_search_answers_from_the_index_while_the_outbox_drains_in_the_background(
