@@ -86,8 +86,10 @@ class GuardedSearch:
     # background work of the serving process
 
     def start(self) -> None:
+        """The serving process's background work: the catch-up, a first health check."""
         if self.catch_up is not None:
             self.catch_up.start()
+        self._check_health()
 
     def stop(self) -> None:
         if self.catch_up is not None:
@@ -137,15 +139,21 @@ class GuardedSearch:
             return cached[1]
         if self.breaker.state == "open":
             return {"status": "unavailable", "circuit": "open", "error": self.breaker.last_error}
-        if not self._checking.acquire(blocking=False):  # a check is under way: never wait twice
+        if not self._check_health():  # a check is under way: never wait for it twice
             return _last_known(cached)
-        threading.Thread(target=self._refresh, name="search-health", daemon=True).start()
         deadline = time.monotonic() + HEALTH_WAIT
         while time.monotonic() < deadline and self._health is cached:
             await anyio.sleep(0.01)
         if self._health is not cached and self._health is not None:
             return self._health[1]
         return _last_known(cached)
+
+    def _check_health(self) -> bool:
+        """Start a health check in a thread of its own, unless one is under way."""
+        if not self._checking.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._refresh, name="search-health", daemon=True).start()
+        return True
 
     def _refresh(self) -> None:
         try:
