@@ -25,6 +25,7 @@ from hub.config import Settings
 from indexer.breaker import CircuitBreaker, CircuitOpen
 from indexer.catch_up import CatchUpThread
 from indexer.search import IndexLag, SearchBackend, SearchRequest, SearchResult, SearchUnavailable
+from schema.db import make_engine
 from schema.search_outbox import OUTBOX
 
 SEARCH_THREADS = 8  # backend calls running at once
@@ -69,15 +70,18 @@ class GuardedSearch:
     def __init__(
         self,
         backend: Any,
-        engine: Engine,
+        side: Engine,
         *,
         breaker: CircuitBreaker | None = None,
-        catch_up: bool = False,
+        catch_up: Any = None,
     ) -> None:
+        """`side`: an engine of its own for the lag and the catch-up, so their connections
+        never come out of the requests' pool; `catch_up`: the index the hub drains into."""
         self.backend = backend  # the CLI's indexer commands write through it directly
         self.breaker = breaker or CircuitBreaker(counts=(SearchUnavailable,))
-        self.lag = OutboxLag(engine)
-        self.catch_up = CatchUpThread(backend) if catch_up else None
+        self.side = side
+        self.lag = OutboxLag(side)
+        self.catch_up = CatchUpThread(catch_up) if catch_up is not None else None
         self._limiter: anyio.CapacityLimiter | None = None
         self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
@@ -94,6 +98,7 @@ class GuardedSearch:
     def stop(self) -> None:
         if self.catch_up is not None:
             self.catch_up.stop()
+        self.side.dispose()
 
     # searching
 
@@ -181,6 +186,11 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
     breaker = CircuitBreaker(
         settings.search_failures, settings.search_cool_down, counts=(SearchUnavailable,)
     )
+    if not settings.elasticsearch_url and engine.dialect.name != "sqlite":
+        return None
+    side = engine
+    if engine.url.database not in (None, "", ":memory:"):  # one in-memory database is one engine
+        side = make_engine(engine.url.render_as_string(hide_password=False))
     if settings.elasticsearch_url:
         from indexer.elastic import ElasticBackend
 
@@ -188,9 +198,9 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
             settings.elasticsearch_url, prefix=settings.index_prefix,
             search_timeout=settings.search_timeout,
         )  # fmt: skip
-        return GuardedSearch(backend, engine, breaker=breaker)
-    if engine.dialect.name == "sqlite":
-        from indexer.embedded import EmbeddedBackend
+        return GuardedSearch(backend, side, breaker=breaker)
+    from indexer.embedded import EmbeddedBackend
 
-        return GuardedSearch(EmbeddedBackend(engine), engine, breaker=breaker, catch_up=True)
-    return None
+    return GuardedSearch(
+        EmbeddedBackend(engine), side, breaker=breaker, catch_up=EmbeddedBackend(side)
+    )
