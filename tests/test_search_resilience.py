@@ -166,3 +166,18 @@ def test_breaker_opens_after_failures_in_a_row_and_tries_once_after_the_cool_dow
         with pytest.raises(ValueError):
             breaker.call(lambda: int("x"))
     assert breaker.state == CLOSED
+
+
+def test_search_settings_are_read_and_a_bad_one_is_named() -> None:
+    env = {"CAIGOU_SEARCH_TIMEOUT": "0.5", "CAIGOU_SEARCH_FAILURES": "2",
+           "CAIGOU_SEARCH_COOL_DOWN": "10"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert (settings.search_timeout, settings.search_failures, settings.search_cool_down) == (
+        0.5, 2, 10.0,
+    )  # fmt: skip
+    defaults = Settings.from_env({})
+    assert (defaults.search_timeout, defaults.search_failures) == (2.0, 5)
+    for variable, value in [("CAIGOU_SEARCH_TIMEOUT", "2s"), ("CAIGOU_SEARCH_FAILURES", "0"),
+                            ("CAIGOU_SEARCH_COOL_DOWN", "-1")]:  # fmt: skip
+        with pytest.raises(ValueError, match=variable):
+            Settings.from_env({variable: value})

@@ -49,7 +49,12 @@ def main(
         float | None, typer.Option(help="Overrides CAIGOU_SEARCH_COOL_DOWN.", min=0.01)
     ] = None,
 ) -> None:
-    settings = Settings.from_env().override(
+    try:
+        environment = Settings.from_env()
+    except ValueError as exc:  # a malformed setting, named
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings = environment.override(
         database_url=database_url, export_root=export_root,
         elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
         public_url=public_url, search_timeout=search_timeout, search_failures=search_failures,
