@@ -27,6 +27,12 @@ SETTINGS = {
     "index_prefix": ("CAIGOU_INDEX_PREFIX", "caigou",
                      "names of the Elasticsearch aliases (`<prefix>-notice` …): several hubs "
                      "can share a cluster"),
+    "search_timeout": ("CAIGOU_SEARCH_TIMEOUT", "2",
+                       "seconds a search waits for Elasticsearch to connect and to answer"),
+    "search_failures": ("CAIGOU_SEARCH_FAILURES", "5",
+                        "search failures in a row that open the circuit breaker"),
+    "search_cool_down": ("CAIGOU_SEARCH_COOL_DOWN", "30",
+                         "seconds an open breaker fails searches at once before trying again"),
 }  # fmt: skip
 
 # Limits of the HTTP edge (hub/edge) and of GraphQL: numbers, options of `caigou serve`,
@@ -82,6 +88,9 @@ class Settings:
     body_timeout: float = float(LIMITS["body_timeout"][1])
     keep_alive_timeout: float = float(LIMITS["keep_alive_timeout"][1])
     max_header_bytes: int = int(LIMITS["max_header_bytes"][1])
+    search_timeout: float = 2.0
+    search_failures: int = 5
+    search_cool_down: float = 30.0
 
     def __post_init__(self) -> None:
         for name, (variable, _, _) in LIMITS.items():
@@ -100,12 +109,15 @@ class Settings:
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
             public_url=values["public_url"],
+            search_timeout=_positive(values, "search_timeout", float),
+            search_failures=_positive(values, "search_failures", int),
+            search_cool_down=_positive(values, "search_cool_down", float),
             **{name: type(getattr(cls, name))(_number(name, values[name])) for name in LIMITS},
         )
 
     def environ(self) -> dict[str, str]:
-        """The limits as environment variables, for worker processes started by uvicorn."""
-        return {var: str(getattr(self, name)) for name, (var, _, _) in LIMITS.items()}
+        """Every setting as its environment variable: worker processes read them at start."""
+        return {var: str(getattr(self, name) or "") for name, (var, _, _) in SETTINGS.items()}
 
     def override(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -119,3 +131,15 @@ class Settings:
     @property
     def export_path(self) -> Path:
         return Path(self.export_root)
+
+
+def _positive(values: dict[str, str], name: str, kind: type[float] | type[int]) -> Any:
+    """A positive number, or an error that names the variable."""
+    variable, text = SETTINGS[name][0], values[name]
+    try:
+        number = kind(text)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise ValueError(f"{variable}={text!r}: a positive {kind.__name__} is needed")
+    return number

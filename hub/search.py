@@ -1,40 +1,206 @@
-"""Which search backend serves `search`: Elasticsearch when configured, else SQLite FTS5."""
+"""Which search backend serves `search`, and how the hub calls it without ever freezing.
+
+Elasticsearch when configured, else SQLite FTS5 on SQLite, else none. `GuardedSearch` wraps
+either: backend calls run in worker threads (at most SEARCH_THREADS at once), never on the
+event loop; a circuit breaker fails searches fast once the backend has failed several times
+in a row; health is cached and refreshed in the background, so `/healthz` never waits on
+Elasticsearch; and every result says how far the index is behind the outbox. On the embedded
+index the serving process drains the outbox in a background thread (`indexer.catch_up`),
+never inside a request.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine
+import anyio
+import anyio.to_thread
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config import Settings
-from indexer.search import SearchBackend, SearchRequest, SearchResult
+from indexer.breaker import CircuitBreaker, CircuitOpen
+from indexer.catch_up import CatchUpThread
+from indexer.search import IndexLag, SearchBackend, SearchRequest, SearchResult, SearchUnavailable
+from schema.db import make_engine
+from schema.search_outbox import OUTBOX
+
+SEARCH_THREADS = 8  # backend calls running at once
+# Searches running or queued for a thread; more are refused at once. Each GraphQL request
+# holds a pooled database connection (15 by default) while its search waits: a hung backend
+# must not take them all, or the next request's checkout would block the event loop.
+MAX_IN_FLIGHT = 12
+HEALTH_TTL = 5.0  # seconds a health answer is reused
+HEALTH_WAIT = 0.25  # seconds /healthz waits for a fresh one before reporting the last known
+COUNT_TTL = 1.0  # seconds the outbox's pending count is reused while behind
 
 
-class CatchingUp:
-    """The embedded backend, brought up to date with the outbox before each search.
+class OutboxLag:
+    """How far the index is behind: one indexed read of the outbox's head per search, and a
+    count (a scan, ~50 ms at 250k waiting) at most once a second while behind."""
 
-    Without a worker running (the demo, a small install), records published a moment ago
-    are findable at once; with an empty outbox this costs one indexed query.
-    """
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._count: tuple[float, int] = (0.0, 0)
+        self._lock = threading.Lock()
 
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
+    def __call__(self) -> IndexLag:
+        waiting = OUTBOX.c.parked_at.is_(None)
+        with self.engine.connect() as conn:
+            head = conn.execute(
+                select(OUTBOX.c.created_at).where(waiting).order_by(OUTBOX.c.id).limit(1)
+            ).first()
+            if head is None:
+                return IndexLag(0, None)
+            with self._lock:
+                counted_at, pending = self._count
+            if pending == 0 or time.monotonic() - counted_at > COUNT_TTL:
+                pending = int(conn.execute(select(func.count()).where(waiting)).scalar_one())
+                with self._lock:
+                    self._count = (time.monotonic(), pending)
+        return IndexLag(max(pending, 1), head.created_at)
+
+
+class GuardedSearch:
+    """A `SearchBackend` for the hub: breaker-guarded, off the loop, with lag and cached health."""
+
+    def __init__(
+        self,
+        backend: Any,
+        side: Engine,
+        *,
+        breaker: CircuitBreaker | None = None,
+        catch_up: Any = None,
+    ) -> None:
+        """`side`: an engine of its own for the lag and the catch-up, so their connections
+        never come out of the requests' pool; `catch_up`: the index the hub drains into."""
+        self.backend = backend  # the CLI's indexer commands write through it directly
+        self.breaker = breaker or CircuitBreaker(counts=(SearchUnavailable,))
+        self.side = side
+        self.lag = OutboxLag(side)
+        self.catch_up = CatchUpThread(catch_up) if catch_up is not None else None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._in_flight = 0
+        self._health: tuple[float, dict[str, Any]] | None = None
+        self._checking = threading.Lock()
+
+    # background work of the serving process
+
+    def start(self) -> None:
+        """The serving process's background work: the catch-up, a first health check."""
+        if self.catch_up is not None:
+            self.catch_up.start()
+        self._check_health()
+
+    def stop(self) -> None:
+        if self.catch_up is not None:
+            self.catch_up.stop()
+        self.side.dispose()
+
+    # searching
 
     def search(self, request: SearchRequest) -> SearchResult:
-        self.backend.catch_up()
-        return self.backend.search(request)  # type: ignore[no-any-return]
+        """Blocking: for threads and the command line. The hub awaits `asearch`."""
+        try:
+            result: SearchResult = self.breaker.call(lambda: self.backend.search(request))
+        except CircuitOpen as exc:
+            raise SearchUnavailable(f"search is unavailable: {exc}") from None
+        try:
+            lag = self.lag()
+        except SQLAlchemyError:  # the database busy: the hits still stand, the lag is unknown
+            lag = None
+        return replace(result, lag=lag)
+
+    async def asearch(self, request: SearchRequest) -> SearchResult:
+        """`search` in a worker thread: a slow backend holds a thread, never the event loop."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(SEARCH_THREADS)
+        refused = self.breaker.refusal()  # at once, not after a wait for a thread
+        if refused is not None:
+            raise SearchUnavailable(f"search is unavailable: {refused}")
+        if self._in_flight >= MAX_IN_FLIGHT:
+            raise SearchUnavailable(
+                f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
+            )
+        self._in_flight += 1  # only ever changed on the event loop: no lock
+        try:
+            return await anyio.to_thread.run_sync(self.search, request, limiter=self._limiter)
+        finally:
+            self._in_flight -= 1
+
+    # health
 
     def health(self) -> dict[str, Any]:
-        return self.backend.health()  # type: ignore[no-any-return]
+        """Blocking and fresh: for the command line."""
+        return _health(self.backend)
+
+    async def ahealth(self) -> dict[str, Any]:
+        """Cached; refreshed in a thread of its own, awaited for HEALTH_WAIT at most."""
+        cached = self._health
+        if cached is not None and time.monotonic() - cached[0] < HEALTH_TTL:
+            return cached[1]
+        if self.breaker.state == "open":
+            return {"status": "unavailable", "circuit": "open", "error": self.breaker.last_error}
+        if not self._check_health():  # a check is under way: never wait for it twice
+            return _last_known(cached)
+        deadline = time.monotonic() + HEALTH_WAIT
+        while time.monotonic() < deadline and self._health is cached:
+            await anyio.sleep(0.01)
+        if self._health is not cached and self._health is not None:
+            return self._health[1]
+        return _last_known(cached)
+
+    def _check_health(self) -> bool:
+        """Start a health check in a thread of its own, unless one is under way."""
+        if not self._checking.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._refresh, name="search-health", daemon=True).start()
+        return True
+
+    def _refresh(self) -> None:
+        try:
+            self._health = (time.monotonic(), _health(self.backend))
+        finally:
+            self._checking.release()
 
 
-def search_backend(settings: Settings, engine: Engine) -> SearchBackend | None:
+def _last_known(cached: tuple[float, dict[str, Any]] | None) -> dict[str, Any]:
+    if cached is not None:
+        return {**cached[1], "stale": True}
+    return {"status": "unknown", "error": f"no answer within {HEALTH_WAIT} s"}
+
+
+def _health(backend: Any) -> dict[str, Any]:
+    try:
+        return dict(backend.health())
+    except Exception as exc:
+        return {"status": "unavailable", "error": str(exc)}
+
+
+def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
+    """The configured backend, guarded; `.backend` is the bare one (indexer commands)."""
+    backend: SearchBackend
+    breaker = CircuitBreaker(
+        settings.search_failures, settings.search_cool_down, counts=(SearchUnavailable,)
+    )
+    if not settings.elasticsearch_url and engine.dialect.name != "sqlite":
+        return None
+    side = engine
+    if engine.url.database not in (None, "", ":memory:"):  # one in-memory database is one engine
+        side = make_engine(engine.url.render_as_string(hide_password=False))
     if settings.elasticsearch_url:
         from indexer.elastic import ElasticBackend
 
-        return ElasticBackend(settings.elasticsearch_url, prefix=settings.index_prefix)
-    if engine.dialect.name == "sqlite":
-        from indexer.embedded import EmbeddedBackend
+        backend = ElasticBackend(
+            settings.elasticsearch_url, prefix=settings.index_prefix,
+            search_timeout=settings.search_timeout,
+        )  # fmt: skip
+        return GuardedSearch(backend, side, breaker=breaker)
+    from indexer.embedded import EmbeddedBackend
 
-        return CatchingUp(EmbeddedBackend(engine))
-    return None
+    return GuardedSearch(
+        EmbeddedBackend(engine), side, breaker=breaker, catch_up=EmbeddedBackend(side)
+    )

@@ -14,7 +14,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any, NamedTuple
 
 from elastic_transport.client_utils import DEFAULT
@@ -74,6 +73,7 @@ class ElasticBackend:
         *,
         prefix: str = "caigou",
         timeout: float = 10.0,
+        search_timeout: float | None = None,
         index_settings: Mapping[str, Any] | None = None,
         point_in_time: bool = True,
     ) -> None:
@@ -85,6 +85,9 @@ class ElasticBackend:
             serializer=OrjsonSerializer(),
             node_class=StdlibHttpNode if url.startswith("http:") else DEFAULT,
         )  # fmt: skip
+        # Searches, health and the calls a search makes wait `search_timeout` (connect and
+        # read) at most; bulk writes and index administration keep the longer `timeout`.
+        self.reads = self.client.options(request_timeout=search_timeout or timeout)
         self.index_settings: dict[str, Any] = {
             "number_of_shards": 1,
             "number_of_replicas": 0,
@@ -92,6 +95,7 @@ class ElasticBackend:
         }
         self.index_settings.update(index_settings or {})
         self.point_in_time = point_in_time
+        self._smartcn: bool | None = None
 
     def alias(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"
@@ -112,12 +116,18 @@ class ElasticBackend:
                 raise
             raise SearchUnavailable(f"Elasticsearch is busy or recovering: {exc}") from exc
 
-    @cached_property
+    @property
     def smartcn(self) -> bool:
-        """Whether the cluster has the analysis-smartcn plugin (stock distributions do not)."""
-        with self._answering():
-            plugins = self.client.cat.plugins(format="json", h="component")
-        return any(p.get("component") == "analysis-smartcn" for p in plugins)
+        """Whether the cluster has the analysis-smartcn plugin (stock distributions do not).
+
+        Asked once, remembered; not a `functools.cached_property`, which on Python 3.11 holds
+        one lock while computing: every concurrent search would queue behind a hung first ask.
+        """
+        if self._smartcn is None:
+            with self._answering():
+                plugins = self.reads.cat.plugins(format="json", h="component")
+            self._smartcn = any(p.get("component") == "analysis-smartcn" for p in plugins)
+        return self._smartcn
 
     # indices and aliases
 
@@ -203,7 +213,7 @@ class ElasticBackend:
 
     def count(self, kind: str) -> int:
         with self._answering():
-            return int(self.client.count(index=self.alias(kind))["count"])
+            return int(self.reads.count(index=self.alias(kind))["count"])
 
     # writes
 
@@ -287,17 +297,17 @@ class ElasticBackend:
             if pit is not None:
                 try:
                     pit_body = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
-                    return dict(self.client.search(pit=pit_body, **body).body)
+                    return dict(self.reads.search(pit=pit_body, **body).body)
                 except ApiError as exc:
                     if exc.meta.status not in (400, 404, 503):  # 503: its shards are gone
                         raise
             if "search_after" in body:  # expired PIT or none: without the _shard_doc value
                 body["search_after"] = body["search_after"][:sort_length]
-            return dict(self.client.search(index=index, **body).body)
+            return dict(self.reads.search(index=index, **body).body)
 
     def _open_pit(self, index: str) -> str | None:
         try:
-            return str(self.client.open_point_in_time(index=index, keep_alive=PIT_KEEP_ALIVE)["id"])
+            return str(self.reads.open_point_in_time(index=index, keep_alive=PIT_KEEP_ALIVE)["id"])
         except ApiError as exc:
             if exc.meta.status == 404:
                 raise
@@ -328,12 +338,12 @@ class ElasticBackend:
 
     def _close_pit(self, pit: str) -> None:
         with suppress(ApiError, TransportError):  # it expires on its own anyway
-            self.client.close_point_in_time(id=pit)
+            self.reads.close_point_in_time(id=pit)
 
     def health(self) -> dict[str, Any]:
         """Cluster status and each alias's document count; `unavailable` when it is down."""
         try:
-            health = self.client.cluster.health()
+            health = self.reads.cluster.health()
             counts = {}
             for kind in KINDS:
                 try:

@@ -3,8 +3,9 @@
 Used when no Elasticsearch URL is configured (the demo, small installs). Its tables are a
 derived index, created on first use rather than by Alembic (FTS5 is SQLite-only) and
 rebuildable at any time from the records. It is fed by the same outbox as Elasticsearch:
-`catch_up` drains it into these tables, so the GraphQL layer can call it before each search
-and every record published is findable without running an indexer.
+`catch_up` drains it into these tables. The serving process calls it from a background
+thread (`indexer.catch_up`), a batch at a time, never inside a request, so every record
+published becomes findable without running an indexer.
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ class EmbeddedBackend:
     def catch_up(self, *, batch: int = 1000, max_batches: int | None = None) -> int:
         """Drain the outbox into these tables; the documents indexed.
 
-        One read of the outbox's head when nothing is due, so calling it before every search
-        costs next to nothing; it takes the write lock only when there is work.
+        One read of the outbox's head when nothing is due, so polling it costs next to
+        nothing; it takes the write lock only when there is work, a batch at a time.
         """
         self.ensure_tables()
         due = or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until <= utc_now_beijing())

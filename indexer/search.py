@@ -8,7 +8,7 @@ text is parsed once (`indexer.text.parse_query`) into words, phrases and exclusi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -89,11 +89,20 @@ class AmountStats:
 
 
 @dataclass(frozen=True)
+class IndexLag:
+    """Changes written but not yet searchable: what a search cannot find yet."""
+
+    pending: int  # outbox rows waiting (parked ones excluded)
+    oldest_pending_at: datetime | None  # when the oldest of them was written (UTC+8)
+
+
+@dataclass(frozen=True)
 class SearchResult:
     total: int
     hits: list[Hit]
     facets: dict[str, list[Bucket]]  # kind, notice_type, region, category, channel, year
     amount: AmountStats | None = None
+    lag: IndexLag | None = None  # filled in by the hub (hub.search), not by the backends
 
 
 class SearchBackend(Protocol):

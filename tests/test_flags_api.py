@@ -27,6 +27,7 @@ from schema.ocds import utc_now_beijing
 from schema.tables import Flag
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
+from tests.indexing import caught_up
 
 FLAGS = Flag.__table__  # type: ignore[attr-defined]
 
@@ -314,6 +315,7 @@ def test_search_by_flag_code_follows_recomputation(hub: Hub) -> None:
     )
 
     def notices(code: str) -> set[str]:
+        caught_up(hub.engine)  # searches answer from the index; the hub catches it up
         return {n["id"] for n in hub.data(SEARCH, {"code": code})["search"]["nodes"]}
 
     def expected(code: str) -> set[str]:
@@ -332,5 +334,6 @@ def test_search_by_flag_code_follows_recomputation(hub: Hub) -> None:
         recompute_project(conn, project)
     assert mine <= notices(code) == expected(code)
     [(outlier,)] = hub.sql("SELECT count(*) FROM flags WHERE code = 'UNIT_PRICE_OUTLIER'")
+    caught_up(hub.engine)
     priced = hub.data(SEARCH, {"code": "unit_price_outlier"})["search"]
     assert priced["totalCount"] == outlier

@@ -37,6 +37,7 @@ from indexer.worker import run as run_indexer
 from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction, write_csv
 from tests.hub_server import running
+from tests.indexing import caught_up
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -81,6 +82,7 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     day = date.fromisoformat(str(day))
     export_day(engine, str(folder / "exports"), day)
     with running(app) as base:
+        caught_up(engine)  # the hub indexes the demo in the background
         yield Site(base, engine, day)
     engine.dispose()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.elastic_fixtures import elastic, elastic_prefix, elastic_url  # noqa: F401
 from tests.factories import LENOVO_DEALER, transaction, write_csv
+from tests.silent_listener import silent_listener
 
 TABLES = {
     "notice": "notices",
@@ -394,6 +396,32 @@ def test_unreachable_elasticsearch_raises_search_unavailable() -> None:
     with pytest.raises(SearchUnavailable):
         backend.bulk([("party", 1, {"title": "x"}, 1)])
     assert backend.health()["status"] == "unavailable"
+
+
+def test_a_hung_node_costs_a_search_its_timeout_and_no_more() -> None:
+    """A node that accepts and never answers: every search call gives up after the search
+    timeout, concurrent ones side by side (not queued behind the first), health likewise."""
+    with silent_listener() as hung:
+        backend = ElasticBackend(hung, search_timeout=1.0)
+        took: list[float] = []
+
+        def one() -> None:
+            started = time.perf_counter()
+            with pytest.raises(SearchUnavailable, match="did not answer"):
+                backend.search(SearchRequest(parse_query("复印纸")))
+            took.append(time.perf_counter() - started)
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(took) == 4 and all(0.9 < t < 3 for t in took), took
+        assert time.perf_counter() - started < 4  # side by side: four in series take 4 s
+        started = time.perf_counter()
+        assert backend.health()["status"] == "unavailable"
+        assert time.perf_counter() - started < 3
 
 
 def test_missing_index_raises_search_unavailable(elastic_url: str) -> None:  # noqa: F811

@@ -6,6 +6,7 @@ SQLite. Expected answers come from SQL on the records, never from the backend it
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, text
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.publishing import ingest_records
+from indexer.catch_up import CatchUpThread
 from indexer.documents import documents
 from indexer.embedded import EmbeddedBackend
 from indexer.outbox import IndexOp
@@ -31,6 +33,7 @@ from schema.types import RecordKind
 from tests.conftest import fresh_database
 from tests.elastic_fixtures import elastic, elastic_prefix, elastic_url  # noqa: F401
 from tests.factories import transaction
+from tests.indexing import caught_up
 
 MALL = "吉林省政府采购电子卖场"
 TABLE = {
@@ -316,6 +319,34 @@ def test_catch_up_makes_a_new_record_findable(engine: Engine, add) -> None:  # t
     [hit] = backend.search(request).hits
     assert hit.kind == "transaction" and hit.highlights["title"] == ["<em>碎纸机</em>"]
     assert backend.health()["outbox_empty"] is True
+
+
+def test_background_catch_up_lets_ingests_write_between_its_batches(engine: Engine, add) -> None:  # type: ignore[no-untyped-def]
+    """The serving process's catch-up holds SQLite's write lock one batch at a time: a
+    publisher's ingest during a long catch-up waits for a batch, not for the whole outbox."""
+    add(MALL, "trading_platform", ["220000"], ["transaction"])
+    rows = [transaction(f"DD{i:08d}", model=f"ZX-{i}") for i in range(6_000)]
+    assert ingest_records(engine, MALL, RecordKind.transaction, rows).status == "accepted"
+    backend = EmbeddedBackend(engine)
+    backend.ensure_tables()
+    catching_up = CatchUpThread(backend)
+    catching_up.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not catching_up.indexed and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first batch is in
+        late = transaction("DDLATE", item_name="碎纸机", brand="科密", model="C-9288X")
+        started = time.perf_counter()
+        assert ingest_records(engine, MALL, RecordKind.transaction, [late]).status == "accepted"
+        waited = time.perf_counter() - started
+        assert 0 < catching_up.indexed < len(rows)  # measured mid-way
+        assert waited < 1.5, waited
+        caught_up(engine)
+        assert backend.search(SearchRequest(parse_query("c-9288x"))).total == 1
+    finally:
+        started = time.perf_counter()
+        catching_up.stop()
+        assert time.perf_counter() - started < 5
 
 
 def test_rebuild_refills_every_kind_from_the_records(hub: Hub) -> None:

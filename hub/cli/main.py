@@ -43,11 +43,26 @@ def main(
     index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
     export_at: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_AT.")] = None,
     public_url: Annotated[str | None, typer.Option(help="Overrides CAIGOU_PUBLIC_URL.")] = None,
+    search_timeout: Annotated[
+        float | None, typer.Option(help="Overrides CAIGOU_SEARCH_TIMEOUT.", min=0.01)
+    ] = None,
+    search_failures: Annotated[
+        int | None, typer.Option(help="Overrides CAIGOU_SEARCH_FAILURES.", min=1)
+    ] = None,
+    search_cool_down: Annotated[
+        float | None, typer.Option(help="Overrides CAIGOU_SEARCH_COOL_DOWN.", min=0.01)
+    ] = None,
 ) -> None:
-    settings = Settings.from_env().override(
+    try:
+        environment = Settings.from_env()
+    except ValueError as exc:  # a malformed setting, named
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    settings = environment.override(
         database_url=database_url, export_root=export_root,
         elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
-        public_url=public_url,
+        public_url=public_url, search_timeout=search_timeout, search_failures=search_failures,
+        search_cool_down=search_cool_down,
     )  # fmt: skip
     ctx.obj = AppState(settings)
     ctx.call_on_close(ctx.obj.close)

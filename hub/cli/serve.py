@@ -67,11 +67,6 @@ def run(
         raise typer.Exit(2) from None
     state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
     # Workers are fresh processes: they read their settings from the environment.
-    os.environ["CAIGOU_DATABASE_URL"] = settings.database_url
-    os.environ["CAIGOU_EXPORT_ROOT"] = settings.export_root
-    if settings.elasticsearch_url:
-        os.environ["CAIGOU_ELASTICSEARCH_URL"] = settings.elasticsearch_url
-    os.environ["CAIGOU_INDEX_PREFIX"] = settings.index_prefix
     os.environ.update(settings.environ())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for handler in logging.getLogger().handlers:

@@ -245,12 +245,12 @@ class Query:
         'as typed: 复印纸, "联想 启天" (a phrase), -A3 (without). Newest-first or by amount '
         "on request; facets count the hits by kind, notice type, region, category, channel, year."
     )
-    def search(
+    async def search(
         self, info: Info, query: str, kinds: list[SearchKind] | None = None,
         filter: SearchFilterInput | None = None, order_by: SearchOrder = SearchOrder.RELEVANCE,
         first: First = None, after: After = None,
     ) -> SearchConnection:  # fmt: skip
-        return run_search(info, query, kinds, filter, order_by, first, after)
+        return await run_search(info, query, kinds, filter, order_by, first, after)
 
     @strawberry.field(
         description="标记: consistency flags (disclosure deadlines, stages compared, debarred "

@@ -8,6 +8,7 @@ hit shows exactly what the rest of the API shows.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -162,6 +163,17 @@ class SearchAmountStats:
     avg: Decimal | None = strawberry.field(description="The mean.")
 
 
+@strawberry.type(
+    description="How far the search index is behind the records: changes written but not yet "
+    "searchable. Searches answer from what is indexed; the indexer catches up meanwhile."
+)
+class SearchIndexLag:
+    pending: int = strawberry.field(description="Changes waiting to be indexed; 0: up to date.")
+    oldest_pending_at: datetime | None = strawberry.field(
+        description="When the oldest waiting change was written (UTC+8); null when up to date."
+    )
+
+
 @strawberry.type(description="Search hits, newest-cursor pagination with `first`/`after`.")
 class SearchConnection:
     edges: list[SearchEdge] = strawberry.field(description="The hits with their cursors.")
@@ -169,6 +181,9 @@ class SearchConnection:
     total_count: int = strawberry.field(description="Hits in all pages.")
     facets: SearchFacets = strawberry.field(description="Counts by value over all hits.")
     amount: SearchAmountStats | None = strawberry.field(description="Amount statistics.")
+    index_lag: SearchIndexLag | None = strawberry.field(
+        description="Changes not yet searchable when this page was read; null when unknown."
+    )
 
     @strawberry.field(description="The records, when cursors and highlights are not needed.")
     def nodes(self) -> list[SearchNode]:
@@ -269,7 +284,7 @@ def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
     return found
 
 
-def run_search(
+async def run_search(
     info: Info,
     query: str,
     kinds: list[SearchKind] | None,
@@ -300,8 +315,8 @@ def run_search(
         size=size + 1,  # one more than asked: whether a next page exists
         after=tuple(decode_cursor(after)) if after else None,
     )
-    try:
-        result = backend.search(request)
+    try:  # in a worker thread; the records are then read on the loop, on the request's conn
+        result = await backend.asearch(request)
     except SearchUnavailable as exc:
         raise SearchUnavailableError(str(exc)) from None
     hits = result.hits[:size]
@@ -332,5 +347,10 @@ def run_search(
             count=amount.count, sum=amount.sum, min=amount.min, max=amount.max, avg=amount.avg
         )
         if amount
+        else None,
+        index_lag=SearchIndexLag(
+            pending=result.lag.pending, oldest_pending_at=result.lag.oldest_pending_at
+        )
+        if result.lag
         else None,
     )

@@ -112,8 +112,8 @@ def read_query(request: Request) -> Query:
     )
 
 
-def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
-    """The backend call, exactly as GraphQL `search` makes it."""
+async def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
+    """The backend call, exactly as GraphQL `search` makes it: in a worker thread."""
     request = SearchRequest(
         query=parse_query(query.text),
         kinds=KINDS[query.kind],
@@ -123,7 +123,7 @@ def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
         size=size + 1,
         after=query.after,
     )
-    return search.search(request)  # type: ignore[no-any-return]
+    return await search.asearch(request)  # type: ignore[no-any-return]
 
 
 def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -165,6 +165,19 @@ def relaxations(query: Query) -> list[tuple[str, str]]:
     return links
 
 
+def behind(result: SearchResult) -> str | None:
+    """A short notice while the index catches up: what a search cannot find yet."""
+    lag = result.lag
+    if lag is None or not lag.pending:
+        return None
+    oldest = lag.oldest_pending_at
+    since = f"，最早一条写于 {oldest:%Y-%m-%d %H:%M}" if oldest else ""
+    return (
+        f"索引更新中：{lag.pending:,} 条新变更尚未可检索{since}。"
+        f" The index is catching up: {lag.pending:,} recent changes are not searchable yet."
+    )
+
+
 def pager(query: Query, current: str, next_cursor: str | None) -> dict[str, str | None]:
     """Next and previous page URLs: `prev` keeps the cursors of the pages before this one."""
     trail = [*query.prev, current]
@@ -194,7 +207,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             problem = "搜索未配置 search is not configured: set CAIGOU_ELASTICSEARCH_URL"
         else:
             try:
-                result = run(search, query)
+                result = await run(search, query)
             except SearchUnavailable as exc:
                 problem = f"搜索暂不可用 search is unavailable: {exc}"
         hits = result.hits[:PAGE_SIZE]
@@ -210,7 +223,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             "search.html", query=query, result=result, hits=shown, facets=facets,
             next_cursor=next_cursor, current=current, relax=relaxations(query),
             pages=pager(query, current, next_cursor), problem=problem,
-            status=503 if problem else 200,
+            behind=behind(result), status=503 if problem else 200,
         )  # fmt: skip
 
     return endpoint

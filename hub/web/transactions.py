@@ -26,7 +26,7 @@ from hub.web.charts import Bar, price_ranges
 from hub.web.parties import PARTIES, TRANSACTIONS
 from hub.web.render import BadRequest, error_page, labels, render
 from hub.web.search_page import Query, pager, read_query, records, run
-from indexer.search import MAX_SIZE, SearchRequest, SearchUnavailable
+from indexer.search import MAX_SIZE, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 
 PAGE_SIZE = 50
@@ -60,7 +60,7 @@ def detail_rows(engine: Engine, hits: list[Any]) -> list[dict[str, Any]]:
     return [{**base[("transaction", pk)], **extra[pk]._mapping} for pk in pks]
 
 
-def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
+async def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
     """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases.
 
     Found through the search index (a phrase, newest first), then read by primary key:
@@ -69,7 +69,7 @@ def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
     request = SearchRequest(
         query=parse_query(f'"{model}"'), kinds=("transaction",), order_by="date", size=MAX_SIZE
     )
-    pks = [hit.pk for hit in search.search(request).hits][:CHART_SAMPLE]
+    pks = [hit.pk for hit in (await search.asearch(request)).hits][:CHART_SAMPLE]
     if not pks:
         return []
     t = TRANSACTIONS
@@ -96,13 +96,13 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
         if search is None:
             return error_page(request, 503, "搜索未配置 search is not configured")
         try:
-            result = run(search, query, PAGE_SIZE)
+            result = await run(search, query, PAGE_SIZE)
+            hits = result.hits[:PAGE_SIZE]
+            rows = detail_rows(engine, hits)
+            model = model or (rows[0]["model"] if rows else "")
+            bars = await price_chart(engine, search, model) if model else []
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
-        hits = result.hits[:PAGE_SIZE]
-        rows = detail_rows(engine, hits)
-        model = model or (rows[0]["model"] if rows else "")
-        bars = price_chart(engine, search, model) if model else []
         title = f"{model} 最近 {CHART_SAMPLE} 笔各采购人成交单价 unit prices by purchaser"
         next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
         current = p.text(request.query_params, "after", 400)
@@ -123,18 +123,21 @@ def csv_schema() -> pa.Schema:
     return pa.schema([*fields, pa.field(PURCHASER, pa.string()), pa.field(SUPPLIER, pa.string())])
 
 
-async def csv_lines(engine: Engine, search: Any, query: Query) -> AsyncIterator[bytes]:
+async def csv_lines(
+    engine: Engine, search: Any, query: Query, first: SearchResult
+) -> AsyncIterator[bytes]:
     """The header with catalogue labels, then pages of the result until CSV_LIMIT rows.
 
     Written by the exports' CSV writer, so formula-like cells are neutralised the same way.
+    `first` is the first page, searched before the response starts: search unavailable is a
+    503 then. A later page that fails aborts the transfer: never a file that looks whole.
     """
     schema = csv_schema()
     spool = Spool()
     writer = CsvTableWriter(pa.PythonFile(spool, mode="w"), schema)
     yield spool.take()
-    sent, after = 0, query.after
+    sent, result = 0, first
     while sent < CSV_LIMIT:
-        result = run(search, replace(query, after=after), MAX_SIZE - 1)
         hits = result.hits[: MAX_SIZE - 1]
         rows = detail_rows(engine, hits)[: CSV_LIMIT - sent]
         values = [[row[c] for c in COLUMNS] + [row["purchaser"], row["supplier"]] for row in rows]
@@ -144,7 +147,7 @@ async def csv_lines(engine: Engine, search: Any, query: Query) -> AsyncIterator[
         yield spool.take()
         if len(result.hits) < MAX_SIZE or not hits:
             break
-        after = tuple(hits[-1].sort)
+        result = await run(search, replace(query, after=tuple(hits[-1].sort)), MAX_SIZE - 1)
     writer.close()
     yield spool.take()
 
@@ -157,8 +160,12 @@ def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[R
             return error_page(request, 400, str(exc))
         if search is None:
             return error_page(request, 503, "搜索未配置 search is not configured")
+        try:
+            first = await run(search, query, MAX_SIZE - 1)
+        except SearchUnavailable as exc:
+            return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
         return StreamingResponse(
-            csv_lines(engine, search, query),
+            csv_lines(engine, search, query, first),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="transactions.csv"'},
         )
