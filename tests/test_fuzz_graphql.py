@@ -6,7 +6,7 @@ server error is an HTTP 5xx, an `Unexpected error.`, or an error without `extens
 Each test runs every example, then fails once with the distinct faults found, each with its
 shortest reproducing request and the traceback's innermost project frame (read from the
 server's own log), so one run gives the whole list. `CAIGOU_TEST_FUZZ_EXAMPLES` scales the
-number of examples (default: 470 requests a dialect).
+number of examples (default: 420 generated requests and 16 known ones a dialect).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import graphql
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, nodes, queries
 from sqlalchemy import Engine, func, select
@@ -173,9 +173,9 @@ class Hub:
         """One request; any server error is recorded under its signature, shortest kept."""
         response = self.post(request, token)
         for signature, detail in list(self.judge(response)):
-            smallest = self.minimise(request, token, signature)
-            shown = repr(smallest)[:2000] + (f" token={token[:8]}…" if token else "")
             known = self.faults.get(signature)
+            smallest = request if known else self.minimise(request, token, signature)
+            shown = repr(smallest)[:2000] + (f" token={token[:8]}…" if token else "")
             if known is None or len(shown) < len(known.request):
                 self.faults[signature] = Fault(signature, shown, detail)
         return response
@@ -332,8 +332,8 @@ SAMPLE_IDS = """{ projects(first: 3) { nodes { id ocid } } parties(first: 3) { n
 
 
 def fuzz(hub: Hub, strategy: st.SearchStrategy[Any], n: int,
-         send: Callable[[Hub, Any], None]) -> int:  # fmt: skip
-    """Run `n` examples through `send`; returns how many were sent."""
+         send: Callable[[Hub, Any], None], known: Sequence[Any] = ()) -> int:  # fmt: skip
+    """Run the `known` inputs and `n` generated ones through `send`; returns how many."""
     sent = 0
     hub.faults.clear()
 
@@ -344,6 +344,8 @@ def fuzz(hub: Hub, strategy: st.SearchStrategy[Any], n: int,
         sent += 1
         send(hub, example)
 
+    for one in known:
+        run = example(one)(run)
     run()
     return sent
 
@@ -351,15 +353,29 @@ def fuzz(hub: Hub, strategy: st.SearchStrategy[Any], n: int,
 # --- the fuzz ----------------------------------------------------------------------------
 
 
+# What issue 13 lists, always tried before the generated inputs (the 40-level fragment
+# fan-out is left to its own test: today it hangs the server for good).
+KNOWN_QUERIES = [
+    "{ transactionStats(groupBy: [SUPPLIER]) { count } }",
+    "{ contractStats(groupBy: [PURCHASER]) { count } }",
+    "{ awardStats(groupBy: [SUPPLIER]) { count } }",
+    '{ node(id: "' + global_id("Party", 2**63) + '") { id } }',
+    '{ project(ocid: "a\\u0000b") { ocid } }',
+    '{ transactions(first: 1, filter: {orderDate: {from: "2024-02-30"}}) { totalCount } }',
+    '{ transactions(first: 1, filter: {amount: {min: "1e400"}}) { totalCount } }',
+]
+
+
 def test_generated_valid_queries(hub: Hub) -> None:
     strategy = queries(SCHEMA, custom_scalars=scalars(hub.samples))
-    sent = fuzz(hub, strategy, 200, lambda h, q: h.send({"query": q}))
+    sent = fuzz(hub, strategy, 150, lambda h, q: h.send({"query": q}), KNOWN_QUERIES)
     hub.assert_no_faults(sent)
 
 
 def test_generated_invalid_queries(hub: Hub) -> None:
     strategy = queries(SCHEMA, custom_scalars=scalars(hub.samples), mode=Mode.NEGATIVE)
-    sent = fuzz(hub, strategy, 100, lambda h, q: h.send({"query": q}))
+    known = ["{ nope }", "{ projects(first: 1) { nope } }", "{ projects(first: 1) {", "{}"]
+    sent = fuzz(hub, strategy, 100, lambda h, q: h.send({"query": q}), known)
     hub.assert_no_faults(sent)
 
 
@@ -412,5 +428,8 @@ def test_hostile_request_bodies(hub: Hub) -> None:
                                "variables": json_values(6), "operationName": st.one_of(st.none(), TEXT)}),
         st.text(max_size=200).map(lambda q: {"query": q}),
     )  # fmt: skip
-    sent = fuzz(hub, body, 60, lambda h, b: h.send(b))
+    known = [{"raw": b"123"}, {"raw": b"[]"}, {"raw": b"{"},
+             {"query": "query ($f: Int) { projects(first: $f) { totalCount } }", "variables": {"f": "x"}},
+             {"query": PUBLISH, "variables": {"kind": "TRANSACTION", "records": [{"order_id": 2**70}], "partial": False}}]  # fmt: skip
+    sent = fuzz(hub, body, 60, lambda h, b: h.send(b), known)
     hub.assert_no_faults(sent)
