@@ -56,6 +56,7 @@ HOSTILE = st.one_of(
     ]),
     st.text(max_size=30),
     st.integers(-(2**80), 2**80),
+    st.sampled_from([{"a": 1}, ["x"], None, True, 1.5]),  # NDJSON and OCDS only: JSON types
 )  # fmt: skip
 ENCODINGS = st.sampled_from(
     ["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-8-sig", "gbk", "gb18030", "truncated-utf-8"]
