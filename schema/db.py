@@ -113,7 +113,10 @@ def _pg_timeout(conn: Any, cursor: Any, _sql: Any, _params: Any, context: Any, _
     current = conn.info.get("statement_timeout")  # None: the session's own default
     if ms == current or (ms == 0 and current is None):
         return
-    cursor.execute(f"SET statement_timeout = {ms}" if ms else "RESET statement_timeout")
+    # On a client cursor of its own: the statement's may be a server-side (named) cursor,
+    # which would wrap the SET in DECLARE … CURSOR FOR.
+    with cursor.connection.cursor() as setter:
+        setter.execute(f"SET statement_timeout = {ms}" if ms else "RESET statement_timeout")
     conn.info["statement_timeout"] = ms or None
     conn.info["timeout_in_transaction"] = not getattr(cursor.connection, "autocommit", True)
 

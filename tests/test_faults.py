@@ -109,6 +109,18 @@ def kill_9(process: subprocess.Popen[str]) -> bool:
     return running
 
 
+def writing(process: subprocess.Popen[str], root: Path, files: int) -> subprocess.Popen[str]:
+    """The export once it has `files` files in staging (or has ended): a kill lands mid-write
+    however fast or slow the machine is, where a fixed delay would miss on one or the other."""
+    staging = root / ".staging"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if staging.is_dir() and sum(1 for p in staging.rglob("*") if p.is_file()) >= files:
+            break
+        time.sleep(0.005)
+    return process
+
+
 def wait_for(condition: Any, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -247,16 +259,14 @@ def test_kill_9_of_export_plain_and_forced_never_half_publishes(
     extra = {"CAIGOU_EXPORT_ROOT": str(root)}
     assert caigou(loaded.url, "export", "--date", str(BEFORE), **extra).returncode == 0
     mid_run = 0
-    for delay in (1.5, 3.0):  # plain runs: a later one resumes what a kill cut off
+    for files in (1, 8):  # plain runs: a later one resumes what a kill cut off
         process = start(loaded.url, "export", **extra)
-        time.sleep(delay)
-        mid_run += kill_9(process)
+        mid_run += kill_9(writing(process, root, files))
         assert_whole(root)
     forced = ("export", "--from", str(DAYS[0]), "--to", str(DAYS[-1]), "--force")
-    for delay in (1.5, 3.0):
+    for files in (1, 8):
         process = start(loaded.url, *forced, **extra)
-        time.sleep(delay)
-        mid_run += kill_9(process)
+        mid_run += kill_9(writing(process, root, files))
         assert_whole(root)
     assert mid_run >= 3, "most kills should land while the export is writing"
     done = caigou(loaded.url, "export", **extra)  # plain: repairs every unpublished day

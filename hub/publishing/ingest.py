@@ -10,6 +10,7 @@ again from its first record, at most `MAX_ATTEMPTS` times.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,18 @@ def ingest_records(
     return result
 
 
+def _digest_line(raw: Any) -> bytes:
+    """A record as one NDJSON line for the batch digest, whatever strings it holds.
+
+    orjson refuses lone surrogates; the library door takes dicts from anywhere, so such a
+    record is hashed in escaped form (and refused by name by its handler).
+    """
+    try:
+        return orjson.dumps(raw, default=str) + b"\n"
+    except TypeError:
+        return json.dumps(raw, default=str, ensure_ascii=True).encode() + b"\n"
+
+
 def _write_batch(
     engine: Engine, account: PublisherAccount, kind: RecordKind,
     records: Records | Callable[[], Records], partial: bool,
@@ -150,7 +163,7 @@ def _write_batch(
             for position, raw in enumerate(rows, start=1):
                 report.total = position
                 if hasher is not None:
-                    hasher.update(orjson.dumps(raw, default=str) + b"\n")
+                    hasher.update(_digest_line(raw))
                 if isinstance(raw, readers.BadRecord):
                     report.refuse(position, None, raw.error, raw)
                 else:
