@@ -99,6 +99,9 @@ class HubGraphQL(GraphQL[Context, None]):
             return
         started = time.perf_counter()
         state = scope.setdefault("state", {})
+        # The whole body first, then a pooled connection: a client that sends its body slowly
+        # (the edge bounds how slowly) must not hold one of the pool's few connections.
+        receive = await _buffered(receive)
         with self.reads.connect() as conn:
             state["conn"] = conn
             etag = self._etag(scope, conn)
@@ -200,9 +203,37 @@ def _if_none_match(scope: Scope) -> set[str]:
     return set()
 
 
+async def _buffered(receive: Receive) -> Receive:
+    """`receive` with the request body already read: it is replayed as one message."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: let the view see it
+            first: Message = message
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            break
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()
+
+    return replay
+
+
 def _with_etag(send: Send, etag: str | None, state: dict[str, Any]) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
+            # The answer is whole: the connection goes back to the pool before a slow reader
+            # is sent it.
+            if state.get("conn") is not None:
+                state["conn"].close()
             state["status"] = message["status"]
             if etag and message["status"] == 200:
                 extra = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 
+import anyio.to_thread
 import strawberry
 from strawberry.scalars import JSON
 
@@ -50,7 +52,7 @@ class Mutation:
         "NOTICE, rows with the CSV column names for TRANSACTION and PENALTY. All or nothing "
         "unless `partial`."
     )
-    def publish(
+    async def publish(
         self, info: Info, kind: PublishKind, records: list[JSON], partial: bool = False
     ) -> PublishResult:
         context = info.context
@@ -64,14 +66,13 @@ class Mutation:
             for r in records
         ]
         try:
-            result = ingest_records(
-                context.engine,
-                publisher,
-                RecordKind(kind.value),
-                rows,
-                partial=partial,
-                source="graphql",
-            )
+            # In a worker thread: a batch waits for any other batch being written (one writer
+            # at a time), and the event loop must keep serving everyone else meanwhile.
+            ingest = functools.partial(
+                ingest_records, context.engine, publisher, RecordKind(kind.value), rows,
+                partial=partial, source="graphql",
+            )  # fmt: skip
+            result = await anyio.to_thread.run_sync(ingest)
         except PublisherError as exc:
             raise Forbidden(str(exc)) from None
         refusals = [
