@@ -14,6 +14,7 @@ back. Loopback only; it stops by itself.
 
     .venv/bin/python bench/load.py [--minutes 10] [--concurrency 16]
         [--database-url URL --export-root DIR] [--transactions N] [--json OUT]
+        [--rate-limit N]
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def prepare(args: argparse.Namespace, folder: Path) -> dict[str, str]:
     env["CAIGOU_DATABASE_URL"] = args.database_url or f"sqlite:///{folder / 'caigou.db'}"
     env["CAIGOU_EXPORT_ROOT"] = args.export_root or str(folder / "exports")
     env["CAIGOU_ELASTICSEARCH_URL"] = args.elasticsearch_url or ""
+    # Every client here comes from 127.0.0.1, where in the field each is its own address:
+    # the per-client limit is off unless asked for (`--rate-limit 600` shows the 429s).
+    env["CAIGOU_RATE_LIMIT"] = str(args.rate_limit)
     if not args.database_url:
         print(f"building the demo database in {folder} …", flush=True)
         caigou(env, "demo", "--out", str(folder / "demo"), "--no-serve",
@@ -423,6 +427,10 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=20_000, help="demo size")
     parser.add_argument("--export-days", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--rate-limit", type=int, default=0,
+        help="CAIGOU_RATE_LIMIT for the hub (default 0: the clients share one address)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="caigou-load-") as tmp:

@@ -7,9 +7,10 @@ deterministic: nothing in them depends on when or where they were written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -97,7 +98,26 @@ class TableWriter(Protocol):
     def close(self) -> Written: ...
 
 
-class ParquetTableWriter:
+class _FileWriter:
+    """What both formats share: a pyarrow writer over a hashing sink."""
+
+    writer: Any
+    sink: HashingSink
+
+    def close(self) -> Written:
+        self.writer.close()
+        self.sink.close()
+        return self.sink.written()
+
+    def abort(self) -> None:
+        """After a failure (a full disk): close without raising, so that pyarrow's finaliser
+        does not fail again later; the staged file goes with its staging folder."""
+        for part in (self.writer, self.sink):
+            with contextlib.suppress(Exception):
+                part.close()
+
+
+class ParquetTableWriter(_FileWriter):
     """Parquet, zstd, one row group per `ROW_GROUP_ROWS` rows, sorted by id (and saying so)."""
 
     format = "parquet"
@@ -118,11 +138,6 @@ class ParquetTableWriter:
     def write(self, rows: pa.Table) -> None:
         self.writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
 
-    def close(self) -> Written:
-        self.writer.close()
-        self.sink.close()
-        return self.sink.written()
-
 
 def neutralise_formulas(rows: pa.Table) -> pa.Table:
     """Prefix text cells a spreadsheet would run as a formula with an apostrophe.
@@ -139,7 +154,7 @@ def neutralise_formulas(rows: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
-class CsvTableWriter:
+class CsvTableWriter(_FileWriter):
     """CSV for people: UTF-8 with BOM, a header of field names, RFC 4180 (quotes, CRLF)."""
 
     format = "csv"
@@ -152,11 +167,6 @@ class CsvTableWriter:
 
     def write(self, rows: pa.Table) -> None:
         self.writer.write_table(neutralise_formulas(rows))
-
-    def close(self) -> Written:
-        self.writer.close()
-        self.sink.close()
-        return self.sink.written()
 
 
 WRITERS: tuple[type[ParquetTableWriter] | type[CsvTableWriter], ...] = (

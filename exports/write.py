@@ -75,6 +75,18 @@ def write_partition(
         w(store.open_output(f"{staging}/{path}"), schema)
         for w, path in zip(WRITERS, paths, strict=True)
     ]
+    try:
+        return _write_all(source, store, staging, partition, named_parties, writers, paths)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+
+
+def _write_all(
+    source: Source, store: Store, staging: str, partition: Partition,
+    named_parties: set[int], writers: list[TableWriter], paths: list[str],
+) -> list[FileEntry]:  # fmt: skip
     raw = source.batches(partition.select(named_parties), partition.entity)
     rows = 0
     with ThreadPoolExecutor(len(writers), thread_name_prefix="export") as pool:

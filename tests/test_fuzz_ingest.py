@@ -43,7 +43,12 @@ PROJECT_DIRS = {"hub", "schema", "indexer", "exports"}
 TABLES = (Transaction, PenaltyRecord, Notice, Project, Party)
 TABLE_OF = {"transaction": 0, "penalty": 1, "notice": 2}
 PUBLISHERS = {"transaction": "fuzz-mall", "penalty": "fuzz-finance", "notice": "fuzz-site"}
-REFUSAL_LINE = re.compile(r"^\s+- (record \d+|batch)( \(.*\))?: [^:\s]+: .+", re.MULTILINE)
+# A record's refusal (`  - record 3 (id): field: reason`), or a whole file's that names the
+# part at fault (`x.csv: refused, nothing written: header: …`).
+REFUSAL_LINE = re.compile(
+    r"^\s+- (record \d+|batch)( \(.*\))?: [^:\s]+: .+|refused, nothing written: [^:\s]+: .+",
+    re.MULTILINE,
+)
 
 HOSTILE = st.one_of(
     st.sampled_from([

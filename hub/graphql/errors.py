@@ -8,7 +8,9 @@ NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, QUERY_TOO_COMPLEX (limits), QUERY_TIMEOUT
 
 from __future__ import annotations
 
+import psycopg
 from graphql import GraphQLError
+from sqlalchemy.exc import DataError, StatementError
 from strawberry.extensions import MaskErrors
 
 from schema.db import is_timeout
@@ -77,6 +79,18 @@ def is_logged(error: GraphQLError) -> bool:
     return is_unexpected(error) and not is_request_error(error)
 
 
+def _out_of_range(error: BaseException) -> bool:
+    """A client's value the database cannot hold: a number beyond its integer or numeric
+    type (PostgreSQL DataError, sqlite3's OverflowError) or a NUL in a PostgreSQL text."""
+    if isinstance(error, StatementError) and error.orig is not None:
+        error = error.orig  # type: ignore[assignment]
+    return isinstance(error, OverflowError | DataError | psycopg.DataError)
+
+
+def _cut(text: str) -> str:
+    return text.splitlines()[0][:120] if text else ""
+
+
 class HubErrors(MaskErrors):
     """MaskErrors that also codes what graphql-core reports uncoded, and names timeouts.
 
@@ -97,6 +111,12 @@ class HubErrors(MaskErrors):
         original = error.original_error
         if is_request_error(error):
             return with_code(error, BAD_USER_INPUT)
+        if original is not None and _out_of_range(original):
+            return GraphQLError(
+                "a value in the query is out of range for the field it filters, or holds a NUL "
+                "character: " + _cut(str(getattr(original, "orig", None) or original)),
+                nodes=error.nodes, path=error.path, extensions={"code": BAD_USER_INPUT},
+            )  # fmt: skip
         if original is not None and is_timeout(original):
             return GraphQLError(
                 "the query ran longer than the server allows (CAIGOU_QUERY_TIMEOUT): "

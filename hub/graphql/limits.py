@@ -88,7 +88,11 @@ def check_size(query: str, max_bytes: int) -> None:
         raise QueryTooComplex(
             f"the query is {size:,} bytes, at most {max_bytes:,} (comments and blanks count)"
         )
-    if count_tokens(query, MAX_TOKENS) > MAX_TOKENS:
+    try:
+        tokens = count_tokens(query, MAX_TOKENS)
+    except GraphQLSyntaxError as error:  # the lexer meets what no token starts with
+        raise with_code(error, PARSE_FAILED) from None
+    if tokens > MAX_TOKENS:
         raise QueryTooComplex(f"the query has more than {MAX_TOKENS:,} tokens (comments count)")
 
 
