@@ -117,7 +117,9 @@ class Settings:
 
     def environ(self) -> dict[str, str]:
         """Every setting as its environment variable: worker processes read them at start."""
-        return {var: str(getattr(self, name) or "") for name, (var, _, _) in SETTINGS.items()}
+        values = {name: getattr(self, name) for name in SETTINGS}
+        return {var: "" if values[name] is None else str(values[name])
+                for name, (var, _, _) in SETTINGS.items()}  # fmt: skip
 
     def override(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

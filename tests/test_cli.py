@@ -125,7 +125,9 @@ def test_serve_starts_the_hub_under_uvicorn(database_url: str) -> None:
 
     port = free_port()
     env = {**os.environ, "CAIGOU_DATABASE_URL": database_url}
-    with subprocess.Popen([*CAIGOU, "serve", "--port", str(port)], env=env,
+    # Zeros switch limits off: the worker must read them back from its environment as zeros.
+    serve = [*CAIGOU, "serve", "--port", str(port), "--rate-limit", "0", "--query-timeout", "0"]
+    with subprocess.Popen(serve, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:  # fmt: skip
         try:
             deadline = time.monotonic() + 30
