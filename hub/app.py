@@ -60,6 +60,9 @@ def data_version(conn: Connection) -> str:
     return str(current_data_version(conn))
 
 
+MAX_OPERATION_LABELS = 200
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -76,6 +79,18 @@ class Metrics:
             "Writes so far (the ETag's data version).",
             registry=self.registry,
         )
+        self.operations: set[str] = set()
+
+    def label(self, operation: str) -> str:
+        """The operation name as a metric label: clients choose names, so past the first
+        MAX_OPERATION_LABELS distinct ones they share `other` (each label is a series kept
+        for the life of the process)."""
+        if operation in self.operations:
+            return operation
+        if len(self.operations) < MAX_OPERATION_LABELS:
+            self.operations.add(operation)
+            return operation
+        return "other"
 
 
 class HubGraphQL(GraphQL[Context, None]):
@@ -102,7 +117,7 @@ class HubGraphQL(GraphQL[Context, None]):
         # The whole body first, then a pooled connection: a client that sends its body slowly
         # (the edge bounds how slowly) must not hold one of the pool's few connections.
         receive = await _buffered(receive)
-        with self.reads.connect() as conn:
+        with await _connect(self.reads) as conn:
             state["conn"] = conn
             etag = self._etag(scope, conn)
             if etag and etag in _if_none_match(scope):
@@ -122,10 +137,11 @@ class HubGraphQL(GraphQL[Context, None]):
             # context); the young generation holds it, collected now rather than after
             # 10,000 more allocations, with megabytes each.
             gc.collect(0)
-        operation = state.get("operation") or "anonymous"
+        operation = str(state.get("operation") or "anonymous")[:100]
+        label = self.metrics.label(operation)
         elapsed = time.perf_counter() - started
-        self.metrics.requests.labels(operation, state.get("outcome", "ok")).inc()
-        self.metrics.latency.labels(operation).observe(elapsed)
+        self.metrics.requests.labels(label, state.get("outcome", "ok")).inc()
+        self.metrics.latency.labels(label).observe(elapsed)
         log.info(json.dumps({
             "method": scope["method"], "path": scope["path"], "operation": operation,
             "outcome": state.get("outcome", "ok"), "status": state.get("status"),
@@ -201,6 +217,19 @@ def _if_none_match(scope: Scope) -> set[str]:
         if name == b"if-none-match":
             return {v.strip() for v in value.decode().split(",")}
     return set()
+
+
+async def _connect(engine: Engine) -> Connection:
+    """A pooled connection; when none is idle, waited for in a worker thread.
+
+    Checkout blocks while the pool is exhausted (publishes waiting for the writer lock,
+    searches waiting for the backend each hold one): on the event loop that wait froze
+    every other request, /healthz included.
+    """
+    pool = engine.pool
+    if getattr(pool, "checkedin", lambda: 1)() > 0:
+        return engine.connect()
+    return await anyio.to_thread.run_sync(engine.connect)
 
 
 async def _buffered(receive: Receive) -> Receive:
@@ -280,12 +309,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     search = search_backend(settings, engine)
     reads = reader(engine, settings.query_timeout)
 
+    def database_health() -> dict[str, Any]:
+        with reads.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            return {"status": "ok", "database": "ok", "migration": current_revision(engine),
+                    "data_version": data_version(conn)}  # fmt: skip
+
     async def healthz(request: Request) -> JSONResponse:
-        try:
-            with reads.connect() as conn:
-                conn.execute(text("SELECT 1"))
-                body = {"status": "ok", "database": "ok", "migration": current_revision(engine),
-                        "data_version": data_version(conn)}  # fmt: skip
+        try:  # in a worker thread: a database that hangs or a full pool never holds the loop
+            body = await anyio.to_thread.run_sync(database_health)
         except Exception as exc:
             return JSONResponse(
                 {"status": "error", "database": type(exc).__name__}, status_code=503
@@ -297,9 +329,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             body["status"] = "degraded"
         return JSONResponse(body)
 
-    async def metrics_endpoint(request: Request) -> Response:
+    def read_version() -> None:
         with reads.connect() as conn:
             metrics.version.set(current_data_version(conn))
+
+    async def metrics_endpoint(request: Request) -> Response:
+        await anyio.to_thread.run_sync(read_version)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def is_publisher(token: str) -> bool:

@@ -37,7 +37,7 @@ from hub.web.render import render
 
 TOP_LEVEL = ("catalog.json", "datapackage.json")
 MANIFEST = re.compile(r"manifests/date=\d{4}-\d{2}-\d{2}\.json")
-RANGE = re.compile(r"(\d+)-(\d*)|-(\d+)")
+RANGE = re.compile(r"(\d{1,19})-(\d{0,19})|-(\d{1,19})")  # longer numbers: unparsable, ignored
 MAX_RANGES = 100
 
 

@@ -111,8 +111,10 @@ def _parquet(served: Served) -> tuple[str, str, int]:
 
 
 @pytest.mark.parametrize(
-    "asked", ["bytes=abc", "bytes=5-3", "bytes=", "items=0-10", "bytes=1_0-20", "bytes=--5"]
-)
+    "asked",
+    ["bytes=abc", "bytes=5-3", "bytes=", "items=0-10", "bytes=1_0-20", "bytes=--5",
+     "bytes=0-" + "9" * 5000],  # past int()'s digit limit: unparsable, not a 500
+)  # fmt: skip
 def test_an_unparsable_range_is_ignored(served: Served, asked: str) -> None:
     """RFC 9110 §14.2: the whole file, 200, as if no Range had been sent."""
     url, _, size = _parquet(served)

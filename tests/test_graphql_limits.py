@@ -160,7 +160,7 @@ def test_quadratic_validation_is_refused_before_it_runs(base: str, query: str, w
 
 
 @pytest.mark.parametrize(("levels", "expected"), [(100, "QUERY_TOO_COMPLEX"),
-                                                  (300, "GRAPHQL_PARSE_FAILED")])  # fmt: skip
+                                                  (300, "QUERY_TOO_COMPLEX")])  # fmt: skip
 def test_deep_inline_fragments_are_refused(base: str, levels: int, expected: str) -> None:
     query = "{ " + "... on Query { " * levels + "publishers { name }" + " }" * levels + " }"
     assert code(graphql(base, query)) == expected
@@ -295,3 +295,19 @@ def test_a_body_that_is_no_json_object_is_a_400(base: str, body: bytes) -> None:
     response = httpx.post(f"{base}/graphql", content=body,
                           headers={"content-type": "application/json"})  # fmt: skip
     assert response.status_code == 400 and "JSON" in response.text, response.text
+
+
+def test_plain_lists_nested_in_lists_count_against_the_node_budget(base: str) -> None:
+    """A party's awards have no page size: awards → suppliers → awards … multiplies by 20
+    at each list, so a chain that would read every award of every winner is refused."""
+    chain = "awards { suppliers { awards { suppliers { awards { id } } } } }"
+    answer = graphql(base, "{ parties(first: 50) { nodes { " + chain + " } } }")
+    assert code(answer) == "QUERY_TOO_COMPLEX" and "nodes" in answer["errors"][0]["message"]
+    small = graphql(base, "{ parties(first: 5) { nodes { awards { suppliers { name } } } } }")
+    assert "errors" not in small, small
+
+
+def test_brackets_nested_past_the_parser_s_reach_are_refused_by_name(base: str) -> None:
+    """A thousand `{` fit in the token limit; graphql-core's recursive parser would overflow."""
+    answer = graphql(base, "{" * 1000 + "}" * 1000)
+    assert code(answer) == "QUERY_TOO_COMPLEX" and "nests" in answer["errors"][0]["message"]

@@ -99,3 +99,27 @@ def test_a_publish_waiting_for_the_writer_lock_leaves_other_requests_served(
         thread.join(timeout=60)
     assert outcome["data"] == {"publish": {"status": "accepted", "accepted": 1}}, outcome
     engine.dispose()
+
+
+def test_an_exhausted_pool_leaves_the_event_loop_serving(database_url: str, tmp_path: Path) -> None:
+    """Every pooled connection taken (as by publishes waiting for the writer lock): requests
+    that need one wait for one off the loop, and everything else is served meanwhile."""
+    app = create_app(Settings(database_url, str(tmp_path / "exports"), None))
+    engine: Engine = app.state.engine
+    capacity = engine.pool.size() + engine.pool._max_overflow  # type: ignore[attr-defined]
+    outcome: dict[str, object] = {}
+    with running(app) as base:
+        held = [engine.connect() for _ in range(capacity)]
+        try:
+            waiting = threading.Thread(target=lambda: outcome.update(graphql(base, SMALL)))
+            waiting.start()
+            time.sleep(0.5)  # the query is waiting for a connection
+            started = time.perf_counter()
+            assert httpx.get(f"{base}/static/hub.css", timeout=20).status_code == 200
+            assert time.perf_counter() - started < 2.0
+            assert waiting.is_alive()
+        finally:
+            for conn in held:
+                conn.close()
+        waiting.join(timeout=60)
+    assert outcome["data"] == {"transactions": {"totalCount": 0}}, outcome

@@ -8,7 +8,8 @@ counts are still what is checked: a query refused for its expansion is refused i
 microseconds.
 
 The node budget follows GitHub's: every connection multiplies the nodes below it by its
-`first`/`last` (20 when absent), and the sum over all connections must stay within budget.
+`first`/`last` (20 when absent), a plain list of objects by 20, and the sum over all of them
+must stay within budget.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLList,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
+    get_nullable_type,
     value_from_ast_untyped,
 )
 
@@ -164,6 +167,12 @@ class CostWalker:
             size = self._argument(node, "first") or self._argument(node, "last") or DEFAULT_PAGE
             size = max(int(size), 1)
             nodes = size + size * below.nodes
+        elif isinstance(get_nullable_type(definition.type), GraphQLList) and not getattr(
+            parent, "name", ""
+        ).endswith("Connection"):  # a connection's `nodes`/`edges`: counted by its page size
+            # A plain list (a project's notices, a party's awards) has no page size: it counts
+            # as a default page, so lists nested in lists multiply like connections do.
+            nodes = DEFAULT_PAGE + DEFAULT_PAGE * below.nodes
         return Cost(nodes, below.depth + 1, below.aliases + aliases, below.spreads)
 
     def _argument(self, node: FieldNode, name: str) -> int | None:

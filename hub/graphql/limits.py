@@ -30,7 +30,7 @@ from graphql.validation import ValuesOfCorrectTypeRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from hub.graphql.cost import check_cost
+from hub.graphql.cost import MAX_NESTING, check_cost
 from hub.graphql.errors import (
     BAD_USER_INPUT,
     PARSE_FAILED,
@@ -64,10 +64,18 @@ def return_freed_memory() -> None:
         return  # not glibc
 
 
+OPENING = frozenset((TokenKind.BRACE_L, TokenKind.PAREN_L, TokenKind.BRACKET_L))
+CLOSING = frozenset((TokenKind.BRACE_R, TokenKind.PAREN_R, TokenKind.BRACKET_R))
+
+
 def count_tokens(query: str, limit: int) -> int:
-    """Tokens up to `limit` + 1, comments included (graphql-core's lexer skips them)."""
+    """Tokens up to `limit` + 1, comments included (graphql-core's lexer skips them).
+
+    Brackets nested past MAX_NESTING are refused here: graphql-core's recursive parser would
+    meet Python's recursion limit first (a thousand `{` fit in the token limit).
+    """
     lexer = Lexer(Source(query))
-    count = 0
+    count = depth = 0
     previous = lexer.token
     while count <= limit:
         token = lexer.advance()
@@ -77,6 +85,12 @@ def count_tokens(query: str, limit: int) -> int:
             back = back.prev
         if token.kind is TokenKind.EOF:
             break
+        if token.kind in OPENING:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise QueryTooComplex(f"the query nests more than {MAX_NESTING} levels")
+        elif token.kind in CLOSING:
+            depth -= 1
         count += 1
         previous = token
     return count

@@ -99,7 +99,11 @@ class TransactionHandler:
         self.convert = driver_value_converter(ctx.conn)
         self.received = self.convert(ctx.received_at) if self.convert else ctx.received_at
         self._categories: dict[tuple[str, str | None], str] = {}
-        self._scope_ok: set[str] = set()
+        # Checked once per batch: valid region codes in scope, and registration divisions
+        # of purchasers' credit codes that passed (two sets: a registration that is no
+        # region code must never let a `region_code` skip its own check).
+        self._regions_ok: set[str] = set()
+        self._registrations_ok: set[str] = set()
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -121,13 +125,13 @@ class TransactionHandler:
                 "channel", f"{shown(raw.get('channel'))} is not one of {', '.join(CHANNELS)}"
             )
         region_code = raw.get("region_code")
-        if region_code not in self._scope_ok:
+        if region_code not in self._regions_ok:
             region_code = region(raw)
             if not ctx.publisher.covers_region(region_code):
                 raise FieldError(
                     "region_code", f"{region_code} is outside {ctx.publisher.name}'s scope"
                 )
-            self._scope_ok.add(region_code)
+            self._regions_ok.add(region_code)
         purchaser_code = optional(raw, "purchaser_uscc")
         supplier_code = optional(raw, "supplier_uscc")
         if purchaser_code:
@@ -162,14 +166,14 @@ class TransactionHandler:
         through this publisher's platform: the order would land on that region's purchaser.
         Central units (100000) buy everywhere; a supplier may come from anywhere."""
         registered = code[2:8]
-        if registered in self._scope_ok or registered == NATIONWIDE:
+        if registered in self._registrations_ok or registered == NATIONWIDE:
             return
         publisher = self.ctx.publisher
         if is_region_code(registered) and not publisher.covers_region(registered):
             scope = f"{publisher.name}'s scope ({', '.join(publisher.regions)})"
             raise FieldError("purchaser_uscc", f"{code} is registered in {registered}, outside "
                              f"{scope}")  # fmt: skip
-        self._scope_ok.add(registered)
+        self._registrations_ok.add(registered)
 
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
         """The publisher's publish time when the row gives one, else the batch's arrival."""
