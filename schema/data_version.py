@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import BigInteger, Connection, select, update
 from sqlmodel import SQLModel
 
@@ -35,3 +37,13 @@ def bump_data_version(conn: Connection) -> None:
 
 def current_data_version(conn: Connection) -> int:
     return conn.execute(select(TABLE.c.version).where(TABLE.c.id == 1)).scalar() or 0
+
+
+def data_version_after_restore(conn: Connection, before: int) -> int:
+    """Move the counter past every version handed out, the restored database's and the one
+    it replaced (`before`): a restore rewinds the data, and a cached answer from before it
+    must not be confirmed by a version that comes round again. The restore time in
+    milliseconds is above any count of writes a hub reaches."""
+    version = max(current_data_version(conn), before, int(time.time() * 1000)) + 1
+    conn.execute(update(TABLE).where(TABLE.c.id == 1).values(version=version))
+    return version

@@ -22,6 +22,7 @@ from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.web.graphiql import EXAMPLES, VARIABLES
+from schema.data_version import current_data_version
 from schema.db import make_engine, normalise_url
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
@@ -71,6 +72,14 @@ def observe(url: str, root: Path, day: date) -> tuple[list[Any], bytes]:
     return answers, (root / manifest_path(day)).read_bytes()
 
 
+def version(url: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        found = current_data_version(conn)
+    engine.dispose()
+    return found
+
+
 def test_a_restore_gives_the_same_answers_and_dumps(
     dialect: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -84,6 +93,7 @@ def test_a_restore_gives_the_same_answers_and_dumps(
         day = (latest if isinstance(latest, datetime) else datetime.fromisoformat(latest)).date()
         before = observe(url, tmp_path / "out-before", day)
         assert any(answer.get("data") for answer in before[0])
+        version_backed_up = version(url)
         saved = tmp_path / "hub.backup"
         done = caigou(url, "db", "backup", str(saved))
         assert done.returncode == 0, done.stderr
@@ -93,6 +103,7 @@ def test_a_restore_gives_the_same_answers_and_dumps(
         assert done.returncode == 0, done.stderr
         assert "database at migration" in done.stdout
         after = observe(restored, tmp_path / "out-after", day)
+        assert version(restored) > version_backed_up  # no ETag from before comes round again
         assert after[0] == before[0]
         assert after[1] == before[1]  # byte-identical manifests: every file's SHA-256 alike
         if dialect == "postgresql":  # a second restore would mix two databases: refused

@@ -20,8 +20,10 @@ from typing import Annotated
 import typer
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from hub.cli.context import err, out, state
+from schema.data_version import current_data_version, data_version_after_restore
 from schema.db import current_revision, head_revision, make_engine, normalise_url
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -110,7 +112,33 @@ def _check_sqlite_backup(path: Path) -> None:
 
 
 def restore_database(database_url: str, source: Path) -> None:
-    """Put the backup `source` into the database: SQLite replaced, PostgreSQL must be empty."""
+    """Put the backup `source` into the database: SQLite replaced, PostgreSQL must be empty.
+
+    The data version then moves past anything handed out before (ETags stay honest).
+    """
+    before = _data_version(database_url)
+    _restore(database_url, source)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            data_version_after_restore(conn, before)
+    finally:
+        engine.dispose()
+
+
+def _data_version(database_url: str) -> int:
+    """The version of the database about to be replaced; 0 where it has none yet."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return current_data_version(conn)
+    except DBAPIError:  # no data_version table (empty or older database)
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _restore(database_url: str, source: Path) -> None:
     url = make_url(normalise_url(database_url))
     if url.get_backend_name() == "sqlite":
         _check_sqlite_backup(source)

@@ -135,21 +135,25 @@ async def csv_lines(
     schema = csv_schema()
     spool = Spool()
     writer = CsvTableWriter(pa.PythonFile(spool, mode="w"), schema)
-    yield spool.take()
-    sent, result = 0, first
-    while sent < CSV_LIMIT:
-        hits = result.hits[: MAX_SIZE - 1]
-        rows = detail_rows(engine, hits)[: CSV_LIMIT - sent]
-        values = [[row[c] for c in COLUMNS] + [row["purchaser"], row["supplier"]] for row in rows]
-        writer.write(pa.Table.from_pylist([dict(zip(schema.names, v, strict=True)) for v in values],
-                                          schema=schema))  # fmt: skip
-        sent += len(rows)
+    try:
         yield spool.take()
-        if len(result.hits) < MAX_SIZE or not hits:
-            break
-        result = await run(search, replace(query, after=tuple(hits[-1].sort)), MAX_SIZE - 1)
-    writer.close()
-    yield spool.take()
+        sent, result = 0, first
+        while sent < CSV_LIMIT:
+            hits = result.hits[: MAX_SIZE - 1]
+            rows = detail_rows(engine, hits)[: CSV_LIMIT - sent]
+            values = [[row[c] for c in COLUMNS] + [row["purchaser"], row["supplier"]]
+                      for row in rows]  # fmt: skip
+            table = [dict(zip(schema.names, v, strict=True)) for v in values]
+            writer.write(pa.Table.from_pylist(table, schema=schema))
+            sent += len(rows)
+            yield spool.take()
+            if len(result.hits) < MAX_SIZE or not hits:
+                break
+            result = await run(search, replace(query, after=tuple(hits[-1].sort)), MAX_SIZE - 1)
+        writer.close()
+        yield spool.take()
+    finally:
+        writer.abort()  # the client left or a page failed: closed quietly (no-op when closed)
 
 
 def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
