@@ -116,7 +116,7 @@ class HubGraphQL(GraphQL[Context, None]):
         state = scope.setdefault("state", {})
         # The whole body first, then a pooled connection: a client that sends its body slowly
         # (the edge bounds how slowly) must not hold one of the pool's few connections.
-        receive = await _buffered(receive)
+        receive, size = await _buffered(receive)
         with await _connect(self.reads) as conn:
             state["conn"] = conn
             etag = self._etag(scope, conn)
@@ -132,7 +132,7 @@ class HubGraphQL(GraphQL[Context, None]):
                 state["outcome"] = "not_modified"
             else:
                 await super().__call__(scope, receive, _with_etag(send, etag, state))
-        if _content_length(scope) > LARGE_BODY:
+        if size > LARGE_BODY:
             # A refused query's text is held by a cycle (error -> traceback -> frame ->
             # context); the young generation holds it, collected now rather than after
             # 10,000 more allocations, with megabytes each.
@@ -205,13 +205,6 @@ class HubGraphQL(GraphQL[Context, None]):
 LARGE_BODY = 1 << 20
 
 
-def _content_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
-
-
 def _if_none_match(scope: Scope) -> set[str]:
     for name, value in scope["headers"]:
         if name == b"if-none-match":
@@ -232,8 +225,8 @@ async def _connect(engine: Engine) -> Connection:
     return await anyio.to_thread.run_sync(engine.connect)
 
 
-async def _buffered(receive: Receive) -> Receive:
-    """`receive` with the request body already read: it is replayed as one message."""
+async def _buffered(receive: Receive) -> tuple[Receive, int]:
+    """`receive` with the request body already read (replayed as one message), its size."""
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -253,7 +246,7 @@ async def _buffered(receive: Receive) -> Receive:
             return first
         return await receive()
 
-    return replay
+    return replay, len(first.get("body", b""))
 
 
 def _with_etag(send: Send, etag: str | None, state: dict[str, Any]) -> Send:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from starlette.requests import Request
 
+from hub.edge.limits import bearer
 from hub.graphql.errors import Unauthenticated
 from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
@@ -67,13 +68,12 @@ class Context:
 
     def publisher(self) -> PublisherAccount:
         """The publisher whose `Authorization: Bearer` token came with the request."""
-        header = self.request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer(self.request.scope)
+        if token is None:
             raise Unauthenticated(
                 "publishing needs a publisher token: Authorization: Bearer <token>"
             )
         try:
-            return authenticate(self.conn, token.strip())
+            return authenticate(self.conn, token)
         except PublisherError as exc:
             raise Unauthenticated(str(exc)) from None
