@@ -5,6 +5,8 @@ from __future__ import annotations
 import select
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -178,8 +180,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the default 2 MiB thrashes on bulk ingests
+    cursor.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
     cursor.close()
+
+
+# SQLite page cache per connection. Pooled connections (up to 15, each warming its own cache
+# under load) keep a small one: at 64 MiB each the serving process grew by hundreds of MiB
+# as its connections warmed (bench/load.py). A bulk write takes the large one while it runs:
+# the default 2 MiB thrashes on bulk ingests.
+READ_CACHE_KIB = 8 * 1024
+WRITE_CACHE_KIB = 64 * 1024
+
+
+@contextmanager
+def bulk_cache(conn: Connection) -> Iterator[None]:
+    """The large page cache for one bulk write on SQLite, the small one again after it."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    raw = conn.connection.dbapi_connection  # a PRAGMA here opens no SQLAlchemy transaction
+    assert raw is not None
+    raw.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        raw.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -29,6 +29,7 @@ from hub.publishing.penalties import PenaltyHandler
 from hub.publishing.publishers import PublisherAccount, find_publisher
 from hub.publishing.transactions import TransactionHandler
 from schema.data_version import bump_data_version
+from schema.db import bulk_cache
 from schema.ocds import utc_now_beijing
 from schema.types import RecordKind
 
@@ -150,7 +151,7 @@ def _write_batch(
     """One attempt: the batch in one transaction, committed with its log row's final state
     unless all-or-nothing refused it."""
     report = BatchReport(partial=partial, on_reject=on_reject)
-    with engine.connect() as conn:
+    with engine.connect() as conn, bulk_cache(conn):
         transaction = conn.begin()
         try:
             _one_writer_at_a_time(conn)
