@@ -33,6 +33,7 @@ SEARCH_THREADS = 8  # backend calls running at once
 # holds a pooled database connection (15 by default) while its search waits: a hung backend
 # must not take them all, or the next request's checkout would block the event loop.
 MAX_IN_FLIGHT = 12
+BUSY_WAIT = 0.25  # seconds a search past MAX_IN_FLIGHT waits for a slot before "busy"
 HEALTH_TTL = 5.0  # seconds a health answer is reused
 HEALTH_WAIT = 0.25  # seconds /healthz waits for a fresh one before reporting the last known
 COUNT_TTL = 1.0  # seconds the outbox's pending count is reused while behind
@@ -122,14 +123,26 @@ class GuardedSearch:
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
         if self._in_flight >= MAX_IN_FLIGHT:
-            raise SearchUnavailable(
-                f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
-            )
+            await self._slot()
         self._in_flight += 1  # only ever changed on the event loop: no lock
         try:
             return await anyio.to_thread.run_sync(self.search, request, limiter=self._limiter)
         finally:
             self._in_flight -= 1
+
+    async def _slot(self) -> None:
+        """Wait up to BUSY_WAIT for a search to finish, then refuse as busy.
+
+        A burst of ordinary searches frees a slot within tens of milliseconds; a hung
+        backend frees none, and the refusal still comes long before the search timeout.
+        """
+        deadline = time.monotonic() + BUSY_WAIT
+        while self._in_flight >= MAX_IN_FLIGHT:
+            if time.monotonic() >= deadline:
+                raise SearchUnavailable(
+                    f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
+                )
+            await anyio.sleep(0.01)
 
     # health
 
