@@ -67,17 +67,22 @@ def _database_url(name: str) -> str:
 
 
 @contextmanager
-def fresh_database(dialect: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
-    """A fresh, migrated database of `dialect`; dropped afterwards (PostgreSQL)."""
+def fresh_database(
+    dialect: str, request: pytest.FixtureRequest, folder: Path, *, migrated: bool = True
+) -> Iterator[str]:
+    """A fresh database of `dialect`, migrated unless `migrated=False` (nothing in it at all:
+    what a restore starts from); dropped afterwards (PostgreSQL)."""
     if dialect == "sqlite":
-        path = folder / "hub.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        path = folder / ("hub.db" if migrated else "empty.db")
+        if migrated:
+            shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     admin: Engine = request.getfixturevalue("postgres_admin")
     name = f"t_{uuid.uuid4().hex[:12]}"
+    template = f" TEMPLATE {TEMPLATE_DB}" if migrated else ""
     with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}"))
+        conn.execute(text(f"CREATE DATABASE {name}{template}"))
     try:
         yield _database_url(name)
     finally:

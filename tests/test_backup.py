@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.web.graphiql import EXAMPLES, VARIABLES
 from schema.data_version import current_data_version
-from schema.db import make_engine, normalise_url
+from schema.db import make_engine
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
@@ -35,26 +32,6 @@ def caigou(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
     environ = {**os.environ, "CAIGOU_DATABASE_URL": url, "COLUMNS": "200", **env}
     return subprocess.run([CAIGOU, *args], capture_output=True, text=True, env=environ,
                           timeout=300)  # fmt: skip
-
-
-@contextmanager
-def empty_database(dialect: str, request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
-    """A database with nothing in it, not even the migrations: what a restore starts from."""
-    if dialect == "sqlite":
-        yield f"sqlite:///{folder / 'restored.db'}"
-        return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield (
-            normalise_url(str(admin.url.render_as_string(hide_password=False))).rsplit("/", 1)[0]
-            + f"/{name}"
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def observe(url: str, root: Path, day: date) -> tuple[list[Any], bytes]:
@@ -98,7 +75,7 @@ def test_a_restore_gives_the_same_answers_and_dumps(
         done = caigou(url, "db", "backup", str(saved))
         assert done.returncode == 0, done.stderr
         assert saved.stat().st_size > 0 and not list(tmp_path.glob(".hub.backup.partial"))
-    with empty_database(dialect, request, tmp_path) as restored:
+    with fresh_database(dialect, request, tmp_path, migrated=False) as restored:
         done = caigou(restored, "db", "restore", str(saved))
         assert done.returncode == 0, done.stderr
         assert "database at migration" in done.stdout
@@ -116,7 +93,7 @@ def test_restore_refuses_what_is_not_a_backup(
 ) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("not a backup")
-    with empty_database(dialect, request, tmp_path) as url:
+    with fresh_database(dialect, request, tmp_path, migrated=False) as url:
         done = caigou(url, "db", "restore", str(bogus))
     assert done.returncode == 2 and "notes.txt is not a" in done.stderr
 
