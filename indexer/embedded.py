@@ -10,6 +10,7 @@ published becomes findable without running an indexer.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections import defaultdict
@@ -243,28 +244,28 @@ class EmbeddedBackend:
         keys = sql.sort_keys(request)
         where = sql.after(keys, tuple(request.after), params) if request.after else "1"
         params["size"] = max(1, min(request.size, MAX_SIZE))
-        page = (
-            f"{hits} SELECT hits.*, d.title, d.text FROM hits JOIN search_docs d ON d.id = hits.id "
-            f"WHERE {where} ORDER BY {sql.order_by(keys)} LIMIT :size"
-        )
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(text(page), params).all()
-                aggregates = conn.execute(text(f"{hits} {sql.aggregates_query()}"), params).all()
+                rows = conn.execute(text(f"{hits} {sql.page_and_aggregates(keys, where)}"), params)
+                found = rows.all()
         except OperationalError as exc:  # a locked or damaged file; a bug raises as it is
             raise SearchUnavailable(f"the embedded search index cannot answer: {exc}") from exc
+        page = sorted((r for r in found if r[0] == "_hit"), key=lambda r: r[2])
         terms = highlight_terms(request.query)
         relevance = request.order_by not in ("date", "amount")
-        out = [
-            Hit(
-                kind=row.kind,
-                pk=row.pk,
-                score=row.score if relevance else None,
-                sort=tuple(getattr(row, k.column) for k in keys),
-                highlights=_highlights(row.title, row.text, terms) if terms else {},
+        out = []
+        for _, columns, _, score, _, _ in page:
+            row = {**json.loads(columns), "score": score}
+            out.append(
+                Hit(
+                    kind=row["kind"],
+                    pk=row["pk"],
+                    score=score if relevance else None,
+                    sort=tuple(row[k.column] for k in keys),
+                    highlights=_highlights(row["title"], row["text"], terms) if terms else {},
+                )
             )
-            for row in rows
-        ]
+        aggregates = [r for r in found if r[0] != "_hit"]
         return _result(out, aggregates)
 
     def health(self) -> dict[str, Any]:
