@@ -1,7 +1,8 @@
 """Which search backend serves `search`, and how the hub calls it without ever freezing.
 
 Elasticsearch when configured, else SQLite FTS5 on SQLite, else none. `GuardedSearch` wraps
-either: backend calls run in worker threads (at most SEARCH_THREADS at once), never on the
+either: backend calls run in worker threads (SEARCH_THREADS for Elasticsearch, one per core for
+the embedded index), never on the
 event loop; a circuit breaker fails searches fast once the backend has failed several times
 in a row; health is cached and refreshed in the background, so `/healthz` never waits on
 Elasticsearch; and every result says how far the index is behind the outbox. On the embedded
@@ -11,6 +12,7 @@ never inside a request.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -28,7 +30,10 @@ from indexer.search import IndexLag, SearchBackend, SearchRequest, SearchResult,
 from schema.db import make_engine
 from schema.search_outbox import OUTBOX
 
-SEARCH_THREADS = 8  # backend calls running at once
+SEARCH_THREADS = 8  # Elasticsearch calls running at once: mostly waiting on the network
+# The embedded index works on this machine's cores: more threads than cores only slice the
+# same CPU finer, and take it from the event loop that serves every other request.
+EMBEDDED_THREADS = max(2, os.cpu_count() or 2)
 # Searches running or queued for a thread; more are refused at once. Each GraphQL request
 # holds a pooled database connection (15 by default) while its search waits: a hung backend
 # must not take them all, or the next request's checkout would block the event loop.
@@ -75,6 +80,7 @@ class GuardedSearch:
         *,
         breaker: CircuitBreaker | None = None,
         catch_up: Any = None,
+        threads: int = SEARCH_THREADS,
     ) -> None:
         """`side`: an engine of its own for the lag and the catch-up, so their connections
         never come out of the requests' pool; `catch_up`: the index the hub drains into."""
@@ -83,6 +89,7 @@ class GuardedSearch:
         self.side = side
         self.lag = OutboxLag(side)
         self.catch_up = CatchUpThread(catch_up) if catch_up is not None else None
+        self.threads = threads
         self._limiter: anyio.CapacityLimiter | None = None
         self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
@@ -118,7 +125,7 @@ class GuardedSearch:
     async def asearch(self, request: SearchRequest) -> SearchResult:
         """`search` in a worker thread: a slow backend holds a thread, never the event loop."""
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(SEARCH_THREADS)
+            self._limiter = anyio.CapacityLimiter(self.threads)
         refused = self.breaker.refusal()  # at once, not after a wait for a thread
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
@@ -214,6 +221,9 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
         return GuardedSearch(backend, side, breaker=breaker)
     from indexer.embedded import EmbeddedBackend
 
+    # Searches read through `side` too: a search holding a request's pooled connection while
+    # taking a second one would let a dozen searches empty the pool under every other request.
     return GuardedSearch(
-        EmbeddedBackend(engine), side, breaker=breaker, catch_up=EmbeddedBackend(side)
-    )
+        EmbeddedBackend(side), side, breaker=breaker, catch_up=EmbeddedBackend(side),
+        threads=EMBEDDED_THREADS,
+    )  # fmt: skip
