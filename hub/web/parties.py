@@ -6,7 +6,7 @@ penalty records, debarments active today and flags.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -117,8 +117,10 @@ def read_before(value: str) -> tuple[date, int] | None:
     return date.fromisoformat(day), int(pk)
 
 
-def page(engine: Engine) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+def page(engine: Engine) -> Callable[[Request], Response]:
+    """A plain function: Starlette runs it in a worker thread, off the event loop."""
+
+    def endpoint(request: Request) -> Response:
         raw = request.path_params["id"]
         if not raw.isdigit() or len(raw) > 18:
             return error_page(request, 404, f"{raw!r} 不是主体编号: not a party id")

@@ -7,7 +7,7 @@ notice they supersede, then lots, awards, contracts and the project's flags with
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -106,8 +106,10 @@ def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
     }
 
 
-def page(engine: Engine) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+def page(engine: Engine) -> Callable[[Request], Response]:
+    """A plain function: Starlette runs it in a worker thread, off the event loop."""
+
+    def endpoint(request: Request) -> Response:
         ocid = request.path_params["ocid"]
         if not ocid or len(ocid) > 200:
             return error_page(request, 400, "项目标识有误 not a valid ocid")

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import aliased
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -211,7 +212,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             except SearchUnavailable as exc:
                 problem = f"搜索暂不可用 search is unavailable: {exc}"
         hits = result.hits[:PAGE_SIZE]
-        rows = records(engine, hits)
+        rows = await run_in_threadpool(records, engine, hits)  # SQL off the event loop
         shown = [(h, rows[(h.kind, h.pk)]) for h in hits if (h.kind, h.pk) in rows]
         next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
         current = p.text(request.query_params, "after", 400)

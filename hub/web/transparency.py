@@ -7,7 +7,7 @@ Scores come from schema.transparency (the same functions GraphQL `transparencySc
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +92,10 @@ def scores(engine: Engine, chosen: Selection) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def page(engine: Engine) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+def page(engine: Engine) -> Callable[[Request], Response]:
+    """A plain function: Starlette runs it in a worker thread, off the event loop."""
+
+    def endpoint(request: Request) -> Response:
         try:
             data = scores(engine, read_selection(request))
         except BadRequest as exc:
