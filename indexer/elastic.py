@@ -277,6 +277,9 @@ class ElasticBackend:
             "source": ["kind", "pk", "title", "text"],
             "aggs": elastic_query.aggregations(),  # every page: facets do not change as one pages
         }
+        if request.keys_only:
+            body.update(track_total_hits=False, source=["kind", "pk"])
+            del body["aggs"]
         after = list(request.after or ())
         pit = None
         if after and isinstance(after[-1], str) and after[-1].startswith(PIT_PREFIX):
@@ -317,7 +320,7 @@ class ElasticBackend:
     def _result(self, request: SearchRequest, answer: dict[str, Any], size: int) -> SearchResult:
         hits = answer["hits"]["hits"]
         pit = answer.get("pit_id")
-        terms = elastic_query.highlight_terms(request.query)
+        terms = [] if request.keys_only else elastic_query.highlight_terms(request.query)
         out = []
         for hit in hits:
             doc = hit.get("_source", {})
@@ -334,7 +337,8 @@ class ElasticBackend:
         if pit and len(hits) < size:
             self._close_pit(pit)
         facets, amount = elastic_query.facets(answer.get("aggregations", {}))
-        return SearchResult(answer["hits"]["total"]["value"], out, facets, amount)
+        total = len(out) if request.keys_only else answer["hits"]["total"]["value"]
+        return SearchResult(total, out, facets, amount)
 
     def _close_pit(self, pit: str) -> None:
         with suppress(ApiError, TransportError):  # it expires on its own anyway

@@ -244,14 +244,14 @@ class EmbeddedBackend:
         keys = sql.sort_keys(request)
         where = sql.after(keys, tuple(request.after), params) if request.after else "1"
         params["size"] = max(1, min(request.size, MAX_SIZE))
+        statement = f"{hits} {sql.page_and_aggregates(keys, where, keys_only=request.keys_only)}"
         try:
             with self.engine.connect() as conn:
-                rows = conn.execute(text(f"{hits} {sql.page_and_aggregates(keys, where)}"), params)
-                found = rows.all()
+                found = conn.execute(text(statement), params).all()
         except OperationalError as exc:  # a locked or damaged file; a bug raises as it is
             raise SearchUnavailable(f"the embedded search index cannot answer: {exc}") from exc
         page = sorted((r for r in found if r[0] == "_hit"), key=lambda r: r[2])
-        terms = highlight_terms(request.query)
+        terms = [] if request.keys_only else highlight_terms(request.query)
         relevance = request.order_by not in ("date", "amount")
         out = []
         for _, columns, _, score, _, _ in page:
@@ -265,8 +265,9 @@ class EmbeddedBackend:
                     highlights=_highlights(row["title"], row["text"], terms) if terms else {},
                 )
             )
-        aggregates = [r for r in found if r[0] != "_hit"]
-        return _result(out, aggregates)
+        if request.keys_only:
+            return SearchResult(len(out), out, {})
+        return _result(out, [r for r in found if r[0] != "_hit"])
 
     def health(self) -> dict[str, Any]:
         """Document counts per kind and the outbox depth; `unavailable` when it cannot answer."""

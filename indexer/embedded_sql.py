@@ -257,22 +257,23 @@ def after(keys: list[SortKey], values: tuple[Any, ...], params: dict[str, Any]) 
     return condition
 
 
-def page_and_aggregates(keys: list[SortKey], where: str) -> str:
+def page_and_aggregates(keys: list[SortKey], where: str, *, keys_only: bool = False) -> str:
     """One statement after `hits_query`: the page's hits, then `aggregates_query`'s rows.
 
     `hits` is referenced by both, so SQLite materialises it once: the full-text matching, by far
     the dearest part of a search, runs once per request instead of once per result set. A hit
     comes as ('_hit', its columns as JSON, its rank on the page, its score): the score stays a
-    REAL, exactly as a cursor compares it.
+    REAL, exactly as a cursor compares it. `keys_only`: the page alone, without texts.
     """
     order = order_by(keys)
+    title, body = ("NULL", "NULL") if keys_only else ("d.title", "d.text")
     page = (
         "SELECT '_hit', json_object('kind', p.kind, 'pk', p.pk, 'date', p.date, "
-        "'amount', p.amount, 'title', d.title, 'text', d.text), p.rank, p.score, NULL, NULL "
+        f"'amount', p.amount, 'title', {title}, 'text', {body}), p.rank, p.score, NULL, NULL "
         f"FROM (SELECT hits.*, row_number() OVER (ORDER BY {order}) AS rank FROM hits "
         f"WHERE {where} ORDER BY {order} LIMIT :size) p JOIN search_docs d ON d.id = p.id"
     )
-    return f"{page} UNION ALL {aggregates_query()}"
+    return page if keys_only else f"{page} UNION ALL {aggregates_query()}"
 
 
 def aggregates_query() -> str:

@@ -313,6 +313,17 @@ def test_search_after_pages_past_the_result_window(indexed: Indexed) -> None:
     assert dated[: len([d for d in dated if d])] == sorted([d for d in dated if d], reverse=True)
 
 
+def test_a_keys_only_search_gives_the_same_page_without_facets(indexed: Indexed) -> None:
+    for order_by in ("date", "relevance"):
+        full = indexed.search("复印纸", kinds=("transaction",), order_by=order_by, size=7)
+        light = indexed.search(
+            "复印纸", kinds=("transaction",), order_by=order_by, size=7, keys_only=True
+        )
+        assert [(h.pk, h.sort) for h in light.hits] == [(h.pk, h.sort) for h in full.hits]
+        assert full.hits and full.facets and not light.facets
+        assert light.total == len(light.hits) and all(not h.highlights for h in light.hits)
+
+
 def test_pages_without_point_in_time_are_the_same(indexed: Indexed, elastic_url: str) -> None:  # noqa: F811
     plain = ElasticBackend(elastic_url, prefix=indexed.backend.prefix, point_in_time=False)
     with_pit = all_keys(indexed, "吉林", order_by="amount")

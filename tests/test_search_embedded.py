@@ -266,6 +266,18 @@ def test_date_order_equals_sql_order(hub: Hub) -> None:
     assert [h.pk for h in hits] == [r.id for r in expected]
 
 
+def test_a_keys_only_search_pages_the_same_hits_without_the_extras(hub: Hub) -> None:
+    """The price chart's cheaper search: the same hits, order and cursors, nothing else."""
+    for query, order in (("科技", "relevance"), ("复印纸", "date"), ("", "amount")):
+        full = hub.search(query, kinds=("transaction",), order_by=order, size=7)
+        light = hub.search(query, kinds=("transaction",), order_by=order, size=7, keys_only=True)
+        assert [(h.kind, h.pk, h.sort) for h in light.hits] == [
+            (h.kind, h.pk, h.sort) for h in full.hits
+        ], query
+        assert full.hits and full.facets and not light.facets and light.total == len(light.hits)
+        assert all(h.highlights == {} for h in light.hits)
+
+
 def test_highlights_show_whole_words(hub: Hub) -> None:
     [paper] = hub.search("复印纸", kinds=("transaction",), size=1).hits
     assert paper.highlights["title"] == ["<em>复印纸</em>"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -67,23 +68,31 @@ async def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
     bounded work however common the model, where a GROUP BY over the table is not.
     """
     request = SearchRequest(
-        query=parse_query(f'"{model}"'), kinds=("transaction",), order_by="date", size=MAX_SIZE
+        query=parse_query(f'"{model}"'),
+        kinds=("transaction",),
+        order_by="date",
+        size=MAX_SIZE,
+        keys_only=True,
     )
     pks = [hit.pk for hit in (await search.asearch(request)).hits][:CHART_SAMPLE]
     if not pks:
         return []
-    t = TRANSACTIONS
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(t.c.purchaser_id, PARTIES.c.name, t.c.unit_price)
-            .join(PARTIES, PARTIES.c.id == t.c.purchaser_id)
-            .where(t.c.id.in_(pks), t.c.model == model)
-        ).all()
+    rows = await run_in_threadpool(_chart_rows, engine, pks, model)
     prices: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
     for purchaser, name, price in rows:
         prices[(purchaser, name)].append(price)
     bars = [Bar(name, min(p), sum(p) / len(p), max(p), len(p)) for (_, name), p in prices.items()]
     return sorted(bars, key=lambda b: b.mean)[:CHART_PURCHASERS]
+
+
+def _chart_rows(engine: Engine, pks: list[int], model: str) -> list[Any]:
+    t = TRANSACTIONS
+    with engine.connect() as conn:
+        return conn.execute(
+            select(t.c.purchaser_id, PARTIES.c.name, t.c.unit_price)
+            .join(PARTIES, PARTIES.c.id == t.c.purchaser_id)
+            .where(t.c.id.in_(pks), t.c.model == model)
+        ).all()  # type: ignore[return-value]
 
 
 def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
@@ -98,7 +107,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
         try:
             result = await run(search, query, PAGE_SIZE)
             hits = result.hits[:PAGE_SIZE]
-            rows = detail_rows(engine, hits)
+            rows = await run_in_threadpool(detail_rows, engine, hits)  # off the event loop
             model = model or (rows[0]["model"] if rows else "")
             bars = await price_chart(engine, search, model) if model else []
         except SearchUnavailable as exc:
@@ -140,7 +149,7 @@ async def csv_lines(
         sent, result = 0, first
         while sent < CSV_LIMIT:
             hits = result.hits[: MAX_SIZE - 1]
-            rows = detail_rows(engine, hits)[: CSV_LIMIT - sent]
+            rows = (await run_in_threadpool(detail_rows, engine, hits))[: CSV_LIMIT - sent]
             values = [[row[c] for c in COLUMNS] + [row["purchaser"], row["supplier"]]
                       for row in rows]  # fmt: skip
             table = [dict(zip(schema.names, v, strict=True)) for v in values]
