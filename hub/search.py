@@ -81,6 +81,7 @@ class GuardedSearch:
         breaker: CircuitBreaker | None = None,
         catch_up: Any = None,
         threads: int = SEARCH_THREADS,
+        busy_wait: float = BUSY_WAIT,
     ) -> None:
         """`side`: an engine of its own for the lag and the catch-up, so their connections
         never come out of the requests' pool; `catch_up`: the index the hub drains into."""
@@ -89,7 +90,7 @@ class GuardedSearch:
         self.side = side
         self.lag = OutboxLag(side)
         self.catch_up = CatchUpThread(catch_up) if catch_up is not None else None
-        self.threads = threads
+        self.threads, self.busy_wait = threads, busy_wait
         self._limiter: anyio.CapacityLimiter | None = None
         self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
@@ -138,12 +139,14 @@ class GuardedSearch:
             self._in_flight -= 1
 
     async def _slot(self) -> None:
-        """Wait up to BUSY_WAIT for a search to finish, then refuse as busy.
+        """Wait up to `busy_wait` for a search to finish, then refuse as busy.
 
         A burst of ordinary searches frees a slot within tens of milliseconds; a hung
-        backend frees none, and the refusal still comes long before the search timeout.
+        Elasticsearch frees none, and the refusal still comes long before the search timeout.
+        The embedded index cannot hang (its reads have the query deadline): a search waits
+        for it as long as for an answer, the search timeout.
         """
-        deadline = time.monotonic() + BUSY_WAIT
+        deadline = time.monotonic() + self.busy_wait
         while self._in_flight >= MAX_IN_FLIGHT:
             if time.monotonic() >= deadline:
                 raise SearchUnavailable(
@@ -225,5 +228,5 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
     # taking a second one would let a dozen searches empty the pool under every other request.
     return GuardedSearch(
         EmbeddedBackend(side), side, breaker=breaker, catch_up=EmbeddedBackend(side),
-        threads=EMBEDDED_THREADS,
+        threads=EMBEDDED_THREADS, busy_wait=settings.search_timeout,
     )  # fmt: skip

@@ -66,6 +66,7 @@ class Transaction(SQLModel, table=True):
         UniqueConstraint("order_id", "publisher_id"),
         Index("ix_transactions_supplier_date", "supplier_id", "order_date", "id"),
         Index("ix_transactions_purchaser_date", "purchaser_id", "order_date", "id"),
+        Index("ix_transactions_model_date", "model", "order_date", "id"),  # the price chart
     )
 
     id: int | None = field("交易内部编号", "Internal transaction id.", primary_key=True)

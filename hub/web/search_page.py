@@ -113,8 +113,11 @@ def read_query(request: Request) -> Query:
     )
 
 
-async def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
-    """The backend call, exactly as GraphQL `search` makes it: in a worker thread."""
+async def run(
+    search: Any, query: Query, size: int = PAGE_SIZE, *, keys_only: bool = False
+) -> SearchResult:
+    """The backend call, exactly as GraphQL `search` makes it: in a worker thread.
+    `keys_only` for a download, which needs the hits and not their facets or highlights."""
     request = SearchRequest(
         query=parse_query(query.text),
         kinds=KINDS[query.kind],
@@ -123,6 +126,7 @@ async def run(search: Any, query: Query, size: int = PAGE_SIZE) -> SearchResult:
         descending=True,
         size=size + 1,
         after=query.after,
+        keys_only=keys_only,
     )
     return await search.asearch(request)  # type: ignore[no-any-return]
 

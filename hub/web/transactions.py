@@ -27,8 +27,7 @@ from hub.web.charts import Bar, price_ranges
 from hub.web.parties import PARTIES, TRANSACTIONS
 from hub.web.render import BadRequest, error_page, labels, render
 from hub.web.search_page import Query, pager, read_query, records, run
-from indexer.search import MAX_SIZE, SearchRequest, SearchResult, SearchUnavailable
-from indexer.text import parse_query
+from indexer.search import MAX_SIZE, SearchResult, SearchUnavailable
 
 PAGE_SIZE = 50
 CSV_LIMIT = 10_000
@@ -61,38 +60,31 @@ def detail_rows(engine: Engine, hits: list[Any]) -> list[dict[str, Any]]:
     return [{**base[("transaction", pk)], **extra[pk]._mapping} for pk in pks]
 
 
-async def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
+def price_chart(engine: Engine, model: str) -> list[Bar]:
     """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases.
 
-    Found through the search index (a phrase, newest first), then read by primary key:
-    bounded work however common the model, where a GROUP BY over the table is not.
+    One range read of (model, order_date, id), newest first: bounded work however common
+    the model.
     """
-    request = SearchRequest(
-        query=parse_query(f'"{model}"'),
-        kinds=("transaction",),
-        order_by="date",
-        size=MAX_SIZE,
-        keys_only=True,
+    t = TRANSACTIONS
+    latest = (
+        select(t.c.purchaser_id, t.c.unit_price)
+        .where(t.c.model == model)
+        .order_by(t.c.order_date.desc(), t.c.id.desc())
+        .limit(CHART_SAMPLE)
+        .subquery()
     )
-    pks = [hit.pk for hit in (await search.asearch(request)).hits][:CHART_SAMPLE]
-    if not pks:
-        return []
-    rows = await run_in_threadpool(_chart_rows, engine, pks, model)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(latest.c.purchaser_id, PARTIES.c.name, latest.c.unit_price).join(
+                PARTIES, PARTIES.c.id == latest.c.purchaser_id
+            )
+        ).all()
     prices: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
     for purchaser, name, price in rows:
         prices[(purchaser, name)].append(price)
     bars = [Bar(name, min(p), sum(p) / len(p), max(p), len(p)) for (_, name), p in prices.items()]
     return sorted(bars, key=lambda b: b.mean)[:CHART_PURCHASERS]
-
-
-def _chart_rows(engine: Engine, pks: list[int], model: str) -> list[Any]:
-    t = TRANSACTIONS
-    with engine.connect() as conn:
-        return conn.execute(
-            select(t.c.purchaser_id, PARTIES.c.name, t.c.unit_price)
-            .join(PARTIES, PARTIES.c.id == t.c.purchaser_id)
-            .where(t.c.id.in_(pks), t.c.model == model)
-        ).all()  # type: ignore[return-value]
 
 
 def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
@@ -109,7 +101,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             hits = result.hits[:PAGE_SIZE]
             rows = await run_in_threadpool(detail_rows, engine, hits)  # off the event loop
             model = model or (rows[0]["model"] if rows else "")
-            bars = await price_chart(engine, search, model) if model else []
+            bars = await run_in_threadpool(price_chart, engine, model) if model else []
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
         title = f"{model} 最近 {CHART_SAMPLE} 笔各采购人成交单价 unit prices by purchaser"
@@ -158,7 +150,8 @@ async def csv_lines(
             yield spool.take()
             if len(result.hits) < MAX_SIZE or not hits:
                 break
-            result = await run(search, replace(query, after=tuple(hits[-1].sort)), MAX_SIZE - 1)
+            after = replace(query, after=tuple(hits[-1].sort))
+            result = await run(search, after, MAX_SIZE - 1, keys_only=True)
         writer.close()
         yield spool.take()
     finally:
@@ -174,7 +167,7 @@ def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[R
         if search is None:
             return error_page(request, 503, "搜索未配置 search is not configured")
         try:
-            first = await run(search, query, MAX_SIZE - 1)
+            first = await run(search, query, MAX_SIZE - 1, keys_only=True)
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
         return StreamingResponse(
