@@ -51,7 +51,10 @@ def return_freed_memory() -> None:
     glibc raises its mmap threshold to the largest block freed so far: after one 5 MB
     request body, later bodies came from the heap and stayed there once freed (40 distinct
     5 MB queries, all refused, took a hub from 218 to 607 MB). Fixed thresholds keep large
-    blocks in their own mappings, unmapped on free.
+    blocks in their own mappings, unmapped on free. And glibc gives each new thread that
+    meets contention an arena of its own (up to 8 per core), each keeping its freed memory:
+    with pages, searches and publishing in worker threads the hub grew ~10 % in ten minutes
+    of load (bench/load.py). Two arenas serve a process whose Python code holds the GIL.
     """
     name = ctypes.util.find_library("c")
     if name is None:
@@ -60,6 +63,7 @@ def return_freed_memory() -> None:
         libc = ctypes.CDLL(name)
         libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
     except (OSError, AttributeError):
         return  # not glibc
 
