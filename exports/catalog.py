@@ -104,7 +104,8 @@ def datapackage(manifests: list[Manifest]) -> dict[str, Any]:
         "name": "caigou-hub",
         "title": "政府采购信息公开数据 (government procurement disclosure open data)",
         "description": "Daily dumps of the caigou-hub: notices, compiled projects, lots, "
-        "awards, contracts, parties, penalty records, framework-agreement and e-mall "
+        "awards, contracts and their suppliers (every member of a consortium, 联合体), parties, "
+        "penalty records, framework-agreement and e-mall "
         "transactions, data-quality issues, consistency flags and transparency scores. "
         "Times are Beijing time (UTC+8); money in yuan.",
         "profile": "tabular-data-package",

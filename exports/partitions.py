@@ -2,10 +2,10 @@
 
 Immutable records fall on the Beijing calendar day they were published (a correction
 published later lands on its own day, never rewriting an earlier one). Compiled records
-(projects, lots, awards, contracts) appear on every day a notice of their project was
-published, as they stand at cut time; parties on every day a record names them. Consistency
-flags fall on the day they were first found. Projects, parties and flags also get a full
-snapshot each day.
+(projects, lots, awards, contracts and their suppliers) appear on every day a notice of their
+project was published, as they stand at cut time; parties on every day a record names them.
+Consistency flags fall on the day they were first found. Projects, parties and flags also get
+a full snapshot each day.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ ENTITIES = (
     "lots",
     "awards",
     "contracts",
+    "contract_suppliers",
     "penalty_records",
     "transactions",
     "flags",
@@ -31,6 +32,7 @@ ENTITIES = (
     "data_quality_issues",
 )
 PARTY_COLUMNS = {
+    "contract_suppliers": ("party_id",),
     "penalty_records": ("subject_id",),
     "transactions": ("purchaser_id", "supplier_id"),
     "flags": ("party_id",),
@@ -87,6 +89,8 @@ def day_partitions(day: date) -> list[Partition]:
         "lots": f"project_id IN ({projects})",
         "awards": f"project_id IN ({projects})",
         "contracts": f"project_id IN ({projects})",
+        "contract_suppliers": f"contract_pk IN (SELECT id FROM contracts WHERE project_id IN "
+        f"({projects}))",
         "parties": f"id IN ({{named_parties}}) OR id IN ({compiled})",
         "penalty_records": published,
         "transactions": published,

@@ -16,6 +16,7 @@ from schema.scores import TransparencyScore
 from schema.tables import (
     Award,
     Contract,
+    ContractSupplier,
     DataQualityIssue,
     Flag,
     Lot,
@@ -33,6 +34,7 @@ ENTITIES: dict[str, type[SQLModel]] = {
     "lots": Lot,
     "awards": Award,
     "contracts": Contract,
+    "contract_suppliers": ContractSupplier,
     "parties": Party,
     "penalty_records": PenaltyRecord,
     "transactions": Transaction,

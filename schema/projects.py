@@ -155,7 +155,12 @@ class Contract(SQLModel, table=True):
     contract_id: str = field("合同编号", "Contract id within the project.")
     award_id: str | None = field("结果编号", "Award the contract follows.", default=None)
     supplier_id: int | None = field(
-        "供应商", "Contracted supplier (party).", default=None, foreign_key="parties.id", index=True
+        "供应商",
+        "Contracted supplier (party); for a consortium (联合体) its first, lead member "
+        "(every member is in contract_suppliers).",
+        default=None,
+        foreign_key="parties.id",
+        index=True,
     )
     title: str | None = field("合同名称", "Contract title.", default=None)
     status: str | None = field("合同状态", "pending, active, cancelled, terminated.", default=None)
@@ -166,3 +171,21 @@ class Contract(SQLModel, table=True):
     date_signed: BeijingTime | None = field("签订日期", "When it was signed (UTC+8).", default=None)
     period_start: date | None = field("履约开始", "Contract period start.", default=None)
     period_end: date | None = field("履约结束", "Contract period end.", default=None)
+
+
+class ContractSupplier(SQLModel, table=True):
+    """Every supplier of a contract: each member of a consortium (联合体), lead first."""
+
+    __tablename__ = "contract_suppliers"
+    __table_args__ = (UniqueConstraint("contract_pk", "party_id"),)
+
+    id: int | None = field("编号", "Internal id.", primary_key=True)
+    contract_pk: int = field(
+        "合同", "The contract (contracts.id).", foreign_key="contracts.id", index=True
+    )
+    party_id: int = field(
+        "供应商", "A supplier of the contract (party).", foreign_key="parties.id", index=True
+    )
+    position: int = field(
+        "排序", "0 for the first (lead) supplier, then 1, 2, … in the order published."
+    )

@@ -5,7 +5,16 @@ from sqlmodel import SQLModel
 from schema.data_version import DataVersion
 from schema.flags import Flag
 from schema.parties import Party, PartyRoleLink, Publisher
-from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
+from schema.projects import (
+    Award,
+    AwardSupplier,
+    Contract,
+    ContractSupplier,
+    Lot,
+    Notice,
+    NoticeSource,
+    Project,
+)
 from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
 from schema.search_outbox import SearchOutbox, SearchState
 
@@ -15,6 +24,7 @@ __all__ = [
     "Award",
     "AwardSupplier",
     "Contract",
+    "ContractSupplier",
     "DataQualityIssue",
     "DataVersion",
     "Flag",

@@ -31,32 +31,49 @@ def _notices(*found: NoticeFact | None) -> tuple[NoticeFact, ...]:
 
 @rule("CONTRACT_SUPPLIER_NOT_AWARDED", "high", CONTRACT_BASIS)
 def contract_supplier_not_awarded(facts: ProjectFacts) -> Iterator[Finding]:
-    """The contract's supplier must be a winner of its award, or of an award for the same lot
-    (an award replaced under a new id still names the lot)."""
+    """Every supplier of the contract (each consortium member) must be a winner of its award,
+    or of an award for the same lot (an award replaced under a new id still names the lot)."""
     for contract in facts.contracts:
         award = _award_of(facts, contract.award_id)
-        if contract.supplier_id is None or award is None:
+        if not contract.supplier_ids or award is None:
             continue
         winners = set(award.supplier_ids)
         for other in facts.awards:
             if other.status in (None, "active") and set(other.lot_ids) & set(award.lot_ids):
                 winners |= other.supplier_ids
-        if contract.supplier_id in winners:
+        strangers = [p for p in contract.supplier_ids if p not in winners]
+        if not strangers:
             continue
         notice = facts.last_stating("contracts", contract.contract_id, "suppliers")
+        notice = notice or _naming_suppliers(facts, contract.contract_id)
         result = facts.first_stating("awards", award.award_id)
-        yield Finding(
-            f"合同{contract.contract_id}的供应商不在结果{award.award_id}的中标（成交）供应商之中",
-            notices=_notices(
-                result, notice or facts.first_stating("contracts", contract.contract_id)
-            ),
-            fields=(fact(f"contracts[{contract.contract_id}].supplier_id", contract.supplier_id,
-                         notice),
-                    fact(f"awards[{award.award_id}].supplier_ids", sorted(winners), result),
-                    fact(f"awards[{award.award_id}].relatedLots", list(award.lot_ids), result)),
-            party_id=contract.supplier_id,
-            extra={"contract_id": contract.contract_id, "award_id": award.award_id},
-        )  # fmt: skip
+        for party_id in strangers:
+            yield Finding(
+                f"合同{contract.contract_id}的供应商不在结果{award.award_id}的中标（成交）供应商之中",
+                notices=_notices(
+                    result, notice or facts.first_stating("contracts", contract.contract_id)
+                ),
+                fields=(fact(f"contracts[{contract.contract_id}].supplier_ids",
+                             list(contract.supplier_ids), notice),
+                        fact(f"awards[{award.award_id}].supplier_ids", sorted(winners), result),
+                        fact(f"awards[{award.award_id}].relatedLots", list(award.lot_ids),
+                             result)),
+                party_id=party_id,
+                extra={"contract_id": contract.contract_id, "award_id": award.award_id},
+            )  # fmt: skip
+
+
+def _naming_suppliers(facts: ProjectFacts, contract_id: str) -> NoticeFact | None:
+    """The last notice stating the contract that names supplier parties (OCDS 1.1 core has no
+    contracts[].suppliers: a contract release names its supplier as a party)."""
+    found = None
+    for notice in facts.notices:
+        parties = notice.payload.get("parties") or []
+        if notice.item("contracts", contract_id) is not None and any(
+            "supplier" in (p.get("roles") or []) for p in parties if isinstance(p, dict)
+        ):
+            found = notice
+    return found
 
 
 @rule("CONTRACT_ABOVE_AWARD", "medium", CONTRACT_BASIS)
@@ -125,8 +142,8 @@ def supplier_debarred(facts: ProjectFacts) -> Iterator[Finding]:
     for contract in facts.contracts:
         notice = facts.first_stating("contracts", contract.contract_id)
         day = contract.date_signed or (notice.published_at if notice else None)
-        if contract.supplier_id is not None:
-            events.append((contract.supplier_id, day, f"contracts[{contract.contract_id}]", notice))
+        for party_id in contract.supplier_ids:
+            events.append((party_id, day, f"contracts[{contract.contract_id}]", notice))
     for party_id, moment, where, notice in events:
         if moment is None:
             continue

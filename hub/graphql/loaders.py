@@ -15,6 +15,7 @@ from schema.tables import (
     Award,
     AwardSupplier,
     Contract,
+    ContractSupplier,
     Flag,
     Lot,
     Notice,
@@ -145,6 +146,12 @@ class Loaders:
     def award_suppliers(self) -> DataLoader[Hashable, list[Any]]:
         links = _table(AwardSupplier)
         return many_loader(self.conn, _children(links, "award_pk"), "award_pk")
+
+    @cached_property
+    def contract_suppliers(self) -> DataLoader[Hashable, list[Any]]:
+        links = _table(ContractSupplier)
+        order = links.c.position
+        return many_loader(self.conn, _children(links, "contract_pk", order), "contract_pk")
 
     @cached_property
     def transaction(self) -> DataLoader[int, Any]:

@@ -26,6 +26,7 @@ from hub.graphql.filters import (
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page
 from schema.tables import Contract as ContractTable
+from schema.tables import ContractSupplier as ContractSupplierTable
 from schema.tables import Notice as NoticeTable
 from schema.tables import Project as ProjectTable
 
@@ -39,6 +40,7 @@ FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
 PROJECTS = ProjectTable.__table__  # type: ignore[attr-defined]
 NOTICES = NoticeTable.__table__  # type: ignore[attr-defined]
 CONTRACTS = ContractTable.__table__  # type: ignore[attr-defined]
+CONTRACT_SUPPLIERS = ContractSupplierTable.__table__  # type: ignore[attr-defined]
 
 
 @strawberry.type(
@@ -162,9 +164,20 @@ class Award(catalogue_type("awards", "Award"), Node):  # type: ignore[misc]
 
 @strawberry.type(name="Contract", description="合同: a contract as compiled.")
 class Contract(catalogue_type("contracts", "Contract"), Node):  # type: ignore[misc]
-    @strawberry.field(description="供应商: the contracted supplier.")
+    @strawberry.field(
+        description="供应商: the contracted supplier; for a consortium (联合体) its first, lead "
+        "member (`suppliers` lists them all)."
+    )
     async def supplier(self, info: Info) -> PartyRef | None:
         return await _party(info, self.supplier_id)
+
+    @strawberry.field(
+        description="供应商: every supplier of the contract, each member of a consortium "
+        "(联合体), lead first, as the contract notice names them."
+    )
+    async def suppliers(self, info: Info) -> list[PartyRef]:
+        links = await info.context.loaders.contract_suppliers.load(self.pk)
+        return [await _party(info, link.party_id) for link in links]
 
     @strawberry.field(description="The project.")
     async def project(self, info: Info) -> Project:
@@ -276,7 +289,7 @@ def notices_page(
 @strawberry.input(description="Narrows `contracts`.")
 class ContractFilter:
     supplier_id: strawberry.ID | None = filter_field(
-        "contracts", "supplier_id", "this party (a Party id)"
+        "contract_suppliers", "party_id", "this party (a Party id), lead or consortium member"
     )
     region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
     signed: DateRange | None = filter_field(
@@ -288,11 +301,17 @@ class ContractFilter:
         c = CONTRACTS.c
         return narrow(
             select(CONTRACTS),
-            c.supplier_id == party_pk(self.supplier_id, "supplierId") if self.supplier_id else None,
+            _signed_by(party_pk(self.supplier_id, "supplierId")) if self.supplier_id else None,
             project_region(c.project_id, self.region_code),
             date_clause(c.date_signed, self.signed, is_datetime=True),
             amount_clause(c.amount, self.amount),
         )
+
+
+def _signed_by(party_id: int) -> Any:
+    """Contracts whose suppliers include the party, lead or not."""
+    links = CONTRACT_SUPPLIERS.c
+    return CONTRACTS.c.id.in_(select(links.contract_pk).where(links.party_id == party_id))
 
 
 def contracts_page(

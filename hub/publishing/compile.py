@@ -9,7 +9,9 @@ import orjson
 from sqlalchemy import Connection, delete, select, update
 
 from hub.flags.engine import recompute_project
+from hub.publishing.contract_suppliers import clear_contract_suppliers, store_contract_suppliers
 from hub.publishing.parties import PartyResolver
+from schema.contract_suppliers import contract_suppliers
 from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
 from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
 from schema.types import NoticeType, PartyRole, ProjectStatus
@@ -58,7 +60,8 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         .where(NOTICES.c.project_id == project_id)
         .order_by(NOTICES.c.published_at, NOTICES.c.id)
     ).all()
-    compiled = merge_releases(orjson.loads(n.payload) for n in notices)
+    releases = [orjson.loads(n.payload) for n in notices]
+    compiled = merge_releases(releases)
     party_ids = _resolve_parties(compiled, parties)
     tender = compiled.get("tender") or {}
     budget_value = ((compiled.get("planning") or {}).get("budget") or {}).get("amount")
@@ -103,7 +106,9 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
     # No region_code: a project keeps the region its first notice was stored with, which
     # every later notice is checked against (NoticeHandler._region); a release never moves it.
     conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
+    clear_contract_suppliers(conn, project_id)  # before the contracts they name are replaced
     _replace_children(conn, project_id, compiled, party_ids)
+    store_contract_suppliers(conn, project_id, contract_suppliers(releases, compiled), party_ids)
     # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every
     # notice of a recompiled project itself (NoticeHandler.finish), flag codes included.
     recompute_project(conn, project_id, reindex=False)
@@ -156,18 +161,11 @@ def _replace_children(
         }
         for party_id in sorted(suppliers):
             conn.execute(AWARD_SUPPLIERS.insert().values(award_pk=award_pk, party_id=party_id))
-    awards_by_id = {str(a["id"]): a for a in compiled.get("awards") or []}
     for contract in compiled.get("contracts") or []:
-        suppliers = contract.get("suppliers") or (
-            awards_by_id.get(str(contract.get("awardID")), {}).get("suppliers") or []
-        )
-        supplier_id = next(
-            (party_ids[s["id"]] for s in suppliers if s.get("id") in party_ids), None
-        )
         period = contract.get("period") or {}
         conn.execute(CONTRACTS.insert().values(
             project_id=project_id, contract_id=str(contract["id"]),
-            award_id=contract.get("awardID"), supplier_id=supplier_id, title=contract.get("title"),
+            award_id=contract.get("awardID"), title=contract.get("title"),
             status=contract.get("status"), amount=_money(contract.get("value")),
             currency=_currency(contract.get("value")),
             date_signed=_when(contract.get("dateSigned")),

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from hub.web.projects import (
     AWARD_SUPPLIERS,
     AWARDS,
+    CONTRACT_SUPPLIERS,
     CONTRACTS,
     FLAGS,
     PARTIES,
@@ -82,7 +83,8 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
         select(CONTRACTS.c.contract_id, CONTRACTS.c.title, CONTRACTS.c.amount,
                CONTRACTS.c.date_signed, PROJECTS.c.ocid)
         .join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
-        .where(CONTRACTS.c.supplier_id == pk)
+        .join(CONTRACT_SUPPLIERS, CONTRACT_SUPPLIERS.c.contract_pk == CONTRACTS.c.id)
+        .where(CONTRACT_SUPPLIERS.c.party_id == pk)
         .order_by(CONTRACTS.c.date_signed.desc()).limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     projects = conn.execute(

@@ -19,6 +19,7 @@ from schema.tables import (
     Award,
     AwardSupplier,
     Contract,
+    ContractSupplier,
     Flag,
     Lot,
     Notice,
@@ -34,6 +35,7 @@ LOTS = Lot.__table__  # type: ignore[attr-defined]
 AWARDS = Award.__table__  # type: ignore[attr-defined]
 AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
 CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
+CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 FLAGS = Flag.__table__  # type: ignore[attr-defined]
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
@@ -61,7 +63,7 @@ def names(conn: Connection, pks: set[int]) -> dict[int, str]:
 
 
 def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
-    """Everything the page shows, in six indexed queries."""
+    """Everything the page shows, in seven indexed queries."""
     project = conn.execute(select(PROJECTS).where(PROJECTS.c.ocid == ocid)).mappings().first()
     if project is None:
         return None
@@ -91,8 +93,17 @@ def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
     contracts = conn.execute(
         select(CONTRACTS).where(CONTRACTS.c.project_id == pk).order_by(CONTRACTS.c.date_signed)
     ).mappings().all()  # fmt: skip
+    members: dict[int, list[int]] = {}  # every consortium member, lead first
+    if contracts:
+        pairs = conn.execute(
+            select(CONTRACT_SUPPLIERS.c.contract_pk, CONTRACT_SUPPLIERS.c.party_id)
+            .where(CONTRACT_SUPPLIERS.c.contract_pk.in_([c["id"] for c in contracts]))
+            .order_by(CONTRACT_SUPPLIERS.c.contract_pk, CONTRACT_SUPPLIERS.c.position)
+        )  # fmt: skip
+        for contract_pk, party in pairs:
+            members.setdefault(contract_pk, []).append(party)
     wanted = {project["purchaser_id"], project["agency_id"]}
-    wanted |= {c["supplier_id"] for c in contracts} | {p for ps in winners.values() for p in ps}
+    wanted |= {p for ps in (*members.values(), *winners.values()) for p in ps}
     return {
         "project": project,
         "notices": notices,
@@ -101,6 +112,7 @@ def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
         "awards": awards,
         "winners": winners,
         "contracts": contracts,
+        "members": members,
         "names": names(conn, {w for w in wanted if w is not None}),
         "flags": flags_where(conn, FLAGS.c.project_id == pk),
     }
