@@ -1,7 +1,7 @@
 """contract suppliers: every member of a consortium (联合体), lead first
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0012
 Create Date: 2026-12-04 17:00:00
 
 Existing contracts keep the one supplier they stored, as their lead (position 0); the other
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
