@@ -96,3 +96,27 @@ def check_category(code: str, edition: str | None) -> str:
     elif not _CATEGORY_FORMAT.match(code):
         raise CodeError(f"category code {code!r} is not a catalogue code (A/B/C and 8 digits)")
     return edition
+
+
+CATALOGUE_SCHEMES = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
+
+
+def looks_like_category(code: str) -> bool:
+    """Whether `code` has the shape of a 品目 code (A/B/C and up to 8 digits)."""
+    return bool(_CATEGORY_FORMAT.match(code))
+
+
+def catalogue_classification(scheme: object, code: object) -> tuple[str, str] | None:
+    """(code, edition) when an OCDS classification is a 品目 of the catalogue, None when it is
+    from a foreign scheme (CPV, UNSPSC…), which is kept in the payload but is not the 品目.
+
+    A code shaped like a catalogue code is checked whatever the scheme says, so a CPV label
+    cannot smuggle an unknown 品目 in; CodeError when it fails.
+    """
+    if not isinstance(code, str) or not code.strip():
+        return None
+    code = code.strip()
+    edition = CATALOGUE_SCHEMES.get(scheme) if isinstance(scheme, str) else None
+    if edition is None and not looks_like_category(code):
+        return None
+    return code, check_category(code, edition)
