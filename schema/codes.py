@@ -69,6 +69,7 @@ class CatalogueItem:
 
 
 CURRENT_EDITION = "2022"
+CATEGORY_NAME_HELP = "品目名称: the category's name in the 2022 catalogue, when it is from it."
 _CATEGORY_FORMAT = re.compile(r"^[ABC](\d{2}){0,4}$|^[ABC]\d{8}$")
 
 

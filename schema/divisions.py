@@ -20,6 +20,7 @@ from schema.codes import CodeError, is_region_code
 LIST_EDITION = "2024"
 NATIONWIDE = "100000"  # a scope, not a division: 中华人民共和国
 NATIONWIDE_NAME = "全国"
+REGION_NAME_HELP = "行政区划名称: the division's full GB/T 2260 name, e.g. 吉林省辽源市东丰县."
 LEVELS = {"province": "省级", "prefecture": "地级", "county": "县级"}
 _SEPARATORS = re.compile(r"[\s/\\|,，、·•\-－—>＞]+")
 _CITY_DISTRICTS = ("市辖区", "省直辖县级行政区划", "自治区直辖县级行政区划")
