@@ -63,7 +63,9 @@ def region_name(code: str | None) -> str | None:
     if code == NATIONWIDE:
         return NATIONWIDE_NAME
     chain = lineage(code) if code else []
-    return "".join(d.name for d in chain) or None
+    if not chain and code and code.endswith("01") and division(code[:4] + "00"):
+        chain = [*lineage(code[:4] + "00"), Division(code, "市辖区", "county", code[:4] + "00")]
+    return "".join(d.name for d in chain) or None  # 市辖区: older lists' code for the city
 
 
 def region_label(code: str | None) -> str:

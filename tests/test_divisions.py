@@ -30,6 +30,8 @@ def test_the_list_is_the_whole_current_gbt_2260() -> None:
     assert region_name("429004") == "湖北省仙桃市"  # 省直辖: no prefecture between
     assert region_name("110105") == "北京市朝阳区"
     assert region_name("659012") == "新疆维吾尔自治区白杨市"  # set up in 2023
+    assert region_name("220101") == "吉林省长春市市辖区"  # credit codes still carry 市辖区
+    assert region_name("229999") is None
     assert all(d.parent_code is None or d.parent_code in listed for d in listed.values())
 
 
