@@ -146,6 +146,21 @@ def test_no_region_anywhere_is_still_refused(engine, jilin) -> None:
     assert "region is unknown" in result.refusals[0].reason
 
 
+def test_a_later_release_may_name_the_stored_region_but_not_move_it(engine, jilin) -> None:
+    releases = project_releases()
+    assert ingest_records(engine, JILIN, RecordKind.notice, releases[:1]).accepted == 1
+    award = releases[2]
+    award["parties"] = [*award["parties"], copy.deepcopy(releases[0]["parties"][0])]
+    award["parties"][1]["address"]["region"] = "吉林省长春市南关区"  # 220102, as stored
+    assert ingest_records(engine, JILIN, RecordKind.notice, [award]).accepted == 1
+    moved = copy.deepcopy(award)
+    moved["id"] += "-moved"
+    moved["parties"][1]["address"]["region"] = "吉林省"
+    result = ingest_records(engine, JILIN, RecordKind.notice, [moved])
+    assert [r.field for r in result.refusals] == ["parties[1].address.region"]
+    assert "220000: project ocds-cghub1-JLZC2024-0153 is in 220102" in result.refusals[0].reason
+
+
 def test_transaction_and_penalty_files_may_name_regions(engine, jilin) -> None:
     rows = [transaction("DD1", region_code="吉林省长春市南关区"), transaction("DD2")]
     assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == 2
