@@ -85,6 +85,17 @@ def item_catalogue() -> dict[str, CatalogueItem]:
     }
 
 
+def category_name(code: str | None, edition: str | None = None) -> str | None:
+    """The 2022 catalogue's name for `code`, also for a search facet's prefix (A02 → A02000000)."""
+    if not code or edition not in (None, CURRENT_EDITION):
+        return None
+    catalogue = item_catalogue()
+    item = catalogue.get(code)
+    if item is None and len(code) < 9 and looks_like_category(code) and len(code) > 1:
+        item = catalogue.get(code.ljust(9, "0"))
+    return item.name if item else None
+
+
 def check_category(code: str, edition: str | None) -> str:
     """The edition to store with `code`; a 2022 code must exist in the 2022 catalogue."""
     edition = edition or CURRENT_EDITION

@@ -59,7 +59,7 @@ def test_the_project_page_names_its_region_and_category(base: str) -> None:
 
 def test_search_names_regions_in_facets_and_hits(base: str) -> None:
     html = get(base, "/?q=计算机")
-    assert "220000 吉林省" in html  # the province facet
+    assert "220000 吉林省" in html and "A02 设备" in html  # the province and 品目 facets
     assert COUNTY in html and CATEGORY in html  # the hits: a notice and an order
     assert "去掉地区（220000 吉林省）" in get(base, "/?q=无此商品&region=220000")
 

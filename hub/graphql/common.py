@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from hub.graphql.context import Context
-from schema.codes import CATEGORY_NAME_HELP, item_catalogue, region_prefix
+from schema.codes import CATEGORY_NAME_HELP, category_name, item_catalogue, region_prefix
 from schema.divisions import REGION_NAME_HELP, division, region_name
 
 __all__ = ["CATEGORY_NAME_HELP", "REGION_NAME_HELP", "category_name", "region_name"]
@@ -65,11 +65,6 @@ class Category:
     )
     kind: str | None = strawberry.field(description="goods, works or services.")
     parent_code: str | None = strawberry.field(description="The category above it.")
-
-
-def category_name(code: str | None, edition: str | None) -> str | None:
-    item = item_catalogue().get(code) if code and edition in (None, "2022") else None
-    return item.name if item else None
 
 
 def category_of(code: str | None, edition: str | None) -> Category | None:
