@@ -69,6 +69,7 @@ class CatalogueItem:
 
 
 CURRENT_EDITION = "2022"
+CATEGORY_NAME_HELP = "品目名称: the category's name in the 2022 catalogue, when it is from it."
 _CATEGORY_FORMAT = re.compile(r"^[ABC](\d{2}){0,4}$|^[ABC]\d{8}$")
 
 
@@ -84,6 +85,17 @@ def item_catalogue() -> dict[str, CatalogueItem]:
     }
 
 
+def category_name(code: str | None, edition: str | None = None) -> str | None:
+    """The 2022 catalogue's name for `code`, also for a search facet's prefix (A02 → A02000000)."""
+    if not code or edition not in (None, CURRENT_EDITION):
+        return None
+    catalogue = item_catalogue()
+    item = catalogue.get(code)
+    if item is None and len(code) < 9 and looks_like_category(code) and len(code) > 1:
+        item = catalogue.get(code.ljust(9, "0"))
+    return item.name if item else None
+
+
 def check_category(code: str, edition: str | None) -> str:
     """The edition to store with `code`; a 2022 code must exist in the 2022 catalogue."""
     edition = edition or CURRENT_EDITION
@@ -96,3 +108,27 @@ def check_category(code: str, edition: str | None) -> str:
     elif not _CATEGORY_FORMAT.match(code):
         raise CodeError(f"category code {code!r} is not a catalogue code (A/B/C and 8 digits)")
     return edition
+
+
+CATALOGUE_SCHEMES = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
+
+
+def looks_like_category(code: str) -> bool:
+    """Whether `code` has the shape of a 品目 code (A/B/C and up to 8 digits)."""
+    return bool(_CATEGORY_FORMAT.match(code))
+
+
+def catalogue_classification(scheme: object, code: object) -> tuple[str, str] | None:
+    """(code, edition) when an OCDS classification is a 品目 of the catalogue, None when it is
+    from a foreign scheme (CPV, UNSPSC…), which is kept in the payload but is not the 品目.
+
+    A code shaped like a catalogue code is checked whatever the scheme says, so a CPV label
+    cannot smuggle an unknown 品目 in; CodeError when it fails.
+    """
+    if not isinstance(code, str) or not code.strip():
+        return None
+    code = code.strip()
+    edition = CATALOGUE_SCHEMES.get(scheme) if isinstance(scheme, str) else None
+    if edition is None and not looks_like_category(code):
+        return None
+    return code, check_category(code, edition)

@@ -8,7 +8,10 @@ from typing import Any
 import strawberry
 
 from hub.graphql.context import Context
-from schema.codes import item_catalogue, region_prefix
+from schema.codes import CATEGORY_NAME_HELP, category_name, item_catalogue, region_prefix
+from schema.divisions import REGION_NAME_HELP, division, region_name
+
+__all__ = ["CATEGORY_NAME_HELP", "REGION_NAME_HELP", "category_name", "region_name"]
 
 Info = strawberry.Info[Context, None]
 
@@ -29,11 +32,16 @@ class Region:
     level: str = strawberry.field(description="province, prefecture or county.")
     province_code: str = strawberry.field(description="The province it lies in.")
     parent_code: str | None = strawberry.field(description="The division above it, if any.")
+    name: str | None = strawberry.field(
+        description="行政区划名称: its own name (东丰县); null for a code the list lacks."
+    )
+    full_name: str | None = strawberry.field(description=REGION_NAME_HELP)
 
 
 def region_of(code: str | None) -> Region | None:
     if not code:
         return None
+    listed = division(code)
     prefix = region_prefix(code)
     level = {2: "province", 4: "prefecture"}.get(len(prefix), "county")
     parent = (
@@ -41,7 +49,11 @@ def region_of(code: str | None) -> Region | None:
         if level == "province"
         else (code[:2] + "0000" if level == "prefecture" else code[:4] + "00")
     )
-    return Region(code=code, level=level, province_code=code[:2] + "0000", parent_code=parent)
+    return Region(
+        code=code, level=level, province_code=code[:2] + "0000",
+        parent_code=listed.parent_code if listed else parent,
+        name=listed.name if listed else None, full_name=region_name(code),
+    )  # fmt: skip
 
 
 @strawberry.type(description="An item category (品目) of the government procurement catalogue.")

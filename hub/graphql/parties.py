@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy import Connection, select
 
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
-from hub.graphql.common import Info, Region, region_of
+from hub.graphql.common import REGION_NAME_HELP, Info, Region, region_name, region_of
 from hub.graphql.filters import (
     REGION_HELP,
     DateRange,
@@ -71,6 +71,10 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     @strawberry.field(description="行政区划: its region.")
     def region(self) -> Region | None:
         return region_of(self.region_code)
+
+    @strawberry.field(description=REGION_NAME_HELP)
+    def region_name(self) -> str | None:
+        return region_name(self.region_code)
 
     @strawberry.field(description="处罚记录数: penalty records about it.")
     async def penalty_count(self, info: Info) -> int:
@@ -168,6 +172,10 @@ class PenaltyRecord(catalogue_type("penalty_records", "PenaltyRecord"), Node):  
     @strawberry.field(description="发布者: the finance department's publisher account.")
     async def publisher(self, info: Info) -> Publisher:
         return from_row(Publisher, await info.context.loaders.publisher.load(self.publisher_id))
+
+    @strawberry.field(description=REGION_NAME_HELP)
+    def region_name(self) -> str | None:
+        return region_name(self.region_code)
 
 
 @strawberry.input(description="Narrows `parties` and `suppliers`.")

@@ -10,7 +10,17 @@ import strawberry
 from sqlalchemy import Connection, select
 
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
-from hub.graphql.common import Category, Info, Region, category_of, region_of
+from hub.graphql.common import (
+    CATEGORY_NAME_HELP,
+    REGION_NAME_HELP,
+    Category,
+    Info,
+    Region,
+    category_name,
+    category_of,
+    region_name,
+    region_of,
+)
 from hub.graphql.filters import (
     REGION_HELP,
     AmountRange,
@@ -75,6 +85,10 @@ class Project(catalogue_type("projects", "Project"), Node):  # type: ignore[misc
     def region(self) -> Region | None:
         return region_of(self.region_code)
 
+    @strawberry.field(description=REGION_NAME_HELP)
+    def region_name(self) -> str | None:
+        return region_name(self.region_code)
+
     @strawberry.field(description="标记: consistency flags on it, most severe first.")
     async def flags(self, info: Info) -> list[FlagRef]:
         from hub.graphql.flags import by_severity
@@ -84,6 +98,10 @@ class Project(catalogue_type("projects", "Project"), Node):  # type: ignore[misc
     @strawberry.field(description="品目: the project's main item category.")
     def category(self) -> Category | None:
         return category_of(self.category_code, self.category_edition)
+
+    @strawberry.field(description=CATEGORY_NAME_HELP)
+    def category_name(self) -> str | None:
+        return category_name(self.category_code, self.category_edition)
 
 
 async def _party(info: Info, pk: int | None) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from hub.graphql.catalogue_types import catalogue_type, from_row
-from hub.graphql.common import Info
+from hub.graphql.common import REGION_NAME_HELP, Info, region_name
 from hub.graphql.errors import BadUserInput
 from hub.graphql.filters import Direction, party_pk
 from schema.codes import is_region_code
@@ -39,6 +39,10 @@ class TransparencyScore(ScoreFields):  # type: ignore[misc,valid-type]
     rank: int | None = strawberry.field(
         default=None, description="名次: 1 is the best score (ties share); null in a series."
     )
+
+    @strawberry.field(description=REGION_NAME_HELP)
+    def region_name(self) -> str | None:
+        return region_name(self.region_code)
 
     @strawberry.field(description="The purchaser or agency scored, grouping by party.")
     async def party(self, info: Info) -> PartyRef | None:

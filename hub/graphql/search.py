@@ -18,7 +18,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField
 
 from hub.graphql.catalogue_types import by_ids, from_row
-from hub.graphql.common import Info, category_of
+from hub.graphql.common import Info, category_of, region_name
 from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
 from hub.graphql.parties import Party, PenaltyRecord
@@ -200,7 +200,9 @@ def _labels(facet: str, key: str) -> str | None:
     if facet == "category":
         category = category_of(key, None)
         return category.name if category else None
-    return None  # regions: the hub holds codes, not the GB/T 2260 names
+    if facet == "region":
+        return region_name(key)
+    return None
 
 
 def _facets(result: SearchResult) -> SearchFacets:

@@ -9,7 +9,18 @@ import strawberry
 from sqlalchemy import select
 
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
-from hub.graphql.common import Category, Info, Region, category_of, region_of, selects
+from hub.graphql.common import (
+    CATEGORY_NAME_HELP,
+    REGION_NAME_HELP,
+    Category,
+    Info,
+    Region,
+    category_name,
+    category_of,
+    region_name,
+    region_of,
+    selects,
+)
 from hub.graphql.filters import (
     REGION_HELP,
     AmountRange,
@@ -52,9 +63,17 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
     def region(self) -> Region | None:
         return region_of(self.region_code)
 
+    @strawberry.field(description=REGION_NAME_HELP)
+    def region_name(self) -> str | None:
+        return region_name(self.region_code)
+
     @strawberry.field(description="品目: the item category.")
     def category(self) -> Category | None:
         return category_of(self.category_code, self.category_edition)
+
+    @strawberry.field(description=CATEGORY_NAME_HELP)
+    def category_name(self) -> str | None:
+        return category_name(self.category_code, self.category_edition)
 
 
 @strawberry.input(description="Narrows `transactions`.")

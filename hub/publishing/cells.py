@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from hub.publishing.errors import FieldError
+from hub.publishing.parties import Note, resolve_region
 from schema.codes import is_region_code
 from schema.ocds import parse_ocds_datetime, utc_now_beijing
 
@@ -252,8 +253,14 @@ def iso_datetime(value: Any, name: str, *, schedule: bool = False) -> datetime:
 
 
 def region(raw: Mapping[str, Any], name: str = "region_code") -> str:
+    return region_read(raw, name)[0]
+
+
+def region_read(raw: Mapping[str, Any], name: str = "region_code") -> tuple[str, Note | None]:
+    """(division code, note): a six-digit code, or a GB/T 2260 name (吉林省辽源市东丰县, or
+    东丰县 when only one division has it) read as its code, the note recording how."""
     value = text(raw, name)
     assert value is not None
-    if not is_region_code(value):
+    if value.isascii() and value.isdigit() and not is_region_code(value):
         raise FieldError(name, f"{shown(value)} is not a six-digit division code (GB/T 2260)")
-    return value
+    return resolve_region(value, name)

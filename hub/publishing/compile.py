@@ -11,6 +11,7 @@ from sqlalchemy import Connection, delete, select, update
 from hub.flags.engine import recompute_project
 from hub.publishing.contract_suppliers import clear_contract_suppliers, store_contract_suppliers
 from hub.publishing.parties import PartyResolver
+from schema.codes import CodeError, catalogue_classification
 from schema.contract_suppliers import contract_suppliers
 from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
 from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
@@ -37,7 +38,6 @@ STATUS_OF = {
     NoticeType.acceptance: ProjectStatus.completed,
     NoticeType.termination: ProjectStatus.terminated,
 }
-EDITIONS = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
 
 
 def _money(value: Any) -> Decimal | None:
@@ -51,6 +51,20 @@ def _currency(value: Any) -> str | None:
 
 def _when(value: Any) -> Any:
     return parse_ocds_datetime(value) if value else None
+
+
+def _category(tender: dict[str, Any]) -> tuple[str, str] | None:
+    """The project's 品目: the first item classified in the catalogue; a foreign scheme's code
+    (CPV, UNSPSC…) stays in the payload only. Checked at the door, so no CodeError here."""
+    for item in tender.get("items") or []:
+        classification = item.get("classification") or {}
+        try:
+            found = catalogue_classification(classification.get("scheme"), classification.get("id"))
+        except CodeError:  # stored before the door checked every scheme: not a 品目
+            found = None
+        if found:
+            return found
+    return None
 
 
 def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:
@@ -76,13 +90,7 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         ),
         None,
     )
-    classification = (
-        next(
-            (i.get("classification") for i in tender.get("items") or [] if i.get("classification")),
-            None,
-        )
-        or {}
-    )
+    category = _category(tender)
     status = ProjectStatus.planning
     for notice in notices:
         status = STATUS_OF.get(NoticeType(notice.notice_type), status)
@@ -94,8 +102,8 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
         "procurement_method": tender.get("procurementMethod"),
         "procurement_method_details": tender.get("procurementMethodDetails"),
         "main_category": tender.get("mainProcurementCategory"),
-        "category_code": classification.get("id"),
-        "category_edition": EDITIONS.get(classification.get("scheme")),
+        "category_code": category[0] if category else None,
+        "category_edition": category[1] if category else None,
         "budget": _money(budget_value),
         "currency": _currency(budget_value),
         "status": status.value,

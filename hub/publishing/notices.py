@@ -14,17 +14,17 @@ from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
+from hub.publishing.parties import Note, infer_buyer_region, record_notes, resolve_region
 from hub.publishing.release_shape import check_release
-from schema.codes import CodeError, check_category, is_region_code
+from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, notice_type_of
 from schema.search_outbox import enqueue
 from schema.tables import Notice, NoticeSource, Project
-from schema.types import NoticeType, ProjectStatus
+from schema.types import NoticeType, ProjectStatus, RecordKind
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
-CLASSIFICATION_EDITIONS = {"CN-GPC-2022": "2022", "CN-GPC-2013": "2013"}
 SECTIONS = ("planning", "tender", "awards", "contracts")
 
 
@@ -50,6 +50,7 @@ class NoticeHandler:
         self.ctx = ctx
         self.touched: set[int] = set()
         self.resourced: set[int] = set()  # held notices seen from another site
+        self.notes: list[Note] = []  # how the record being read had its regions read
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -59,6 +60,7 @@ class NoticeHandler:
 
     def parse(self, release: Mapping[str, Any]) -> tuple[NoticeType, datetime, str, str]:
         """(notice type, publish time, region, title), or FieldError."""
+        self.notes = []
         check_release(release)
         ocid = _required(release, "ocid")
         _required(release, "id")
@@ -86,18 +88,15 @@ class NoticeHandler:
                     str(identifier.get("id", "")), f"parties[{i}].identifier.id"
                 )
             region = (party.get("address") or {}).get("region")
-            if region is not None and not is_region_code(str(region)):
-                raise FieldError(
-                    f"parties[{i}].address.region", f"{region!r} is not a division code"
-                )
+            if region is not None:
+                note = resolve_region(region, f"parties[{i}].address.region")[1]
+                self.notes += [note] if note else []
         for i, item in enumerate(tender.get("items") or []):
             classification = item.get("classification") or {}
-            edition = CLASSIFICATION_EDITIONS.get(classification.get("scheme"))
-            if edition and classification.get("id"):
-                try:
-                    check_category(classification["id"], edition)
-                except CodeError as exc:
-                    raise FieldError(f"tender.items[{i}].classification.id", str(exc)) from None
+            try:  # a 品目-shaped code is checked whatever the scheme; CPV etc. are kept apart
+                catalogue_classification(classification.get("scheme"), classification.get("id"))
+            except CodeError as exc:
+                raise FieldError(f"tender.items[{i}].classification.id", str(exc)) from None
         _check_amount(
             ((release.get("planning") or {}).get("budget") or {}).get("amount"),
             "planning.budget.amount",
@@ -131,14 +130,20 @@ class NoticeHandler:
             if is_buyer or "buyer" in (party.get("roles") or []):
                 region = (party.get("address") or {}).get("region")
                 if region:
-                    stated = (f"parties[{i}].address.region", str(region))
+                    field = f"parties[{i}].address.region"
+                    stated = (field, resolve_region(region, field)[0])
                     break
         if stated is None:
-            if not stored:
+            if stored:
+                return stored
+            inferred = infer_buyer_region(release)
+            if inferred is None:
                 raise FieldError(
-                    "parties", "no buyer with address.region: the project's region is unknown"
-                )
-            return stored
+                    "parties", "no buyer with address.region or a credit code, no agency with "
+                    "address.region: the project's region is unknown",
+                )  # fmt: skip
+            self.notes.append(inferred[1])
+            stated = (inferred[1][0], inferred[0])
         field, region = stated
         if stored and region != stored:
             raise FieldError(field, f"{region}: project {ocid} is in {stored}; a release may "
@@ -193,6 +198,7 @@ class NoticeHandler:
             )
             .returning(NOTICES.c.id)
         ).scalar_one()  # fmt: skip
+        record_notes(conn, RecordKind.notice, notice_id, release_id, self.notes, ctx.received_at)
         conn.execute(SOURCES.insert().values(
             notice_id=notice_id, publisher_id=ctx.publisher.id,
             source_site=ctx.source_site, received_at=ctx.received_at,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
@@ -10,12 +12,93 @@ from sqlalchemy.exc import IntegrityError
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
+from schema.divisions import read_region, region_name, registration_region
 from schema.search_outbox import enqueue, enqueue_naming
-from schema.tables import Party, PartyRoleLink
-from schema.types import PartyRole
+from schema.tables import DataQualityIssue, Party, PartyRoleLink
+from schema.types import PartyRole, RecordKind
 
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
+ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
+REGION_NAME = "region_name"  # data-quality codes: a name read as its division code,
+REGION_UNLISTED = "region_unlisted"  # a well-formed code the GB/T 2260 list lacks,
+REGION_INFERRED = "region_inferred"  # a missing buyer region taken from elsewhere
+
+Note = tuple[str, str, str]  # (field, data-quality code, message)
+
+
+def resolve_region(value: object, field: str) -> tuple[str, Note | None]:
+    """(division code, note) for a region given as a code or a GB/T 2260 name, or FieldError
+    naming `field` for an ambiguous or unknown name. Every door reads regions through this."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError(field, f"{value!r} is not a division code or name")
+    try:
+        code, message = read_region(str(value))
+    except CodeError as exc:
+        raise FieldError(field, str(exc)) from None
+    if message is None:
+        return code, None
+    kind = REGION_NAME if not str(value).strip().isdigit() else REGION_UNLISTED
+    return code, (field, kind, message)
+
+
+def quiet_region(value: object) -> str | None:
+    """The division code for a party's stated region, None when it cannot be read (the
+    door has already refused or recorded it)."""
+    try:
+        return resolve_region(value, "region")[0] if value not in (None, "") else None
+    except FieldError:
+        return None
+
+
+def _party_with(release: Mapping[str, Any], ref: object, role: str) -> tuple[int, dict] | None:
+    for i, party in enumerate(release.get("parties") or []):
+        if isinstance(party, dict) and (
+            (ref is not None and party.get("id") == ref) or role in (party.get("roles") or [])
+        ):
+            return i, party
+    return None
+
+
+def infer_buyer_region(release: Mapping[str, Any]) -> tuple[str, Note] | None:
+    """A region for a buyer that states none: the registration division its credit code
+    carries (characters 3–8), else the agency's stated region; with the note saying so."""
+    buyer = _party_with(release, (release.get("buyer") or {}).get("id"), "buyer")
+    if buyer is not None:
+        i, party = buyer
+        identifier = party.get("identifier") or {}
+        if identifier.get("scheme") in ("CN-SAIC", "CN-USCC"):
+            code = registration_region(str(identifier.get("id", "")).strip().upper())
+            if code:
+                field = f"parties[{i}].identifier.id"
+                message = (f"buyer region inferred as {code} ({region_name(code)}) from its "
+                           "credit code (characters 3–8)")  # fmt: skip
+                return code, (field, REGION_INFERRED, message)
+    tender = release.get("tender") or {}
+    agency_ref = (tender.get("procuringEntity") or {}).get("id")
+    agency = _party_with(release, agency_ref, "procuringEntity")
+    if agency is not None:
+        i, party = agency
+        stated = (party.get("address") or {}).get("region")
+        if stated:
+            field = f"parties[{i}].address.region"
+            code = resolve_region(stated, field)[0]
+            message = f"buyer region inferred as {code} ({region_name(code)}) from the agency's"
+            return code, (field, REGION_INFERRED, message + " address.region")
+    return None
+
+
+def record_notes(
+    conn: Connection, kind: RecordKind, pk: int, ref: str, notes: Iterable[Note], at: datetime
+) -> None:
+    """Write how a record's regions were read as `data_quality_issues` rows."""
+    rows = [
+        {"record_kind": kind.value, "record_pk": pk, "record_ref": ref, "field_name": field,
+         "code": code, "message": message, "detected_at": at}
+        for field, code, message in notes
+    ]  # fmt: skip
+    if rows:
+        conn.execute(ISSUES.insert(), rows)
 
 
 class PartyResolver:
@@ -80,6 +163,7 @@ class PartyResolver:
 
     def _find_or_create(self, name: str, code: str | None, region: str | None) -> int:
         key = normalise_name(name)
+        region = quiet_region(region)  # a release may state it as a name (吉林省辽源市东丰县)
         if code:
             row = self.conn.execute(select(PARTIES.c.id).where(PARTIES.c.uscc == code)).first()
             if row:

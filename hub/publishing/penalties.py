@@ -16,14 +16,15 @@ from hub.publishing.cells import (
     iso_date,
     iso_datetime,
     record_ref,
-    region,
+    region_read,
     shown,
     text,
 )
 from hub.publishing.errors import FieldError
+from hub.publishing.parties import Note, record_notes
 from schema.search_outbox import enqueue
 from schema.tables import PenaltyRecord, Project
-from schema.types import PartyRole, PenaltyKind
+from schema.types import PartyRole, PenaltyKind, RecordKind
 
 TABLE = PenaltyRecord.__table__  # type: ignore[attr-defined]
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
@@ -45,6 +46,7 @@ class PenaltyHandler:
         self.ctx = ctx
         self.seen: dict[str, str] = {}
         self.written: list[int] = []  # ids for the search outbox, written by finish()
+        self.region_note: Note | None = None  # how the record's region name was read
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -58,7 +60,7 @@ class PenaltyHandler:
         kind = text(raw, "kind")
         if kind not in PenaltyKind.__members__:
             raise FieldError("kind", f"{shown(kind)} is not one of {', '.join(PenaltyKind)}")
-        region_code = region(raw)
+        region_code, self.region_note = region_read(raw)
         publisher = self.ctx.publisher
         if not publisher.covers_region(region_code):
             raise FieldError("region_code", f"{region_code} is outside {publisher.name}'s "
@@ -150,6 +152,8 @@ class PenaltyHandler:
             .returning(TABLE.c.id)
         ).scalar_one()
         self.written.append(penalty_id)
+        notes = [self.region_note] if self.region_note else []
+        record_notes(ctx.conn, RecordKind.penalty, penalty_id, record_id, notes, ctx.received_at)
         ctx.report.accepted += 1
 
     def finish(self) -> None:

@@ -24,13 +24,14 @@ from hub.publishing.cells import (
     iso_datetime,
     optional,
     record_ref,
-    region,
+    region_read,
     required,
     scaled,
     shown,
 )
 from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
+from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
 from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DataQualityIssue, Transaction
@@ -85,6 +86,7 @@ class ParsedOrder(NamedTuple):
     agreement_id: str | None
     mismatch: str | None  # why amount ≠ quantity × unit price, if it is not
     published_at: Any  # in the driver's form
+    region_note: Note | None = None  # how a region name was read, for data quality
 
 
 CONTENT_FIELDS = 18
@@ -102,7 +104,7 @@ class TransactionHandler:
         # Checked once per batch: valid region codes in scope, and registration divisions
         # of purchasers' credit codes that passed (two sets: a registration that is no
         # region code must never let a `region_code` skip its own check).
-        self._regions_ok: set[str] = set()
+        self._regions_ok: dict[str, tuple[str, Note | None]] = {}
         self._registrations_ok: set[str] = set()
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
@@ -124,14 +126,16 @@ class TransactionHandler:
             raise FieldError(
                 "channel", f"{shown(raw.get('channel'))} is not one of {', '.join(CHANNELS)}"
             )
-        region_code = raw.get("region_code")
-        if region_code not in self._regions_ok:
-            region_code = region(raw)
-            if not ctx.publisher.covers_region(region_code):
+        given = raw.get("region_code")
+        read = self._regions_ok.get(given)  # type: ignore[arg-type]
+        if read is None:
+            read = region_read(raw)  # a code, or a GB/T 2260 name read as its code
+            if not ctx.publisher.covers_region(read[0]):
                 raise FieldError(
-                    "region_code", f"{region_code} is outside {ctx.publisher.name}'s scope"
+                    "region_code", f"{read[0]} is outside {ctx.publisher.name}'s scope"
                 )
-            self._regions_ok.add(region_code)
+            self._regions_ok[given] = read  # type: ignore[index]
+        region_code, region_note = read
         purchaser_code = optional(raw, "purchaser_uscc")
         supplier_code = optional(raw, "supplier_uscc")
         if purchaser_code:
@@ -158,7 +162,7 @@ class TransactionHandler:
             required(raw, "supplier_name"), supplier_code, required(raw, "item_name"),
             optional(raw, "brand"), required(raw, "model"), category, edition, quantity,
             optional(raw, "unit"), unit_price, amount, order_date, region_code,  # type: ignore[arg-type]
-            optional(raw, "agreement_id"), mismatch, self._published_at(raw),
+            optional(raw, "agreement_id"), mismatch, self._published_at(raw), region_note,
         )  # fmt: skip
 
     def _check_purchaser_scope(self, code: str) -> None:
@@ -201,7 +205,7 @@ class TransactionHandler:
             return
         existing = self._existing([order.order_id for _, _, order in pending])
         rows: list[tuple[Any, ...]] = []
-        issues: list[tuple[str, str]] = []
+        issues: list[tuple[str, str, str, str]] = []  # order id, field, code, message
         seen: dict[str, str] = {}
         convert = self.convert
         resolve = ctx.parties.resolve
@@ -223,7 +227,9 @@ class TransactionHandler:
             )
             supplier = resolve(order.supplier_name, order.supplier_uscc, None, PartyRole.supplier)
             if order.mismatch:
-                issues.append((order_id, order.mismatch))
+                issues.append((order_id, "amount", "amount_mismatch", order.mismatch))
+            if order.region_note:
+                issues.append((order_id, *order.region_note))
             rows.append((
                 order_id, order.channel, purchaser, supplier, order.item_name, order.brand,
                 order.model, order.category_code, order.category_edition, order.quantity,
@@ -256,13 +262,13 @@ class TransactionHandler:
             found.update({r.order_id: r.content_hash for r in rows})
         return found
 
-    def _record_issues(self, issues: list[tuple[str, str]]) -> None:
+    def _record_issues(self, issues: list[tuple[str, str, str, str]]) -> None:
         ids = {
             r.order_id: r.id
             for r in self.ctx.conn.execute(
                 select(TABLE.c.id, TABLE.c.order_id).where(
                     TABLE.c.publisher_id == self.ctx.publisher.id,
-                    TABLE.c.order_id.in_([order_id for order_id, _ in issues]),
+                    TABLE.c.order_id.in_([issue[0] for issue in issues]),
                 )
             )
         }
@@ -273,12 +279,12 @@ class TransactionHandler:
                     "record_kind": RecordKind.transaction.value,
                     "record_pk": ids[order_id],
                     "record_ref": order_id,
-                    "field_name": "amount",
-                    "code": "amount_mismatch",
+                    "field_name": field,
+                    "code": code,
                     "message": message,
                     "detected_at": self.ctx.received_at,
                 }
-                for order_id, message in issues
+                for order_id, field, code, message in issues
             ],
         )
 

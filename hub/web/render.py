@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from hub.edge.request_id import current_request_id
-from hub.graphql.common import category_of
+from hub.graphql.common import category_name
 from schema.catalogue import public_fields
+from schema.divisions import region_label
 from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -43,9 +44,10 @@ def channel_label(code: str | None) -> str:
     return code or ""
 
 
-def category_label(code: str | None) -> str:
-    category = category_of(code, None)
-    return f"{code} {category.name}" if category and category.name else (code or "")
+def category_label(code: str | None, edition: str | None = None) -> str:
+    """`A02010105 台式计算机`: code and name, as GraphQL's categoryName gives it."""
+    name = category_name(code, edition)
+    return f"{code} {name}" if name else (code or "")
 
 
 def money(value: Decimal | float | None) -> str:
@@ -78,6 +80,7 @@ def environment() -> Environment:
         notice_type=notice_type_label,
         channel=channel_label,
         category=category_label,
+        region=region_label,
         money=money,
         quantity=quantity,
     )

@@ -34,18 +34,20 @@ from hub.web.render import (
 from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 from schema.codes import is_region_code
-from schema.tables import Notice, Party, Transaction
+from schema.divisions import region_label
+from schema.tables import Notice, Party, Project, Transaction
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
 PAGE_SIZE = 20
 KINDS = {"all": ("notice", "transaction"), "notice": ("notice",), "transaction": ("transaction",)}
 SORTS = ("relevance", "date", "amount")
 # Facet → the URL parameter a click sets; labels for the facet values.
 FACETS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "notice_type": ("notice_type", "公告类型 Notice type", notice_type_label),
-    "region": ("region", "地区 Region", lambda key: key),
+    "region": ("region", "地区 Region", region_label),
     "category": ("category", "品目 Category", category_label),
     "channel": ("channel", "采购渠道 Channel", channel_label),
     "year": ("year", "年份 Year", lambda key: key),
@@ -139,17 +141,21 @@ def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, 
     found: dict[tuple[str, int], dict[str, Any]] = {}
     with engine.connect() as conn:
         if wanted["notice"]:
-            n = NOTICES
+            n, pr = NOTICES, PROJECTS
             rows = conn.execute(
                 select(n.c.id, n.c.ocid, n.c.title, n.c.notice_type, n.c.published_at,
-                       n.c.source_site).where(n.c.id.in_(wanted["notice"]))
+                       n.c.source_site, pr.c.region_code, pr.c.category_code,
+                       pr.c.category_edition)
+                .join(pr, pr.c.id == n.c.project_id)
+                .where(n.c.id.in_(wanted["notice"]))
             )  # fmt: skip
             found.update((("notice", r.id), dict(r._mapping)) for r in rows)
         if wanted["transaction"]:
             t, buyer, seller = TRANSACTIONS, aliased(PARTIES), aliased(PARTIES)
             rows = conn.execute(
                 select(t.c.id, t.c.item_name, t.c.brand, t.c.model, t.c.amount, t.c.order_date,
-                       t.c.channel, t.c.purchaser_id, t.c.supplier_id,
+                       t.c.channel, t.c.purchaser_id, t.c.supplier_id, t.c.region_code,
+                       t.c.category_code, t.c.category_edition,
                        buyer.c.name.label("purchaser"), seller.c.name.label("supplier"))
                 .join(buyer, buyer.c.id == t.c.purchaser_id)
                 .join(seller, seller.c.id == t.c.supplier_id)

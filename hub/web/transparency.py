@@ -20,6 +20,7 @@ from hub.web.charts import line
 from hub.web.projects import names
 from hub.web.render import BadRequest, error_page, labels, render
 from schema.codes import is_region_code
+from schema.divisions import region_label
 from schema.transparency import Group, Scope, ranking, score_row, trend
 
 GROUPS = {"region": Group.REGION, "purchaser": Group.PURCHASER, "agency": Group.AGENCY}
@@ -82,7 +83,9 @@ def scores(engine: Engine, chosen: Selection) -> dict[str, Any]:
         series = trend(conn, series_scope) if key or region else []
         wanted = {r.key for r in ranked} | {int(key)} if parties and key else set()
         party_names = names(conn, wanted)
-    subject = party_names.get(int(key), key) if parties and key else (key or region)
+    if not parties:  # regions by their GB/T 2260 names, as parties by theirs
+        party_names = {r.key: region_label(str(r.key)) for r in ranked}
+    subject = party_names.get(int(key), key) if parties and key else region_label(key or region)
     points = [(month[2:], counts.score) for month, counts in series]
     return {
         "group": group, "groups": GROUP_NAMES, "rows": rows, "names": party_names,
