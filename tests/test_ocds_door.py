@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 from hub.app import create_app
 from hub.config import Settings
 from hub.publishing import ingest_file, ingest_records
+from hub.publishing.notices import CODES, WHAT_COUNTS
 from hub.publishing.publishers import add_publisher
 from schema.ocds import STANDARD_ZIP, TAG_TO_NOTICE, notice_type_of
 from schema.ocds_validation import HARMLESS, schema_faults
@@ -262,3 +263,13 @@ def doors(
         with running(app) as base:
             yield Doors(base, engine, token, folder)
         engine.dispose()
+
+
+def test_the_notes_refusals_cite_are_in_the_repository() -> None:
+    notes = (Path(__file__).parents[1] / "docs" / "disclosure.md").read_text("utf-8")
+    headings = {line.lstrip("# ").strip() for line in notes.splitlines() if line.startswith("#")}
+    for cited in (CODES, WHAT_COUNTS):
+        path, section = cited.split(": ")
+        assert path == "docs/disclosure.md" and section in headings, cited
+    for tag, notice_type in TAG_TO_NOTICE.items():  # the table says what the code does
+        assert f"`{tag}`" in notes and f"`{notice_type.value}`" in notes, tag
