@@ -108,7 +108,7 @@ class NoticeHandler:
                 named.add(fault.path)
                 faults.append(FieldError(fault.path, f"{fault.message} (OCDS 1.1 release schema)"))
         if shape:  # the hub's own checks read these fields: they wait for a readable shape
-            raise RecordError(faults)
+            raise RecordError(_each_field_once(faults))
         parsed = self._read(release, faults)
         if faults or parsed is None:
             raise RecordError(_each_field_once(faults))
