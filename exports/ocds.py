@@ -70,7 +70,7 @@ MILESTONE_STATUS = frozenset(("scheduled", "met", "notMet", "partiallyMet"))
 CATEGORIES = {"goods": "goods", "works": "works", "services": "services",
               "货物": "goods", "工程": "works", "服务": "services"}  # fmt: skip
 CURRENCIES = {"人民币": "CNY", "元": "CNY", "RMB": "CNY"}
-# Chinese method names (DISCLOSURE.md) → OCDS procurementMethod; the first match wins.
+# Chinese method names (docs/disclosure.md) → OCDS procurementMethod; the first match wins.
 METHODS: dict[str, ProcurementMethod] = {
     "单一来源": ProcurementMethod.direct,
     "公开招标": ProcurementMethod.open,

@@ -273,3 +273,25 @@ def test_the_notes_refusals_cite_are_in_the_repository() -> None:
         assert path == "docs/disclosure.md" and section in headings, cited
     for tag, notice_type in TAG_TO_NOTICE.items():  # the table says what the code does
         assert f"`{tag}`" in notes and f"`{notice_type.value}`" in notes, tag
+
+
+def test_a_derived_title_follows_the_project_named_later(engine, jilin) -> None:
+    tender, _, award, _ = untitled("ocds-late-tender")
+    award["parties"] = [*tender["parties"], *award["parties"]]
+    award["buyer"] = tender["buyer"]
+    ingest_records(engine, JILIN, RecordKind.notice, [award])
+    assert stored_titles(engine) == [("ocds-late-tender 中标/成交结果公告", True)]
+    ingest_records(engine, JILIN, RecordKind.notice, [tender])
+    assert stored_titles(engine) == [
+        ("吉林省实验中学计算机采购项目", False),
+        ("吉林省实验中学计算机采购项目 中标/成交结果公告", True),
+    ]
+
+
+def stored_titles(engine: Engine) -> list[tuple[str, bool]]:
+    notices = Notice.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(notices.c.title, notices.c.title_derived).order_by(notices.c.published_at)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]

@@ -87,7 +87,6 @@ class NoticeHandler:
         self.ctx = ctx
         self.touched: set[int] = set()
         self.resourced: set[int] = set()  # held notices seen from another site
-        self.derived: set[int] = set()  # projects with a notice whose title is derived
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -256,7 +255,6 @@ class NoticeHandler:
             ).scalar_one()
         title = parsed.title
         if title is None:  # shown until finish() derives it from the compiled project
-            self.derived.add(project_id)
             title = derived_title(None, ocid, notice_type)
         notice_id = conn.execute(
             NOTICES.insert()
@@ -303,9 +301,13 @@ class NoticeHandler:
         ).scalar()
 
     def _derive_titles(self) -> None:
-        """Title-less notices show their compiled project's title and their type's label."""
+        """Title-less notices show their compiled project's title and their type's label.
+
+        Every recompiled project is looked at: a later tender or correction may name (or
+        rename) the project that earlier title-less notices belong to.
+        """
         conn = self.ctx.conn
-        for project_id in sorted(self.derived):
+        for project_id in sorted(self.touched):
             project = conn.execute(
                 select(PROJECTS.c.title, PROJECTS.c.ocid).where(PROJECTS.c.id == project_id)
             ).one()
