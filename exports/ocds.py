@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from schema.ocds import merge_releases, parse_ocds_datetime, to_ocds_datetime
+from schema.ocds import RELEASE_TAGS, merge_releases, parse_ocds_datetime, to_ocds_datetime
 from schema.tables import Notice
 from schema.types import NoticeType, ProcurementMethod
 
@@ -59,13 +59,8 @@ class Publication:
         }
 
 
-# Closed codelists of OCDS 1.1 (release-schema.json, "openCodelist": false).
-RELEASE_TAGS = frozenset((
-    "planning", "planningUpdate", "tender", "tenderAmendment", "tenderUpdate",
-    "tenderCancellation", "award", "awardUpdate", "awardCancellation", "contract",
-    "contractUpdate", "contractAmendment", "implementation", "implementationUpdate",
-    "contractTermination", "compiled",
-))  # fmt: skip
+# Closed codelists of OCDS 1.1 (release-schema.json, "openCodelist": false); release
+# tags: schema.ocds.RELEASE_TAGS.
 TENDER_STATUS = frozenset(
     ("planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn")
 )
@@ -75,7 +70,7 @@ MILESTONE_STATUS = frozenset(("scheduled", "met", "notMet", "partiallyMet"))
 CATEGORIES = {"goods": "goods", "works": "works", "services": "services",
               "货物": "goods", "工程": "works", "服务": "services"}  # fmt: skip
 CURRENCIES = {"人民币": "CNY", "元": "CNY", "RMB": "CNY"}
-# Chinese method names (DISCLOSURE.md) → OCDS procurementMethod; the first match wins.
+# Chinese method names (docs/disclosure.md) → OCDS procurementMethod; the first match wins.
 METHODS: dict[str, ProcurementMethod] = {
     "单一来源": ProcurementMethod.direct,
     "公开招标": ProcurementMethod.open,

@@ -1,6 +1,6 @@
 """Chinese working days (工作日): weekends and public holidays off, make-up days (调休) on.
 
-Deadlines in DISCLOSURE.md count working days. `chinesecalendar` knows 2004–2026; the State
+Deadlines in docs/disclosure.md count working days. `chinesecalendar` knows 2004–2026; the State
 Council publishes each next year's schedule late in the year, so `data/workday-overrides.csv`
 (date, kind = holiday | workday, name) extends it without a release and corrects it where
 needed. A year neither knows is unknown: asking about it raises `CalendarUnknown`, because a

@@ -19,23 +19,37 @@ BEIJING = timezone(timedelta(hours=8))
 # schemas, codelists), shipped so validation runs offline: source and licence in data/SOURCES.md.
 STANDARD_ZIP = Path(__file__).parent / "data" / "ocds-standard-1__1__5.zip"
 
-# Release tag → notice type; the first tag found in this order wins.
+# Every OCDS 1.1 release tag (closed codelist `releaseTag.csv`) → notice type
+# (docs/disclosure.md); the first tag found in this order wins, so a cancellation or an
+# amendment outranks the section it belongs to. `compiled` is no notice: it is a record.
 TAG_TO_NOTICE: dict[str, NoticeType] = {
     "tenderCancellation": NoticeType.termination,
     "tenderAmendment": NoticeType.correction,
+    "tenderUpdate": NoticeType.correction,
+    "awardCancellation": NoticeType.correction,
     "awardUpdate": NoticeType.correction,
+    "contractTermination": NoticeType.correction,
     "contractAmendment": NoticeType.correction,
+    "contractUpdate": NoticeType.correction,
+    "implementationUpdate": NoticeType.acceptance,
     "implementation": NoticeType.acceptance,
     "contract": NoticeType.contract,
     "award": NoticeType.result,
     "tender": NoticeType.tender,
+    "planningUpdate": NoticeType.intention,
     "planning": NoticeType.intention,
 }
+# The release tags of OCDS 1.1, read by the exporter too ("compiled" only on records).
+RELEASE_TAGS = frozenset(TAG_TO_NOTICE) | {"compiled"}
 # The section a correction amends: supersedes the latest notice of these types.
 AMENDS: dict[str, tuple[NoticeType, ...]] = {
     "tenderAmendment": (NoticeType.tender, NoticeType.single_source, NoticeType.correction),
+    "tenderUpdate": (NoticeType.tender, NoticeType.single_source, NoticeType.correction),
+    "awardCancellation": (NoticeType.result, NoticeType.correction),
     "awardUpdate": (NoticeType.result, NoticeType.correction),
+    "contractTermination": (NoticeType.contract, NoticeType.correction),
     "contractAmendment": (NoticeType.contract, NoticeType.correction),
+    "contractUpdate": (NoticeType.contract, NoticeType.correction),
 }
 OCDS_NOTICE_TYPES = frozenset(NoticeType) - {
     NoticeType.complaint_decision,

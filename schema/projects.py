@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Text, UniqueConstraint, false
 from sqlmodel import SQLModel
 
 from schema.columns import Money, field
@@ -81,7 +81,14 @@ class Notice(SQLModel, table=True):
     )
     source_site: str | None = field("来源网站", "Site it was first received from.", default=None)
     received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
-    title: str = field("公告标题", "Notice title.")
+    title: str = field("公告标题", "Notice title; derived when the release has none.")
+    title_derived: bool = field(
+        "标题为推导",
+        "True when the release had no title: the title shown is the project's title and the "
+        "notice type's label.",
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+    )
     full_text: str | None = field("公告正文", "Notice body text.", default=None, sa_type=Text)
     supersedes_id: int | None = field(
         "更正对象",

@@ -19,7 +19,7 @@ BeijingTime = NaiveDatetime
 
 
 class NoticeType(StrEnum):
-    """Notice types of DISCLOSURE.md; the value is the stable API code."""
+    """Notice types of docs/disclosure.md; the value is the stable API code."""
 
     intention = "intention"
     tender = "tender"
@@ -53,6 +53,12 @@ NOTICE_TYPE_LABELS: dict[NoticeType, str] = {
     NoticeType.agency_evaluation: "集中采购机构考核结果",
     NoticeType.dishonest_record: "违法失信行为记录",
 }
+
+
+def derived_title(project_title: str | None, ocid: str, notice_type: NoticeType) -> str:
+    """The title shown for a release that has none: its project's title (else its ocid)
+    and its notice type's label, e.g. 吉林省实验中学计算机采购项目 中标/成交结果公告."""
+    return f"{project_title or ocid} {NOTICE_TYPE_LABELS[notice_type]}"
 
 
 class PenaltyKind(StrEnum):

@@ -320,7 +320,9 @@ def test_a_contract_amendment_above_the_award(engine, jilin) -> None:
     publish(engine, [*compliant(), {
         "ocid": OCID, "id": f"{OCID}-05-contract-amendment", "date": "2024-04-20T09:00:00+08:00",
         "tag": ["contractAmendment"], "title": "合同变更公告", "fullText": "合同金额变更。",
-        "contracts": [{"id": "C1", "value": {"amount": 470000.0, "currency": "CNY"}}],
+        # awardID: OCDS 1.1 requires it in every contract object, amendments included
+        "contracts": [{"id": "C1", "awardID": "A1",
+                       "value": {"amount": 470000.0, "currency": "CNY"}}],
     }])  # fmt: skip
     [flag] = found(engine)
     assert (flag.code, flag.severity) == ("CONTRACT_ABOVE_AWARD", "medium")

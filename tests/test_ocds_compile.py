@@ -72,7 +72,10 @@ def with_lots_and_an_award_update() -> list[dict[str, Any]]:
         "tag": ["contractAmendment"],
         "title": "合同变更公告",
         "fullText": "合同金额变更。",
-        "contracts": [{"id": "C1", "value": {"amount": 450000.0, "currency": "CNY"}}],
+        # awardID: OCDS 1.1 requires it in every contract object, amendments included
+        "contracts": [
+            {"id": "C1", "awardID": "A1", "value": {"amount": 450000.0, "currency": "CNY"}}
+        ],
     }
     return [*releases[:3], update, contract, amendment]  # fmt: skip
 

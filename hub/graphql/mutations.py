@@ -25,7 +25,7 @@ class PublishKind(Enum):
     PENALTY = "penalty"
 
 
-@strawberry.type(description="Why one record was refused.")
+@strawberry.type(description="One fault of a refused record (a record has one per fault).")
 class Refusal:
     position: int = strawberry.field(
         description="The record's place in the batch, from 1 (0: the batch)."
@@ -42,7 +42,9 @@ class PublishResult:
     accepted: int = strawberry.field(description="Records written.")
     duplicates: int = strawberry.field(description="Records already held, unchanged.")
     rejected: int = strawberry.field(description="Records refused.")
-    refusals: list[Refusal] = strawberry.field(description="Each refused record and why.")
+    refusals: list[Refusal] = strawberry.field(
+        description="Every fault of every refused record, each with its JSON path."
+    )
 
 
 @strawberry.type

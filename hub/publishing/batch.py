@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import Connection
 
-from hub.publishing.errors import FieldError, Refusal
+from hub.publishing.errors import FieldError, Refusal, faults_of
 from hub.publishing.parties import PartyResolver
 from hub.publishing.publishers import PublisherAccount
 
@@ -28,7 +28,7 @@ class BatchReport:
     duplicates: int = 0
     rejected: int = 0
     refusals: list[Refusal] = field(default_factory=list)
-    on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None = None
+    on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None = None
 
     @property
     def writing(self) -> bool:
@@ -37,14 +37,14 @@ class BatchReport:
     def refuse(
         self, position: int, record_id: Any, error: FieldError, raw: Mapping[str, Any]
     ) -> None:
-        refusal = Refusal(
-            position, str(record_id) if record_id else None, error.field, error.reason
-        )
+        """One refused record: a refusal for each of its faults, the record counted once."""
+        ref = str(record_id) if record_id else None
+        refusals = [Refusal(position, ref, f.field, f.reason) for f in faults_of(error)]
         self.rejected += 1
-        if len(self.refusals) < MAX_REFUSALS_KEPT:
-            self.refusals.append(refusal)
+        room = MAX_REFUSALS_KEPT - len(self.refusals)
+        self.refusals.extend(refusals[: max(room, 0)])
         if self.on_reject is not None:
-            self.on_reject(refusal, raw)
+            self.on_reject(refusals, raw)
 
 
 @dataclass

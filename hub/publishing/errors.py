@@ -15,6 +15,27 @@ class FieldError(ValueError):
         self.reason = reason
 
 
+class RecordError(FieldError):
+    """Every fault of one record at once: a publisher fixes them all in one round.
+
+    A FieldError itself (the first fault), so code that reports one fault still works.
+    """
+
+    def __init__(self, faults: list[FieldError]) -> None:
+        if not faults:
+            raise ValueError("a RecordError needs at least one fault")
+        super().__init__(faults[0].field, faults[0].reason)
+        self.faults = faults
+
+    def __str__(self) -> str:
+        return "; ".join(f"{f.field}: {f.reason}" for f in self.faults)
+
+
+def faults_of(error: FieldError) -> list[FieldError]:
+    """The faults an error stands for: its own list, or itself."""
+    return error.faults if isinstance(error, RecordError) else [error]
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why one record was not accepted. `position` counts records from 1 (0: the batch)."""

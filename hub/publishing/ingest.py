@@ -70,7 +70,7 @@ def ingest_records(
     source: str = "api",
     source_site: str | None = None,
     progress: Progress | None = None,
-    on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None = None,
+    on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None = None,
     raise_on_reject: bool = False,
     digest: str | None = None,
     on_retry: Callable[[], None] | None = None,
@@ -145,7 +145,7 @@ def _write_batch(
     engine: Engine, account: PublisherAccount, kind: RecordKind,
     records: Records | Callable[[], Records], partial: bool,
     source_site: str | None, progress: Progress | None,
-    on_reject: Callable[[Refusal, Mapping[str, Any]], None] | None, hasher: Any,
+    on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None, hasher: Any,
     log: IngestionLog, digest: str | None,
 ) -> BatchReport:  # fmt: skip
     """One attempt: the batch in one transaction, committed with its log row's final state
@@ -224,11 +224,13 @@ def ingest_file(
             return readers.read_releases(path)
         return readers.read_table(path, kind)  # type: ignore[arg-type]
 
-    def keep_reject(refusal: Refusal, raw: Mapping[str, Any]) -> None:
+    def keep_reject(refusals: list[Refusal], raw: Mapping[str, Any]) -> None:
+        """One line per refused record: its first fault, all its faults, the record."""
         nonlocal handle
         if handle is None:
             handle = rejects_path.open("w", encoding="utf-8")
-        line = {**refusal.as_dict(), "record": dict(raw)}
+        faults = [{"field": r.field, "reason": r.reason} for r in refusals]
+        line = {**refusals[0].as_dict(), "faults": faults, "record": dict(raw)}
         handle.write(orjson.dumps(line, default=str).decode() + "\n")
 
     def start_again() -> None:  # a retried batch writes its rejects afresh

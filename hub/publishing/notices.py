@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime
 from typing import Any
 
@@ -13,19 +15,23 @@ from hub.publishing.batch import BatchContext, content_hash
 from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
 from hub.publishing.dialect import insert_ignoring_conflicts
-from hub.publishing.errors import FieldError
+from hub.publishing.errors import FieldError, RecordError
 from hub.publishing.parties import Note, infer_buyer_region, record_notes, resolve_region
-from hub.publishing.release_shape import check_release
+from hub.publishing.release_shape import shape_faults, value_faults
 from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, notice_type_of
+from schema.ocds_validation import SchemaFault, schema_faults
 from schema.search_outbox import enqueue
-from schema.tables import Notice, NoticeSource, Project
-from schema.types import NoticeType, ProjectStatus, RecordKind
+from schema.tables import DataQualityIssue, Notice, NoticeSource, Project
+from schema.types import NoticeType, ProjectStatus, RecordKind, derived_title
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
+ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 SECTIONS = ("planning", "tender", "awards", "contracts")
+CODES = "docs/disclosure.md: Notice types"
+WHAT_COUNTS = "docs/disclosure.md: What counts as procurement information"
 
 
 def _required(release: Mapping[str, Any], key: str) -> str:
@@ -45,6 +51,37 @@ def _check_amount(value: Any, field: str) -> None:
         raise FieldError(f"{field}.amount", error.reason) from None
 
 
+def _has_body(release: Mapping[str, Any]) -> bool:
+    """Procurement information: a title, a text, or a planning, tender, award or contract."""
+    tender = release.get("tender") or {}
+    return bool(
+        release.get("title") or tender.get("title") or release.get("fullText")
+        or tender.get("description") or any(release.get(s) for s in SECTIONS)
+    )  # fmt: skip
+
+
+def _each_field_once(faults: list[FieldError]) -> list[FieldError]:
+    """A field's first fault only (a bad region is not also reported as out of scope)."""
+    seen: set[str] = set()
+    kept = []
+    for fault in faults:
+        if fault.field not in seen:
+            seen.add(fault.field)
+            kept.append(fault)
+    return kept
+
+
+@dataclass
+class Parsed:
+    """What the hub reads from a release besides its verbatim payload."""
+
+    notice_type: NoticeType
+    published_at: datetime
+    region: str
+    title: str | None  # None: derived for display (project title + notice type label)
+    issues: list[SchemaFault] = dc_field(default_factory=list)
+
+
 class NoticeHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
@@ -54,60 +91,97 @@ class NoticeHandler:
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
-            self.write(raw, *self.parse(raw))
+            self.write(raw, self.parse(raw))
         except FieldError as error:
             self.ctx.report.refuse(position, record_ref(raw, "id"), error, raw)
 
-    def parse(self, release: Mapping[str, Any]) -> tuple[NoticeType, datetime, str, str]:
-        """(notice type, publish time, region, title), or FieldError."""
+    def parse(self, release: Mapping[str, Any]) -> Parsed:
+        """What the hub reads of a release, or a RecordError naming every fault found."""
         self.notes = []
-        check_release(release)
-        ocid = _required(release, "ocid")
-        _required(release, "id")
-        published_at = iso_datetime(release.get("date"), "date")
+        shape = shape_faults(release)
+        faults = shape + value_faults(release)
+        named = {fault.field for fault in faults}
+        issues = []
+        for fault in schema_faults(release):
+            if fault.issue:
+                issues.append(fault)
+            elif fault.path not in named:
+                named.add(fault.path)
+                faults.append(FieldError(fault.path, f"{fault.message} (OCDS 1.1 release schema)"))
+        if shape:  # the hub's own checks read these fields: they wait for a readable shape
+            raise RecordError(_each_field_once(faults))
+        parsed = self._read(release, faults)
+        if faults or parsed is None:
+            raise RecordError(_each_field_once(faults))
+        parsed.issues = issues
+        return parsed
+
+    def _read(self, release: Mapping[str, Any], faults: list[FieldError]) -> Parsed | None:
+        """The hub's own checks of a well-shaped release; each fault is added to `faults`."""
+
+        def check(step: Callable[[], Any]) -> Any:
+            try:
+                return step()
+            except FieldError as error:
+                faults.append(error)
+                return None
+
+        ocid = check(lambda: _required(release, "ocid"))
+        check(lambda: _required(release, "id"))
+        published_at = check(lambda: iso_datetime(release.get("date"), "date"))
         notice_type = notice_type_of(release)
-        if notice_type is None:
+        if notice_type is None and "compiled" in (release.get("tag") or []):
+            faults.append(FieldError("tag", "a compiled release is a record, not a notice: "
+                                     "publish the releases it was compiled from"))  # fmt: skip
+        elif notice_type is None:
             field = "noticeType" if release.get("noticeType") else "tag"
-            raise FieldError(field, "not a procurement notice type (see DISCLOSURE.md codes)")
+            faults.append(FieldError(field, f"not a procurement notice type ({CODES})"))
         if release.get("classified") or (release.get("tender") or {}).get("classified"):
-            raise FieldError("classified", "classified (涉密) projects are not published")
+            faults.append(FieldError("classified", "classified (涉密) projects are not published"))
         tender = release.get("tender") or {}
         title = release.get("title") or tender.get("title")
-        body = release.get("fullText") or tender.get("description")
-        if not title or not (body or any(release.get(s) for s in SECTIONS)):
-            raise FieldError(
-                "title" if not title else "fullText", "empty notice: not procurement information"
-            )
+        if not _has_body(release):
+            faults.append(FieldError(
+                "release", "empty notice: no title, text, planning, tender, award or contract: "
+                f"not procurement information ({WHAT_COUNTS})",
+            ))  # fmt: skip
         parties = release.get("parties") or []
         for i, party in enumerate(parties):
             if not isinstance(party, dict) or not party.get("name"):
-                raise FieldError(f"parties[{i}].name", "is required")
+                faults.append(FieldError(f"parties[{i}].name", "is required"))
+                continue
             identifier = party.get("identifier") or {}
             if identifier.get("scheme") in ("CN-SAIC", "CN-USCC"):
-                self.ctx.parties.check_code(
-                    str(identifier.get("id", "")), f"parties[{i}].identifier.id"
-                )
+                code = str(identifier.get("id", ""))
+                where = f"parties[{i}].identifier.id"
+                check(lambda code=code, where=where: self.ctx.parties.check_code(code, where))
             region = (party.get("address") or {}).get("region")
             if region is not None:
-                note = resolve_region(region, f"parties[{i}].address.region")[1]
+                where = f"parties[{i}].address.region"
+                note = check(lambda region=region, where=where: resolve_region(region, where)[1])
                 self.notes += [note] if note else []
         for i, item in enumerate(tender.get("items") or []):
             classification = item.get("classification") or {}
             try:  # a 品目-shaped code is checked whatever the scheme; CPV etc. are kept apart
                 catalogue_classification(classification.get("scheme"), classification.get("id"))
             except CodeError as exc:
-                raise FieldError(f"tender.items[{i}].classification.id", str(exc)) from None
-        _check_amount(
-            ((release.get("planning") or {}).get("budget") or {}).get("amount"),
-            "planning.budget.amount",
-        )
-        _check_amount(tender.get("value"), "tender.value")
-        for i, lot in enumerate(tender.get("lots") or []):
-            _check_amount(lot.get("value"), f"tender.lots[{i}].value")
-        for section in ("awards", "contracts"):
-            for i, entry in enumerate(release.get(section) or []):
-                _check_amount(entry.get("value"), f"{section}[{i}].value")
-        return notice_type, published_at, self._region(ocid, release), str(title)
+                faults.append(FieldError(f"tender.items[{i}].classification.id", str(exc)))
+        amounts = [
+            (((release.get("planning") or {}).get("budget") or {}).get("amount"),
+             "planning.budget.amount"),
+            (tender.get("value"), "tender.value"),
+            *((lot.get("value"), f"tender.lots[{i}].value")
+              for i, lot in enumerate(tender.get("lots") or [])),
+            *((entry.get("value"), f"{section}[{i}].value")
+              for section in ("awards", "contracts")
+              for i, entry in enumerate(release.get(section) or [])),
+        ]  # fmt: skip
+        for value, field in amounts:
+            check(lambda value=value, field=field: _check_amount(value, field))
+        region = check(lambda: self._region(ocid, release)) if ocid else None
+        if notice_type is None or published_at is None or region is None:
+            return None
+        return Parsed(notice_type, published_at, region, str(title) if title else None)
 
     def _region(self, ocid: str, release: Mapping[str, Any]) -> str:
         """The project's region, checked against the publisher's scope.
@@ -152,9 +226,9 @@ class NoticeHandler:
             raise FieldError(field, f"{region} is outside {scope}")
         return region
 
-    def write(self, release: Mapping[str, Any], notice_type: NoticeType, published_at: datetime,
-              region: str, title: str) -> None:  # fmt: skip
+    def write(self, release: Mapping[str, Any], parsed: Parsed) -> None:
         ctx = self.ctx
+        notice_type, published_at = parsed.notice_type, parsed.published_at
         conn = ctx.conn
         ocid, release_id = release["ocid"].strip(), release["id"].strip()
         tender = release.get("tender") or {}
@@ -182,9 +256,12 @@ class NoticeHandler:
         if project_id is None:
             project_id = conn.execute(
                 PROJECTS.insert()
-                .values(ocid=ocid, status=ProjectStatus.planning.value, region_code=region)
+                .values(ocid=ocid, status=ProjectStatus.planning.value, region_code=parsed.region)
                 .returning(PROJECTS.c.id)
             ).scalar_one()
+        title = parsed.title
+        if title is None:  # shown until finish() derives it from the compiled project
+            title = derived_title(None, ocid, notice_type)
         notice_id = conn.execute(
             NOTICES.insert()
             .values(
@@ -192,17 +269,25 @@ class NoticeHandler:
                 notice_type=notice_type.value, ocds_tags=",".join(release.get("tag") or []),
                 published_at=published_at, publisher_id=ctx.publisher.id,
                 source_site=ctx.source_site, received_at=ctx.received_at, title=title,
+                title_derived=parsed.title is None,
                 full_text=release.get("fullText") or tender.get("description"),
                 supersedes_id=self._supersedes(project_id, release, notice_type, published_at),
                 payload=orjson.dumps(release).decode(), content_hash=digest,
             )
             .returning(NOTICES.c.id)
         ).scalar_one()  # fmt: skip
-        record_notes(conn, RecordKind.notice, notice_id, release_id, self.notes, ctx.received_at)
         conn.execute(SOURCES.insert().values(
             notice_id=notice_id, publisher_id=ctx.publisher.id,
             source_site=ctx.source_site, received_at=ctx.received_at,
         ))  # fmt: skip
+        record_notes(conn, RecordKind.notice, notice_id, release_id, self.notes, ctx.received_at)
+        if parsed.issues:
+            conn.execute(ISSUES.insert(), [
+                {"record_kind": "notice", "record_pk": notice_id, "record_ref": release_id,
+                 "field_name": issue.path, "code": issue.issue, "message": issue.message,
+                 "detected_at": ctx.received_at}
+                for issue in parsed.issues
+            ])  # fmt: skip
         self.touched.add(project_id)
         ctx.report.accepted += 1
 
@@ -222,12 +307,34 @@ class NoticeHandler:
             query.order_by(NOTICES.c.published_at.desc(), NOTICES.c.id.desc()).limit(1)
         ).scalar()
 
+    def _derive_titles(self) -> None:
+        """Title-less notices show their compiled project's title and their type's label.
+
+        Every recompiled project is looked at: a later tender or correction may name (or
+        rename) the project that earlier title-less notices belong to.
+        """
+        conn = self.ctx.conn
+        for project_id in sorted(self.touched):
+            project = conn.execute(
+                select(PROJECTS.c.title, PROJECTS.c.ocid).where(PROJECTS.c.id == project_id)
+            ).one()
+            rows = conn.execute(
+                select(NOTICES.c.id, NOTICES.c.notice_type, NOTICES.c.title).where(
+                    NOTICES.c.project_id == project_id, NOTICES.c.title_derived
+                )
+            ).all()
+            for row in rows:
+                title = derived_title(project.title, project.ocid, NoticeType(row.notice_type))
+                if title != row.title:
+                    conn.execute(NOTICES.update().where(NOTICES.c.id == row.id).values(title=title))
+
     def finish(self) -> None:
         ctx = self.ctx
         if not ctx.report.writing:
             return
         for project_id in sorted(self.touched):
             compile_project(ctx.conn, project_id, ctx.parties)
+        self._derive_titles()
         # A notice's search document carries its project's compiled parties and amounts, so
         # every notice of a recompiled project is re-indexed, not only the new ones.
         changed = set(self.resourced)
