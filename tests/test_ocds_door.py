@@ -154,14 +154,14 @@ def test_derived_titles_show_in_graphql_and_on_the_project_page(doors: Doors) ->
 def test_a_refusal_names_every_fault_of_the_record_by_both_doors(doors: Doors) -> None:
     release = copy.deepcopy(project_releases("ocds-cghub1-FOUR-FAULTS")[0])
     release["tag"] = ["advertisement"]  # 1: not a notice type (and not an OCDS tag)
-    release["parties"][0]["address"]["region"] = "吉林"  # 2: not a division code
+    release["parties"][0]["address"]["region"] = "吉林"  # 2: neither a code nor a division name
     release["tender"]["value"]["amount"] = -5  # 3: negative money
     release["tender"]["items"][0]["classification"]["id"] = "Z99999999"  # 4: no such 品目
     del release["tender"]["id"]  # 5: OCDS requires tender.id
     expected = {
         "tag": "not a procurement notice type (docs/disclosure.md: Notice types)",
         "tag[0]": "OCDS 1.1 release schema",
-        "parties[0].address.region": "not a division code",
+        "parties[0].address.region": "neither a six-digit division code nor a division name",
         "tender.value.amount": "",
         "tender.items[0].classification.id": "Z99999999",
         "tender.id": "is required (OCDS 1.1 release schema)",

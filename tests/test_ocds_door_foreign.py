@@ -69,7 +69,7 @@ def test_the_standards_examples_as_sent_are_refused_naming_every_foreign_region(
         assert [(r.record_id, r.field) for r in result.refusals] == [
             (release["id"], field) for field in regions
         ], name
-        assert all("'London' is not a division code" in r.reason for r in result.refusals)
+        assert all("'London' is neither a six-digit division code nor a division name" in r.reason for r in result.refusals)
     assert rows(engine, Notice) == []
 
 
@@ -113,7 +113,7 @@ def test_ocdskits_real_data_is_refused_with_every_fault_named(engine, jilin) -> 
         "release-package_1.1-1.json": [  # Paraguay: a compiled release, a city as region
             ("193399-adquisicion-scanner", "tag", "a compiled release is a record"),
             ("193399-adquisicion-scanner", "parties[1].address.region",
-             "'Asunción' is not a division code"),
+             "'Asunción' is neither a six-digit division code nor a division name"),
             ("193399-adquisicion-scanner", "parties", "no buyer with address.region"),
         ],
         "release-package_1.1-2.json": [  # Paraguay: a contract release with no parties
