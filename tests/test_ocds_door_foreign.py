@@ -69,7 +69,10 @@ def test_the_standards_examples_as_sent_are_refused_naming_every_foreign_region(
         assert [(r.record_id, r.field) for r in result.refusals] == [
             (release["id"], field) for field in regions
         ], name
-        assert all("'London' is neither a six-digit division code nor a division name" in r.reason for r in result.refusals)
+        assert all(
+            "'London' is neither a six-digit division code nor a division name" in r.reason
+            for r in result.refusals
+        )
     assert rows(engine, Notice) == []
 
 
