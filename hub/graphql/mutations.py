@@ -43,6 +43,10 @@ class PublishResult:
     duplicates: int = strawberry.field(description="Records already held, unchanged.")
     rejected: int = strawberry.field(description="Records refused.")
     refusals: list[Refusal] = strawberry.field(description="Each refused record and why.")
+    warnings: list[str] = strawberry.field(
+        description="What the batch should know but refuses nothing, said once per batch "
+        "(e.g. columns the hub does not read, kept in each record's payload)."
+    )
 
 
 @strawberry.type
@@ -82,4 +86,5 @@ class Mutation:
         return PublishResult(
             status=result.status, total=result.total, accepted=result.accepted,
             duplicates=result.duplicates, rejected=result.rejected, refusals=refusals,
+            warnings=result.warnings,
         )  # fmt: skip
