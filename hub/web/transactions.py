@@ -61,7 +61,8 @@ def detail_rows(engine: Engine, hits: list[Any]) -> list[dict[str, Any]]:
 
 
 async def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
-    """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases.
+    """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases (returns,
+    退货, left out: a refund is no price paid).
 
     Found through the search index (a phrase, newest first), then read by primary key:
     bounded work however common the model, where a GROUP BY over the table is not.
@@ -77,7 +78,7 @@ async def price_chart(engine: Engine, search: Any, model: str) -> list[Bar]:
         rows = conn.execute(
             select(t.c.purchaser_id, PARTIES.c.name, t.c.unit_price)
             .join(PARTIES, PARTIES.c.id == t.c.purchaser_id)
-            .where(t.c.id.in_(pks), t.c.model == model)
+            .where(t.c.id.in_(pks), t.c.model == model, t.c.quantity > 0)  # returns: no price paid
         ).all()
     prices: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
     for purchaser, name, price in rows:
@@ -99,7 +100,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             result = await run(search, query, PAGE_SIZE)
             hits = result.hits[:PAGE_SIZE]
             rows = detail_rows(engine, hits)
-            model = model or (rows[0]["model"] if rows else "")
+            model = model or next((r["model"] for r in rows if r["model"]), "")
             bars = await price_chart(engine, search, model) if model else []
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
