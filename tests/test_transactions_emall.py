@@ -233,7 +233,8 @@ def test_graphql_publish_takes_the_same_rows_and_answers_four_decimals(
     publish = """mutation($records: [JSON!]!) { publish(kind: TRANSACTION, records: $records) {
         status accepted warnings refusals { recordId field reason } } }"""
     query = """{ transactions(first: 10, orderBy: {field: ID, direction: ASC}) { nodes {
-        orderId model quantity unitPrice amount returnOf } } }"""
+        orderId model quantity unitPrice amount returnOf
+        returnedOrder { orderId supplier { name } } } } }"""
     app = create_app(Settings(database_url, str(tmp_path / "exports"), None))
     with running(app) as base:
         answer = graphql(base, publish, {"records": records}, token)["data"]["publish"]
@@ -245,11 +246,12 @@ def test_graphql_publish_takes_the_same_rows_and_answers_four_decimals(
     ]
     assert listed == [
         {"orderId": "ZP1", "model": "A4 70g 单张", "quantity": "2500.000", "unitPrice": "0.005",
-         "amount": "12.50", "returnOf": None},
+         "amount": "12.50", "returnOf": None, "returnedOrder": None},
         {"orderId": "ZP1-R1", "model": "A4 70g 单张", "quantity": "-500.000",
-         "unitPrice": "0.005", "amount": "-2.50", "returnOf": "ZP1"},
+         "unitPrice": "0.005", "amount": "-2.50", "returnOf": "ZP1",
+         "returnedOrder": {"orderId": "ZP1", "supplier": {"name": PAPER_DEALER[0]}}},
         {"orderId": "SV1", "model": None, "quantity": "12.000", "unitPrice": "8500.00",
-         "amount": "102000.00", "returnOf": None},
+         "amount": "102000.00", "returnOf": None, "returnedOrder": None},
     ]  # fmt: skip
     assert issues(engine) == []
 
