@@ -296,3 +296,16 @@ def test_migration_0009_moves_stored_prices_to_four_places_and_back(engine, mall
     with pytest.raises(RuntimeError, match="sub-fen prices"):
         command.downgrade(config, "0006")
     assert stored(engine)["ZP1"].unit_price == Decimal("0.005")
+
+
+def test_a_column_named_twice_is_refused_not_guessed(engine, mall, tmp_path: Path) -> None:
+    """With two `order_status` cells the payload would keep only one: nothing is written."""
+    row = transaction("DD1")
+    header = ",".join([*row, "order_status", "order_status"])
+    path = tmp_path / "twice.csv"
+    path.write_text(f"{header}\n{','.join([*row.values(), '已完成', '已退款'])}\n", "utf-8")
+    result = ingest_file(engine, path, MALL)
+    assert result.status == "rejected"
+    [refusal] = result.refusals
+    assert (refusal.field, refusal.reason) == ("header", "columns named twice: order_status")
+    assert stored(engine) == {}
