@@ -239,6 +239,15 @@ def test_graphql_publish_takes_the_same_rows_and_answers_four_decimals(
     with running(app) as base:
         answer = graphql(base, publish, {"records": records}, token)["data"]["publish"]
         listed = graphql(base, query)["data"]["transactions"]["nodes"]
+        # range ends finer than what is stored are rounded inwards, not an internal error
+        narrow = """query($price: AmountRange, $amount: AmountRange) { transactions(first: 5,
+            filter: {unitPrice: $price, amount: $amount}) { nodes { orderId } } }"""
+        fine = graphql(base, narrow, {"price": {"min": "0.00499", "max": "0.00501"},
+                                      "amount": {"min": "0.001"}})  # fmt: skip
+        absurd = graphql(base, narrow, {"amount": {"max": "1e30"}})
+    assert fine["data"]["transactions"]["nodes"] == [{"orderId": "ZP1"}]
+    assert absurd["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "1E+30 is not an amount" in absurd["errors"][0]["message"]
     assert (answer["status"], answer["accepted"], answer["refusals"]) == ("accepted", 3, [])
     assert answer["warnings"] == [
         "unknown column order_status (first in record 1): not read, kept as received in each "
