@@ -244,7 +244,7 @@ def bare_builder(
         "category_edition": f"('2022' if {optional('category_code')} else None)",
         "quantity": f"scaled({cell('quantity')}, 3)",
         "unit": optional("unit"),
-        "unit_price": f"scaled({cell('unit_price')}, 2)",
+        "unit_price": f"scaled({cell('unit_price')}, 4)",
         "amount": f"scaled({cell('amount')}, 2)",
         "order_date": cell("order_date"),
         "region_code": cell("region_code"),
@@ -255,6 +255,7 @@ def bare_builder(
         "received_at": "received",
         "payload": "dumps(dict(zip(header, row))).decode()",  # the bytes the pipeline stores
         "content_hash": "digest",
+        "return_of": "None",
     }
     unknown = [c for c in columns if c not in known]
     if unknown:

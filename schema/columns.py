@@ -19,11 +19,13 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     impl = BigInteger
     cache_ok = True
 
-    def __init__(self, scale: int = 2) -> None:
+    def __init__(self, scale: int = 2, shown: int | None = None) -> None:
         super().__init__()
         self.scale = scale
         self.factor = 10**scale
         self.quantum = Decimal(1).scaleb(-scale)
+        # Places always shown; those beyond, up to `scale`, only when not zero.
+        self.shown = Decimal(1).scaleb(-(scale if shown is None else shown))
 
     def process_bind_param(self, value: Any, dialect: Any) -> int | None:
         if value is None:
@@ -33,7 +35,13 @@ class ScaledDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         if value is None:
             return None
-        return (Decimal(value) / self.factor).quantize(self.quantum)
+        return self.from_scaled(value)
+
+    def from_scaled(self, value: int) -> Decimal:
+        """The stored integer as yuan (units): 49990000 → 4999.00, 50 → 0.005 at scale 4."""
+        exact = Decimal(value).scaleb(-self.scale).quantize(self.quantum)
+        short = exact.quantize(self.shown)
+        return short if short == exact else exact.normalize()
 
 
 def to_scaled(value: Decimal, scale: int) -> int:
@@ -45,6 +53,9 @@ def to_scaled(value: Decimal, scale: int) -> int:
 
 
 Money = ScaledDecimal(2)
+# Unit prices to 0.0001 yuan: e-malls price paper by the sheet (0.005 元). Shown with two
+# places, and up to four when the price has them (4999.00, 0.005, 33.3333).
+UnitPrice = ScaledDecimal(4, shown=2)
 Quantity = ScaledDecimal(3)
 
 

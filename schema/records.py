@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import SQLModel
 
-from schema.columns import Money, Quantity, field
+from schema.columns import Money, Quantity, UnitPrice, field
 from schema.types import BeijingTime
 
 
@@ -67,6 +67,7 @@ class Transaction(SQLModel, table=True):
         Index("ix_transactions_supplier_date", "supplier_id", "order_date", "id"),
         Index("ix_transactions_purchaser_date", "purchaser_id", "order_date", "id"),
         Index("ix_transactions_model_date", "model", "order_date", "id"),  # the price chart
+        Index("ix_transactions_return_of", "publisher_id", "return_of"),
     )
 
     id: int | None = field("交易内部编号", "Internal transaction id.", primary_key=True)
@@ -78,15 +79,28 @@ class Transaction(SQLModel, table=True):
     supplier_id: int = field("供应商", "Supplier (party).", foreign_key="parties.id")
     item_name: str = field("商品名称", "Item name.")
     brand: str | None = field("品牌", "Brand of the item.", default=None)
-    model: str = field("规格型号", "Specification or model.")
+    model: str | None = field(
+        "规格型号", "Specification or model; may be absent for a service (品目 C…)."
+    )
     category_code: str | None = field("品目编码", "Item category code.", default=None, index=True)
     category_edition: str | None = field(
         "品目目录版本", "Catalogue edition of the code.", default=None
     )
-    quantity: Decimal = field("数量", "Quantity bought, up to 3 decimals.", sa_type=Quantity)
+    quantity: Decimal = field(
+        "数量", "Quantity bought, up to 3 decimals; negative for a return (退货).", sa_type=Quantity
+    )
     unit: str | None = field("单位", "Unit of quantity.", default=None)
-    unit_price: Decimal = field("单价", "Unit price in yuan.", sa_type=Money)
-    amount: Decimal = field("成交金额", "Deal amount in yuan.", sa_type=Money)
+    unit_price: Decimal = field(
+        "单价", "Unit price in yuan, up to 4 decimals; never negative.", sa_type=UnitPrice
+    )
+    amount: Decimal = field(
+        "成交金额", "Deal amount in yuan; negative for a return (退货).", sa_type=Money
+    )
+    return_of: str | None = field(
+        "原订单编号",
+        "For a return (退货): the order id of the order returned, from the same publisher.",
+        default=None,
+    )
     order_date: date = field("成交日期", "Order date.", index=True)
     region_code: str = field("行政区划代码", "Division code of the purchaser.", index=True)
     agreement_id: str | None = field("协议编号", "Framework agreement id.", default=None)

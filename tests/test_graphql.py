@@ -138,7 +138,7 @@ def test_transaction_stats_equal_sql(hub: Hub) -> None:
     for row, sql in zip(rows, expected, strict=True):
         assert Decimal(row["amount"]["sum"]) == Decimal(sql[2]) / 100
         assert Decimal(row["amount"]["max"]) == Decimal(sql[4]) / 100
-        assert Decimal(row["unitPrice"]["max"]) == Decimal(sql[5]) / 100
+        assert Decimal(row["unitPrice"]["max"]) == Decimal(sql[5]) / 10_000  # 0.0001 yuan
 
 
 STATS_GROUPS = {

@@ -312,4 +312,4 @@ def test_transactions_csv_neutralises_formula_cells(site: Site, tmp_path: Path) 
     first = by_item["'" + risky["item_name"]]
     assert (first["品牌"], first["规格型号"], first["单位"]) == (
         "'" + risky["brand"], "'" + risky["model"], "'" + risky["unit"])  # fmt: skip
-    assert first["单价"] == "4999.00"  # numbers stay numbers
+    assert first["单价"] == "4999.0000"  # numbers stay numbers (unit prices: 4 places)

@@ -106,7 +106,7 @@ def test_partial_keeps_valid_records_and_writes_rejects_beside_the_input(
 ) -> None:
     rows = [
         transaction("DD1"),
-        transaction("DD2", quantity="-1"),
+        transaction("DD2", quantity="1.2345"),  # thousandths at most
         transaction("DD3", channel="团购"),
     ]
     path = write_csv(tmp_path / "orders.csv", rows)

@@ -129,6 +129,8 @@ def ingest(
             continue
         counts = (f"{result.total:,} read, {result.accepted:,} accepted, "
                   f"{result.duplicates:,} duplicates, {result.rejected:,} rejected")  # fmt: skip
+        for warning in result.warnings:
+            err.print(f"[yellow]{path.name}[/yellow]: warning: {warning}", highlight=False)
         if result.status == "rejected":
             failed = True
             err.print(f"[red]{path.name}[/red]: {BatchRejected(result.refusals, result.total)}")

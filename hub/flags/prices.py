@@ -4,6 +4,9 @@ Orders are compared with orders of the same category code and model (spaces, wid
 ignored) in the same calendar quarter. The median and the median absolute deviation (MAD)
 resist the very outliers being looked for, where a mean and standard deviation would not.
 Rows stream ordered by (category, date), so memory holds one category-quarter at a time.
+Only purchases are compared: a return (退货, negative quantity) is no order at its price, and
+one refunded below the price paid would otherwise pass for a cheap purchase and pull the
+median down. Services published without a model have nothing to compare by.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from functools import cache
 
 from sqlalchemy import BigInteger, Connection, select, type_coerce
 
-from schema.columns import Money
+from schema.columns import UnitPrice
 from schema.tables import Transaction
 
 TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
@@ -34,8 +37,7 @@ RATIO = Decimal("1.5")  # at least half again the median …
 MADS = 5  # … and five robust standard deviations above it
 MAD_TO_SIGMA = Decimal("1.4826")
 PEERS_SHOWN = 20
-SCALE = Money.scale  # unit prices are stored in fen
-CENT = Decimal("0.01")
+SCALE = UnitPrice.scale  # unit prices are stored in 0.0001 yuan
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def _orders(conn: Connection, group: Group, positions: list[int]) -> list[Order]
     return [
         Order(group.ids[i], found[group.ids[i]].order_id, group.purchasers[i],
               found[group.ids[i]].supplier_id, found[group.ids[i]].model,
-              Decimal(group.prices[i]).scaleb(-SCALE), date.fromordinal(group.days[i]))
+              UnitPrice.from_scaled(group.prices[i]), date.fromordinal(group.days[i]))
         for i in positions
     ]  # fmt: skip
 
@@ -126,7 +128,7 @@ def outliers_in(
 ) -> Iterator[Outlier]:
     """Orders priced far above the median of one category, model and quarter.
 
-    Prices stay the stored integers (fen) until a group has an order above its threshold: a
+    Prices stay the stored integers (0.0001 yuan) until a group has an order above its threshold: a
     full rebuild reads ten million orders and finds a few hundred.
     """
     for group in groups:
@@ -147,9 +149,13 @@ def outliers_in(
                 continue
             peers = sorted(others, key=lambda j: (group.days[j], group.ids[j]))[:PEERS_SHOWN]
             order, *shown = _orders(conn, group, [i, *peers])
-            yield Outlier(order, category_code, quarter,
-                          median.scaleb(-SCALE).quantize(CENT), mad.scaleb(-SCALE).quantize(CENT),
-                          shown, len(group.ids))  # fmt: skip
+            yield Outlier(order, category_code, quarter, _yuan(median), _yuan(mad), shown,
+                          len(group.ids))  # fmt: skip
+
+
+def _yuan(scaled: Decimal) -> Decimal:
+    """A median or MAD (maybe half a stored unit) as yuan, shown as prices are."""
+    return UnitPrice.from_scaled(int(scaled.to_integral_value()))
 
 
 def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Group]]]:
@@ -158,7 +164,7 @@ def _chunks(conn: Connection) -> Iterator[tuple[str, str, list[Group]]]:
     query = (
         select(t.id, t.purchaser_id, type_coerce(t.unit_price, BigInteger), t.order_date,
                t.model, t.category_code)
-        .where(t.category_code.is_not(None))
+        .where(t.category_code.is_not(None), t.quantity > 0, t.model.is_not(None))
         .order_by(t.category_code, t.order_date, t.id)
     )  # fmt: skip
     category: str | None = None

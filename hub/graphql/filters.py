@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import Enum
 from typing import Any
 
@@ -14,6 +14,8 @@ from hub.graphql.errors import BadUserInput
 from hub.graphql.relay import parse_global_id
 from schema.codes import is_region_code, region_prefix
 from schema.tables import PartyRoleLink, PenaltyRecord, Project
+
+MAX_BOUND = Decimal(10) ** 13  # beyond any stored amount, within 64 bits at four places
 
 
 @strawberry.input(description="An inclusive range of dates; either end may be open.")
@@ -64,10 +66,21 @@ def amount_clause(column: Any, value: AmountRange | None) -> list[Any]:
         return []
     clauses = []
     if value.min is not None:
-        clauses.append(column >= value.min)
+        clauses.append(column >= _bound(column, value.min, ROUND_CEILING))
     if value.max is not None:
-        clauses.append(column <= value.max)
+        clauses.append(column <= _bound(column, value.max, ROUND_FLOOR))
     return clauses
+
+
+def _bound(column: Any, value: Decimal, rounding: str) -> Decimal:
+    """A range end at the column's stored places (fen; 0.0001 yuan for unit prices): a finer
+    one is rounded inwards, which selects exactly the stored values within the range."""
+    scale = getattr(column.type, "scale", None)
+    if scale is None:
+        return value
+    if not value.is_finite() or abs(value) >= MAX_BOUND:
+        raise BadUserInput(f"{column.name}: {value} is not an amount (at most {MAX_BOUND:,})")
+    return value.quantize(Decimal(1).scaleb(-scale), rounding=rounding)
 
 
 def party_pk(value: strawberry.ID | None, argument: str) -> int | None:

@@ -45,6 +45,10 @@ class PublishResult:
     refusals: list[Refusal] = strawberry.field(
         description="Every fault of every refused record, each with its JSON path."
     )
+    warnings: list[str] = strawberry.field(
+        description="What the batch should know but refuses nothing, said once per batch "
+        "(e.g. columns the hub does not read, kept in each record's payload)."
+    )
 
 
 @strawberry.type
@@ -84,4 +88,5 @@ class Mutation:
         return PublishResult(
             status=result.status, total=result.total, accepted=result.accepted,
             duplicates=result.duplicates, rejected=result.rejected, refusals=refusals,
+            warnings=result.warnings,
         )  # fmt: skip

@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import BigInteger, String, cast, func, select, type_coerce
+from sqlalchemy import BigInteger, String, case, cast, func, select, type_coerce
 
 from hub.graphql.catalogue_types import among
 from hub.graphql.common import Info
@@ -15,6 +15,7 @@ from hub.graphql.errors import BadUserInput
 from hub.graphql.projects import ContractFilter
 from hub.graphql.relay import global_id
 from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from schema.columns import ScaledDecimal
 from schema.tables import Award, AwardSupplier, Contract, Party, Project
 
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
@@ -23,7 +24,6 @@ AWARDS = Award.__table__  # type: ignore[attr-defined]
 AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 MAX_GROUPS = 1000
-FEN = Decimal("0.01")
 
 
 @strawberry.enum(description="What to group by.")
@@ -45,10 +45,16 @@ class StatsKey:
     )
 
 
-@strawberry.type(description="Sum, average, minimum and maximum of an amount in yuan.")
+@strawberry.type(
+    description="Sum, average, minimum and maximum of an amount in yuan. For transactions, "
+    "`sum` of amounts is net of returns (退货, negative); the average, minimum and maximum, "
+    "and every unit-price measure, cover purchases only."
+)
 class Measure:
-    sum: Decimal | None = strawberry.field(description="Total, exact to the fen.")
-    avg: Decimal | None = strawberry.field(description="Mean, rounded to the fen.")
+    sum: Decimal | None = strawberry.field(description="Total, exact as stored.")
+    avg: Decimal | None = strawberry.field(
+        description="Mean, rounded as stored (fen, or 0.0001 yuan for unit prices)."
+    )
     min: Decimal | None = strawberry.field(description="Smallest.")
     max: Decimal | None = strawberry.field(description="Largest.")
 
@@ -65,21 +71,30 @@ def _month(column: Any) -> Any:
     return func.substr(cast(column, String), 1, 7)
 
 
-def _measure(total: Any, average: Any, low: Any, high: Any) -> Measure:
+def _measure(scale: ScaledDecimal, total: Any, average: Any, low: Any, high: Any) -> Measure:
     def yuan(value: Any) -> Decimal | None:
-        return None if value is None else (Decimal(value) / 100).quantize(FEN)
+        if value is None:
+            return None
+        return scale.from_scaled(int(Decimal(value).to_integral_value()))
 
     return Measure(sum=yuan(total), avg=yuan(average), min=yuan(low), max=yuan(high))
 
 
-def _aggregates(column: Any) -> list[Any]:
-    raw = type_coerce(column, BigInteger)  # fen, summed exactly by the database
-    return [func.sum(raw), func.avg(raw), func.min(raw), func.max(raw)]
+def _aggregates(column: Any, purchases: Any | None, *, net: bool = False) -> list[Any]:
+    """Sum, mean, min, max of the stored integers (summed exactly by the database); over
+    purchases only when `purchases` is given (a condition), except a `net` sum."""
+    raw = type_coerce(column, BigInteger)
+    only = raw if purchases is None else case((purchases, raw))  # NULL for a return
+    return [func.sum(raw if net else only), func.avg(only), func.min(only), func.max(only)]
+
+
+def _scale(column: Any) -> ScaledDecimal:
+    return column.type  # type: ignore[no-any-return]  # money columns are ScaledDecimal
 
 
 def run_stats(
     info: Info, base: Any, where: Any, columns: dict[StatsGroup, Any], group_by: list[StatsGroup],
-    amount: Any, unit_price: Any | None, limit: int,
+    amount: Any, unit_price: Any | None, limit: int, purchases: Any | None = None,
 ) -> list[StatsRow]:  # fmt: skip
     if not group_by:
         raise BadUserInput("groupBy needs at least one group")
@@ -89,7 +104,9 @@ def run_stats(
     if not 1 <= limit <= MAX_GROUPS:
         raise BadUserInput(f"limit must be between 1 and {MAX_GROUPS}")
     keys = [columns[g].label(f"k{i}") for i, g in enumerate(group_by)]
-    measures = _aggregates(amount) + (_aggregates(unit_price) if unit_price is not None else [])
+    measures = _aggregates(amount, purchases, net=True)
+    if unit_price is not None:
+        measures += _aggregates(unit_price, purchases)
     query = select(*keys, func.count(), *measures).select_from(base)
     if where is not None:
         query = query.where(where)
@@ -121,8 +138,12 @@ def run_stats(
                     StatsKey(group=group, value=None if value is None else str(value), label=None)
                 )
         count = row[width]
-        amount_measure = _measure(*row[width + 1 : width + 5])
-        price = _measure(*row[width + 5 : width + 9]) if unit_price is not None else None
+        amount_measure = _measure(_scale(amount), *row[width + 1 : width + 5])
+        price = (
+            _measure(_scale(unit_price), *row[width + 5 : width + 9])
+            if unit_price is not None
+            else None
+        )
         result.append(
             StatsRow(keys=stats_keys, count=count, amount=amount_measure, unit_price=price)
         )
@@ -139,7 +160,10 @@ def transaction_stats(
         StatsGroup.MONTH: _month(c.order_date), StatsGroup.BRAND: c.brand,
     }  # fmt: skip
     where = (filter or TransactionFilter()).query().whereclause
-    return run_stats(info, TRANSACTIONS, where, columns, group_by, c.amount, c.unit_price, limit)
+    return run_stats(
+        info, TRANSACTIONS, where, columns, group_by, c.amount, c.unit_price, limit,
+        purchases=type_coerce(c.quantity, BigInteger) >= 0,
+    )  # fmt: skip
 
 
 def contract_stats(

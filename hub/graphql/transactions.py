@@ -75,6 +75,24 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
     def category_name(self) -> str | None:
         return category_name(self.category_code, self.category_edition)
 
+    @strawberry.field(
+        description="原订单: for a return (退货), the order it returns, when the hub holds it "
+        "from the same publisher (`returnOf` names it either way)."
+    )
+    def returned_order(self, info: Info) -> Transaction | None:
+        if self.return_of is None:
+            return None
+        c = TRANSACTIONS.c
+        query = select(*shown(TRANSACTIONS)).where(
+            c.publisher_id == self.publisher_id, c.order_id == self.return_of, c.quantity > 0
+        )
+        row = info.context.conn.execute(query).first()
+        if row is None:
+            return None
+        order = from_row(Transaction, row)
+        attach_parties(info, [order])
+        return order  # type: ignore[no-any-return]
+
 
 @strawberry.input(description="Narrows `transactions`.")
 class TransactionFilter:

@@ -29,6 +29,8 @@ class BatchReport:
     rejected: int = 0
     refusals: list[Refusal] = field(default_factory=list)
     on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None = None
+    # Said once per batch, not refused: e.g. columns the hub does not read, kept in payloads.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def writing(self) -> bool:
@@ -45,6 +47,10 @@ class BatchReport:
         self.refusals.extend(refusals[: max(room, 0)])
         if self.on_reject is not None:
             self.on_reject(refusals, raw)
+
+    def warn(self, message: str) -> None:
+        """Something the publisher should know that refuses nothing (said once per batch)."""
+        self.warnings.append(message)
 
 
 @dataclass

@@ -101,9 +101,10 @@ def check_number(name: str, value: int | float) -> None:
         raise FieldError(name, "is a number beyond 64 bits (±9.2×10^18)")
 
 
-def check_record(raw: Mapping[str, Any], known: Collection[str]) -> None:
-    """Every field a known name; every value a string or a number (or null) within caps."""
-    if not raw.keys() <= known:  # type: ignore[operator]
+def check_record(raw: Mapping[str, Any], known: Collection[str] | None) -> None:
+    """Every field a known name (unless `known` is None: the caller takes unknown ones);
+    every value a string or a number (or null) within caps."""
+    if known is not None and not raw.keys() <= known:  # type: ignore[operator]
         unknown = sorted(k for k in raw if k not in known)
         raise FieldError(field_name(unknown[0]), "unknown field (see README: Input formats)")
     try:  # the common case, a row of short strings, checked at C speed in one go
@@ -157,14 +158,20 @@ def optional(raw: Mapping[str, Any], name: str) -> str | None:
     return None if value is None else str(value).strip() or None
 
 
-def scaled(raw: Mapping[str, Any], name: str, *, places: int, maximum: Decimal) -> int:
-    """A required non-negative number up to `maximum` as an integer of 10^-places units.
+def scaled(
+    raw: Mapping[str, Any], name: str, *, places: int, maximum: Decimal, signed: bool = False
+) -> int:
+    """A required number up to `maximum` as an integer of 10^-places units; non-negative
+    unless `signed` (a return's quantity and amount), and then at most `maximum` below zero.
 
     Plain digits take a fast path without Decimal: this runs three times per transaction.
     """
     value = raw.get(name)
     if value.__class__ is str:
         whole, _, fraction = value.strip().partition(".")
+        sign = 1
+        if signed and whole[:1] == "-":
+            sign, whole = -1, whole[1:]
         if (
             whole.isdecimal()
             and len(whole) <= 11
@@ -173,8 +180,8 @@ def scaled(raw: Mapping[str, Any], name: str, *, places: int, maximum: Decimal) 
         ):
             number = int(whole) * 10**places + (int(fraction.ljust(places, "0")) if fraction else 0)
             if number <= _scaled_limit(maximum, places):
-                return number
-    found = decimal(raw, name, places=places, maximum=maximum)
+                return sign * number
+    found = decimal(raw, name, places=places, maximum=maximum, signed=signed)
     assert found is not None
     return int(found.scaleb(places))
 
@@ -186,6 +193,7 @@ def decimal(
     places: int,
     maximum: Decimal = MAX_MONEY,
     required: bool = True,
+    signed: bool = False,
 ) -> Decimal | None:
     value = raw.get(name)
     if value is None or value == "":
@@ -200,9 +208,11 @@ def decimal(
         raise FieldError(
             name, f"{shown(value)} is not a number (use digits and a decimal point)"
         ) from None
-    if not number.is_finite() or number < 0:
+    if not number.is_finite():
+        raise FieldError(name, f"{shown(value)} is not a finite number")
+    if number < 0 and not signed:
         raise FieldError(name, f"{shown(value)} must be a non-negative number")
-    if number > maximum:
+    if abs(number) > maximum:
         raise FieldError(name, f"{shown(value)} is beyond the plausible maximum {maximum:,}")
     if number.as_tuple().exponent < -places:  # type: ignore[operator]
         raise FieldError(name, f"{shown(value)} has more than {places} decimal places")

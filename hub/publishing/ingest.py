@@ -58,6 +58,7 @@ class IngestResult:
     rejects_path: Path | None = None
     digest: str | None = None
     attempts: int = 1
+    warnings: list[str] = field(default_factory=list)
 
 
 def ingest_records(
@@ -123,6 +124,7 @@ def ingest_records(
     result = IngestResult(
         log.id, kind, status, report.total, report.accepted, report.duplicates,
         report.rejected, report.refusals, digest=batch_digest, attempts=attempts,
+        warnings=report.warnings,
     )  # fmt: skip
     if raise_on_reject and status == "rejected":
         raise BatchRejected(report.refusals, report.total)

@@ -28,6 +28,9 @@ TABLE_COLUMNS = {
     ),
     RecordKind.penalty: (penalties.COLUMNS, penalties.OPTIONAL_COLUMNS, penalties.EXTRA_COLUMNS),
 }
+# E-malls add columns of their own (order_status, …): their rows keep them in the payload and
+# the handler says so once per file. Penalty tables stay strict: a stray column is a mistake.
+KEEPS_UNKNOWN_COLUMNS = frozenset({RecordKind.transaction})
 
 
 class BadRecord(dict[str, Any]):
@@ -81,6 +84,11 @@ def check_header(kind: RecordKind, header: list[str]) -> None:
     columns, optional, extra = TABLE_COLUMNS[kind]
     missing = [c for c in columns if c not in header and c not in optional]
     unknown = [c for c in header if c not in columns and c not in extra]
+    if kind in KEEPS_UNKNOWN_COLUMNS and not missing:  # else one may be a misspelt missing one
+        unknown = []
+    duplicated = sorted({c for c in header if c and header.count(c) > 1})
+    if duplicated:  # two cells for one name: which one the hub reads would be a guess
+        raise FieldError("header", f"columns named twice: {', '.join(duplicated)}")
     if missing or unknown:
         parts = []
         if missing:

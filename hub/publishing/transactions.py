@@ -3,6 +3,10 @@
 The hot path of the hub: a million rows must go in at least half as fast as a bare
 executemany (bench/ingest.py), so rows are validated into tuples and written with the
 driver's executemany, chunk by chunk, inside the batch's one transaction.
+
+Rows as e-malls publish them: unit prices to 0.0001 yuan (paper by the sheet), services
+without a model, returns as negative quantities (`returns.py`), and columns of the
+platform's own (order_status, …) kept in the payload and named once per batch.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from hub.publishing.cells import (
     MAX_MONEY,
     MAX_QUANTITY,
     check_record,
+    check_string,
+    field_name,
     iso_date,
     iso_datetime,
     optional,
@@ -33,6 +39,7 @@ from hub.publishing.dialect import driver_value_converter, raw_insert_sql
 from hub.publishing.errors import FieldError
 from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
+from hub.publishing.returns import Issue, ReturnChecks, return_link
 from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DataQualityIssue, Transaction
 from schema.types import Channel, PartyRole, RecordKind
@@ -45,9 +52,9 @@ COLUMNS = (
     "order_date", "region_code", "agreement_id",
 )  # fmt: skip
 OPTIONAL_COLUMNS = frozenset(
-    {"purchaser_uscc", "supplier_uscc", "brand", "category_code", "agreement_id", "unit"}
+    {"purchaser_uscc", "supplier_uscc", "brand", "category_code", "agreement_id", "unit", "model"}
 )
-EXTRA_COLUMNS = frozenset({"category_edition", "published_at"})
+EXTRA_COLUMNS = frozenset({"category_edition", "published_at", "return_of"})
 KNOWN = frozenset(COLUMNS) | EXTRA_COLUMNS
 CHANNELS = {c.value: c.value for c in Channel} | {
     "协议供货": Channel.framework.value,
@@ -58,9 +65,13 @@ INSERT_COLUMNS = (
     "order_id", "channel", "purchaser_id", "supplier_id", "item_name", "brand", "model",
     "category_code", "category_edition", "quantity", "unit", "unit_price", "amount", "order_date",
     "region_code", "agreement_id", "publisher_id", "source_site", "published_at", "received_at",
-    "payload", "content_hash",
+    "payload", "content_hash", "return_of",
 )  # fmt: skip
 CHUNK = 5_000
+PRICE_PLACES = 4  # unit prices in 0.0001 yuan (schema.columns.UnitPrice)
+SERVICES = "C"  # 政府采购品目分类目录: A goods, B works, C services
+UNKNOWN_SHOWN = 20
+MAX_NAME_BYTES = 256  # an unknown column's name
 
 
 class ParsedOrder(NamedTuple):
@@ -74,22 +85,32 @@ class ParsedOrder(NamedTuple):
     supplier_uscc: str | None
     item_name: str
     brand: str | None
-    model: str
+    model: str | None
     category_code: str | None
     category_edition: str | None
-    quantity: int  # thousandths
+    quantity: int  # thousandths; negative for a return
     unit: str | None
-    unit_price: int  # fen
-    amount: int  # fen
+    unit_price: int  # 0.0001 yuan
+    amount: int  # fen; negative for a return
     order_date: date
     region_code: str
     agreement_id: str | None
+    return_of: str | None  # the order a return returns (hashed only when set)
     mismatch: str | None  # why amount ≠ quantity × unit price, if it is not
     published_at: Any  # in the driver's form
     region_note: Note | None = None  # how a region name was read, for data quality
 
 
 CONTENT_FIELDS = 18
+
+
+def content(order: ParsedOrder) -> tuple[Any, ...]:
+    """What the content hash covers: the same values as before unit prices had four places
+    (a price in whole fen hashes as fen), so a file held before still counts as a duplicate."""
+    price: Any = order.unit_price
+    price = price // 100 if price % 100 == 0 else str(Decimal(price).scaleb(-PRICE_PLACES))
+    head = (*order[:13], price, *order[14:CONTENT_FIELDS])
+    return head if order.return_of is None else (*head, order.return_of)
 
 
 class TransactionHandler:
@@ -106,6 +127,8 @@ class TransactionHandler:
         # region code must never let a `region_code` skip its own check).
         self._regions_ok: dict[str, tuple[str, Note | None]] = {}
         self._registrations_ok: set[str] = set()
+        self._unknown_seen: set[str] = set()
+        self._returns = ReturnChecks()
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -113,6 +136,8 @@ class TransactionHandler:
         except FieldError as error:
             self.ctx.report.refuse(position, record_ref(raw, "order_id"), error, raw)
             return
+        if not raw.keys() <= KNOWN:
+            self._note_unknown(position, raw)
         self.pending.append((position, raw, row))
         if len(self.pending) >= CHUNK:
             self.flush()
@@ -120,7 +145,10 @@ class TransactionHandler:
     def parse(self, raw: Mapping[str, Any]) -> ParsedOrder:
         """The checked row (parties not yet resolved), or FieldError."""
         ctx = self.ctx
-        check_record(raw, KNOWN)
+        if not raw.keys() <= KNOWN:  # kept, and named once (`_note_unknown`), if printable
+            for name in raw.keys() - KNOWN:
+                check_string(field_name(name), name, MAX_NAME_BYTES)
+        check_record(raw, None)
         channel = CHANNELS.get(str(raw.get("channel") or "").strip())
         if channel is None:
             raise FieldError(
@@ -147,23 +175,38 @@ class TransactionHandler:
         edition = None
         if category:
             edition = self._category_edition(category, optional(raw, "category_edition"))
-        quantity = scaled(raw, "quantity", places=3, maximum=MAX_QUANTITY)
-        unit_price = scaled(raw, "unit_price", places=2, maximum=MAX_MONEY)
-        amount = scaled(raw, "amount", places=2, maximum=MAX_MONEY)
-        mismatch = None
-        if abs(quantity * unit_price - amount * 1000) > 500:  # more than rounding to the fen
-            mismatch = (
-                f"amount {Decimal(amount).scaleb(-2)} ≠ quantity {Decimal(quantity).scaleb(-3)}"
-                f" × unit price {Decimal(unit_price).scaleb(-2)}"
-            )
+        model = optional(raw, "model")
+        if model is None and not (category and category.startswith(SERVICES)):
+            raise FieldError("model", "is required for goods and works; only a service "
+                             "(服务类品目: a category_code starting with C) may go "
+                             "without")  # fmt: skip
+        quantity = scaled(raw, "quantity", places=3, maximum=MAX_QUANTITY, signed=True)
+        unit_price = _unit_price(raw)
+        amount = scaled(raw, "amount", places=2, maximum=MAX_MONEY, signed=True)
+        order_id = required(raw, "order_id")
+        return_of = return_link(order_id, quantity, amount, optional(raw, "return_of"))
         order_date = iso_date(raw, "order_date")
         return ParsedOrder(
-            required(raw, "order_id"), channel, required(raw, "purchaser_name"), purchaser_code,
+            order_id, channel, required(raw, "purchaser_name"), purchaser_code,
             required(raw, "supplier_name"), supplier_code, required(raw, "item_name"),
-            optional(raw, "brand"), required(raw, "model"), category, edition, quantity,
+            optional(raw, "brand"), model, category, edition, quantity,
             optional(raw, "unit"), unit_price, amount, order_date, region_code,  # type: ignore[arg-type]
-            optional(raw, "agreement_id"), mismatch, self._published_at(raw), region_note,
+            optional(raw, "agreement_id"), return_of, mismatch(quantity, unit_price, amount),
+            self._published_at(raw), region_note,
         )  # fmt: skip
+
+    def _note_unknown(self, position: int, raw: Mapping[str, Any]) -> None:
+        """Columns the hub does not read: kept in the payload, named once per batch."""
+        new = sorted(k for k in raw if k not in KNOWN and k not in self._unknown_seen)
+        if not new:
+            return
+        self._unknown_seen.update(new)
+        names = ", ".join(field_name(k) if k else "(unnamed)" for k in new[:UNKNOWN_SHOWN])
+        more = f" and {len(new) - UNKNOWN_SHOWN} more" if len(new) > UNKNOWN_SHOWN else ""
+        self.ctx.report.warn(
+            f"unknown column{'s' if len(new) > 1 else ''} {names}{more} (first in record "
+            f"{position}): not read, kept as received in each record's payload"
+        )
 
     def _check_purchaser_scope(self, code: str) -> None:
         """A purchaser registered in another region (credit code characters 3–8) cannot buy
@@ -205,13 +248,13 @@ class TransactionHandler:
             return
         existing = self._existing([order.order_id for _, _, order in pending])
         rows: list[tuple[Any, ...]] = []
-        issues: list[tuple[str, str, str, str]] = []  # order id, field, code, message
+        issues: list[Issue] = []
         seen: dict[str, str] = {}
         convert = self.convert
         resolve = ctx.parties.resolve
         for position, raw, order in pending:
             order_id = order.order_id
-            digest = content_hash(order[:CONTENT_FIELDS])
+            digest = content_hash(content(order))
             held = existing.get(order_id) or seen.get(order_id)
             if held is not None:
                 if held == digest:
@@ -230,6 +273,8 @@ class TransactionHandler:
                 issues.append((order_id, "amount", "amount_mismatch", order.mismatch))
             if order.region_note:
                 issues.append((order_id, *order.region_note))
+            if order.quantity < 0:
+                self._returns.add(order_id, order.return_of)
             rows.append((
                 order_id, order.channel, purchaser, supplier, order.item_name, order.brand,
                 order.model, order.category_code, order.category_edition, order.quantity,
@@ -237,6 +282,7 @@ class TransactionHandler:
                 convert(order.order_date) if convert else order.order_date,
                 order.region_code, order.agreement_id, ctx.publisher.id, ctx.source_site,
                 order.published_at, self.received, orjson.dumps(raw).decode(), digest,
+                order.return_of,
             ))  # fmt: skip
         if not ctx.report.writing:
             return
@@ -262,13 +308,13 @@ class TransactionHandler:
             found.update({r.order_id: r.content_hash for r in rows})
         return found
 
-    def _record_issues(self, issues: list[tuple[str, str, str, str]]) -> None:
+    def _record_issues(self, issues: list[Issue]) -> None:
         ids = {
             r.order_id: r.id
             for r in self.ctx.conn.execute(
                 select(TABLE.c.id, TABLE.c.order_id).where(
                     TABLE.c.publisher_id == self.ctx.publisher.id,
-                    TABLE.c.order_id.in_([issue[0] for issue in issues]),
+                    TABLE.c.order_id.in_(sorted({issue[0] for issue in issues})),
                 )
             )
         }
@@ -290,6 +336,39 @@ class TransactionHandler:
 
     def finish(self) -> None:
         self.flush()
+        if self.ctx.report.writing:  # every row of the batch written: originals found wherever
+            issues = self._returns.issues(self.ctx.conn, TABLE, self.ctx.publisher.id)
+            for start in range(0, len(issues), 900):
+                self._record_issues(issues[start : start + 900])
+
+
+def _unit_price(raw: Mapping[str, Any]) -> int:
+    """Never negative: a return's price per unit stays positive, its quantity goes below 0."""
+    try:
+        return scaled(raw, "unit_price", places=PRICE_PLACES, maximum=MAX_MONEY)
+    except FieldError as error:
+        if not str(raw.get("unit_price")).lstrip().startswith("-"):
+            raise
+        hint = "; a return (退货) has a negative quantity and amount, not price"
+        raise FieldError(error.field, error.reason + hint) from None
+
+
+def mismatch(quantity: int, unit_price: int, amount: int) -> str | None:
+    """Why the amount is not quantity × unit price, or None when it is.
+
+    The rule: the amount is the product rounded to the fen, or the unit price is the amount
+    ÷ quantity rounded to 0.0001 yuan (a price published rounded, 100.00 for 3 at 33.3333);
+    within half a fen, or half a last place of the price per unit, whichever is larger.
+    In 10^-7 yuan: quantity (10^-3) × price (10^-4) against amount (10^-2) × 10^5.
+    """
+    off = abs(quantity * unit_price - amount * 100_000)
+    if 2 * off <= max(100_000, abs(quantity)):
+        return None
+    product = (Decimal(quantity * unit_price).scaleb(-7)).quantize(Decimal("0.01"))
+    return (
+        f"amount {Decimal(amount).scaleb(-2)} ≠ quantity {Decimal(quantity).scaleb(-3)}"
+        f" × unit price {Decimal(unit_price).scaleb(-PRICE_PLACES).normalize():f} (= {product})"
+    )
 
 
 def _outbox_sql(conn: Any) -> str:

@@ -51,7 +51,12 @@ def category_label(code: str | None, edition: str | None = None) -> str:
 
 
 def money(value: Decimal | float | None) -> str:
-    return "" if value is None else f"{Decimal(value):,.2f}"
+    """Two decimals, more when the value has them (a unit price of 0.005 元 stays 0.005)."""
+    if value is None:
+        return ""
+    number = Decimal(value)
+    places = max(2, -number.normalize().as_tuple().exponent)  # type: ignore[operator]
+    return f"{number:,.{min(places, 4)}f}"
 
 
 def quantity(value: Decimal | None) -> str:

@@ -61,7 +61,8 @@ def detail_rows(engine: Engine, hits: list[Any]) -> list[dict[str, Any]]:
 
 
 def price_chart(engine: Engine, model: str) -> list[Bar]:
-    """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases.
+    """Unit prices of one model by purchaser over its latest CHART_SAMPLE purchases (returns,
+    退货, left out: a refund is no price paid).
 
     One range read of (model, order_date, id), newest first: bounded work however common
     the model.
@@ -69,7 +70,7 @@ def price_chart(engine: Engine, model: str) -> list[Bar]:
     t = TRANSACTIONS
     latest = (
         select(t.c.purchaser_id, t.c.unit_price)
-        .where(t.c.model == model)
+        .where(t.c.model == model, t.c.quantity > 0)  # returns: no price paid
         .order_by(t.c.order_date.desc(), t.c.id.desc())
         .limit(CHART_SAMPLE)
         .subquery()
@@ -100,7 +101,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             result = await run(search, query, PAGE_SIZE)
             hits = result.hits[:PAGE_SIZE]
             rows = await run_in_threadpool(detail_rows, engine, hits)  # off the event loop
-            model = model or (rows[0]["model"] if rows else "")
+            model = model or next((r["model"] for r in rows if r["model"]), "")
             bars = await run_in_threadpool(price_chart, engine, model) if model else []
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
