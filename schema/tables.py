@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from schema.data_version import DataVersion
+from schema.details import EvaluationExpert, ProjectItem
 from schema.flags import Flag
 from schema.parties import Party, PartyRoleLink, Publisher
 from schema.projects import Award, AwardSupplier, Contract, Lot, Notice, NoticeSource, Project
@@ -17,6 +18,7 @@ __all__ = [
     "Contract",
     "DataQualityIssue",
     "DataVersion",
+    "EvaluationExpert",
     "Flag",
     "Ingestion",
     "Lot",
@@ -26,6 +28,7 @@ __all__ = [
     "PartyRoleLink",
     "PenaltyRecord",
     "Project",
+    "ProjectItem",
     "Publisher",
     "SearchOutbox",
     "SearchState",

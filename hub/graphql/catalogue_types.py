@@ -17,7 +17,8 @@ from hub.graphql.relay import global_id
 from schema.catalogue import ENTITIES, public_fields
 
 SCALARS: dict[Any, Any] = {
-    str: str, int: int, float: float, Decimal: Decimal, date: date, datetime: datetime,
+    str: str, int: int, float: float, bool: bool, Decimal: Decimal, date: date,
+    datetime: datetime,
     NaiveDatetime: datetime,
 }  # fmt: skip
 

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import Connection, delete, select, update
 
 from hub.flags.engine import recompute_project
+from hub.publishing.details import compile_details
 from hub.publishing.parties import PartyResolver
 from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
 from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
@@ -54,7 +55,7 @@ def _when(value: Any) -> Any:
 def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:
     """Recompile one project and replace its lots, awards and contracts; returns the record."""
     notices = conn.execute(
-        select(NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
+        select(NOTICES.c.id, NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
         .where(NOTICES.c.project_id == project_id)
         .order_by(NOTICES.c.published_at, NOTICES.c.id)
     ).all()
@@ -104,6 +105,7 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
     # every later notice is checked against (NoticeHandler._region); a release never moves it.
     conn.execute(update(PROJECTS).where(PROJECTS.c.id == project_id).values(**values))
     _replace_children(conn, project_id, compiled, party_ids)
+    parties.changed |= compile_details(conn, project_id, notices, compiled, party_ids)
     # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every
     # notice of a recompiled project itself (NoticeHandler.finish), flag codes included.
     recompute_project(conn, project_id, reindex=False)

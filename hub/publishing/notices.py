@@ -12,6 +12,7 @@ from sqlalchemy import select
 from hub.publishing.batch import BatchContext, content_hash
 from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
+from hub.publishing.details import detail_faults
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
 from hub.publishing.release_shape import check_release
@@ -108,6 +109,8 @@ class NoticeHandler:
         for section in ("awards", "contracts"):
             for i, entry in enumerate(release.get(section) or []):
                 _check_amount(entry.get("value"), f"{section}[{i}].value")
+        for fault in detail_faults(release):  # ceiling price, items, experts, … (details.py)
+            raise fault
         return notice_type, published_at, self._region(ocid, release), str(title)
 
     def _region(self, ocid: str, release: Mapping[str, Any]) -> str:
