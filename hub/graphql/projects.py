@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
 from hub.graphql.common import Category, Info, Region, category_of, region_of
+from hub.graphql.details import AwardDetails, LotDetails, NoticeDetails, ProjectDetails
 from hub.graphql.filters import (
     REGION_HELP,
     AmountRange,
@@ -44,7 +45,7 @@ CONTRACTS = ContractTable.__table__  # type: ignore[attr-defined]
 @strawberry.type(
     name="Project", description="采购项目: a procurement project compiled from its notices."
 )
-class Project(catalogue_type("projects", "Project"), Node):  # type: ignore[misc]
+class Project(catalogue_type("projects", "Project"), ProjectDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="采购人: the purchaser.")
     async def purchaser(self, info: Info) -> PartyRef | None:
         return await _party(info, self.purchaser_id)
@@ -111,7 +112,7 @@ class NoticeSource:
 
 
 @strawberry.type(name="Notice", description="公告: an immutable notice.")
-class Notice(catalogue_type("notices", "Notice"), Node):  # type: ignore[misc]
+class Notice(catalogue_type("notices", "Notice"), NoticeDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="The project it belongs to.")
     async def project(self, info: Info) -> Project:
         return await _project(info, self.project_id)
@@ -142,14 +143,14 @@ class Notice(catalogue_type("notices", "Notice"), Node):  # type: ignore[misc]
 
 
 @strawberry.type(name="Lot", description="标段: a lot of a project.")
-class Lot(catalogue_type("lots", "Lot"), Node):  # type: ignore[misc]
+class Lot(catalogue_type("lots", "Lot"), LotDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="The project.")
     async def project(self, info: Info) -> Project:
         return await _project(info, self.project_id)
 
 
 @strawberry.type(name="Award", description="中标/成交结果: an award as compiled.")
-class Award(catalogue_type("awards", "Award"), Node):  # type: ignore[misc]
+class Award(catalogue_type("awards", "Award"), AwardDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="中标供应商: awarded suppliers.")
     async def suppliers(self, info: Info) -> list[PartyRef]:
         links = await info.context.loaders.award_suppliers.load(self.pk)
