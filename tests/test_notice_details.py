@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import copy
+import json
+import zipfile
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft4Validator
 from sqlalchemy import Engine, select
 
 from hub.publishing import ingest_records
 from hub.publishing.details import detail_faults
+from schema.ocds import STANDARD_ZIP
 from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
 from schema.types import RecordKind
 from tests.details_data import EXPERTS, OCID, detailed_releases
 from tests.factories import AGENCY
 
 JILIN = "吉林省政府采购网"
+EXTENSION = Path(__file__).resolve().parents[1] / "schema/data/extension-caigou"
 
 
 @pytest.fixture
@@ -117,3 +124,37 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     assert {r.field for r in result.refusals} <= set(faults)
     assert all(r.record_id == release["id"] for r in result.refusals)
     assert rows(engine, Notice, "id") == [] and rows(engine, ProjectItem, "id") == []
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as OCDS applies an extension's release-schema.json to the core schema."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
+
+
+def test_the_caigou_extension_schema_takes_the_fields_and_refuses_wrong_types() -> None:
+    with zipfile.ZipFile(STANDARD_ZIP) as archive:
+        core = json.loads(archive.read("standard-1__1__5/schema/release-schema.json"))
+    extension = EXTENSION / "release-schema.json"
+    schema = _merge_patch(core, json.loads(extension.read_text("utf-8")))
+    metadata = json.loads((EXTENSION / "extension.json").read_text("utf-8"))
+    assert metadata["schemas"] == ["release-schema.json"]
+    for codelist in metadata["codelists"]:
+        assert (EXTENSION / "codelists" / codelist).is_file()
+    validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    releases = detailed_releases()
+    for release in releases:
+        release.setdefault("initiationType", "tender")  # required by OCDS, not by the hub
+        assert list(validator.iter_errors(release)) == [], release["id"]
+    bad = copy.deepcopy(releases[2])
+    bad["awards"][0]["evaluationExperts"] = [{"role": "chair"}]
+    bad["tender"]["agencyFee"] = "6897元"
+    paths = sorted(".".join(map(str, e.absolute_path)) for e in validator.iter_errors(bad))
+    assert paths == ["awards.0.evaluationExperts.0", "tender.agencyFee"]
