@@ -106,7 +106,7 @@ class NoticeSequence:
     def items(self, lots: bool = True) -> list[dict[str, Any]]:
         """tender.items; an intention names no lots yet, so it leaves relatedLot out."""
         items = []
-        for index, (line, quantity, _) in enumerate(self.lines, start=1):
+        for index, (line, quantity, price) in enumerate(self.lines, start=1):
             item: dict[str, Any] = {
                 "id": str(index),
                 "description": line.description,
@@ -116,7 +116,7 @@ class NoticeSequence:
                     "description": self.catalogue[line.code].name,
                 },
                 "quantity": quantity,
-                "unit": {"name": line.unit},
+                "unit": {"name": line.unit, "value": money(price)},  # the budgeted unit price
             }
             if lots and self.lotted:
                 item["relatedLot"] = str(index)
