@@ -2,8 +2,9 @@
 
 Immutable records fall on the Beijing calendar day they were published (a correction
 published later lands on its own day, never rewriting an earlier one). Compiled records
-(projects, lots, awards, contracts) appear on every day a notice of their project was
-published, as they stand at cut time; parties on every day a record names them. Consistency
+(projects, lots, awards, contracts, item lines, evaluation experts) appear on every day a
+notice of their project was published, as they stand at cut time; parties on every day a
+record names them. Consistency
 flags fall on the day they were first found. Projects, parties and flags also get a full
 snapshot each day.
 """
@@ -24,6 +25,8 @@ ENTITIES = (
     "lots",
     "awards",
     "contracts",
+    "project_items",
+    "evaluation_experts",
     "penalty_records",
     "transactions",
     "flags",
@@ -87,6 +90,8 @@ def day_partitions(day: date) -> list[Partition]:
         "lots": f"project_id IN ({projects})",
         "awards": f"project_id IN ({projects})",
         "contracts": f"project_id IN ({projects})",
+        "project_items": f"project_id IN ({projects})",
+        "evaluation_experts": f"project_id IN ({projects})",
         "parties": f"id IN ({{named_parties}}) OR id IN ({compiled})",
         "penalty_records": published,
         "transactions": published,

@@ -48,8 +48,11 @@ class PostgresSource:
 
 
 def _sqlite_type(field: ExportField) -> pa.DataType:
-    """How SQLite hands a column over: integers (also fen) as int, dates and times as text."""
+    """How SQLite hands a column over: integers (also fen, and booleans as 0/1) as int, dates
+    and times as text."""
     if field.scale is not None or pa.types.is_integer(field.arrow_type):
+        return pa.int64()
+    if pa.types.is_boolean(field.arrow_type):
         return pa.int64()
     if pa.types.is_temporal(field.arrow_type):
         return pa.string()

@@ -5,15 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import zipfile
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft4Validator
 from sqlalchemy import Engine, select
 
+from exports.write import export_day
 from hub.publishing import ingest_records
 from hub.publishing.details import detail_faults
 from schema.ocds import STANDARD_ZIP
@@ -158,3 +160,24 @@ def test_the_caigou_extension_schema_takes_the_fields_and_refuses_wrong_types() 
     bad["tender"]["agencyFee"] = "6897元"
     paths = sorted(".".join(map(str, e.absolute_path)) for e in validator.iter_errors(bad))
     assert paths == ["awards.0.evaluationExperts.0", "tender.agencyFee"]
+
+
+def test_the_days_dump_has_the_item_lines_the_committee_and_the_flags(
+    engine, jilin, tmp_path: Path
+) -> None:
+    assert (
+        ingest_records(engine, JILIN, RecordKind.notice, detailed_releases()).status == "accepted"
+    )
+    export_day(engine, str(tmp_path), date(2024, 4, 1))  # the result notice's day
+    day = "date=2024-04-01"
+    items = pq.read_table(tmp_path / f"project_items/{day}/project_items.parquet").to_pylist()
+    assert sorted((i["section"], i["specification"], i["unit_price"]) for i in items) == [
+        ("award", "联想 启天M4360", Decimal("2898.0000")),
+        ("tender", "A4 70g 500张/包", Decimal("0.0050")),
+        ("tender", "i5-13500/16G/512G SSD", Decimal("2900.0000")),
+    ]
+    experts = pq.read_table(tmp_path / f"evaluation_experts/{day}/evaluation_experts.parquet")
+    assert experts.column("name").to_pylist() == [x["name"] for x in EXPERTS]
+    [project] = pq.read_table(tmp_path / f"projects/{day}/projects.parquet").to_pylist()
+    assert (project["sme_set_aside"], project["consortium_allowed"]) == (True, False)
+    assert project["ceiling_price"] == Decimal("480000.00")
