@@ -122,7 +122,7 @@ def _period(faults: list[FieldError], period: Any, path: str) -> None:
     for key in ("startDate", "endDate"):
         if period.get(key) is not None:
             try:
-                moments[key] = iso_datetime(period[key], f"{path}.{key}")
+                moments[key] = iso_datetime(period[key], f"{path}.{key}", schedule=True)
             except FieldError as error:
                 faults.append(error)
     if len(moments) == 2 and moments["endDate"] < moments["startDate"]:
