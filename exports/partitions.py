@@ -2,10 +2,10 @@
 
 Immutable records fall on the Beijing calendar day they were published (a correction
 published later lands on its own day, never rewriting an earlier one). Compiled records
-(projects, lots, awards, contracts and their suppliers) appear on every day a notice of their
-project was published, as they stand at cut time; parties on every day a record names them.
-Consistency flags fall on the day they were first found. Projects, parties and flags also get
-a full snapshot each day.
+(projects, lots, awards, contracts and their suppliers, item lines, evaluation experts)
+appear on every day a notice of their project was published, as they stand at cut time;
+parties on every day a record names them. Consistency flags fall on the day they were
+first found. Projects, parties and flags also get a full snapshot each day.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ ENTITIES = (
     "awards",
     "contracts",
     "contract_suppliers",
+    "project_items",
+    "evaluation_experts",
     "penalty_records",
     "transactions",
     "flags",
@@ -91,6 +93,8 @@ def day_partitions(day: date) -> list[Partition]:
         "contracts": f"project_id IN ({projects})",
         "contract_suppliers": f"contract_pk IN (SELECT id FROM contracts WHERE project_id IN "
         f"({projects}))",
+        "project_items": f"project_id IN ({projects})",
+        "evaluation_experts": f"project_id IN ({projects})",
         "parties": f"id IN ({{named_parties}}) OR id IN ({compiled})",
         "penalty_records": published,
         "transactions": published,

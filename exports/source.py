@@ -56,6 +56,8 @@ def _sqlite_type(field: ExportField) -> pa.DataType:
         or pa.types.is_boolean(field.arrow_type)
     ):
         return pa.int64()
+    if pa.types.is_boolean(field.arrow_type):
+        return pa.int64()
     if pa.types.is_temporal(field.arrow_type):
         return pa.string()
     return field.arrow_type

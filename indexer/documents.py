@@ -30,6 +30,7 @@ from schema.tables import (
     PartyRoleLink,
     PenaltyRecord,
     Project,
+    ProjectItem,
     Transaction,
 )
 
@@ -258,8 +259,10 @@ def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
         + [i for ids in suppliers.values() for i in ids],
     )
     flagged = _flag_codes(conn, "project_id", project_ids)
+    lines = _item_lines(conn, project_ids)
     for row in rows:
         project = projects[row.project_id]
+        names, specs = lines.get(project.id, ([], []))
         winners = suppliers[project.id] if row.notice_type in AWARDED_TYPES else []
         named = [parties.get(project.purchaser_id), parties.get(project.agency_id)]
         named += [parties.get(i) for i in winners]
@@ -268,9 +271,10 @@ def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
             "notice", row,
             title=row.title,
             texts=[row.full_text, project.title, project.procurement_method_details,
-                   _category_name(project.category_code), *(p.name for p in named if p)],
+                   _category_name(project.category_code), *(p.name for p in named if p),
+                   *names, *specs],
             codes=[row.ocid, row.release_id, project.project_code, project.category_code,
-                   *(p.uscc for p in named if p)],
+                   *(p.uscc for p in named if p), *specs],
             day=row.published_at.date(),
             amount=amount if amount is not None else project.budget,
             region_code=project.region_code,
@@ -281,6 +285,24 @@ def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[s
             supplier_ids=list(winners),
             flag_codes=flagged.get(project.id, []),
         )  # fmt: skip
+
+
+def _item_lines(
+    conn: Connection, project_ids: Sequence[int]
+) -> dict[int, tuple[list[str], list[str]]]:
+    """Each project's item names and specifications (规格型号), for its notices' text."""
+    items = _table(ProjectItem)
+    found: dict[int, tuple[list[str], list[str]]] = {}
+    query = select(items.c.project_id, items.c.name, items.c.specification).where(
+        items.c.project_id.in_(project_ids)
+    )
+    for project_id, name, spec in conn.execute(query.order_by(items.c.id)):
+        names, specs = found.setdefault(project_id, ([], []))
+        if name and name not in names:
+            names.append(name)
+        if spec and spec not in specs:
+            specs.append(spec)
+    return found
 
 
 def _transactions(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -91,6 +91,15 @@ class Party(SQLModel, table=True):
     region_code: str | None = field(
         "行政区划代码", "GB/T 2260 division code of the party.", default=None, index=True
     )
+    address: str | None = field(
+        "地址", "Street address as last published (address.streetAddress).", default=None
+    )
+    contact_name: str | None = field(
+        "联系人", "Contact person as last published (contactPoint.name).", default=None
+    )
+    contact_telephone: str | None = field(
+        "联系电话", "Contact telephone as last published (contactPoint.telephone).", default=None
+    )
 
 
 class PartyRoleLink(SQLModel, table=True):

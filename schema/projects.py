@@ -49,6 +49,28 @@ class Project(SQLModel, table=True):
     )
     budget: Decimal | None = field("预算金额", "Budget in yuan.", default=None, sa_type=Money)
     currency: str | None = field("币种", "ISO 4217 currency code.", default=None)
+    ceiling_price: Decimal | None = field(
+        "最高限价",
+        "Ceiling price in yuan: bids above it are refused. Not the budget (tender.ceilingPrice).",
+        default=None,
+        sa_type=Money,
+    )
+    agency_fee: Decimal | None = field(
+        "代理服务收费金额",
+        "Agency service fee in yuan (tender.agencyFee).",
+        default=None,
+        sa_type=Money,
+    )
+    sme_set_aside: bool | None = field(
+        "专门面向中小企业",
+        "Whether the purchase is reserved for small and medium enterprises (tender.smeSetAside).",
+        default=None,
+    )
+    consortium_allowed: bool | None = field(
+        "是否接受联合体",
+        "Whether consortia (联合体) may bid (tender.consortiumAllowed).",
+        default=None,
+    )
     status: str = field(
         "项目状态", "planning, tendering, awarded, contracted, completed, terminated."
     )
@@ -90,6 +112,15 @@ class Notice(SQLModel, table=True):
         sa_column_kwargs={"server_default": false()},
     )
     full_text: str | None = field("公告正文", "Notice body text.", default=None, sa_type=Text)
+    publicity_start: BeijingTime | None = field(
+        "公告期限开始", "Start of the notice's publicity period (UTC+8).", default=None
+    )
+    publicity_end: BeijingTime | None = field(
+        "公告期限截止", "End of the notice's publicity period (UTC+8).", default=None
+    )
+    publicity_days: int | None = field(
+        "公告期限天数", "Length of the publicity period in days, as published.", default=None
+    )
     supersedes_id: int | None = field(
         "更正对象",
         "For a correction: the notice whose fields it supersedes.",
@@ -123,6 +154,17 @@ class Lot(SQLModel, table=True):
     title: str | None = field("标段名称", "Lot title.", default=None)
     budget: Decimal | None = field("标段预算", "Lot budget in yuan.", default=None, sa_type=Money)
     status: str | None = field("标段状态", "OCDS lot status.", default=None)
+    ceiling_price: Decimal | None = field(
+        "标段最高限价", "Ceiling price of the lot in yuan.", default=None, sa_type=Money
+    )
+    sme_set_aside: bool | None = field(
+        "标段专门面向中小企业",
+        "Whether the lot is reserved for small and medium enterprises.",
+        default=None,
+    )
+    consortium_allowed: bool | None = field(
+        "标段是否接受联合体", "Whether consortia may bid for the lot.", default=None
+    )
 
 
 class Award(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from schema.data_version import DataVersion
+from schema.details import EvaluationExpert, ProjectItem
 from schema.flags import Flag
 from schema.parties import Party, PartyRoleLink, Publisher
 from schema.projects import (
@@ -27,6 +28,7 @@ __all__ = [
     "ContractSupplier",
     "DataQualityIssue",
     "DataVersion",
+    "EvaluationExpert",
     "Flag",
     "Ingestion",
     "Lot",
@@ -36,6 +38,7 @@ __all__ = [
     "PartyRoleLink",
     "PenaltyRecord",
     "Project",
+    "ProjectItem",
     "Publisher",
     "SearchOutbox",
     "SearchState",

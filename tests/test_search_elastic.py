@@ -260,8 +260,12 @@ def test_highlights_wrap_whole_words(indexed: Indexed) -> None:
     assert any("<em>复印纸</em>" in f for f in fragments)
     assert any("<em>A4</em>" in f for f in fragments)
     assert not any("<em>复</em>" in f or "</em><em>" in f for f in fragments)
-    phrase = indexed.search('"联想 启天"', size=1).hits[0].highlights
+    # An order's brand and model are separate fields: each word is marked. (A notice whose
+    # awarded item reads 联想 启天M428 marks the phrase whole: <em>联想 启天</em>.)
+    phrase = indexed.search('"联想 启天"', kinds=("transaction",), size=1).hits[0].highlights
     assert "<em>联想</em>" in phrase["text"][0] and "<em>启天</em>" in phrase["text"][0]
+    notice = indexed.search('"联想 启天"', kinds=("notice",), size=1).hits[0].highlights
+    assert "<em>联想 启天</em>" in notice["text"][0]
 
 
 def test_highlight_is_escaped_and_prefers_longer_words() -> None:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from hub.demo import texts
+from hub.demo.details import awarded_items, committee, publicity, tender_terms, with_contact
 from hub.demo.parties import Party, Province
 from hub.demo.products import METHODS, Line, Subject
 from hub.demo.workdays import add_workdays, at, next_workday, ocds_datetime, previous_workday
@@ -105,7 +106,7 @@ class NoticeSequence:
     def items(self, lots: bool = True) -> list[dict[str, Any]]:
         """tender.items; an intention names no lots yet, so it leaves relatedLot out."""
         items = []
-        for index, (line, quantity, _) in enumerate(self.lines, start=1):
+        for index, (line, quantity, price) in enumerate(self.lines, start=1):
             item: dict[str, Any] = {
                 "id": str(index),
                 "description": line.description,
@@ -115,7 +116,7 @@ class NoticeSequence:
                     "description": self.catalogue[line.code].name,
                 },
                 "quantity": quantity,
-                "unit": {"name": line.unit},
+                "unit": {"name": line.unit, "value": money(price)},  # the budgeted unit price
             }
             if lots and self.lotted:
                 item["relatedLot"] = str(index)
@@ -144,18 +145,24 @@ class NoticeSequence:
         )  # fmt: skip
         start = self.minute(tender_day)
         end = self._deadline(tender_day)
-        parties = [buyer.ocds(["buyer"]), agency.ocds(["procuringEntity"])]
+        parties = [with_contact(buyer.ocds(["buyer"]), buyer),
+                   with_contact(agency.ocds(["procuringEntity"]), agency)]  # fmt: skip
         tender: dict[str, Any] = {
             "id": facts.code, "title": facts.title, "status": "active",
             "procurementMethod": ocds_method, "procurementMethodDetails": self.method,
             "mainProcurementCategory": category, "value": money(self.value),
             "procuringEntity": agency.ref(),
             "tenderPeriod": {"startDate": ocds_datetime(start), "endDate": ocds_datetime(end)},
-            "items": self.items(),
+            "items": self.items(), **tender_terms(category, self.value),
         }  # fmt: skip
         if self.lotted:
             tender["lots"] = [
-                {"id": str(i), "title": f"第{i}包：{line.description}", "value": money(value)}
+                {
+                    "id": str(i),
+                    "title": f"第{i}包：{line.description}",
+                    "value": money(value),
+                    "ceilingPrice": money(value),
+                }
                 for i, ((line, _, _), value) in enumerate(
                     zip(self.lines, self.lot_values, strict=True), start=1
                 )
@@ -174,6 +181,7 @@ class NoticeSequence:
                                   self.needs(), self.value, start, end),
                 parties=parties, buyer=buyer.ref(),
                 planning={"budget": {"amount": money(facts.budget)}}, tender=tender,
+                publicityPeriod=publicity(start, 5),  # 87号令 art 16: ≥5 working days
             )  # fmt: skip
         if self.method != "单一来源" and "short_tender_period" not in self.planted:
             end = self._corrections(tender_day, end)
@@ -211,7 +219,7 @@ class NoticeSequence:
             changes: list[str] = []
             if not self.lotted and rng.random() < 0.4:
                 self.value = self.value * rng.randint(90, 98) // 100 // 100 * 100
-                tender["value"] = money(self.value)
+                tender["value"] = tender["ceilingPrice"] = money(self.value)
                 changes.append(f"预算金额（最高限价）更正为{texts.yuan(self.value)}元")
             if not changes or day + timedelta(days=16) > end.date():
                 later = max(end.date() + timedelta(days=rng.randint(3, 7)), day + timedelta(16))
@@ -270,6 +278,8 @@ class NoticeSequence:
             }  # fmt: skip
             if self.lotted:
                 award["relatedLots"] = [str(index)]
+            lines = [self.lines[index - 1]] if self.lotted else self.lines
+            award["items"] = awarded_items(lines, value, amount, index)
             awards.append(award)
             winners.append((supplier, amount))
         facts.winners = winners
@@ -282,6 +292,8 @@ class NoticeSequence:
         experts = texts.expert_names(rng, 3 if self.value < 4_000_000_00 else 5)
         fee = max(values[0] * 15 // 1000 // 100 * 100, 100_000) if self._private() else 0
         fee_text = f"{texts.yuan(fee)}元" if fee else "本项目不收取代理服务费"
+        for award in awards:  # one committee evaluates every lot
+            award["evaluationExperts"] = committee(experts)
         listed = [
             (f"第{i}包：" if self.lotted else "", s.name, a)
             for i, (s, a) in enumerate(winners, start=1)
@@ -293,8 +305,9 @@ class NoticeSequence:
             parties=parties, buyer=self.buyer.ref(),
             tender={"id": facts.code, "status": "complete",
                     "numberOfTenderers": len(facts.tenderers),
-                    "tenderers": [t.ref() for t in facts.tenderers], **self.unpublished},
-            awards=awards,
+                    "tenderers": [t.ref() for t in facts.tenderers], **self.unpublished,
+                    **({"agencyFee": money(fee)} if fee else {})},
+            awards=awards, publicityPeriod=publicity(result_at, 1),  # 87号令 art 69: 1 working day
         )  # fmt: skip
         later = result_at
         if rng.random() < 0.25:

@@ -21,6 +21,7 @@ from hub.graphql.common import (
     region_name,
     region_of,
 )
+from hub.graphql.details import AwardDetails, LotDetails, NoticeDetails, ProjectDetails
 from hub.graphql.filters import (
     REGION_HELP,
     AmountRange,
@@ -56,7 +57,7 @@ CONTRACT_SUPPLIERS = ContractSupplierTable.__table__  # type: ignore[attr-define
 @strawberry.type(
     name="Project", description="采购项目: a procurement project compiled from its notices."
 )
-class Project(catalogue_type("projects", "Project"), Node):  # type: ignore[misc]
+class Project(catalogue_type("projects", "Project"), ProjectDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="采购人: the purchaser.")
     async def purchaser(self, info: Info) -> PartyRef | None:
         return await _party(info, self.purchaser_id)
@@ -131,7 +132,7 @@ class NoticeSource:
 
 
 @strawberry.type(name="Notice", description="公告: an immutable notice.")
-class Notice(catalogue_type("notices", "Notice"), Node):  # type: ignore[misc]
+class Notice(catalogue_type("notices", "Notice"), NoticeDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="The project it belongs to.")
     async def project(self, info: Info) -> Project:
         return await _project(info, self.project_id)
@@ -162,14 +163,14 @@ class Notice(catalogue_type("notices", "Notice"), Node):  # type: ignore[misc]
 
 
 @strawberry.type(name="Lot", description="标段: a lot of a project.")
-class Lot(catalogue_type("lots", "Lot"), Node):  # type: ignore[misc]
+class Lot(catalogue_type("lots", "Lot"), LotDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="The project.")
     async def project(self, info: Info) -> Project:
         return await _project(info, self.project_id)
 
 
 @strawberry.type(name="Award", description="中标/成交结果: an award as compiled.")
-class Award(catalogue_type("awards", "Award"), Node):  # type: ignore[misc]
+class Award(catalogue_type("awards", "Award"), AwardDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="中标供应商: awarded suppliers.")
     async def suppliers(self, info: Info) -> list[PartyRef]:
         links = await info.context.loaders.award_suppliers.load(self.pk)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from hub.flags.engine import recompute_project
 from hub.publishing.contract_suppliers import clear_contract_suppliers, store_contract_suppliers
+from hub.publishing.details import compile_details
 from hub.publishing.parties import PartyResolver
 from schema.codes import CodeError, catalogue_classification
 from schema.contract_suppliers import contract_suppliers
@@ -70,7 +71,7 @@ def _category(tender: dict[str, Any]) -> tuple[str, str] | None:
 def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:
     """Recompile one project and replace its lots, awards and contracts; returns the record."""
     notices = conn.execute(
-        select(NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
+        select(NOTICES.c.id, NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
         .where(NOTICES.c.project_id == project_id)
         .order_by(NOTICES.c.published_at, NOTICES.c.id)
     ).all()
@@ -117,6 +118,7 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
     clear_contract_suppliers(conn, project_id)  # before the contracts they name are replaced
     _replace_children(conn, project_id, compiled, party_ids)
     store_contract_suppliers(conn, project_id, contract_suppliers(releases, compiled), party_ids)
+    parties.changed |= compile_details(conn, project_id, notices, compiled, party_ids)
     # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every
     # notice of a recompiled project itself (NoticeHandler.finish), flag codes included.
     recompute_project(conn, project_id, reindex=False)

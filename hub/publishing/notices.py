@@ -14,6 +14,7 @@ from sqlalchemy import select
 from hub.publishing.batch import BatchContext, content_hash
 from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
+from hub.publishing.details import detail_faults
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError, RecordError
 from hub.publishing.parties import Note, infer_buyer_region, record_notes, resolve_region
@@ -178,6 +179,7 @@ class NoticeHandler:
         ]  # fmt: skip
         for value, field in amounts:
             check(lambda value=value, field=field: _check_amount(value, field))
+        faults.extend(detail_faults(release))  # ceiling price, items, experts, … (details.py)
         region = check(lambda: self._region(ocid, release)) if ocid else None
         if notice_type is None or published_at is None or region is None:
             return None

@@ -61,6 +61,7 @@ RELEASE = {
         ocid={"type": "string"}, id={"type": "string"}, date={"type": "string"},
         tag={"type": ["array", "null"], "items": {"type": "string"}},
         initiationType=STR, language=STR, noticeType=STR, title=STR, fullText=STR,
+        publicityPeriod=PERIOD,  # 公告期限: caigou extension (hub/publishing/details.py)
         classified={"type": ["boolean", "null"]},
         parties=_list(PARTY), buyer=REFERENCE,
         planning=_object(budget=_object(amount=VALUE)),

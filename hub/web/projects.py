@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.web.details import details_data
 from hub.web.render import error_page, render
 from schema.tables import (
     Award,
@@ -63,7 +64,7 @@ def names(conn: Connection, pks: set[int]) -> dict[int, str]:
 
 
 def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
-    """Everything the page shows, in seven indexed queries."""
+    """Everything the page shows, in a fixed number of indexed queries."""
     project = conn.execute(select(PROJECTS).where(PROJECTS.c.ocid == ocid)).mappings().first()
     if project is None:
         return None
@@ -71,7 +72,8 @@ def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
     n = NOTICES
     timeline = (
         select(n.c.id, n.c.notice_type, n.c.title, n.c.published_at, n.c.source_site,
-               n.c.supersedes_id, n.c.release_id, PUBLISHERS.c.name.label("publisher"))
+               n.c.supersedes_id, n.c.release_id, n.c.publicity_start, n.c.publicity_end,
+               n.c.publicity_days, PUBLISHERS.c.name.label("publisher"))
         .join(PUBLISHERS, PUBLISHERS.c.id == n.c.publisher_id)
         .where(n.c.project_id == pk)
         .order_by(n.c.published_at, n.c.id)
@@ -115,6 +117,7 @@ def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:
         "members": members,
         "names": names(conn, {w for w in wanted if w is not None}),
         "flags": flags_where(conn, FLAGS.c.project_id == pk),
+        **details_data(conn, project),
     }
 
 

@@ -1,0 +1,296 @@
+"""The details real notices carry, read from OCDS core and the `caigou` extension.
+
+Core OCDS gives item lines (`items[]`: description, quantity, unit.name, unit.value) and
+party addresses and contact points; the `caigou` extension (schema/data/extension-caigou/)
+adds what no registered extension carries: 最高限价 `tender.ceilingPrice`, 代理服务收费金额
+`tender.agencyFee`, `smeSetAside`, `consortiumAllowed` (tender and lots), the release's
+`publicityPeriod`, `items[].specification` and `awards[].evaluationExperts`.
+
+`detail_faults` checks them when a release arrives; `compile_details` stores them when its
+project is compiled. Experts come only from result notices (`EXPERTS_PUBLIC_IN`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, delete, select, update
+
+from hub.publishing.cells import MAX_MONEY, MAX_QUANTITY, decimal, iso_datetime
+from hub.publishing.errors import FieldError
+from schema.details import EXPERTS_PUBLIC_IN
+from schema.ocds import amount_of, parse_ocds_datetime
+from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
+
+PROJECTS = Project.__table__  # type: ignore[attr-defined]
+LOTS = Lot.__table__  # type: ignore[attr-defined]
+NOTICES = Notice.__table__  # type: ignore[attr-defined]
+PARTIES = Party.__table__  # type: ignore[attr-defined]
+ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
+EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
+FLAGS = ("smeSetAside", "consortiumAllowed")
+EXPERT_ROLES = ("chair", "expert", "purchaserRepresentative")
+
+
+# --- checks, when a release arrives -------------------------------------------------------
+
+
+def detail_faults(release: Mapping[str, Any]) -> list[FieldError]:
+    """Every fault in the detail fields of one release, each with its JSON path."""
+    faults: list[FieldError] = []
+    tender = _object(release.get("tender"))
+    for key in ("ceilingPrice", "agencyFee"):
+        _amount(faults, tender.get(key), f"tender.{key}", places=2)
+    _flags(faults, tender, "tender")
+    for i, lot in enumerate(_objects(tender.get("lots"))):
+        _amount(faults, lot.get("ceilingPrice"), f"tender.lots[{i}].ceilingPrice", places=2)
+        _flags(faults, lot, f"tender.lots[{i}]")
+    _items(faults, tender.get("items"), "tender.items")
+    for j, award in enumerate(_objects(release.get("awards"))):
+        _items(faults, award.get("items"), f"awards[{j}].items")
+        _experts(faults, award.get("evaluationExperts"), f"awards[{j}].evaluationExperts")
+    _period(faults, release.get("publicityPeriod"), "publicityPeriod")
+    return faults
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _amount(faults: list[FieldError], value: Any, path: str, *, places: int) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        faults.append(FieldError(path, "must be an object with amount and currency"))
+        return
+    try:
+        decimal(value, "amount", places=places, maximum=MAX_MONEY, required=False)
+    except FieldError as error:
+        faults.append(FieldError(f"{path}.amount", error.reason))
+
+
+def _flags(faults: list[FieldError], owner: Mapping[str, Any], path: str) -> None:
+    for key in FLAGS:
+        value = owner.get(key)
+        if value is not None and not isinstance(value, bool):
+            faults.append(FieldError(f"{path}.{key}", f"{value!r} must be true or false"))
+
+
+def _items(faults: list[FieldError], items: Any, path: str) -> None:
+    for i, item in enumerate(_objects(items)):
+        where = f"{path}[{i}]"
+        try:
+            decimal(item, "quantity", places=3, maximum=MAX_QUANTITY, required=False)
+        except FieldError as error:
+            faults.append(FieldError(f"{where}.quantity", error.reason))
+        unit = _object(item.get("unit"))
+        _amount(faults, unit.get("value"), f"{where}.unit.value", places=4)
+        spec = item.get("specification")
+        if spec is not None and not isinstance(spec, str):
+            faults.append(FieldError(f"{where}.specification", "must be text (规格型号)"))
+
+
+def _experts(faults: list[FieldError], experts: Any, path: str) -> None:
+    if experts is None:
+        return
+    if not isinstance(experts, list):
+        faults.append(FieldError(path, "must be a list of {name, role}"))
+        return
+    for i, expert in enumerate(experts):
+        name = expert.get("name") if isinstance(expert, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            faults.append(FieldError(f"{path}[{i}].name", "is required (专家姓名)"))
+        role = expert.get("role") if isinstance(expert, dict) else None
+        if role is not None and not isinstance(role, str):
+            faults.append(FieldError(f"{path}[{i}].role", f"must be text, e.g. {EXPERT_ROLES}"))
+
+
+def _period(faults: list[FieldError], period: Any, path: str) -> None:
+    if period is None:
+        return
+    if not isinstance(period, dict):
+        faults.append(FieldError(path, "must be an object with startDate, endDate"))
+        return
+    moments = {}
+    for key in ("startDate", "endDate"):
+        if period.get(key) is not None:
+            try:
+                moments[key] = iso_datetime(period[key], f"{path}.{key}", schedule=True)
+            except FieldError as error:
+                faults.append(error)
+    if len(moments) == 2 and moments["endDate"] < moments["startDate"]:
+        faults.append(FieldError(f"{path}.endDate", "is before startDate"))
+    days = period.get("durationInDays")
+    if days is not None and (type(days) is not int or not 0 <= days <= 3660):
+        faults.append(FieldError(f"{path}.durationInDays", f"{days!r} is not a number of days"))
+
+
+# --- compiling, when a project changes ----------------------------------------------------
+
+
+def compile_details(
+    conn: Connection,
+    project_id: int,
+    notices: Sequence[Any],
+    compiled: Mapping[str, Any],
+    party_ids: Mapping[str, int],
+) -> set[int]:
+    """Store the details of a compiled project; returns the parties whose contact changed.
+
+    `notices` are the project's (id, notice_type, payload) rows in publish order; lots are
+    already written by `compile_project`.
+    """
+    tender = _object(compiled.get("tender"))
+    conn.execute(
+        update(PROJECTS)
+        .where(PROJECTS.c.id == project_id)
+        .values(
+            ceiling_price=_money(tender.get("ceilingPrice")),
+            agency_fee=_money(tender.get("agencyFee")),
+            sme_set_aside=tender.get("smeSetAside"),
+            consortium_allowed=tender.get("consortiumAllowed"),
+        )
+    )
+    for lot in _objects(tender.get("lots")):
+        values = {
+            "ceiling_price": _money(lot.get("ceilingPrice")),
+            "sme_set_aside": lot.get("smeSetAside"),
+            "consortium_allowed": lot.get("consortiumAllowed"),
+        }
+        if any(v is not None for v in values.values()):
+            lot_key = and_(LOTS.c.project_id == project_id, LOTS.c.lot_id == str(lot.get("id")))
+            conn.execute(update(LOTS).where(lot_key).values(**values))
+    conn.execute(delete(ITEMS).where(ITEMS.c.project_id == project_id))
+    lines = list(_item_rows(project_id, compiled))
+    if lines:
+        conn.execute(ITEMS.insert(), lines)
+    conn.execute(delete(EXPERTS).where(EXPERTS.c.project_id == project_id))
+    experts = _expert_rows(project_id, notices)
+    if experts:
+        conn.execute(EXPERTS.insert(), experts)
+    _publicity(conn, project_id, notices)
+    return _contacts(conn, compiled, party_ids)
+
+
+def _money(value: Any) -> Decimal | None:
+    amount = amount_of(value)
+    return None if amount is None else Decimal(str(amount))
+
+
+def _item_rows(project_id: int, compiled: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    sections = [("tender", None, _object(compiled.get("tender")).get("items"))]
+    sections += [
+        ("award", str(a.get("id")), a.get("items")) for a in _objects(compiled.get("awards"))
+    ]
+    for section, award_id, items in sections:
+        for position, item in enumerate(_objects(items), start=1):
+            unit = _object(item.get("unit"))
+            quantity = item.get("quantity")
+            yield {
+                "project_id": project_id,
+                "section": section,
+                "award_id": award_id,
+                "lot_id": _text(item.get("relatedLot")),
+                "item_id": str(item.get("id", position)),
+                "position": position,
+                "name": _text(item.get("description")),
+                "specification": _text(item.get("specification")),
+                "category_code": _text(_object(item.get("classification")).get("id")),
+                "quantity": None if quantity in (None, "") else Decimal(str(quantity)),
+                "unit": _text(unit.get("name")),
+                "unit_price": _money(unit.get("value")),
+            }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _expert_rows(project_id: int, notices: Sequence[Any]) -> list[dict[str, Any]]:
+    """The committee of each award, from the latest result notice that names one."""
+    latest: dict[str | None, tuple[int, list[Mapping[str, Any]]]] = {}
+    for notice in notices:
+        if notice.notice_type not in EXPERTS_PUBLIC_IN:
+            continue  # named before the result (or outside it): not public, not stored
+        for award in _objects(orjson.loads(notice.payload).get("awards")):
+            experts = _objects(award.get("evaluationExperts"))
+            if experts:
+                latest[_text(award.get("id"))] = (notice.id, experts)
+    return [
+        {
+            "project_id": project_id,
+            "notice_id": notice_id,
+            "award_id": award_id,
+            "position": position,
+            "name": str(expert["name"]).strip(),
+            "role": _text(expert.get("role")),
+        }
+        for award_id, (notice_id, experts) in latest.items()
+        for position, expert in enumerate(experts, start=1)
+    ]
+
+
+def _publicity(conn: Connection, project_id: int, notices: Sequence[Any]) -> None:
+    """Fill each notice's publicity period from its own payload, once."""
+    unset = set(
+        conn.execute(
+            select(NOTICES.c.id).where(
+                NOTICES.c.project_id == project_id,
+                NOTICES.c.publicity_start.is_(None),
+                NOTICES.c.publicity_end.is_(None),
+                NOTICES.c.publicity_days.is_(None),
+            )
+        ).scalars()
+    )
+    for notice in notices:
+        if notice.id not in unset:
+            continue
+        period = _object(orjson.loads(notice.payload).get("publicityPeriod"))
+        start, end = period.get("startDate"), period.get("endDate")
+        values = {
+            "publicity_start": parse_ocds_datetime(start) if start else None,
+            "publicity_end": parse_ocds_datetime(end) if end else None,
+            "publicity_days": period.get("durationInDays"),
+        }
+        if any(v is not None for v in values.values()):
+            conn.execute(update(NOTICES).where(NOTICES.c.id == notice.id).values(**values))
+
+
+def _contacts(
+    conn: Connection, compiled: Mapping[str, Any], party_ids: Mapping[str, int]
+) -> set[int]:
+    """Address and contact point of each named party, as the project last published them."""
+    wanted: dict[int, dict[str, str]] = {}
+    for party in _objects(compiled.get("parties")):
+        pk = party_ids.get(str(party.get("id")))
+        if pk is None:
+            continue
+        address, contact = _object(party.get("address")), _object(party.get("contactPoint"))
+        values = {
+            "address": _text(address.get("streetAddress")),
+            "contact_name": _text(contact.get("name")),
+            "contact_telephone": _text(contact.get("telephone")),
+        }
+        values = {k: v for k, v in values.items() if v is not None}
+        if values:
+            wanted.setdefault(pk, {}).update(values)
+    if not wanted:
+        return set()
+    columns = (PARTIES.c.id, PARTIES.c.address, PARTIES.c.contact_name, PARTIES.c.contact_telephone)
+    held = {
+        r.id: r._mapping for r in conn.execute(select(*columns).where(PARTIES.c.id.in_(wanted)))
+    }
+    changed = set()
+    for pk, values in wanted.items():
+        row = held.get(pk)
+        if row is not None and any(row[k] != v for k, v in values.items()):
+            conn.execute(update(PARTIES).where(PARTIES.c.id == pk).values(**values))
+            changed.add(pk)
+    return changed

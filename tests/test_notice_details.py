@@ -1,0 +1,183 @@
+"""The details real notices carry are stored: ceiling price, fee, items, experts, contacts."""
+
+from __future__ import annotations
+
+import copy
+import json
+import zipfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from jsonschema import Draft4Validator
+from sqlalchemy import Engine, select
+
+from exports.write import export_day
+from hub.publishing import ingest_records
+from hub.publishing.details import detail_faults
+from schema.ocds import STANDARD_ZIP
+from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
+from schema.types import RecordKind
+from tests.details_data import EXPERTS, OCID, detailed_releases
+from tests.factories import AGENCY
+
+JILIN = "吉林省政府采购网"
+EXTENSION = Path(__file__).resolve().parents[1] / "schema/data/extension-caigou"
+
+
+@pytest.fixture
+def jilin(add):  # type: ignore[no-untyped-def]
+    return add(JILIN, "regional_site", ["220000"], ["notice"])
+
+
+def rows(engine: Engine, model: object, *order: str) -> list:
+    table = model.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return conn.execute(select(table).order_by(*(table.c[o] for o in order))).all()
+
+
+def test_the_details_of_every_notice_are_stored(engine, jilin) -> None:
+    releases = detailed_releases()
+    early = ingest_records(engine, JILIN, RecordKind.notice, releases[:2])
+    assert early.status == "accepted", early.refusals
+    # Named in a correction, before the result: not public (实施条例 art 43), not stored.
+    assert rows(engine, EvaluationExpert, "id") == []
+    result = ingest_records(engine, JILIN, RecordKind.notice, releases[2:])
+    assert result.status == "accepted", result.refusals
+    [project] = rows(engine, Project, "id")
+    assert (project.budget, project.ceiling_price) == (Decimal("480000.00"), Decimal("480000.00"))
+    assert project.agency_fee == Decimal("6897.00")
+    assert (project.sme_set_aside, project.consortium_allowed) == (True, False)
+    lots = {lot.lot_id: lot for lot in rows(engine, Lot, "lot_id")}
+    assert lots["L1"].ceiling_price == Decimal("290000.00") and lots["L1"].sme_set_aside is True
+    assert lots["L2"].consortium_allowed is True and lots["L2"].ceiling_price is None
+    items = [
+        (i.section, i.award_id, i.lot_id, i.name, i.specification, i.quantity, i.unit, i.unit_price)
+        for i in rows(engine, ProjectItem, "section", "position")
+    ]
+    assert items == [
+        ("award", "A1", None, "台式计算机", "联想 启天M4360", Decimal("100.000"), "台",
+         Decimal("2898.0000")),
+        ("tender", None, "L1", "台式计算机", "i5-13500/16G/512G SSD", Decimal("100.000"), "台",
+         Decimal("2900.0000")),
+        ("tender", None, "L2", "复印纸", "A4 70g 500张/包", Decimal("40000.000"), "张",
+         Decimal("0.0050")),
+    ]  # fmt: skip
+    notices = {n.release_id.rsplit("-", 1)[-1]: n for n in rows(engine, Notice, "id")}
+    experts = rows(engine, EvaluationExpert, "position")
+    assert [(e.name, e.role) for e in experts] == [(x["name"], x["role"]) for x in EXPERTS]
+    assert {e.notice_id for e in experts} == {notices["result"].id}
+    tender = notices["tender"]
+    assert (tender.publicity_start, tender.publicity_end, tender.publicity_days) == (
+        datetime(2024, 3, 1, 9),
+        datetime(2024, 3, 7, 17),
+        5,
+    )
+    assert (notices["result"].publicity_start, notices["result"].publicity_days) == (
+        datetime(2024, 4, 1, 15),
+        1,
+    )
+    assert notices["contract"].publicity_days is None
+    [agency] = [p for p in rows(engine, Party, "id") if p.uscc == AGENCY[1]]
+    assert (agency.address, agency.contact_name, agency.contact_telephone) == (
+        "长春市朝阳区人民大街1号",
+        "刘工",
+        "0431-88886666",
+    )
+
+
+def test_a_later_notice_replaces_the_lines_and_committee_it_restates(engine, jilin) -> None:
+    releases = detailed_releases()
+    assert ingest_records(engine, JILIN, RecordKind.notice, releases).status == "accepted"
+    update = {
+        "ocid": OCID, "id": f"{OCID}-03b-award-update", "date": "2024-04-03T09:00:00+08:00",
+        "tag": ["awardUpdate"], "noticeType": "result", "title": "中标结果更正公告",
+        "fullText": "评审专家更正。",
+        "awards": [{"id": "A1", "evaluationExperts": [{"name": "王建国", "role": "chair"}],
+                    "items": [{"id": "1", "quantity": 90}]}],
+    }  # fmt: skip
+    assert ingest_records(engine, JILIN, RecordKind.notice, [update]).status == "accepted"
+    assert [e.name for e in rows(engine, EvaluationExpert, "position")] == ["王建国"]
+    [award_line] = [i for i in rows(engine, ProjectItem, "id") if i.section == "award"]
+    assert (award_line.quantity, award_line.specification) == (Decimal("90.000"), "联想 启天M4360")
+
+
+def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine, jilin) -> None:
+    release = copy.deepcopy(detailed_releases()[0])
+    tender = release["tender"]
+    tender["ceilingPrice"] = {"amount": "四十八万", "currency": "CNY"}
+    tender["smeSetAside"] = "是"
+    tender["items"][1]["unit"]["value"]["amount"] = 0.00001
+    release["awards"] = [{"id": "A1", "evaluationExperts": [{"role": "chair"}]}]
+    release["publicityPeriod"]["endDate"] = "2024-02-01T00:00:00+08:00"
+    faults = sorted(f.field for f in detail_faults(release))
+    assert faults == [
+        "awards[0].evaluationExperts[0].name",
+        "publicityPeriod.endDate",
+        "tender.ceilingPrice.amount",
+        "tender.items[1].unit.value.amount",
+        "tender.smeSetAside",
+    ]
+    result = ingest_records(engine, JILIN, RecordKind.notice, [release])
+    assert result.status == "rejected"
+    assert {r.field for r in result.refusals} <= set(faults)
+    assert all(r.record_id == release["id"] for r in result.refusals)
+    assert rows(engine, Notice, "id") == [] and rows(engine, ProjectItem, "id") == []
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as OCDS applies an extension's release-schema.json to the core schema."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
+
+
+def test_the_caigou_extension_schema_takes_the_fields_and_refuses_wrong_types() -> None:
+    with zipfile.ZipFile(STANDARD_ZIP) as archive:
+        core = json.loads(archive.read("standard-1__1__5/schema/release-schema.json"))
+    extension = EXTENSION / "release-schema.json"
+    schema = _merge_patch(core, json.loads(extension.read_text("utf-8")))
+    metadata = json.loads((EXTENSION / "extension.json").read_text("utf-8"))
+    assert metadata["schemas"] == ["release-schema.json"]
+    for codelist in metadata["codelists"]:
+        assert (EXTENSION / "codelists" / codelist).is_file()
+    validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    releases = detailed_releases()
+    for release in releases:
+        release.setdefault("initiationType", "tender")  # required by OCDS, not by the hub
+        assert list(validator.iter_errors(release)) == [], release["id"]
+    bad = copy.deepcopy(releases[2])
+    bad["awards"][0]["evaluationExperts"] = [{"role": "chair"}]
+    bad["tender"]["agencyFee"] = "6897元"
+    paths = sorted(".".join(map(str, e.absolute_path)) for e in validator.iter_errors(bad))
+    assert paths == ["awards.0.evaluationExperts.0", "tender.agencyFee"]
+
+
+def test_the_days_dump_has_the_item_lines_the_committee_and_the_flags(
+    engine, jilin, tmp_path: Path
+) -> None:
+    assert (
+        ingest_records(engine, JILIN, RecordKind.notice, detailed_releases()).status == "accepted"
+    )
+    export_day(engine, str(tmp_path), date(2024, 4, 1))  # the result notice's day
+    day = "date=2024-04-01"
+    items = pq.read_table(tmp_path / f"project_items/{day}/project_items.parquet").to_pylist()
+    assert sorted((i["section"], i["specification"], i["unit_price"]) for i in items) == [
+        ("award", "联想 启天M4360", Decimal("2898.0000")),
+        ("tender", "A4 70g 500张/包", Decimal("0.0050")),
+        ("tender", "i5-13500/16G/512G SSD", Decimal("2900.0000")),
+    ]
+    experts = pq.read_table(tmp_path / f"evaluation_experts/{day}/evaluation_experts.parquet")
+    assert experts.column("name").to_pylist() == [x["name"] for x in EXPERTS]
+    [project] = pq.read_table(tmp_path / f"projects/{day}/projects.parquet").to_pylist()
+    assert (project["sme_set_aside"], project["consortium_allowed"]) == (True, False)
+    assert project["ceiling_price"] == Decimal("480000.00")
