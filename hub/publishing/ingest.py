@@ -222,7 +222,7 @@ def ingest_file(
     def read() -> Records:
         if kind is RecordKind.notice:
             return readers.read_releases(path)
-        return readers.read_table(path, kind)  # type: ignore[arg-type]
+        return readers.read_table(path, kind)
 
     def keep_reject(refusal: Refusal, raw: Mapping[str, Any]) -> None:
         nonlocal handle
