@@ -97,6 +97,8 @@ class TableWriter(Protocol):
 
     def close(self) -> Written: ...
 
+    def abort(self) -> None: ...
+
 
 class _FileWriter:
     """What both formats share: a pyarrow writer over a hashing sink."""

@@ -5,6 +5,7 @@ A day is published when, and only when, its manifest exists: it is written last.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -39,12 +40,12 @@ class Manifest:
     def bytes(self) -> int:
         return sum(f.bytes for f in self.files)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # not Manifest.bytes
         """Stable bytes: the same manifest always serialises the same way."""
         return (json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
+    def from_json(cls, data: builtins.bytes) -> Manifest:
         raw = json.loads(data)
         return cls(
             date=raw["date"],

@@ -325,7 +325,7 @@ def record_package(
     Each record links its releases in the release packages of the days they were published.
     """
     publication = publication or Publication()
-    records = []
+    records: list[dict[str, Any]] = []
     for project in projects_as_of(conn, day):
         links = [
             {

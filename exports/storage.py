@@ -8,6 +8,7 @@ a day appear whole.
 
 from __future__ import annotations
 
+import builtins
 import os
 import secrets
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class Store:
         """A fresh staging folder `.staging/<label>-<random>`."""
         return f"{STAGING}/{label}-{secrets.token_hex(6)}"
 
-    def clean_staging(self, label: str) -> list[str]:
+    def clean_staging(self, label: str) -> builtins.list[str]:  # not Store.list
         """Remove what a crashed run left for `label`; says which folders went."""
         stale = [f"{STAGING}/{name}" for name in self.list(STAGING) if name.startswith(f"{label}-")]
         for folder in stale:

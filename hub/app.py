@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import orjson
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from hub.config import Settings
@@ -43,10 +44,13 @@ from hub.web.graphiql import ide_page
 from schema.data_version import current_data_version
 from schema.db import current_revision, ensure_schema, make_engine, reader
 
-try:  # strawberry's own HTTP errors (a 400 with its message) live in cross_web since 0.3xx
+if TYPE_CHECKING:  # checked against the strawberry installed, which has cross_web
     from cross_web import HTTPException
-except ImportError:  # pragma: no cover - older strawberry
-    from strawberry.http.exceptions import HTTPException  # type: ignore[no-redef]
+else:
+    try:  # strawberry's own HTTP errors (a 400 with its message) live in cross_web since 0.3xx
+        from cross_web import HTTPException
+    except ImportError:  # pragma: no cover - older strawberry
+        from strawberry.http.exceptions import HTTPException
 
 log = logging.getLogger("caigou.http")
 JSON_NAMES = {int: "a number", float: "a number", str: "a string", bool: "true or false",
@@ -185,7 +189,9 @@ class HubGraphQL(GraphQL[Context, None]):
         data = await super().process_result(request, result)
         request_id = request.scope.get("state", {}).get("request_id")
         if data.get("errors") and request_id:
-            data.setdefault("extensions", {})["request_id"] = request_id
+            extensions = data.get("extensions") or {}
+            extensions["request_id"] = request_id
+            data["extensions"] = extensions
         return data
 
     async def parse_http_body(self, request: Any) -> Any:
@@ -195,7 +201,7 @@ class HubGraphQL(GraphQL[Context, None]):
                                 f"not {kind or 'none'!r}")  # fmt: skip
         return await super().parse_http_body(request)
 
-    async def get_context(self, request: Request, response: Any) -> Context:
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
             request=request, engine=self.engine, conn=request.state.conn, response=response,
             search=self.search, max_query_bytes=self.max_query_bytes,

@@ -45,7 +45,7 @@ def summarise(conn: Connection, today: date | None = None) -> HubSummary:
     txn = Transaction.__table__  # type: ignore[attr-defined]
     penalties = PenaltyRecord.__table__  # type: ignore[attr-defined]
     parties = Party.__table__  # type: ignore[attr-defined]
-    by_type = dict(
+    by_type: dict[str, int] = dict(
         conn.execute(
             select(notices.c.notice_type, func.count()).group_by(notices.c.notice_type)
         ).all()

@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
@@ -125,7 +125,9 @@ class ElasticBackend:
         """
         if self._smartcn is None:
             with self._answering():
-                plugins = self.reads.cat.plugins(format="json", h="component")
+                answer = self.reads.cat.plugins(format="json", h="component")
+            # format="json": a list of objects, not the text the client's types also allow
+            plugins = cast(list[dict[str, Any]], answer.body)
             self._smartcn = any(p.get("component") == "analysis-smartcn" for p in plugins)
         return self._smartcn
 
@@ -229,11 +231,11 @@ class ElasticBackend:
         A 409 means the index already holds this version or a newer one: done, not failed.
         `indices` writes into a rebuild's new indices instead of the aliases.
         """
-        ops = [BulkOp(*op) for op in ops]
-        if not ops:
+        batch = [BulkOp(*op) for op in ops]
+        if not batch:
             return []
         body: list[Mapping[str, Any]] = []
-        for op in ops:
+        for op in batch:
             meta = {
                 "_index": (indices or {}).get(op.kind) or self.alias(op.kind),
                 "_id": str(op.pk),
@@ -247,7 +249,7 @@ class ElasticBackend:
         with self._answering():
             answer = self.client.bulk(operations=body, refresh=refresh)
         failures = []
-        for op, item in zip(ops, answer["items"], strict=True):
+        for op, item in zip(batch, answer["items"], strict=True):
             action, result = next(iter(item.items()))
             status = int(result.get("status", 500))
             if status < 300 or status == 409 or (action == "delete" and status == 404):
@@ -348,7 +350,7 @@ class ElasticBackend:
         """Cluster status and each alias's document count; `unavailable` when it is down."""
         try:
             health = self.reads.cluster.health()
-            counts = {}
+            counts: dict[str, int | None] = {}
             for kind in KINDS:
                 try:
                     counts[kind] = self.count(kind)

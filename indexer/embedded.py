@@ -182,7 +182,9 @@ class EmbeddedBackend:
         in the outbox and, with later version stamps, win over the rebuild's documents.
         """
         if build is None:
-            from indexer.documents import documents as build
+            from indexer.documents import documents
+
+            build = documents
         counts = dict.fromkeys(KINDS, 0)
         with self._writing() as conn:
             for table in sql.ALL_TABLES:

@@ -58,9 +58,9 @@ class StdlibHttpNode(BaseNode):
         started = time.time()
         conn = self._checkout()
         try:
-            conn.timeout = timeout  # type: ignore[assignment]
+            conn.timeout = timeout
             if conn.sock is not None:
-                conn.sock.settimeout(timeout)  # type: ignore[arg-type]
+                conn.sock.settimeout(timeout)
             conn.request(method, self.path_prefix + target, body, dict(sent))
             response = conn.getresponse()
             data = response.read()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, or_, select, update
 
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import OUTBOX, STATE
@@ -102,7 +102,7 @@ def rebuild_running(conn: Connection, now: datetime) -> bool:
     return beat is not None and beat > now - REBUILD_STALE
 
 
-def claim(conn: Connection, batch: int, now: datetime) -> list[Any]:
+def claim(conn: Connection, batch: int, now: datetime) -> Sequence[Row[Any]]:
     """Take up to `batch` due changes, oldest first, for CLAIM; call in its own transaction."""
     due = (
         select(OUTBOX.c.id)
@@ -158,7 +158,9 @@ def drain(
 ) -> DrainResult:
     """Index one batch of changes; raises TargetUnavailable when the target cannot be reached."""
     if build is None:
-        from indexer.documents import documents as build
+        from indexer.documents import documents
+
+        build = documents
     now = utc_now_beijing()
     with engine.begin() as conn:
         if respect_rebuild and rebuild_running(conn, now):
@@ -243,7 +245,7 @@ def backlog(conn: Connection) -> Backlog:
     return Backlog(pending, oldest, parked or 0)
 
 
-def parked_rows(conn: Connection, limit: int = 100) -> list[Any]:
+def parked_rows(conn: Connection, limit: int = 100) -> Sequence[Row[Any]]:
     return conn.execute(
         select(OUTBOX).where(OUTBOX.c.parked_at.is_not(None)).order_by(OUTBOX.c.id).limit(limit)
     ).all()

@@ -217,7 +217,9 @@ def rebuild(
     the outbox, for its retries and parking.
     """
     if build is None:
-        from indexer.documents import documents as build
+        from indexer.documents import documents
+
+        build = documents
     indices = dict(target.create_indices())
     marker = json.dumps(indices, sort_keys=True)
     _heartbeat(engine, marker)

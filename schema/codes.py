@@ -17,13 +17,18 @@ class CodeError(ValueError):
     """A code that fails its check; the message says why and what is expected."""
 
 
+def _reason(exc: ValidationError) -> str:
+    """stdnum's subclasses (InvalidFormat, InvalidChecksum, …) each carry a `message`."""
+    return str(getattr(exc, "message", exc))
+
+
 def check_uscc(code: str) -> str:
     """The code in canonical form, or CodeError naming the fault (GB 32100-2015)."""
     try:
         return str(stdnum_uscc.validate(code))
     except ValidationError as exc:
         raise CodeError(
-            f"invalid unified social credit code {code!r}: {exc.message.lower().rstrip('.')}"
+            f"invalid unified social credit code {code!r}: {_reason(exc).lower().rstrip('.')}"
             " (18 characters from 0-9 and A-Y without I, O, S, V, Z, last one a check character)"
         ) from None
 

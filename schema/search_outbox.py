@@ -74,7 +74,7 @@ class SearchState(SQLModel, table=True):
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 OUTBOX = _table(SearchOutbox)
@@ -90,7 +90,7 @@ def enqueue(conn: Connection, kind: str, pks: Iterable[int], at: datetime, op: s
         conn.exec_driver_sql(
             "INSERT INTO search_outbox (kind, record_pk, op, created_at, attempts) "
             f"VALUES ({mark}, {mark}, {mark}, {mark}, 0)",
-            rows,  # type: ignore[arg-type]
+            rows,
         )
     return len(rows)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, starts PostgreSQL and
-# Elasticsearch, runs ruff and the suite on SQLite, PostgreSQL and Elasticsearch.
+# Elasticsearch, runs ruff, mypy and the suite on SQLite, PostgreSQL and Elasticsearch.
 # Extra arguments go to pytest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +12,7 @@ CAIGOU_TEST_ELASTICSEARCH_URL=$(bash scripts/elasticsearch.sh start)
 export CAIGOU_TEST_ELASTICSEARCH_URL
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # [tool.mypy] in pyproject.toml: hub, schema, indexer, exports
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

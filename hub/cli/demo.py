@@ -137,6 +137,6 @@ def _print_summary(engine: Engine) -> None:
         "amount (¥)",
         title="top suppliers by transaction amount",
     )
-    for name, code, orders, amount in summary.top_suppliers:
-        top.add_row(name, code or "", f"{orders:,}", f"{amount:,.2f}")
+    for name, uscc, orders, amount in summary.top_suppliers:
+        top.add_row(name, uscc or "", f"{orders:,}", f"{amount:,.2f}")
     out.print(top)

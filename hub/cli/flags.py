@@ -51,8 +51,8 @@ def list_(
     if severity:
         query = query.where(FLAGS.c.severity == severity.lower())
     with state(ctx).engine().connect() as conn:
-        rows = conn.execute(query.order_by(FLAGS.c.id)).all()
-    rows.sort(key=lambda r: (rank.get(r.severity, 3), r.id))
+        found = conn.execute(query.order_by(FLAGS.c.id)).all()
+    rows = sorted(found, key=lambda r: (rank.get(r.severity, 3), r.id))
     table = Table("severity", "code", "project / transaction", "notices", "message")
     for row in rows[:limit]:
         target = row.ocid or (f"transaction {row.transaction_id}" if row.transaction_id else "")

@@ -15,10 +15,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
 from hub.flags import consistency, rules, stages  # noqa: F401  (they register their rules)
 from hub.flags.facts import ProjectFacts, load_many
@@ -54,7 +54,7 @@ def _key(flag: Flag) -> FlagKey:
     return (flag.code, flag.project_id, flag.transaction_id, flag.party_id, flag.notice_ids)
 
 
-def _standing(conn: Connection, where: object) -> dict[FlagKey, list[Standing]]:
+def _standing(conn: Connection, where: ColumnElement[bool]) -> dict[FlagKey, list[Standing]]:
     """The stored flags matching `where`, by finding, in id order."""
     c = FLAGS.c
     found: dict[FlagKey, list[Standing]] = defaultdict(list)
@@ -75,7 +75,9 @@ def _keep_identity(flags: Iterable[Flag], standing: dict[FlagKey, list[Standing]
             flag.id, flag.detected_at = kept.id, kept.detected_at
 
 
-def _codes_by(standing: dict[FlagKey, list[Standing]], position: int) -> dict[int, set[str]]:
+def _codes_by(
+    standing: dict[FlagKey, list[Standing]], position: Literal[1, 2]
+) -> dict[int, set[str]]:
     """Rule codes per project (position 1) or transaction (position 2) of stored flags."""
     codes: dict[int, set[str]] = defaultdict(set)
     for key in standing:

@@ -23,6 +23,10 @@ SCALARS: dict[Any, Any] = {
 }  # fmt: skip
 
 
+# Subscripted with field types known only at run time, which a type checker cannot follow.
+_PRIVATE: Any = strawberry.Private
+
+
 @strawberry.interface(description="An object with a global id, fetchable with `node(id:)`.")
 class Node:
     pk: strawberry.Private[int]
@@ -52,7 +56,7 @@ def catalogue_type(entity: str, type_name: str, private: tuple[str, ...] = ()) -
         annotation = python_type | None if spec.nullable else python_type
         names.append(spec.name)
         if spec.name in private or (table is not None and table.c[spec.name].foreign_keys):
-            annotations[spec.name] = strawberry.Private[annotation]
+            annotations[spec.name] = _PRIVATE[annotation]
             continue
         annotations[spec.name] = annotation
         namespace[spec.name] = strawberry.field(description=f"{spec.label}：{spec.description}")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from hub.edge.limits import bearer
 from hub.graphql.errors import Unauthenticated
@@ -53,7 +53,7 @@ class PartyCache:
 
 @dataclass
 class Context:
-    request: Request
+    request: HTTPConnection
     engine: Engine
     conn: Connection
     loaders: Loaders = field(init=False)

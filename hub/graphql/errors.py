@@ -83,7 +83,7 @@ def _out_of_range(error: BaseException) -> bool:
     """A client's value the database cannot hold: a number beyond its integer or numeric
     type (PostgreSQL DataError, sqlite3's OverflowError) or a NUL in a PostgreSQL text."""
     if isinstance(error, StatementError) and error.orig is not None:
-        error = error.orig  # type: ignore[assignment]
+        error = error.orig
     return isinstance(error, OverflowError | DataError | psycopg.DataError)
 
 

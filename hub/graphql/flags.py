@@ -54,7 +54,7 @@ SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
     description="标记: a consistency rule's finding (86号 (九)), with the evidence behind it.",
 )
 class Flag(catalogue_type("flags", "Flag"), Node):  # type: ignore[misc]
-    @strawberry.field(  # type: ignore[misc]
+    @strawberry.field(
         description="证据: the notices and fields that triggered it, with their values (JSON)."
     )
     def evidence(self) -> JSON:

@@ -61,7 +61,7 @@ def many_loader(
 
 def count_loader(conn: Connection, column: Column[Any]) -> DataLoader[int, int]:
     async def load(keys: list[int]) -> list[int]:
-        counts = dict(
+        counts: dict[int, int] = dict(
             conn.execute(
                 select(column, func.count()).where(among(conn, column, keys)).group_by(column)
             ).all()

@@ -67,12 +67,19 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
+_DECODERS: dict[str, Callable[[str], date | Decimal]] = {
+    "dt": datetime.fromisoformat,
+    "d": date.fromisoformat,
+    "n": Decimal,
+}
+
+
 def _decode_value(value: Any) -> Any:
     if isinstance(value, int) and not -(2**63) <= value < 2**63:
         raise ValueError("beyond 64 bits")
     if isinstance(value, list):
         kind, text = value
-        decoded = {"dt": datetime.fromisoformat, "d": date.fromisoformat, "n": Decimal}[kind](text)
+        decoded = _DECODERS[kind](text)
         if isinstance(decoded, Decimal) and not (decoded.is_finite() and abs(decoded) < 10**18):
             raise ValueError("not an amount")
         return decoded
@@ -194,7 +201,7 @@ def keyset_page(
     more = len(rows) > size
     rows = rows[:size]
     if backward:
-        rows.reverse()
+        rows = rows[::-1]
     edges = [
         Edge(cursor=encode_cursor([getattr(r, c.key) for c in order]), node=build(r)) for r in rows
     ]

@@ -93,7 +93,7 @@ from schema.tables import (
 )
 
 NODE_TYPES = {
-    cls.__name__: (cls, table.__table__)  # type: ignore[attr-defined]
+    cls.__name__: (cls, table.__table__)  # type: ignore[union-attr]  # sqlmodel: no __table__
     for cls, table in (
         (Project, ProjectTable), (Notice, NoticeTable), (Lot, LotTable), (Award, AwardTable),
         (Contract, ContractTable), (Party, PartyTable), (PenaltyRecord, PenaltyTable),

@@ -224,7 +224,7 @@ def ingest_file(
     def read() -> Records:
         if kind is RecordKind.notice:
             return readers.read_releases(path)
-        return readers.read_table(path, kind)  # type: ignore[arg-type]
+        return readers.read_table(path, kind)
 
     def keep_reject(refusals: list[Refusal], raw: Mapping[str, Any]) -> None:
         """One line per refused record: its first fault, all its faults, the record."""

@@ -33,13 +33,13 @@ def labels(entity: str) -> dict[str, str]:
 
 
 def notice_type_label(code: str | None) -> str:
-    if code in NoticeType.__members__:
+    if code is not None and code in NoticeType.__members__:
         return NOTICE_TYPE_LABELS[NoticeType(code)]
     return code or ""
 
 
 def channel_label(code: str | None) -> str:
-    if code in Channel.__members__:
+    if code is not None and code in Channel.__members__:
         return CHANNEL_LABELS[Channel(code)]
     return code or ""
 

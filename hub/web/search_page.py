@@ -130,7 +130,7 @@ async def run(
         after=query.after,
         keys_only=keys_only,
     )
-    return await search.asearch(request)  # type: ignore[no-any-return]
+    return await search.asearch(request)
 
 
 def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:

@@ -84,7 +84,10 @@ def price_chart(engine: Engine, model: str) -> list[Bar]:
     prices: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
     for purchaser, name, price in rows:
         prices[(purchaser, name)].append(price)
-    bars = [Bar(name, min(p), sum(p) / len(p), max(p), len(p)) for (_, name), p in prices.items()]
+    bars = [
+        Bar(name, min(p), sum(p, Decimal(0)) / len(p), max(p), len(p))
+        for (_, name), p in prices.items()
+    ]
     return sorted(bars, key=lambda b: b.mean)[:CHART_PURCHASERS]
 
 

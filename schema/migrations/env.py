@@ -1,14 +1,15 @@
 """Alembic environment: runs on the engine handed over by `schema.db`."""
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from schema.columns import ScaledDecimal
 from schema.tables import metadata
 
 
-def render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Migrations store scaled decimals as what they are in the database: BIGINT."""
     if kind == "type" and isinstance(obj, ScaledDecimal):
         return "sa.BigInteger()"
