@@ -58,7 +58,7 @@ class SearchField:
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 def _search_type(python_type: Any, column_type: str) -> str:

@@ -116,7 +116,7 @@ def conflicting_copy(project: ProjectFacts) -> dict[str, Any]:
     """The result notice as the central site republishes it under its own id, a few hours
     later, with an award amount that differs (higher, still within the budget)."""
     result = next(r for r in project.releases if "award" in r["tag"] and r.get("awards"))
-    tender = {}
+    tender: dict[str, Any] = {}
     for release in project.releases:
         tender |= {k: v for k, v in (release.get("tender") or {}).items() if k == "value"}
     budget = project.budget / 100

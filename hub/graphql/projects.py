@@ -320,7 +320,7 @@ class ContractFilter:
         c = CONTRACTS.c
         return narrow(
             select(CONTRACTS),
-            _signed_by(party_pk(self.supplier_id, "supplierId")) if self.supplier_id else None,
+            _signed_by(pk) if (pk := party_pk(self.supplier_id, "supplierId")) else None,
             project_region(c.project_id, self.region_code),
             date_clause(c.date_signed, self.signed, is_datetime=True),
             amount_clause(c.amount, self.amount),

@@ -89,7 +89,7 @@ def _aggregates(column: Any, purchases: Any | None, *, net: bool = False) -> lis
 
 
 def _scale(column: Any) -> ScaledDecimal:
-    return column.type  # type: ignore[no-any-return]  # money columns are ScaledDecimal
+    return column.type  # money columns are ScaledDecimal
 
 
 def run_stats(

@@ -91,7 +91,7 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
             return None
         order = from_row(Transaction, row)
         attach_parties(info, [order])
-        return order  # type: ignore[no-any-return]
+        return order
 
 
 @strawberry.input(description="Narrows `transactions`.")

@@ -98,8 +98,8 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
     values = {
         "project_code": tender.get("id"),
         "title": tender.get("title"),
-        "purchaser_id": party_ids.get(buyer_ref),
-        "agency_id": party_ids.get(agency_ref),
+        "purchaser_id": party_ids.get(buyer_ref) if buyer_ref is not None else None,
+        "agency_id": party_ids.get(agency_ref) if agency_ref is not None else None,
         "procurement_method": tender.get("procurementMethod"),
         "procurement_method_details": tender.get("procurementMethodDetails"),
         "main_category": tender.get("mainProcurementCategory"),

@@ -185,7 +185,9 @@ def _money(value: Any) -> Decimal | None:
 
 
 def _item_rows(project_id: int, compiled: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    sections = [("tender", None, _object(compiled.get("tender")).get("items"))]
+    sections: list[tuple[str, str | None, Any]] = [
+        ("tender", None, _object(compiled.get("tender")).get("items"))
+    ]
     sections += [
         ("award", str(a.get("id")), a.get("items")) for a in _objects(compiled.get("awards"))
     ]
@@ -273,12 +275,12 @@ def _contacts(
         if pk is None:
             continue
         address, contact = _object(party.get("address")), _object(party.get("contactPoint"))
-        values = {
+        stated = {
             "address": _text(address.get("streetAddress")),
             "contact_name": _text(contact.get("name")),
             "contact_telephone": _text(contact.get("telephone")),
         }
-        values = {k: v for k, v in values.items() if v is not None}
+        values = {k: v for k, v in stated.items() if v is not None}
         if values:
             wanted.setdefault(pk, {}).update(values)
     if not wanted:
@@ -288,9 +290,9 @@ def _contacts(
         r.id: r._mapping for r in conn.execute(select(*columns).where(PARTIES.c.id.in_(wanted)))
     }
     changed = set()
-    for pk, values in wanted.items():
+    for pk, given in wanted.items():
         row = held.get(pk)
-        if row is not None and any(row[k] != v for k, v in values.items()):
-            conn.execute(update(PARTIES).where(PARTIES.c.id == pk).values(**values))
+        if row is not None and any(row[k] != v for k, v in given.items()):
+            conn.execute(update(PARTIES).where(PARTIES.c.id == pk).values(**given))
             changed.add(pk)
     return changed

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -155,12 +156,12 @@ class NoticeHandler:
             if identifier.get("scheme") in ("CN-SAIC", "CN-USCC"):
                 code = str(identifier.get("id", ""))
                 where = f"parties[{i}].identifier.id"
-                check(lambda code=code, where=where: self.ctx.parties.check_code(code, where))
+                check(partial(self.ctx.parties.check_code, code, where))
             region = (party.get("address") or {}).get("region")
             if region is not None:
                 where = f"parties[{i}].address.region"
-                note = check(lambda region=region, where=where: resolve_region(region, where)[1])
-                self.notes += [note] if note else []
+                read = check(partial(resolve_region, region, where))
+                self.notes += [read[1]] if read and read[1] else []
         for i, item in enumerate(tender.get("items") or []):
             classification = item.get("classification") or {}
             try:  # a 品目-shaped code is checked whatever the scheme; CPV etc. are kept apart
@@ -178,7 +179,7 @@ class NoticeHandler:
               for i, entry in enumerate(release.get(section) or [])),
         ]  # fmt: skip
         for value, field in amounts:
-            check(lambda value=value, field=field: _check_amount(value, field))
+            check(partial(_check_amount, value, field))
         faults.extend(detail_faults(release))  # ceiling price, items, experts, … (details.py)
         region = check(lambda: self._region(ocid, release)) if ocid else None
         if notice_type is None or published_at is None or region is None:

@@ -113,7 +113,7 @@ def shape_faults(release: Mapping[str, Any]) -> list[FieldError]:
 
 def value_faults(release: Mapping[str, Any]) -> list[FieldError]:
     """Unknown top-level fields, and every string, number or date the hub cannot store."""
-    unknown = sorted(set(release) - set(RELEASE["properties"]))  # type: ignore[arg-type]
+    unknown = sorted(set(release) - set(RELEASE["properties"]))
     faults = [
         FieldError(
             field_name(name),
