@@ -33,14 +33,29 @@ if engine is None:  # plain `alembic` command line: use the configured URL
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///caigou.db")
 
 with engine.connect() as connection:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # A batch migration rebuilds a table (create, copy, drop, rename): with foreign keys
+        # on, dropping a table other rows reference fails. SQLite's documented procedure for
+        # such changes: keys off for the migration, every reference checked before commit.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=sqlite,
         compare_type=True,
         render_item=render_item,
         include_name=include_name,
     )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if broken:
+                connection.rollback()
+                raise RuntimeError(f"the migration left broken references: {broken[:5]}")
+        connection.commit()
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
