@@ -216,6 +216,27 @@ def test_a_bad_transaction_is_refused_alike_by_file_and_by_graphql(
     assert doors.count(Transaction, order_id=order_id) == 0
 
 
+def test_a_transaction_with_four_faults_is_refused_with_all_four_by_both_doors(
+    doors: Doors,
+) -> None:
+    """As a release's: every fault of the row at once, in field order, nothing written."""
+    record = transaction("FOUR-1") | {
+        "channel": "淘宝", "quantity": "-", "order_date": "2024-02-30", "supplier_name": "",
+    }  # fmt: skip
+    path = doors.folder / "four-faults.csv"
+    write_csv(path, [record])
+    by_file = ingest_file(doors.engine, path, MALL, partial=True)
+    by_graphql = doors.publish(MALL, "TRANSACTION", [record])
+    faults = [(r.position, r.record_id, r.field) for r in by_file.refusals]
+    assert faults == [(1, "FOUR-1", f) for f in
+                      ("channel", "quantity", "order_date", "supplier_name")]  # fmt: skip
+    assert (by_file.rejected, by_graphql["rejected"]) == (1, 1)
+    assert [(r["field"], r["reason"]) for r in by_graphql["refusals"]] == [
+        (r.field, r.reason) for r in by_file.refusals
+    ]
+    assert doors.count(Transaction, order_id="FOUR-1") == 0
+
+
 def test_a_non_object_record_is_refused_at_its_position(doors: Doors) -> None:
     answer = doors.publish(MALL, "TRANSACTION", [transaction("OK-1"), "DD2", 3])
     assert [(r["position"], r["field"]) for r in answer["refusals"]] == [

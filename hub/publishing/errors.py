@@ -31,6 +31,17 @@ class RecordError(FieldError):
         return "; ".join(f"{f.field}: {f.reason}" for f in self.faults)
 
 
+def each_field_once(faults: list[FieldError]) -> list[FieldError]:
+    """A field's first fault only (a bad region is not also reported as out of scope)."""
+    seen: set[str] = set()
+    kept = []
+    for fault in faults:
+        if fault.field not in seen:
+            seen.add(fault.field)
+            kept.append(fault)
+    return kept
+
+
 def faults_of(error: FieldError) -> list[FieldError]:
     """The faults an error stands for: its own list, or itself."""
     return error.faults if isinstance(error, RecordError) else [error]

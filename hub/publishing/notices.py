@@ -17,7 +17,7 @@ from hub.publishing.cells import MAX_MONEY, decimal, iso_datetime, record_ref
 from hub.publishing.compile import compile_project
 from hub.publishing.details import detail_faults
 from hub.publishing.dialect import insert_ignoring_conflicts
-from hub.publishing.errors import FieldError, RecordError
+from hub.publishing.errors import FieldError, RecordError, each_field_once
 from hub.publishing.parties import Note, infer_buyer_region, record_notes, resolve_region
 from hub.publishing.release_shape import shape_faults, value_faults
 from schema.codes import CodeError, catalogue_classification
@@ -62,17 +62,6 @@ def _has_body(release: Mapping[str, Any]) -> bool:
     )  # fmt: skip
 
 
-def _each_field_once(faults: list[FieldError]) -> list[FieldError]:
-    """A field's first fault only (a bad region is not also reported as out of scope)."""
-    seen: set[str] = set()
-    kept = []
-    for fault in faults:
-        if fault.field not in seen:
-            seen.add(fault.field)
-            kept.append(fault)
-    return kept
-
-
 @dataclass
 class Parsed:
     """What the hub reads from a release besides its verbatim payload."""
@@ -111,10 +100,10 @@ class NoticeHandler:
                 named.add(fault.path)
                 faults.append(FieldError(fault.path, f"{fault.message} (OCDS 1.1 release schema)"))
         if shape:  # the hub's own checks read these fields: they wait for a readable shape
-            raise RecordError(_each_field_once(faults))
+            raise RecordError(each_field_once(faults))
         parsed = self._read(release, faults)
         if faults or parsed is None:
-            raise RecordError(_each_field_once(faults))
+            raise RecordError(each_field_once(faults))
         parsed.issues = issues
         return parsed
 

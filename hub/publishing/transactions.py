@@ -11,7 +11,7 @@ platform's own (order_status, …) kept in the payload and named once per batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -36,7 +36,7 @@ from hub.publishing.cells import (
     shown,
 )
 from hub.publishing.dialect import driver_value_converter, raw_insert_sql
-from hub.publishing.errors import FieldError
+from hub.publishing.errors import FieldError, RecordError, each_field_once
 from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
 from hub.publishing.returns import Issue, ReturnChecks, return_link
@@ -143,57 +143,101 @@ class TransactionHandler:
             self.flush()
 
     def parse(self, raw: Mapping[str, Any]) -> ParsedOrder:
-        """The checked row (parties not yet resolved), or FieldError."""
-        ctx = self.ctx
+        """The checked row (parties not yet resolved), or a RecordError naming every fault.
+
+        Read straight through first: most rows are valid, and that path pays nothing for
+        collecting. A row that fails is read again collecting each fault, so its publisher
+        fixes them all in one round, as a release's faults are reported.
+        """
+        try:
+            return self._parse(raw, None)
+        except FieldError as first:
+            faults: list[FieldError] = []
+            try:
+                self._parse(raw, faults)
+            except FieldError as error:  # a whole-record check nothing else can follow
+                faults.append(error)
+            raise RecordError(each_field_once(faults or [first])) from None
+
+    def _parse(self, raw: Mapping[str, Any], faults: list[FieldError] | None) -> ParsedOrder:
+        """One reading of the row: the first fault raises, or with `faults`, each is added
+        there and the checks that need a faulty value are skipped."""
+
+        def step(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            if faults is None:
+                return read(*args, **kwargs)
+            try:
+                return read(*args, **kwargs)
+            except FieldError as error:
+                faults.append(error)
+                return None
+
         if not raw.keys() <= KNOWN:  # kept, and named once (`_note_unknown`), if printable
             for name in raw.keys() - KNOWN:
                 check_string(field_name(name), name, MAX_NAME_BYTES)
         check_record(raw, None)
+        channel = step(self._channel, raw)
+        read = step(self._region, raw)
+        region_code, region_note = read if read else ("", None)
+        purchaser_code = optional(raw, "purchaser_uscc")
+        supplier_code = optional(raw, "supplier_uscc")
+        if purchaser_code:
+            purchaser_code = step(self.ctx.parties.check_code, purchaser_code, "purchaser_uscc")
+            if purchaser_code:
+                step(self._check_purchaser_scope, purchaser_code)
+        if supplier_code:
+            supplier_code = step(self.ctx.parties.check_code, supplier_code, "supplier_uscc")
+        category = optional(raw, "category_code")
+        edition = None
+        before = len(faults or ())
+        if category:
+            edition = step(self._category_edition, category, optional(raw, "category_edition"))
+        model = optional(raw, "model")
+        category_read = len(faults or ()) == before
+        if model is None and category_read and not (category and category.startswith(SERVICES)):
+            step(_model_required)
+        quantity = step(scaled, raw, "quantity", places=3, maximum=MAX_QUANTITY, signed=True)
+        unit_price = step(_unit_price, raw)
+        amount = step(scaled, raw, "amount", places=2, maximum=MAX_MONEY, signed=True)
+        order_id = step(required, raw, "order_id")
+        return_of = None
+        if None not in (order_id, quantity, amount):
+            return_of = step(return_link, order_id, quantity, amount, optional(raw, "return_of"))
+        order_date = step(iso_date, raw, "order_date")
+        names = [step(required, raw, name)
+                 for name in ("purchaser_name", "supplier_name", "item_name")]  # fmt: skip
+        published_at = step(self._published_at, raw)
+        if faults:
+            raise RecordError(faults)
+        return ParsedOrder(
+            order_id, channel, names[0], purchaser_code, names[1], supplier_code, names[2],
+            optional(raw, "brand"), model, category, edition, quantity,
+            optional(raw, "unit"), unit_price, amount, order_date, region_code,
+            optional(raw, "agreement_id"), return_of, mismatch(quantity, unit_price, amount),
+            published_at, region_note,
+        )  # fmt: skip
+
+    def _channel(self, raw: Mapping[str, Any]) -> str:
         channel = CHANNELS.get(str(raw.get("channel") or "").strip())
         if channel is None:
             raise FieldError(
                 "channel", f"{shown(raw.get('channel'))} is not one of {', '.join(CHANNELS)}"
             )
+        return channel
+
+    def _region(self, raw: Mapping[str, Any]) -> tuple[str, Note | None]:
+        """The row's region code (a GB/T 2260 name read as its code), in the publisher's scope;
+        checked once per distinct value in a batch."""
         given = raw.get("region_code")
         read = self._regions_ok.get(given)  # type: ignore[arg-type]
         if read is None:
-            read = region_read(raw)  # a code, or a GB/T 2260 name read as its code
-            if not ctx.publisher.covers_region(read[0]):
+            read = region_read(raw)
+            if not self.ctx.publisher.covers_region(read[0]):
                 raise FieldError(
-                    "region_code", f"{read[0]} is outside {ctx.publisher.name}'s scope"
+                    "region_code", f"{read[0]} is outside {self.ctx.publisher.name}'s scope"
                 )
             self._regions_ok[given] = read  # type: ignore[index]
-        region_code, region_note = read
-        purchaser_code = optional(raw, "purchaser_uscc")
-        supplier_code = optional(raw, "supplier_uscc")
-        if purchaser_code:
-            purchaser_code = ctx.parties.check_code(purchaser_code, "purchaser_uscc")
-            self._check_purchaser_scope(purchaser_code)
-        if supplier_code:
-            supplier_code = ctx.parties.check_code(supplier_code, "supplier_uscc")
-        category = optional(raw, "category_code")
-        edition = None
-        if category:
-            edition = self._category_edition(category, optional(raw, "category_edition"))
-        model = optional(raw, "model")
-        if model is None and not (category and category.startswith(SERVICES)):
-            raise FieldError("model", "is required for goods and works; only a service "
-                             "(服务类品目: a category_code starting with C) may go "
-                             "without")  # fmt: skip
-        quantity = scaled(raw, "quantity", places=3, maximum=MAX_QUANTITY, signed=True)
-        unit_price = _unit_price(raw)
-        amount = scaled(raw, "amount", places=2, maximum=MAX_MONEY, signed=True)
-        order_id = required(raw, "order_id")
-        return_of = return_link(order_id, quantity, amount, optional(raw, "return_of"))
-        order_date = iso_date(raw, "order_date")
-        return ParsedOrder(
-            order_id, channel, required(raw, "purchaser_name"), purchaser_code,
-            required(raw, "supplier_name"), supplier_code, required(raw, "item_name"),
-            optional(raw, "brand"), model, category, edition, quantity,
-            optional(raw, "unit"), unit_price, amount, order_date, region_code,  # type: ignore[arg-type]
-            optional(raw, "agreement_id"), return_of, mismatch(quantity, unit_price, amount),
-            self._published_at(raw), region_note,
-        )  # fmt: skip
+        return read
 
     def _note_unknown(self, position: int, raw: Mapping[str, Any]) -> None:
         """Columns the hub does not read: kept in the payload, named once per batch."""
@@ -384,3 +428,8 @@ def _outbox_sql(conn: Any) -> str:
     if conn.dialect.name == "sqlite":
         return head.format(m="?") + "order_id IN (SELECT value FROM json_each(?))"
     return head.format(m="%s") + "order_id = ANY(%s)"
+
+
+def _model_required() -> None:
+    raise FieldError("model", "is required for goods and works; only a service "
+                     "(服务类品目: a category_code starting with C) may go without")  # fmt: skip
