@@ -69,8 +69,10 @@ def notice_type_of(release: Mapping[str, Any]) -> NoticeType | None:
     """The notice type a release carries; the `noticeType` extension overrides the tags."""
     declared = release.get("noticeType")
     if declared:
-        return NoticeType(declared) if declared in OCDS_NOTICE_TYPES else None
-    tags = release.get("tag") or []
+        known = isinstance(declared, str) and declared in OCDS_NOTICE_TYPES
+        return NoticeType(declared) if known else None
+    given = release.get("tag")
+    tags: list[Any] = given if isinstance(given, list) else []
     for tag, notice_type in TAG_TO_NOTICE.items():
         if tag in tags:
             if notice_type is NoticeType.tender and is_single_source(release.get("tender") or {}):

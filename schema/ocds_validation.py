@@ -52,6 +52,10 @@ HARMLESS = {
     "codelist: left out of the export",
     "tag_outside_codelist": "a tag outside the codelist (招标公告) beside an OCDS tag or the "
     "`noticeType` extension: left out of the export",
+    "extension_field": "a top-level field of an OCDS extension the hub does not read (`bids`): "
+    "kept in the payload and the export",
+    "party_region_unread": "a region of a party other than the buyer that GB/T 2260 cannot "
+    "read (`Hong Kong`, an ambiguous `朝阳区`): kept as sent, the party without a region",
 }
 
 
@@ -100,8 +104,11 @@ def _harmless(error: Any, path: str, release: Mapping[str, Any]) -> str | None:
     if bare.endswith(".currency"):
         return "currency_as_name" if str(error.instance).strip() in CURRENCY_NAMES else None
     if bare == "tag":  # harmless beside a tag or a noticeType that gives the notice type
-        tags = release.get("tag") or []
-        known = release.get("noticeType") or any(tag in TAG_TO_NOTICE for tag in tags)
+        given = release.get("tag")
+        tags: list[Any] = given if isinstance(given, list) else []
+        known = release.get("noticeType") or any(
+            isinstance(tag, str) and tag in TAG_TO_NOTICE for tag in tags
+        )
         return "tag_outside_codelist" if known else None
     return MAPPED_CODES.get(bare)
 

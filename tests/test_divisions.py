@@ -95,7 +95,7 @@ def test_a_release_may_name_the_buyer_region(engine, jilin) -> None:
 @pytest.mark.parametrize(
     ("party", "name", "reason"),
     [(0, "朝阳区", "names 2 divisions (110105 北京市朝阳区, 220104 吉林省长春市朝阳区)"),
-     (1, "火星省", "'火星省' is neither a six-digit division code nor a division name")],
+     (0, "火星省", "'火星省' is neither a six-digit division code nor a division name")],
 )  # fmt: skip
 def test_an_ambiguous_or_unknown_region_name_is_refused_by_field(
     engine, jilin, party: int, name: str, reason: str

@@ -18,8 +18,15 @@ from hub.publishing.compile import compile_project
 from hub.publishing.details import detail_faults
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError, RecordError, each_field_once
-from hub.publishing.parties import Note, infer_buyer_region, record_notes, resolve_region
-from hub.publishing.release_shape import shape_faults, value_faults
+from hub.publishing.parties import (
+    Note,
+    buyer_of,
+    infer_buyer_region,
+    quiet_region,
+    record_notes,
+    resolve_region,
+)
+from hub.publishing.release_shape import extension_fields, shape_faults, value_faults
 from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, notice_type_of
 from schema.ocds_validation import SchemaFault, schema_faults
@@ -79,6 +86,10 @@ class NoticeHandler:
         self.touched: set[int] = set()
         self.resourced: set[int] = set()  # held notices seen from another site
         self.notes: list[Note] = []  # how the record being read had its regions read
+        # Projects this batch has read a region for, written or not: in an all-or-nothing
+        # batch nothing is written after a refusal, and the project's later releases must
+        # not be refused for a region "unknown" only because its first was not stored.
+        self.regions: dict[str, str] = {}
 
     def add(self, position: int, raw: Mapping[str, Any]) -> None:
         try:
@@ -92,7 +103,10 @@ class NoticeHandler:
         shape = shape_faults(release)
         faults = shape + value_faults(release)
         named = {fault.field for fault in faults}
-        issues = []
+        issues = [
+            SchemaFault(name, "kept in the payload; the hub does not read it", "extension_field")
+            for name in extension_fields(release)
+        ]
         for fault in schema_faults(release):
             if fault.issue:
                 issues.append(fault)
@@ -105,6 +119,7 @@ class NoticeHandler:
         if faults or parsed is None:
             raise RecordError(each_field_once(faults))
         parsed.issues = issues
+        self.regions.setdefault(str(release["ocid"]).strip(), parsed.region)
         return parsed
 
     def _read(self, release: Mapping[str, Any], faults: list[FieldError]) -> Parsed | None:
@@ -137,6 +152,7 @@ class NoticeHandler:
                 f"not procurement information ({WHAT_COUNTS})",
             ))  # fmt: skip
         parties = release.get("parties") or []
+        buyer = buyer_of(release)
         for i, party in enumerate(parties):
             if not isinstance(party, dict) or not party.get("name"):
                 faults.append(FieldError(f"parties[{i}].name", "is required"))
@@ -147,10 +163,23 @@ class NoticeHandler:
                 where = f"parties[{i}].identifier.id"
                 check(partial(self.ctx.parties.check_code, code, where))
             region = (party.get("address") or {}).get("region")
-            if region is not None:
-                where = f"parties[{i}].address.region"
+            if region is None:
+                continue
+            where = f"parties[{i}].address.region"
+            if buyer is not None and buyer[0] == i:  # the project's region: it must read
                 read = check(partial(resolve_region, region, where))
                 self.notes += [read[1]] if read and read[1] else []
+                continue
+            try:  # another party's region: kept as sent when GB/T 2260 cannot read it
+                note = resolve_region(region, where)[1]
+            except FieldError as error:
+                note = (where, "party_region_unread", f"{error.reason}; kept as sent")
+            self.notes += [note] if note else []
+            if "buyer" in (party.get("roles") or []):  # a second buyer: in scope too
+                other = quiet_region(region)
+                if other and not self.ctx.publisher.covers_region(other):
+                    scope = f"{self.ctx.publisher.name}'s scope"
+                    faults.append(FieldError(where, f"{other} is outside {scope}"))
         for i, item in enumerate(tender.get("items") or []):
             classification = item.get("classification") or {}
             try:  # a 品目-shaped code is checked whatever the scheme; CPV etc. are kept apart
@@ -186,19 +215,17 @@ class NoticeHandler:
         scope = f"{publisher.name}'s scope ({', '.join(publisher.regions)})"
         stored = self.ctx.conn.execute(
             select(PROJECTS.c.region_code).where(PROJECTS.c.ocid == ocid)
-        ).scalar()
+        ).scalar() or self.regions.get(ocid.strip())
         if stored and not publisher.covers_region(stored):
             raise FieldError("ocid", f"project {ocid} is in {stored}, outside {scope}")
-        buyer_id = (release.get("buyer") or {}).get("id")
         stated: tuple[str, str] | None = None
-        for i, party in enumerate(release.get("parties") or []):
-            is_buyer = buyer_id is not None and party.get("id") == buyer_id
-            if is_buyer or "buyer" in (party.get("roles") or []):
-                region = (party.get("address") or {}).get("region")
-                if region:
-                    field = f"parties[{i}].address.region"
-                    stated = (field, resolve_region(region, field)[0])
-                    break
+        buyer = buyer_of(release)
+        if buyer is not None:
+            i, party = buyer
+            region = (party.get("address") or {}).get("region")
+            if region:
+                field = f"parties[{i}].address.region"
+                stated = (field, resolve_region(region, field)[0])
         if stated is None:
             if stored:
                 return stored

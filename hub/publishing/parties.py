@@ -52,18 +52,27 @@ def quiet_region(value: object) -> str | None:
 
 
 def _party_with(release: Mapping[str, Any], ref: object, role: str) -> tuple[int, dict] | None:
-    for i, party in enumerate(release.get("parties") or []):
-        if isinstance(party, dict) and (
-            (ref is not None and party.get("id") == ref) or role in (party.get("roles") or [])
-        ):
-            return i, party
-    return None
+    """The party `ref` names (`buyer.id`, `tender.procuringEntity.id`); without one found, the
+    first with `role`. The reference first: a party listed before the real buyer with the
+    role must not stand in for it (and take the project to its region)."""
+    parties = [(i, p) for i, p in enumerate(release.get("parties") or []) if isinstance(p, dict)]
+    if ref is not None:
+        named = next(((i, p) for i, p in parties if p.get("id") == ref), None)
+        if named is not None:
+            return named
+    return next(((i, p) for i, p in parties if role in (p.get("roles") or [])), None)
+
+
+def buyer_of(release: Mapping[str, Any]) -> tuple[int, dict] | None:
+    """(position, party) of the release's buyer, as `_party_with` finds it."""
+    buyer = release.get("buyer")
+    return _party_with(release, buyer.get("id") if isinstance(buyer, dict) else None, "buyer")
 
 
 def infer_buyer_region(release: Mapping[str, Any]) -> tuple[str, Note] | None:
     """A region for a buyer that states none: the registration division its credit code
     carries (characters 3–8), else the agency's stated region; with the note saying so."""
-    buyer = _party_with(release, (release.get("buyer") or {}).get("id"), "buyer")
+    buyer = buyer_of(release)
     if buyer is not None:
         i, party = buyer
         identifier = party.get("identifier") or {}

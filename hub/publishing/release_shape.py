@@ -95,7 +95,7 @@ def shape_faults(release: Mapping[str, Any]) -> list[FieldError]:
     for error in VALIDATOR.iter_errors(release):
         kind = error.kind
         if isinstance(kind, KIND.AdditionalProperties):
-            continue  # value_faults names each unknown field: the rest can still be read
+            continue  # an extension's field (`extension_fields`): kept and recorded
         where = json_path(error.instance_path)
         if isinstance(kind, KIND.Required):  # named by its own path, as the OCDS schema does
             name = kind.property
@@ -111,16 +111,15 @@ def shape_faults(release: Mapping[str, Any]) -> list[FieldError]:
     return faults
 
 
+def extension_fields(release: Mapping[str, Any]) -> list[str]:
+    """Top-level fields neither OCDS 1.1 nor the hub's extensions know: an extension's
+    (`bids`, …), which OCDS allows; kept in the payload, recorded, never refused."""
+    return [field_name(name) for name in sorted(set(release) - set(RELEASE["properties"]))]
+
+
 def value_faults(release: Mapping[str, Any]) -> list[FieldError]:
-    """Unknown top-level fields, and every string, number or date the hub cannot store."""
-    unknown = sorted(set(release) - set(RELEASE["properties"]))
-    faults = [
-        FieldError(
-            field_name(name),
-            "unknown release field (OCDS 1.1 and the extension in README: Input formats)",
-        )
-        for name in unknown
-    ]
+    """Every string, number or date the hub cannot store, wherever it is."""
+    faults: list[FieldError] = []
     _walk(release, "", 0, faults)
     return faults
 

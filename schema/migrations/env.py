@@ -39,6 +39,15 @@ with engine.connect() as connection:
         # on, dropping a table other rows reference fails. SQLite's documented procedure for
         # such changes: keys off for the migration, every reference checked before commit.
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        # Checked first: the check after the migration must only ever find its own doing
+        # (Python's sqlite3 commits DDL at once, so a failed migration is not all undone).
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            raise RuntimeError(
+                f"the database holds broken references (table, rowid, parent, key): "
+                f"{broken[:5]}; repair them before migrating"
+            )
     context.configure(
         connection=connection,
         target_metadata=metadata,
