@@ -15,6 +15,7 @@ import pytest
 from jsonschema import Draft4Validator
 from sqlalchemy import Engine, select
 
+from exports.ocds import release_package
 from exports.write import export_day
 from hub.publishing import ingest_records
 from hub.publishing.details import detail_faults
@@ -43,8 +44,7 @@ def test_the_details_of_every_notice_are_stored(engine, jilin) -> None:
     releases = detailed_releases()
     early = ingest_records(engine, JILIN, RecordKind.notice, releases[:2])
     assert early.status == "accepted", early.refusals
-    # Named in a correction, before the result: not public (实施条例 art 43), not stored.
-    assert rows(engine, EvaluationExpert, "id") == []
+    assert rows(engine, EvaluationExpert, "id") == []  # none before the result
     result = ingest_records(engine, JILIN, RecordKind.notice, releases[2:])
     assert result.status == "accepted", result.refusals
     [project] = rows(engine, Project, "id")
@@ -111,11 +111,11 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     tender["ceilingPrice"] = {"amount": "四十八万", "currency": "CNY"}
     tender["smeSetAside"] = "是"
     tender["items"][1]["unit"]["value"]["amount"] = 0.00001
-    release["awards"] = [{"id": "A1", "evaluationExperts": [{"role": "chair"}]}]
+    release["awards"] = [{"id": "A1", "evaluationExperts": [{"name": "张三"}]}]  # in a tender
     release["publicityPeriod"]["endDate"] = "2024-02-01T00:00:00+08:00"
     faults = sorted(f.field for f in detail_faults(release))
     assert faults == [
-        "awards[0].evaluationExperts[0].name",
+        "awards[0].evaluationExperts",
         "publicityPeriod.endDate",
         "tender.ceilingPrice.amount",
         "tender.items[1].unit.value.amount",
@@ -126,6 +126,45 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     assert {r.field for r in result.refusals} <= set(faults)
     assert all(r.record_id == release["id"] for r in result.refusals)
     assert rows(engine, Notice, "id") == [] and rows(engine, ProjectItem, "id") == []
+
+
+def test_experts_named_outside_a_result_notice_are_refused_and_never_republished(
+    engine, jilin
+) -> None:
+    releases = detailed_releases()
+    leaking = copy.deepcopy(releases[0])  # the tender notice
+    leaking["awards"] = [{"id": "A1", "evaluationExperts": [{"name": "张三", "role": "chair"}]}]
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [leaking])
+    assert refused.status == "rejected"
+    [refusal] = refused.refusals
+    assert (refusal.record_id, refusal.field) == (leaking["id"], "awards[0].evaluationExperts")
+    assert "result notice" in refusal.reason and "tender" in refusal.reason
+    assert rows(engine, Notice, "id") == []
+    accepted = ingest_records(engine, JILIN, RecordKind.notice, releases[:3])
+    assert accepted.status == "accepted", accepted.refusals
+    update = {  # an awardUpdate is a correction, not a result: its names are not public either
+        "ocid": OCID, "id": f"{OCID}-03b-award-update", "date": "2024-04-03T09:00:00+08:00",
+        "tag": ["awardUpdate"], "title": "中标结果更正公告", "fullText": "评审专家更正。",
+        "awards": [{"id": "A1", "evaluationExperts": [{"name": "张三"}]}],
+    }  # fmt: skip
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [update])
+    assert [r.field for r in refused.refusals] == ["awards[0].evaluationExperts"]
+    unnamed = {
+        **update,
+        "noticeType": "result",
+        "awards": [{"id": "A1", "evaluationExperts": [{}]}],
+    }
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [unnamed])
+    assert [r.field for r in refused.refusals] == ["awards[0].evaluationExperts[0].name"]
+    # The result notice's committee is public: stored, and in the day's OCDS download.
+    assert [e.name for e in rows(engine, EvaluationExpert, "position")] == [
+        x["name"] for x in EXPERTS
+    ]
+    with engine.connect() as conn:
+        tender_day = json.dumps(release_package(conn, date(2024, 3, 1)), ensure_ascii=False)
+        result_day = json.dumps(release_package(conn, date(2024, 4, 1)), ensure_ascii=False)
+    assert "张三" not in tender_day + result_day
+    assert all(x["name"] in result_day for x in EXPERTS)
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

@@ -7,7 +7,9 @@ adds what no registered extension carries: 最高限价 `tender.ceilingPrice`, �
 `publicityPeriod`, `items[].specification` and `awards[].evaluationExperts`.
 
 `detail_faults` checks them when a release arrives; `compile_details` stores them when its
-project is compiled. Experts come only from result notices (`EXPERTS_PUBLIC_IN`).
+project is compiled. Experts are public only in result notices (`EXPERTS_PUBLIC_IN`): a
+release of any other type naming them is refused, since its payload is kept and published
+verbatim (the OCDS download), so the names must never be stored.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import Connection, and_, delete, select, update
 from hub.publishing.cells import MAX_MONEY, MAX_QUANTITY, decimal, iso_datetime
 from hub.publishing.errors import FieldError
 from schema.details import EXPERTS_PUBLIC_IN
-from schema.ocds import amount_of, parse_ocds_datetime
+from schema.ocds import amount_of, notice_type_of, parse_ocds_datetime
 from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
 
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
@@ -33,6 +35,11 @@ ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
 EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
 FLAGS = ("smeSetAside", "consortiumAllowed")
 EXPERT_ROLES = ("chair", "expert", "purchaserRepresentative")
+EXPERTS_RULE = (
+    "evaluation experts' names are public only in a result notice (中标/成交结果公告, "
+    "政府采购法实施条例 art 43; docs/disclosure.md: Notice types): publish them there, "
+    "not in a {} notice"
+)
 
 
 # --- checks, when a release arrives -------------------------------------------------------
@@ -49,9 +56,15 @@ def detail_faults(release: Mapping[str, Any]) -> list[FieldError]:
         _amount(faults, lot.get("ceilingPrice"), f"tender.lots[{i}].ceilingPrice", places=2)
         _flags(faults, lot, f"tender.lots[{i}]")
     _items(faults, tender.get("items"), "tender.items")
+    notice_type = notice_type_of(release)
     for j, award in enumerate(_objects(release.get("awards"))):
         _items(faults, award.get("items"), f"awards[{j}].items")
-        _experts(faults, award.get("evaluationExperts"), f"awards[{j}].evaluationExperts")
+        experts, path = award.get("evaluationExperts"), f"awards[{j}].evaluationExperts"
+        if notice_type in EXPERTS_PUBLIC_IN:
+            _experts(faults, experts, path)
+        elif experts not in (None, []):
+            shown = notice_type.value if notice_type else "non-procurement"
+            faults.append(FieldError(path, EXPERTS_RULE.format(shown)))
     _period(faults, release.get("publicityPeriod"), "publicityPeriod")
     return faults
 
