@@ -8,10 +8,12 @@ contract signed with a company that did not win, so the suppliers come from, in 
 2. the parties with role `supplier` of the latest release stating the contract that has any;
 3. the suppliers of the award it follows (`awardID`).
 
-When one release states several contracts and none names its suppliers, each contract takes
-the supplier parties that won its own award; parties that won none of those awards cannot be
-told apart, so they go to every contract of that release (a supplier that won nothing must
-not go unflagged).
+Publishers often repeat a project's whole party list in each contract release, so a contract
+takes from its release's supplier parties those that won its own award (`awardID`), plus
+those that won no award of the compiled project: they cannot be told apart, so they go to
+every contract of that release (a supplier that won nothing must not go unflagged). A winner
+of another lot's award is that lot's, not this contract's. A release stating one contract
+whose award is unknown (no `awardID`, or an award without suppliers) keeps them all.
 """
 
 from __future__ import annotations
@@ -56,11 +58,11 @@ def _from_release(
     """The supplier parties of `release` that belong to contract `contract_id`."""
     parties = _supplier_parties(release)
     contracts = _stated(release)
-    if len(contracts) <= 1 or not parties:
-        return parties
     own = next(c for c in contracts if str(c["id"]) == contract_id)
     mine = _winners(awards, own.get("awardID"))
-    claimed = set().union(*(_winners(awards, c.get("awardID")) for c in contracts))
+    if not parties or (not mine and len(contracts) == 1):
+        return parties
+    claimed = set().union(*(_winners(awards, award_id) for award_id in awards))
     return [p for p in parties if str(p["id"]) in mine or str(p["id"]) not in claimed]
 
 

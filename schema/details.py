@@ -15,7 +15,7 @@ from schema.columns import Quantity, ScaledDecimal, field
 UnitPrice = ScaledDecimal(4)
 
 # Experts' names are public in the result notice alone (实施条例 art 43: 中标、成交结果公告
-# lists 评审专家名单); named anywhere else, they are not stored.
+# lists 评审专家名单); a release of any other type naming them is refused (details.py).
 EXPERTS_PUBLIC_IN = ("result",)
 
 

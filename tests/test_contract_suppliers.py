@@ -167,6 +167,57 @@ def test_a_correction_replacing_the_supplier_party_is_followed(engine, jilin) ->
     assert supplier_flags(engine) == [(NOT_AWARDED, PAPER_DEALER[1])]
 
 
+def two_lots_each_contract_repeating_both_parties() -> list[dict[str, Any]]:
+    """Lot 1 won by the Lenovo dealer, lot 2 by the paper dealer; each lot's contract release
+    repeats the whole party list, as publishers often do."""
+    tender, correction, result, contract = project_releases()
+    tender["tender"]["lots"] = [
+        {"id": "L1", "title": "台式计算机"},
+        {"id": "L2", "title": "复印纸"},
+    ]
+    winners = [party(LENOVO_DEALER, ["supplier"]), party(PAPER_DEALER, ["supplier"])]
+    result["parties"] = winners
+    result["awards"][0]["relatedLots"] = ["L1"]
+    result["awards"].append({
+        "id": "A2", "title": "复印纸采购", "status": "active", "relatedLots": ["L2"],
+        "date": "2024-03-29T16:00:00+08:00", "value": {"amount": 180000.0, "currency": "CNY"},
+        "suppliers": [ref(PAPER_DEALER)],
+    })  # fmt: skip
+    contract["parties"] = winners
+    del contract["contracts"][0]["suppliers"]
+    second = json.loads(json.dumps(contract))
+    second.update(id=f"{OCID}-04b-contract", date="2024-04-10T10:00:00+08:00")
+    second["contracts"] = [
+        {
+            "id": "C2",
+            "awardID": "A2",
+            "title": "复印纸采购合同",
+            "status": "active",
+            "value": {"amount": 180000.0, "currency": "CNY"},
+        }
+    ]
+    return [tender, correction, result, contract, second]
+
+
+def test_contracts_of_two_lots_repeating_both_winners_take_their_own_and_raise_nothing(
+    engine, jilin
+) -> None:
+    publish(engine, two_lots_each_contract_repeating_both_parties())
+    assert members(engine) == [LENOVO_DEALER[1], PAPER_DEALER[1]]  # C1's, then C2's
+    assert supplier_flags(engine) == []
+
+
+def test_a_repeated_party_that_won_no_lot_still_goes_to_each_contract_and_is_flagged(
+    engine, jilin
+) -> None:
+    releases = two_lots_each_contract_repeating_both_parties()
+    for contract in releases[3:]:
+        contract["parties"] = [*contract["parties"], party(FURNITURE, ["supplier"])]
+    publish(engine, releases)
+    assert members(engine) == [LENOVO_DEALER[1], FURNITURE[1], PAPER_DEALER[1], FURNITURE[1]]
+    assert supplier_flags(engine) == [(NOT_AWARDED, FURNITURE[1])] * 2
+
+
 def test_one_release_with_two_contracts_shares_its_supplier_parties_by_award() -> None:
     awards = [
         {"id": "A1", "suppliers": [ref(LENOVO_DEALER), ref(FURNITURE)]},

@@ -10,22 +10,28 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft4Validator
 from sqlalchemy import Engine, select
 
+from exports.ocds import release_package
 from exports.write import export_day
+from hub.app import create_app
+from hub.config import Settings
 from hub.publishing import ingest_records
 from hub.publishing.details import detail_faults
 from schema.ocds import STANDARD_ZIP
 from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
 from schema.types import RecordKind
 from tests.details_data import EXPERTS, OCID, detailed_releases
-from tests.factories import AGENCY
+from tests.factories import AGENCY, PAPER_DEALER, SCHOOL, credit_code, party, project_releases
+from tests.hub_server import running
 
 JILIN = "吉林省政府采购网"
 EXTENSION = Path(__file__).resolve().parents[1] / "schema/data/extension-caigou"
+BEIJING_SCHOOL = ("北京市第八十中学", credit_code("12110105400012345"))
 
 
 @pytest.fixture
@@ -43,8 +49,7 @@ def test_the_details_of_every_notice_are_stored(engine, jilin) -> None:
     releases = detailed_releases()
     early = ingest_records(engine, JILIN, RecordKind.notice, releases[:2])
     assert early.status == "accepted", early.refusals
-    # Named in a correction, before the result: not public (实施条例 art 43), not stored.
-    assert rows(engine, EvaluationExpert, "id") == []
+    assert rows(engine, EvaluationExpert, "id") == []  # none before the result
     result = ingest_records(engine, JILIN, RecordKind.notice, releases[2:])
     assert result.status == "accepted", result.refusals
     [project] = rows(engine, Project, "id")
@@ -111,11 +116,11 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     tender["ceilingPrice"] = {"amount": "四十八万", "currency": "CNY"}
     tender["smeSetAside"] = "是"
     tender["items"][1]["unit"]["value"]["amount"] = 0.00001
-    release["awards"] = [{"id": "A1", "evaluationExperts": [{"role": "chair"}]}]
+    release["awards"] = [{"id": "A1", "evaluationExperts": [{"name": "张三"}]}]  # in a tender
     release["publicityPeriod"]["endDate"] = "2024-02-01T00:00:00+08:00"
     faults = sorted(f.field for f in detail_faults(release))
     assert faults == [
-        "awards[0].evaluationExperts[0].name",
+        "awards[0].evaluationExperts",
         "publicityPeriod.endDate",
         "tender.ceilingPrice.amount",
         "tender.items[1].unit.value.amount",
@@ -126,6 +131,96 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     assert {r.field for r in result.refusals} <= set(faults)
     assert all(r.record_id == release["id"] for r in result.refusals)
     assert rows(engine, Notice, "id") == [] and rows(engine, ProjectItem, "id") == []
+
+
+def test_experts_named_outside_a_result_notice_are_refused_and_never_republished(
+    engine, jilin
+) -> None:
+    releases = detailed_releases()
+    leaking = copy.deepcopy(releases[0])  # the tender notice
+    leaking["awards"] = [{"id": "A1", "evaluationExperts": [{"name": "张三", "role": "chair"}]}]
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [leaking])
+    assert refused.status == "rejected"
+    [refusal] = refused.refusals
+    assert (refusal.record_id, refusal.field) == (leaking["id"], "awards[0].evaluationExperts")
+    assert "result notice" in refusal.reason and "tender" in refusal.reason
+    assert rows(engine, Notice, "id") == []
+    accepted = ingest_records(engine, JILIN, RecordKind.notice, releases[:3])
+    assert accepted.status == "accepted", accepted.refusals
+    update = {  # an awardUpdate is a correction, not a result: its names are not public either
+        "ocid": OCID, "id": f"{OCID}-03b-award-update", "date": "2024-04-03T09:00:00+08:00",
+        "tag": ["awardUpdate"], "title": "中标结果更正公告", "fullText": "评审专家更正。",
+        "awards": [{"id": "A1", "evaluationExperts": [{"name": "张三"}]}],
+    }  # fmt: skip
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [update])
+    assert [r.field for r in refused.refusals] == ["awards[0].evaluationExperts"]
+    unnamed = {
+        **update,
+        "noticeType": "result",
+        "awards": [{"id": "A1", "evaluationExperts": [{}]}],
+    }
+    refused = ingest_records(engine, JILIN, RecordKind.notice, [unnamed])
+    assert [r.field for r in refused.refusals] == ["awards[0].evaluationExperts[0].name"]
+    # The result notice's committee is public: stored, and in the day's OCDS download.
+    assert [e.name for e in rows(engine, EvaluationExpert, "position")] == [
+        x["name"] for x in EXPERTS
+    ]
+    with engine.connect() as conn:
+        tender_day = json.dumps(release_package(conn, date(2024, 3, 1)), ensure_ascii=False)
+        result_day = json.dumps(release_package(conn, date(2024, 4, 1)), ensure_ascii=False)
+    assert "张三" not in tender_day + result_day
+    assert all(x["name"] in result_day for x in EXPERTS)
+
+
+def test_a_publisher_cannot_rewrite_another_regions_contact_through_its_own_project(
+    database_url: str, engine, jilin, add, tmp_path: Path
+) -> None:
+    jilin_project = project_releases(OCID)
+    school = jilin_project[0]["parties"][0]  # the buyer, 吉林省实验中学 (220000)
+    school["address"]["streetAddress"] = "长春市南关区自由大路1号"
+    school["contactPoint"] = {"name": "王老师", "telephone": "0431-1234567"}
+    publish(engine, JILIN, jilin_project)
+    beijing = "北京市政府采购网"
+    add(beijing, "regional_site", ["110000"], ["notice"])
+    [tender] = project_releases("ocds-cghub1-BJZC2024-0001")[:1]
+    del tender["tender"]["procuringEntity"]
+    named = party(SCHOOL, ["supplier"])  # the Jilin school, by its credit code
+    named["address"]["streetAddress"] = "北京市朝阳区某某路2号"
+    named["contactPoint"] = {"name": "冒名者", "telephone": "010-66668888"}
+    buyer = party(BEIJING_SCHOOL, ["buyer"], "110105")
+    buyer["contactPoint"] = {"name": "李老师", "telephone": "010-65001234"}
+    tender.update(parties=[buyer, named], buyer={"id": BEIJING_SCHOOL[1]})
+    publish(engine, beijing, [tender])  # still compiles: its own buyer's contact is written
+    contacts = {p.uscc: (p.address, p.contact_name, p.contact_telephone)
+                for p in rows(engine, Party, "id")}  # fmt: skip
+    assert contacts[SCHOOL[1]] == ("长春市南关区自由大路1号", "王老师", "0431-1234567")
+    assert contacts[BEIJING_SCHOOL[1]] == (None, "李老师", "010-65001234")
+    app = create_app(Settings(database_url, str(tmp_path / "exports"), None))
+    try:
+        with running(app) as base:
+            page = httpx.get(f"{base}/projects/{OCID}", timeout=30).text
+    finally:
+        app.state.engine.dispose()
+    assert "王老师" in page and "0431-1234567" in page
+    assert "冒名者" not in page and "010-66668888" not in page
+
+
+def test_a_project_in_the_partys_region_updates_its_contact(engine, jilin) -> None:
+    releases = project_releases(OCID)  # in 220102, as the paper dealer is
+    dealer = party(PAPER_DEALER, ["supplier"])
+    dealer["contactPoint"] = {"name": "赵经理", "telephone": "0431-5550001"}
+    releases[2]["parties"] = [*releases[2]["parties"], dealer]
+    publish(engine, JILIN, releases[:3])
+    moved = {**dealer, "contactPoint": {"name": "钱经理", "telephone": "0431-5550002"}}
+    releases[3]["parties"] = [moved]
+    publish(engine, JILIN, releases[3:])
+    [stored] = [p for p in rows(engine, Party, "id") if p.uscc == PAPER_DEALER[1]]
+    assert (stored.contact_name, stored.contact_telephone) == ("钱经理", "0431-5550002")
+
+
+def publish(engine: Engine, publisher: str, releases: list[dict[str, Any]]) -> None:
+    result = ingest_records(engine, publisher, RecordKind.notice, releases)
+    assert result.status == "accepted", result.refusals
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:

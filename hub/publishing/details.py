@@ -7,7 +7,9 @@ adds what no registered extension carries: 最高限价 `tender.ceilingPrice`, �
 `publicityPeriod`, `items[].specification` and `awards[].evaluationExperts`.
 
 `detail_faults` checks them when a release arrives; `compile_details` stores them when its
-project is compiled. Experts come only from result notices (`EXPERTS_PUBLIC_IN`).
+project is compiled. Experts are public only in result notices (`EXPERTS_PUBLIC_IN`): a
+release of any other type naming them is refused, since its payload is kept and published
+verbatim (the OCDS download), so the names must never be stored.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, RowMapping, and_, delete, select, update
 
 from hub.publishing.cells import MAX_MONEY, MAX_QUANTITY, decimal, iso_datetime
 from hub.publishing.errors import FieldError
+from schema.codes import region_within
 from schema.details import EXPERTS_PUBLIC_IN
-from schema.ocds import amount_of, parse_ocds_datetime
+from schema.divisions import NATIONWIDE
+from schema.ocds import amount_of, notice_type_of, parse_ocds_datetime
 from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
 
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
@@ -33,6 +37,12 @@ ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
 EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
 FLAGS = ("smeSetAside", "consortiumAllowed")
 EXPERT_ROLES = ("chair", "expert", "purchaserRepresentative")
+CONTACT = ("address", "contact_name", "contact_telephone")
+EXPERTS_RULE = (
+    "evaluation experts' names are public only in a result notice (中标/成交结果公告, "
+    "政府采购法实施条例 art 43; docs/disclosure.md: Notice types): publish them there, "
+    "not in a {} notice"
+)
 
 
 # --- checks, when a release arrives -------------------------------------------------------
@@ -49,9 +59,15 @@ def detail_faults(release: Mapping[str, Any]) -> list[FieldError]:
         _amount(faults, lot.get("ceilingPrice"), f"tender.lots[{i}].ceilingPrice", places=2)
         _flags(faults, lot, f"tender.lots[{i}]")
     _items(faults, tender.get("items"), "tender.items")
+    notice_type = notice_type_of(release)
     for j, award in enumerate(_objects(release.get("awards"))):
         _items(faults, award.get("items"), f"awards[{j}].items")
-        _experts(faults, award.get("evaluationExperts"), f"awards[{j}].evaluationExperts")
+        experts, path = award.get("evaluationExperts"), f"awards[{j}].evaluationExperts"
+        if notice_type in EXPERTS_PUBLIC_IN:
+            _experts(faults, experts, path)
+        elif experts not in (None, []):
+            shown = notice_type.value if notice_type else "non-procurement"
+            faults.append(FieldError(path, EXPERTS_RULE.format(shown)))
     _period(faults, release.get("publicityPeriod"), "publicityPeriod")
     return faults
 
@@ -176,7 +192,7 @@ def compile_details(
     if experts:
         conn.execute(EXPERTS.insert(), experts)
     _publicity(conn, project_id, notices)
-    return _contacts(conn, compiled, party_ids)
+    return _contacts(conn, project_id, compiled, party_ids)
 
 
 def _money(value: Any) -> Decimal | None:
@@ -266,9 +282,14 @@ def _publicity(conn: Connection, project_id: int, notices: Sequence[Any]) -> Non
 
 
 def _contacts(
-    conn: Connection, compiled: Mapping[str, Any], party_ids: Mapping[str, int]
+    conn: Connection, project_id: int, compiled: Mapping[str, Any], party_ids: Mapping[str, int]
 ) -> set[int]:
-    """Address and contact point of each named party, as the project last published them."""
+    """Address and contact point of each named party, as the project last published them.
+
+    A party's row is shared by every project naming it, so a project writes them only for a
+    party in its own region (`_may_write`): a publisher cannot rewrite, through a project
+    of its scope, the contact that another region's projects show.
+    """
     wanted: dict[int, dict[str, str]] = {}
     for party in _objects(compiled.get("parties")):
         pk = party_ids.get(str(party.get("id")))
@@ -285,14 +306,31 @@ def _contacts(
             wanted.setdefault(pk, {}).update(values)
     if not wanted:
         return set()
-    columns = (PARTIES.c.id, PARTIES.c.address, PARTIES.c.contact_name, PARTIES.c.contact_telephone)
+    region = conn.execute(
+        select(PROJECTS.c.region_code).where(PROJECTS.c.id == project_id)
+    ).scalar()
+    columns = (PARTIES.c.id, PARTIES.c.region_code, *(PARTIES.c[k] for k in CONTACT))
     held = {
         r.id: r._mapping for r in conn.execute(select(*columns).where(PARTIES.c.id.in_(wanted)))
     }
     changed = set()
     for pk, given in wanted.items():
         row = held.get(pk)
-        if row is not None and any(row[k] != v for k, v in given.items()):
+        if row is None or not _may_write(row, region):
+            continue
+        if any(row[k] != v for k, v in given.items()):
             conn.execute(update(PARTIES).where(PARTIES.c.id == pk).values(**given))
             changed.add(pk)
     return changed
+
+
+def _may_write(party: RowMapping, project_region: str | None) -> bool:
+    """Whether a project in `project_region` may write the party's address and contact: when
+    none is stored yet, or when the party's division lies within the project's (220000
+    covers 220102; a nationwide project, 100000, covers every division)."""
+    if not any(party[k] for k in CONTACT):
+        return True
+    own = party["region_code"]
+    if not own or not project_region:
+        return False
+    return project_region == NATIONWIDE or region_within(own, project_region)
