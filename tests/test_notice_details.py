@@ -133,6 +133,16 @@ def test_bad_details_are_refused_naming_each_field_and_nothing_is_stored(engine,
     assert rows(engine, Notice, "id") == [] and rows(engine, ProjectItem, "id") == []
 
 
+@pytest.mark.parametrize("where", ["ceilingPrice", "agencyFee"])
+def test_an_empty_amount_is_refused_by_its_path_not_a_crash(engine, jilin, where: str) -> None:
+    release = copy.deepcopy(detailed_releases()[0])
+    release["tender"][where] = {"amount": " ", "currency": "CNY"}
+    result = ingest_records(engine, JILIN, RecordKind.notice, [release], partial=True)
+    assert [(r.field, r.reason) for r in result.refusals] == [
+        (f"tender.{where}.amount", "is empty: give a number, or leave it out")
+    ]
+
+
 def test_experts_named_outside_a_result_notice_are_refused_and_never_republished(
     engine, jilin
 ) -> None:

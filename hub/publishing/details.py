@@ -86,6 +86,9 @@ def _amount(faults: list[FieldError], value: Any, path: str, *, places: int) -> 
     if not isinstance(value, dict):
         faults.append(FieldError(path, "must be an object with amount and currency"))
         return
+    if isinstance(value.get("amount"), str) and not value["amount"].strip():
+        faults.append(FieldError(f"{path}.amount", "is empty: give a number, or leave it out"))
+        return
     try:
         decimal(value, "amount", places=places, maximum=MAX_MONEY, required=False)
     except FieldError as error:
