@@ -30,7 +30,7 @@ FRICTIONLESS_TYPES: dict[type, str] = {
     Decimal: "number",
     date: "date",
 }
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # as pyarrow's CSV writer spells a timestamp
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the CSV's timestamps, to the second (exports.formats)
 
 
 def _dumps(value: Any) -> bytes:

@@ -160,6 +160,28 @@ def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
     assert chinese == sum(r["item_name"] == "台式计算机" for r in expected)
 
 
+def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None:
+    """`2024-01-02 13:20:00`, not `…13:20:00.000000` (a text cell in Excel); same instant as
+    the Parquet file, and DuckDB still reads the column as a TIMESTAMP."""
+    folder = dumped.root / f"transactions/date={dumped.day}"
+    frame = pd.read_csv(folder / "transactions.csv", dtype=str, keep_default_na=False)
+    parquet = pq.read_table(folder / "transactions.parquet")
+    times = [f.name for f in entity_schema("transactions") if pa.types.is_timestamp(f.type)]
+    assert times
+    seen = 0
+    for name in times:
+        for cell, moment in zip(frame[name], parquet.column(name).to_pylist(), strict=True):
+            if moment is None:
+                assert cell == ""
+                continue
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cell), cell
+            assert cell == moment.replace(microsecond=0).isoformat(sep=" "), name
+            seen += 1
+    assert seen
+    described = duckdb.sql(f"DESCRIBE SELECT {times[0]} FROM read_csv('{folder}/transactions.csv')")
+    assert described.fetchall()[0][1] == "TIMESTAMP"
+
+
 def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
     glob = dumped.root / "transactions" / "*" / "*.parquet"
     [(rows, day)] = duckdb.sql(
