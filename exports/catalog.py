@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from exports.arrow import export_fields
+from exports.licence import Licence
 from exports.manifest import Manifest, manifest_path, published_days, read_manifest
 from exports.partitions import ENTITIES, SNAPSHOT_ENTITIES
 from exports.scores import ENTITY as SCORES
@@ -29,11 +30,16 @@ FRICTIONLESS_TYPES: dict[type, str] = {
     Decimal: "number",
     date: "date",
 }
-DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # as pyarrow's CSV writer spells a timestamp
+DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # the CSV's timestamps, to the second (exports.formats)
 
 
 def _dumps(value: Any) -> bytes:
     return (json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def catalog(manifests: list[Manifest], licence: Licence | None = None) -> dict[str, Any]:
+    """catalog.json: the licence and provenance, then one entry per published day."""
+    return {**(licence or Licence()).as_json(), "days": catalog_entries(manifests)}
 
 
 def catalog_entries(manifests: list[Manifest]) -> list[dict[str, Any]]:
@@ -82,8 +88,9 @@ def _csv_resource(name: str, entity: str, paths: list[str], *, keyed: bool) -> d
     }
 
 
-def datapackage(manifests: list[Manifest]) -> dict[str, Any]:
+def datapackage(manifests: list[Manifest], licence: Licence | None = None) -> dict[str, Any]:
     """The data package over `manifests` (oldest day first in each multipart path)."""
+    licence = licence or Licence()
     ordered = sorted(manifests, key=lambda m: m.date)
     csv_files = [f for m in ordered for f in m.files if f.format == "csv"]
     resources = []
@@ -107,23 +114,27 @@ def datapackage(manifests: list[Manifest]) -> dict[str, Any]:
         "awards, contracts and their suppliers (every member of a consortium, 联合体), parties, "
         "penalty records, framework-agreement and e-mall "
         "transactions, data-quality issues, consistency flags and transparency scores. "
-        "Times are Beijing time (UTC+8); money in yuan.",
+        "Times are Beijing time (UTC+8); money in yuan. " + licence.provenance,
+        "licenses": licence.frictionless(),
         "profile": "tabular-data-package",
         "resources": resources,
     }
 
 
-def write_catalog(store: Store, *, leaving_out: str | None = None) -> None:
+def write_catalog(
+    store: Store, *, leaving_out: str | None = None, licence: Licence | None = None
+) -> None:
     """Rewrite `catalog.json` and `datapackage.json` from the manifests, atomically.
 
-    `leaving_out` names a day (YYYY-MM-DD) about to be unpublished, listed no more.
+    `leaving_out` names a day (YYYY-MM-DD) about to be unpublished, listed no more; `licence`
+    is what both say the dumps are published under (the hub passes its setting).
     """
     days = [d for d in published_days(store) if d.isoformat() != leaving_out]
     manifests = [m for day in days if (m := read_manifest(store, day))]
     staging = store.new_staging("catalog")
-    outputs = {"catalog.json": _dumps(catalog_entries(manifests))}
+    outputs = {"catalog.json": _dumps(catalog(manifests, licence))}
     if manifests:
-        outputs["datapackage.json"] = _dumps(datapackage(manifests))
+        outputs["datapackage.json"] = _dumps(datapackage(manifests, licence))
     for name, data in outputs.items():
         store.write_bytes(f"{staging}/{name}", data)
         store.move(f"{staging}/{name}", name)

@@ -156,19 +156,37 @@ def neutralise_formulas(rows: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
+def to_the_second(schema: pa.Schema) -> pa.Schema:
+    """`schema` with every timestamp in seconds: pyarrow's CSV writer then writes
+    `2024-01-02 13:20:00`, not `2024-01-02 13:20:00.000000`."""
+    return pa.schema(
+        [f.with_type(pa.timestamp("s")) if pa.types.is_timestamp(f.type) else f for f in schema],
+        metadata=schema.metadata,
+    )
+
+
 class CsvTableWriter(_FileWriter):
-    """CSV for people: UTF-8 with BOM, a header of field names, RFC 4180 (quotes, CRLF)."""
+    """CSV for people: UTF-8 with BOM, a header of field names, RFC 4180 (quotes, CRLF).
+
+    Times are written to the second (`2024-01-02 13:20:00`): Excel reads that as a date and
+    time, while six decimals of a second make it a text cell; DuckDB and pandas read either.
+    The Parquet files keep microseconds (DuckDB's own TIMESTAMP), which Parquet stores as a
+    timestamp type that every reader converts itself; a fraction of a second is truncated
+    in the CSV only.
+    """
 
     format = "csv"
 
     def __init__(self, stream: pa.NativeFile, schema: pa.Schema) -> None:
         self.sink = HashingSink(stream)
         self.sink.write(BOM)
+        self.schema = to_the_second(schema)
         options = pa_csv.WriteOptions(include_header=True, eol="\r\n", quoting_style="needed")
-        self.writer = pa_csv.CSVWriter(self.sink, schema, write_options=options)
+        self.writer = pa_csv.CSVWriter(self.sink, self.schema, write_options=options)
 
     def write(self, rows: pa.Table) -> None:
-        self.writer.write_table(neutralise_formulas(rows))
+        seconds = rows.cast(self.schema, safe=False)  # truncates a fraction of a second
+        self.writer.write_table(neutralise_formulas(seconds))
 
 
 WRITERS: tuple[type[ParquetTableWriter] | type[CsvTableWriter], ...] = (

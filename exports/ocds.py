@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from exports.licence import Licence
 from schema.ocds import RELEASE_TAGS, merge_releases, parse_ocds_datetime, to_ocds_datetime
 from schema.tables import Notice
 from schema.types import NoticeType, ProcurementMethod
@@ -35,11 +36,15 @@ DEFAULT_PUBLISHER = "caigou-hub 政府采购信息公开数据中心"
 
 @dataclass(frozen=True)
 class Publication:
-    """Where the packages are published and by whom: their `uri` and `publisher`."""
+    """Where the packages are published, by whom and under what terms.
+
+    Their `uri`, `publisher`, `license` and `publicationPolicy`.
+    """
 
     base_uri: str = DEFAULT_BASE_URI
     publisher_name: str = DEFAULT_PUBLISHER
     publisher_uri: str | None = None
+    licence: Licence = field(default_factory=Licence)
 
     def release_package_uri(self, day: date) -> str:
         return f"{self.base_uri}/ocds/date={day.isoformat()}/release-package.json"
@@ -56,6 +61,8 @@ class Publication:
             "version": OCDS_VERSION,
             "publishedDate": published_date(day),
             "publisher": publisher,
+            "license": self.licence.url,
+            "publicationPolicy": self.licence.policy,
         }
 
 

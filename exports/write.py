@@ -161,7 +161,7 @@ def generated_by() -> str:
     return f"caigou-hub {version('caigou-hub')} (pyarrow {pa.__version__})"
 
 
-def publish(store: Store, staging: str, manifest: Manifest) -> None:
+def publish(store: Store, staging: str, manifest: Manifest, licence: Any = None) -> None:
     """Move every file into place, then the manifest: the day appears whole or not at all.
 
     A day published before is first taken out of the catalog, then unpublished (its manifest
@@ -169,7 +169,7 @@ def publish(store: Store, staging: str, manifest: Manifest) -> None:
     a day without a manifest, and the next plain `caigou export` republishes it.
     """
     if store.exists(manifest_path(manifest.date)):
-        write_catalog(store, leaving_out=manifest.date)
+        write_catalog(store, leaving_out=manifest.date, licence=licence)
         store.delete(manifest_path(manifest.date))
     for entry in manifest.files:
         store.move(f"{staging}/{entry.path}", entry.path)
@@ -184,7 +184,8 @@ def export_day(
 ) -> Manifest:  # fmt: skip
     """Export every entity of `day` and publish it; returns the manifest written.
 
-    `publication` (exports.ocds.Publication) says where the OCDS packages will be found.
+    `publication` (exports.ocds.Publication) says where the OCDS packages will be found and
+    under what licence the packages, catalog.json and datapackage.json are published.
     """
     store = open_store(root, fs)
     store.clean_staging(day.isoformat())
@@ -198,6 +199,7 @@ def export_day(
     files += write_scores(engine, store, staging, day)
     files += write_ocds(engine, store, staging, day, publication)
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
-    publish(store, staging, manifest)
-    write_catalog(store)
+    licence = publication.licence if publication is not None else None
+    publish(store, staging, manifest, licence)
+    write_catalog(store, licence=licence)
     return manifest

@@ -360,7 +360,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 HubGraphQL(engine, reads, metrics, search, settings.max_query_bytes),
                 methods=["GET", "POST"],
             ),
-            *download_routes(settings.export_root),
+            *download_routes(settings.export_root, settings.licence()),
             *web_routes(reads, search),
         ],
     )

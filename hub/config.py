@@ -21,6 +21,9 @@ SETTINGS = {
                           "Elasticsearch base URL; empty means search runs on the database"),
     "public_url": ("CAIGOU_PUBLIC_URL", "http://127.0.0.1:8000",
                    "the hub's public base URL, written into the OCDS packages' uri"),
+    "data_license": ("CAIGOU_DATA_LICENSE", "https://creativecommons.org/licenses/by/4.0/",
+                     "URL of the licence of the hub's compilation in the dumps (CC BY 4.0 by "
+                     "default); publishers' own terms stay theirs"),
     "export_at": ("CAIGOU_EXPORT_AT", "01:00",
                   "Beijing time (HH:MM) at which `caigou indexer run` publishes yesterday's "
                   "dumps, catching up any day missed"),
@@ -79,6 +82,7 @@ class Settings:
     index_prefix: str = "caigou"
     export_at: str = "01:00"
     public_url: str = "http://127.0.0.1:8000"
+    data_license: str = SETTINGS["data_license"][1]
     query_timeout: float = float(LIMITS["query_timeout"][1])
     max_query_bytes: int = int(LIMITS["max_query_bytes"][1])
     max_body_bytes: int = int(LIMITS["max_body_bytes"][1])
@@ -109,6 +113,7 @@ class Settings:
             index_prefix=values["index_prefix"],
             export_at=values["export_at"],
             public_url=values["public_url"],
+            data_license=values["data_license"] or SETTINGS["data_license"][1],
             search_timeout=_positive(values, "search_timeout", float),
             search_failures=_positive(values, "search_failures", int),
             search_cool_down=_positive(values, "search_cool_down", float),
@@ -125,10 +130,19 @@ class Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def publication(self) -> Any:
-        """Where the OCDS packages say they are published: this hub's /downloads/."""
+        """Where the OCDS packages say they are published (this hub's /downloads/), and the
+        licence: CAIGOU_DATA_LICENSE, with /downloads/policy as the publication policy."""
         from exports.ocds import Publication
 
-        return Publication(base_uri=f"{self.public_url.rstrip('/')}/downloads")
+        return Publication(base_uri=f"{self.public_url.rstrip('/')}/downloads",
+                           licence=self.licence())  # fmt: skip
+
+    def licence(self) -> Any:
+        """The dumps' licence and provenance (exports.licence.Licence)."""
+        from exports.licence import Licence
+
+        return Licence(url=self.data_license,
+                       policy=f"{self.public_url.rstrip('/')}/downloads/policy")  # fmt: skip
 
     @property
     def export_path(self) -> Path:

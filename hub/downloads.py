@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from exports.catalog import IMMUTABLE, table_schema
+from exports.licence import Licence
 from exports.manifest import FileEntry, Manifest, manifest_path, published_days, read_manifest
 from exports.partitions import ENTITIES as EXPORTED
 from exports.storage import Store, open_store
@@ -195,8 +196,9 @@ class Download(FileResponse):
         return ranges
 
 
-def routes(export_root: str) -> list[Route]:
+def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
     store = open_store(export_root)
+    terms = licence or Licence()
 
     async def index(request: Request) -> Response:
         files = list_files(store)
@@ -209,8 +211,13 @@ def routes(export_root: str) -> list[Route]:
             for day, entry in files:
                 listed = {**entry.__dict__, "url": f"/downloads/{entry.path}"}
                 days.setdefault(day, []).append(listed)
-            return JSONResponse({"days": [{"date": d, "files": f} for d, f in days.items()]})
-        return _page(files)
+            listing = [{"date": d, "files": f} for d, f in days.items()]
+            return JSONResponse({**terms.as_json(), "days": listing})
+        return _page(files, terms)
+
+    async def policy(request: Request) -> Response:
+        """The publication policy the OCDS packages' `publicationPolicy` points at."""
+        return render("downloads_policy.html", licence=terms)
 
     async def file(request: Request) -> Response:
         relative = request.path_params["path"]
@@ -234,6 +241,7 @@ def routes(export_root: str) -> list[Route]:
 
     return [
         Route("/downloads/", index),
+        Route("/downloads/policy", policy),
         Route("/downloads/{path:path}", file),
     ]
 
@@ -244,10 +252,11 @@ def _stat_tag(path: str) -> str:
     return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
-def _page(files: list[tuple[str, FileEntry]]) -> HTMLResponse:
+def _page(files: list[tuple[str, FileEntry]], licence: Licence) -> HTMLResponse:
     """A plain page: readable without JavaScript, one table per day, then the dictionary."""
     days: dict[str, list[FileEntry]] = {}
     for day, entry in files:
         days.setdefault(day, []).append(entry)
     example = next(iter(days), "2024-03-01")
-    return render("downloads.html", days=days, snippets=snippets(example), dictionary=dictionary())
+    return render("downloads.html", days=days, snippets=snippets(example),
+                  dictionary=dictionary(), licence=licence)  # fmt: skip

@@ -22,6 +22,9 @@ from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
 
+CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"  # a licence other than the default
+POLICY = "https://caigou.example.cn/downloads/policy"
+
 
 @dataclass
 class Served:
@@ -37,14 +40,16 @@ def served(
     folder = tmp_path_factory.mktemp("downloads")
     with fresh_database("sqlite", request, folder) as url:
         root = folder / "out"
-        app = create_app(Settings(url, str(root), None))
+        settings = Settings(url, str(root), None, data_license=CC0,
+                            public_url="https://caigou.example.cn")  # fmt: skip
+        app = create_app(settings)
         engine = app.state.engine
         files = generate(folder / "demo", projects=20, transactions=300, penalties=10)
         assert all(result.status == "accepted" for _, result in load_demo(engine, files))
         with engine.connect() as conn:
             latest = conn.execute(text("SELECT max(published_at) FROM transactions")).scalar()
         day = datetime.fromisoformat(str(latest)).date()
-        manifest = export_day(engine, str(root), day)
+        manifest = export_day(engine, str(root), day, publication=settings.publication())
         (root / ".staging" / "half-written").mkdir(parents=True)
         (root / ".staging" / "half-written" / "transactions.csv").write_text("partial")
         with running(app) as base:
@@ -83,6 +88,29 @@ def test_a_file_downloads_whole_revalidates_and_resumes(served: Served) -> None:
     assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
     catalog = httpx.get(f"{served.base}/downloads/catalog.json").json()
     assert catalog  # the catalogue files are served too
+
+
+def test_the_configured_licence_is_stated_wherever_the_data_goes(served: Served) -> None:
+    """CAIGOU_DATA_LICENSE reaches the page, its JSON, both catalogue files and OCDS."""
+    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+    catalog = httpx.get(f"{served.base}/downloads/catalog.json").json()
+    for stated in (listing, catalog):
+        assert stated["license"] == CC0 and stated["licenseName"] == "CC0-1.0"
+        assert stated["publicationPolicy"] == POLICY
+        assert "respected" in stated["provenance"]
+    package = httpx.get(f"{served.base}/downloads/datapackage.json").json()
+    assert package["licenses"] == [
+        {"name": "CC0-1.0", "path": CC0, "title": "Creative Commons Zero v1.0 Universal"}
+    ]
+    for entry in served.manifest.files:
+        if entry.format == "ocds":
+            ocds = httpx.get(f"{served.base}/downloads/{entry.path}").json()
+            assert (ocds["license"], ocds["publicationPolicy"]) == (CC0, POLICY), entry.path
+    page = httpx.get(f"{served.base}/downloads/").text
+    assert f'rel="license" href="{CC0}"' in page and 'href="/downloads/policy"' in page
+    policy = httpx.get(f"{served.base}/downloads/policy")
+    assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/html")
+    assert CC0 in policy.text and "whose own terms are respected" in policy.text
 
 
 def test_nothing_unpublished_is_reachable(served: Served) -> None:

@@ -160,6 +160,28 @@ def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
     assert chinese == sum(r["item_name"] == "台式计算机" for r in expected)
 
 
+def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None:
+    """`2024-01-02 13:20:00`, not `…13:20:00.000000` (a text cell in Excel); same instant as
+    the Parquet file, and DuckDB still reads the column as a TIMESTAMP."""
+    folder = dumped.root / f"transactions/date={dumped.day}"
+    frame = pd.read_csv(folder / "transactions.csv", dtype=str, keep_default_na=False)
+    parquet = pq.read_table(folder / "transactions.parquet")
+    times = [f.name for f in entity_schema("transactions") if pa.types.is_timestamp(f.type)]
+    assert times
+    seen = 0
+    for name in times:
+        for cell, moment in zip(frame[name], parquet.column(name).to_pylist(), strict=True):
+            if moment is None:
+                assert cell == ""
+                continue
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cell), cell
+            assert cell == moment.replace(microsecond=0).isoformat(sep=" "), name
+            seen += 1
+    assert seen
+    described = duckdb.sql(f"DESCRIBE SELECT {times[0]} FROM read_csv('{folder}/transactions.csv')")
+    assert described.fetchall()[0][1] == "TIMESTAMP"
+
+
 def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
     glob = dumped.root / "transactions" / "*" / "*.parquet"
     [(rows, day)] = duckdb.sql(
@@ -200,10 +222,21 @@ def test_catalog_and_manifest_describe_the_files(dumped: Dumped) -> None:
     import hashlib
 
     catalog = json.loads((dumped.root / "catalog.json").read_text("utf-8"))
-    entry = next(e for e in catalog if e["date"] == dumped.day.isoformat())
+    entry = next(e for e in catalog["days"] if e["date"] == dumped.day.isoformat())
     assert entry["manifest"] == manifest_path(dumped.day)
     assert entry["rows"] == dumped.manifest.rows and entry["files"] == len(dumped.manifest.files)
     assert entry["watermark"]["ingestion_id"] >= 1
+    # Without a setting the compilation is CC BY 4.0, the publishers' terms respected.
+    cc_by = "https://creativecommons.org/licenses/by/4.0/"
+    assert catalog["license"] == cc_by and "respected" in catalog["provenance"]
+    package = json.loads((dumped.root / "datapackage.json").read_text("utf-8"))
+    assert package["licenses"] == [
+        {
+            "name": "CC-BY-4.0",
+            "path": cc_by,
+            "title": "Creative Commons Attribution 4.0 International",
+        }
+    ]
     for file in dumped.manifest.files:
         data = (dumped.root / file.path).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (file.bytes, file.sha256)
@@ -256,7 +289,9 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
     manifest = export_day(dumped.engine, str(root), dumped.day)
     assert manifest == dumped.manifest
     assert list((root / ".staging").iterdir()) == []
-    assert json.loads((root / "catalog.json").read_text())[0]["date"] == dumped.day.isoformat()
+    assert (
+        json.loads((root / "catalog.json").read_text())["days"][0]["date"] == dumped.day.isoformat()
+    )
 
 
 def test_unpublished_days_are_gaps_catch_up_and_crash_leftovers(tmp_path: Path) -> None:
@@ -310,12 +345,12 @@ def test_a_crash_mid_forced_export_unlists_the_day_and_a_plain_run_repairs_it(
     finally:
         child.wait()
     assert not (root / manifest_path(dumped.day)).exists()
-    assert json.loads((root / "catalog.json").read_text()) == []
+    assert json.loads((root / "catalog.json").read_text())["days"] == []
     clock = datetime.combine(dumped.day + timedelta(days=1), datetime.min.time()).replace(hour=2)
     daily = DailyExport(dumped.engine, str(root), datetime.min.time(), now=lambda: clock)
     assert daily() == [dumped.manifest]
     assert list((root / ".staging").iterdir()) == []
-    assert [e["date"] for e in json.loads((root / "catalog.json").read_text())] == [
+    assert [e["date"] for e in json.loads((root / "catalog.json").read_text())["days"]] == [
         dumped.day.isoformat()
     ]
 
@@ -329,7 +364,7 @@ def test_export_range_skips_published_days_unless_forced(dumped: Dumped, tmp_pat
     assert seen == [(first, True), (first + timedelta(days=1), False), (last, True)]
     assert [m.date for m in written] == [first.isoformat(), last.isoformat()]
     catalog = json.loads((tmp_path / "catalog.json").read_text())
-    assert [e["date"] for e in catalog] == [
+    assert [e["date"] for e in catalog["days"]] == [
         last.isoformat(),
         (first + timedelta(days=1)).isoformat(),
         first.isoformat(),

@@ -231,7 +231,9 @@ def assert_whole(root: Path) -> list[date]:
     store = open_store(str(root))
     days = published_days(store)
     catalog = root / "catalog.json"
-    listed = {e["date"] for e in json.loads(catalog.read_text())} if catalog.exists() else set()
+    listed = (
+        {e["date"] for e in json.loads(catalog.read_text())["days"]} if catalog.exists() else set()
+    )
     assert listed <= {d.isoformat() for d in days}, "the catalog lists an unpublished day"
     for day in days:
         manifest = read_manifest(store, day)
@@ -248,7 +250,9 @@ def assert_repaired(loaded: Loaded, root: Path) -> None:
     for day, expected in loaded.reference.items():
         assert (root / manifest_path(day)).read_bytes() == expected, day
     catalog = json.loads((root / "catalog.json").read_text())
-    assert [e["date"] for e in catalog] == [d.isoformat() for d in reversed([BEFORE, *DAYS])]
+    assert [e["date"] for e in catalog["days"]] == [
+        d.isoformat() for d in reversed([BEFORE, *DAYS])
+    ]
     assert list((root / ".staging").iterdir()) == []
 
 

@@ -158,6 +158,8 @@ def test_release_package_holds_the_days_notices_in_a_stable_order(demo: Demo) ->
     ]
     assert package["publishedDate"] == f"{day.isoformat()}T23:59:59+08:00"
     assert package["uri"] == Publication().release_package_uri(day)
+    assert package["license"] == "https://creativecommons.org/licenses/by/4.0/"
+    assert package["publicationPolicy"] == "http://localhost:8000/downloads/policy"
     assert all(r["date"].endswith("+08:00") for r in package["releases"])
 
 

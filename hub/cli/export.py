@@ -56,7 +56,9 @@ def export(
         store = open_store(settings.export_root)
         days = unpublished_days(store, today - timedelta(days=1))
         if not days:
-            write_catalog(store)  # a catalog a crash left stale is rebuilt from the manifests
+            write_catalog(
+                store, licence=settings.licence()
+            )  # a catalog a crash left stale is rebuilt from the manifests
             out.print("nothing due: every ended day is published", highlight=False)
             return
         first, last = days[0], days[-1]

@@ -43,6 +43,7 @@ def main(
     index_prefix: Annotated[str | None, typer.Option(help="Overrides CAIGOU_INDEX_PREFIX.")] = None,
     export_at: Annotated[str | None, typer.Option(help="Overrides CAIGOU_EXPORT_AT.")] = None,
     public_url: Annotated[str | None, typer.Option(help="Overrides CAIGOU_PUBLIC_URL.")] = None,
+    data_license: Annotated[str | None, typer.Option(help="Overrides CAIGOU_DATA_LICENSE.")] = None,
     search_timeout: Annotated[
         float | None, typer.Option(help="Overrides CAIGOU_SEARCH_TIMEOUT.", min=0.01)
     ] = None,
@@ -62,7 +63,7 @@ def main(
         database_url=database_url, export_root=export_root,
         elasticsearch_url=elasticsearch_url, index_prefix=index_prefix, export_at=export_at,
         public_url=public_url, search_timeout=search_timeout, search_failures=search_failures,
-        search_cool_down=search_cool_down,
+        search_cool_down=search_cool_down, data_license=data_license,
     )  # fmt: skip
     ctx.obj = AppState(settings)
     ctx.call_on_close(ctx.obj.close)
