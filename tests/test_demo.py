@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, text
 
 from hub.demo import generate
 from hub.demo.load import ensure_publishers
@@ -17,6 +18,7 @@ from schema.tables import (
     DataQualityIssue,
     NoticeSource,
     Party,
+    PenaltyRecord,
     Project,
     Transaction,
 )
@@ -88,3 +90,33 @@ def test_demo_files_ingest_without_a_refusal_and_again_as_duplicates(
     assert set(planted["award_above_budget"]) <= above_budget
     assert set(planted["contract_supplier_not_awarded"]) == not_awarded
     assert suppliers_without_code == 0  # name-only rows were unified with their coded parties
+
+
+def test_demo_records_are_found_by_the_month_they_were_published(engine, tmp_path: Path) -> None:
+    """Not by the day they were loaded: a month's orders and penalties by `published_at`."""
+    files = generate(tmp_path / "demo", projects=12, transactions=2_000, penalties=16)
+    ensure_publishers(engine, files.publishers)
+    for batch in files.batches:
+        result = ingest_file(engine, batch.path, batch.publisher, kind=RecordKind(batch.kind))
+        assert result.status == "accepted" and result.rejected == 0, result.refusals[:3]
+    with (tmp_path / "demo" / "transactions.csv").open(encoding="utf-8-sig") as handle:
+        published = [row["published_at"] for row in csv.DictReader(handle)]
+    in_march = sum("2024-03-01" <= value < "2024-03-31" for value in published)
+    month = (
+        "SELECT count(*) FROM transactions WHERE published_at BETWEEN '2024-03-01' AND '2024-03-31'"
+    )
+    with engine.connect() as conn:
+        march = conn.execute(text(month)).scalar_one()  # the README's month, 31 March excluded
+        assert march == in_march > 100
+        for table in (Transaction.__table__, PenaltyRecord.__table__):
+            c = table.c
+            months = conn.execute(
+                select(
+                    func.count(func.distinct(func.substr(func.cast(c.published_at, String), 1, 7)))
+                )
+            ).scalar_one()
+            assert months >= (12 if table.name == "transactions" else 6), table.name
+            later = conn.execute(
+                select(func.count()).select_from(table).where(c.published_at >= c.received_at)
+            ).scalar_one()
+            assert later == 0, table.name  # every one published in 2024, received today

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hub.demo import DemoFiles, generate
-from hub.demo.workdays import is_workday
+from hub.demo.workdays import is_workday, next_workday
 from schema.codes import CodeError, check_uscc, item_catalogue, normalise_name
 from schema.ocds import merge_releases, notice_type_of
 
@@ -26,12 +26,12 @@ SMALL = {"projects": 12, "transactions": 300, "penalties": 8}
 TRANSACTION_COLUMNS = [
     "order_id", "channel", "purchaser_name", "purchaser_uscc", "supplier_name", "supplier_uscc",
     "item_name", "brand", "model", "category_code", "quantity", "unit", "unit_price", "amount",
-    "order_date", "region_code", "agreement_id",
+    "order_date", "region_code", "agreement_id", "published_at",
 ]  # fmt: skip
 PENALTY_COLUMNS = [
     "record_id", "kind", "subject_name", "subject_uscc", "authority_name", "decision_number",
     "decision_date", "facts", "legal_basis", "penalty", "fine_amount", "debarment_start",
-    "debarment_end", "region_code", "ocid",
+    "debarment_end", "region_code", "ocid", "published_at",
 ]  # fmt: skip
 CATEGORY_LETTER = {"goods": "A", "works": "B", "services": "C"}
 
@@ -171,6 +171,37 @@ def test_transactions_add_up_except_the_planted_share(demo: Demo) -> None:
         assert row["region_code"].startswith("22")
         assert bool(row["agreement_id"]) == (row["channel"] in ("framework", "协议供货"))
     assert 0 < wrong <= len(demo.orders) * 0.02
+
+
+def office_hours(moment: datetime) -> bool:
+    """On a working day, 08:30–11:30 or 13:00–17:00 Beijing time."""
+    minutes = moment.hour * 60 + moment.minute
+    return is_workday(moment.date()) and (510 <= minutes < 690 or 780 <= minutes < 1020)
+
+
+def test_orders_are_published_in_office_hours_within_days_of_the_order(demo: Demo) -> None:
+    lags: list[int] = []
+    for row in demo.orders:
+        published = datetime.fromisoformat(row["published_at"])
+        assert published.utcoffset() == timedelta(hours=8), row["order_id"]
+        assert office_hours(published), row
+        ordered = date.fromisoformat(row["order_date"])
+        assert ordered <= published.date(), row["order_id"]
+        # an order placed on a day off counts from the next working day
+        lags.append(working_days_after(next_workday(ordered), published.date()))
+    assert max(lags) <= 5
+    assert lags.count(0) > len(lags) / 5 and sum(lag > 0 for lag in lags) > len(lags) / 3
+    months = {row["published_at"][:7] for row in demo.orders}
+    assert {f"2024-{m:02d}" for m in range(1, 13)} <= months  # spread over the year
+
+
+def test_penalties_are_published_in_office_hours_after_their_decision(demo: Demo) -> None:
+    for _, rows in demo.penalties.values():
+        for row in rows:
+            published = datetime.fromisoformat(row["published_at"])
+            assert office_hours(published), row["record_id"]
+            decided = date.fromisoformat(row["decision_date"])
+            assert 1 <= working_days_after(decided, published.date()) <= 7, row["record_id"]
 
 
 def test_name_only_suppliers_are_known_elsewhere_by_code(demo: Demo) -> None:

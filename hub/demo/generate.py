@@ -27,6 +27,7 @@ from hub.demo.planted import (
     flags_as_of,
     plant_projects,
 )
+from hub.demo.published import PublishClock
 from hub.demo.releases import ProjectFacts
 from hub.demo.transactions import write_transactions
 
@@ -124,7 +125,8 @@ def generate(
     party_rng, notice_rng, order_rng, penalty_rng = (
         random.Random(root.getrandbits(64)) for _ in range(4)
     )
-    plant_rng = random.Random(root.getrandbits(64))  # drawn last: the others stay as they were
+    plant_rng = random.Random(root.getrandbits(64))  # drawn after: the others stay as they were
+    clock = PublishClock(random.Random(root.getrandbits(64)))  # publish times, drawn last
     provinces = build_provinces(party_rng)
     jilin = provinces[JILIN]
 
@@ -140,14 +142,14 @@ def generate(
 
     orders = out / "transactions.csv"
     outliers: list[str] = []
-    seen = write_transactions(orders, order_rng, jilin, transactions, outliers)
+    seen = write_transactions(orders, order_rng, jilin, transactions, outliers, clock)
 
     penalties_jilin, penalties_mof = out / "penalties-jilin.csv", out / "penalties-mof.csv"
     mof_count = penalties // 4
     jilin_writer = PenaltyWriter(
         penalty_rng, JILIN_AUTHORITIES, jilin_projects, jilin.agencies, seen, lambda a: True
     )
-    written = write_penalties(penalties_jilin, jilin_writer, penalties - mof_count, "JLCF")
+    written = write_penalties(penalties_jilin, jilin_writer, penalties - mof_count, "JLCF", clock)
     national: list[Party] = [a for code in OTHER_CODES for a in provinces[code].agencies]
     mof_writer = PenaltyWriter(  # the ministry evaluates the central state organs' centre
         penalty_rng,
@@ -157,7 +159,7 @@ def generate(
         seen,
         lambda a: a.name.startswith("中央"),
     )
-    national_written = write_penalties(penalties_mof, mof_writer, mof_count, "CZBCF")
+    national_written = write_penalties(penalties_mof, mof_writer, mof_count, "CZBCF", clock)
     debarments = written.debarments + national_written.debarments
 
     added: list[ProjectFacts] = []

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from hub.demo.parties import Party
+from hub.demo.published import PublishClock
 from hub.demo.releases import ProjectFacts
 from hub.demo.texts import yuan
 from hub.demo.workdays import next_workday
@@ -22,7 +23,7 @@ from hub.demo.workdays import next_workday
 COLUMNS = (
     "record_id", "kind", "subject_name", "subject_uscc", "authority_name", "decision_number",
     "decision_date", "facts", "legal_basis", "penalty", "fine_amount", "debarment_start",
-    "debarment_end", "region_code", "ocid",
+    "debarment_end", "region_code", "ocid", "published_at",
 )  # fmt: skip
 KINDS = ("complaint_decision", "supervision_decision", "agency_evaluation", "dishonest_record")
 KIND_WEIGHTS = (35, 25, 10, 30)
@@ -214,10 +215,14 @@ def _debarment_end(start: date, years: int) -> date:
 
 
 def write_penalties(
-    path: Path, writer: PenaltyWriter, count: int, record_prefix: str
+    path: Path, writer: PenaltyWriter, count: int, record_prefix: str,
+    clock: PublishClock | None = None,
 ) -> Written:  # fmt: skip
     """Write `count` records in decision order, numbered per authority and year; returns the
-    debarments they impose, so projects can be kept clear of them (or planted inside)."""
+    debarments they impose, so projects can be kept clear of them (or planted inside).
+
+    Each is published (`published_at`) a few working days after its decision, by `clock`."""
+    clock = clock or PublishClock(random.Random(0))
     rng = writer.rng
     kinds = list(KINDS[:count]) + rng.choices(KINDS, KIND_WEIGHTS, k=max(0, count - len(KINDS)))
     rows = sorted((writer.draw(kind) for kind in kinds), key=lambda r: (r.day, r.subject.uscc))
@@ -245,6 +250,6 @@ def write_penalties(
                 f"{row.authority.prefix}〔{row.day.year}〕{numbers[key]}号", row.day.isoformat(),
                 row.facts, row.basis, row.penalty,
                 "" if row.fine is None else f"{row.fine // 100}.{row.fine % 100:02d}",
-                start, end, row.authority.region, row.ocid,
+                start, end, row.authority.region, row.ocid, clock.penalty(row.day.isoformat()),
             ))  # fmt: skip
     return written

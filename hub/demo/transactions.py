@@ -15,12 +15,13 @@ from typing import NamedTuple
 
 from hub.demo.parties import Party, Province, name_variant
 from hub.demo.products import PRODUCTS, Product
+from hub.demo.published import PublishClock
 from hub.demo.workdays import is_workday
 
 COLUMNS = (
     "order_id", "channel", "purchaser_name", "purchaser_uscc", "supplier_name", "supplier_uscc",
     "item_name", "brand", "model", "category_code", "quantity", "unit", "unit_price", "amount",
-    "order_date", "region_code", "agreement_id",
+    "order_date", "region_code", "agreement_id", "published_at",
 )  # fmt: skip
 CHANNEL_WORDS = {"emall": "电子卖场", "framework": "协议供货", "designated": "定点采购"}
 SLOPPY_SHARE = 10  # one supplier in ten is sometimes typed by name only
@@ -100,9 +101,12 @@ def _order_days() -> list[str]:
 
 def write_transactions(
     path: Path, rng: random.Random, province: Province, count: int,
-    outliers: list[str] | None = None,
+    outliers: list[str] | None = None, clock: PublishClock | None = None,
 ) -> list[Party]:  # fmt: skip
     """Write `count` orders; returns the suppliers that appeared with their credit code.
+
+    Each order is published (`published_at`) by `clock`, on its own generator, so the other
+    cells are the same whichever publish times are drawn.
 
     With `outliers`, a few orders are overpriced on purpose and their ids appended to it; the
     other rows are the same either way (planting draws no random numbers)."""
@@ -117,6 +121,7 @@ def write_transactions(
     weighted = [i for i, product in enumerate(PRODUCTS) for _ in range(product.weight)]
     buyers = [(p.name, p.uscc, p.region) for p in province.purchasers]
     days = _order_days()
+    clock = clock or PublishClock(random.Random(0))
     seen: set[int] = set()
     rand = rng.random  # seq[int(rand() * len(seq))]: a third of rng.choice's cost
     products, customers = len(weighted), len(buyers)
@@ -166,6 +171,6 @@ def write_transactions(
             writer.writerow((
                 f"DD2024{number:08d}", channel, buyer_name, buyer_code, seller_name, seller_code,
                 item, brand, model, code, quantity, offer.unit, price, _fen(amount),
-                day, region, agreement,
+                day, region, agreement, clock.order(day),
             ))  # fmt: skip
     return [suppliers[i] for i in sorted(seen)]

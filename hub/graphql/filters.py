@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, exists, or_, select
 from hub.graphql.errors import BadUserInput
 from hub.graphql.relay import parse_global_id
 from schema.codes import is_region_code, region_prefix
+from schema.ocds import BEIJING
 from schema.tables import PartyRoleLink, PenaltyRecord, Project
 
 MAX_BOUND = Decimal(10) ** 13  # beyond any stored amount, within 64 bits at four places
@@ -24,6 +25,20 @@ class DateRange:
         default=None, name="from", description="First day, inclusive."
     )
     to: date | None = strawberry.field(default=None, description="Last day, inclusive.")
+
+
+@strawberry.input(
+    description="A range of moments in Beijing time (UTC+8): `from` inclusive, `to` exclusive; "
+    "either end may be open. A time without an offset is Beijing time; one with an offset "
+    "(`Z`, `+00:00`) is converted to it."
+)
+class TimeRange:
+    from_: datetime | None = strawberry.field(
+        default=None, name="from", description="From this moment on, inclusive."
+    )
+    to: datetime | None = strawberry.field(
+        default=None, description="Before this moment, exclusive."
+    )
 
 
 @strawberry.input(description="An inclusive range of amounts in yuan; either end may be open.")
@@ -58,6 +73,33 @@ def date_clause(column: Any, value: DateRange | None, *, is_datetime: bool = Fal
             clauses.append(column < datetime.combine(value.to, datetime.max.time()))
         else:
             clauses.append(column <= value.to)
+    return clauses
+
+
+def beijing(moment: datetime, argument: str) -> datetime:
+    """The moment as naive Beijing time, the one clock the hub stores."""
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(BEIJING).replace(tzinfo=None)
+    except (OverflowError, ValueError):
+        raise BadUserInput(f"`{argument}`: {moment.isoformat()} is out of range") from None
+
+
+def time_clause(column: Any, value: TimeRange | None, argument: str) -> list[Any]:
+    """`from <= column < to` in Beijing time; a range that ends before it starts is refused,
+    as it can only be a mistake (an empty range, `from` equal to `to`, is not)."""
+    if value is None:
+        return []
+    start = None if value.from_ is None else beijing(value.from_, f"{argument}.from")
+    end = None if value.to is None else beijing(value.to, f"{argument}.to")
+    if start is not None and end is not None and end < start:
+        raise BadUserInput(f"`{argument}`: `to` ({end}) is before `from` ({start})")
+    clauses = []
+    if start is not None:
+        clauses.append(column >= start)
+    if end is not None:
+        clauses.append(column < end)
     return clauses
 
 
@@ -130,6 +172,12 @@ def text_contains(column: Any, value: str | None) -> Any:
     return None if not value else column.like(f"%{value}%")
 
 
-__all__ = ["DateRange", "Direction", "amount_clause", "debarred_on", "or_"]
+__all__ = ["DateRange", "Direction", "TimeRange", "amount_clause", "debarred_on", "or_"]
 
+TIME_HELP = "from `from` (inclusive) to `to` (exclusive), Beijing time"
+RECEIVED_HELP = (
+    f"{TIME_HELP}. What is new since the last poll: this range from the last `receivedAt` seen, "
+    "ordered by RECEIVED_AT ascending, `after` the last cursor (batches are received one at a "
+    "time, so a later batch never has an earlier receipt time)"
+)
 REGION_HELP = "行政区划代码: a six-digit division code; matches it and every division inside it."

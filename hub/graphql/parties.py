@@ -12,9 +12,12 @@ from sqlalchemy import Connection, select
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
 from hub.graphql.common import REGION_NAME_HELP, Info, Region, region_name, region_of
 from hub.graphql.filters import (
+    RECEIVED_HELP,
     REGION_HELP,
+    TIME_HELP,
     DateRange,
     Direction,
+    TimeRange,
     date_clause,
     debarred_on,
     has_role,
@@ -22,6 +25,7 @@ from hub.graphql.filters import (
     party_pk,
     region_clause,
     text_contains,
+    time_clause,
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, global_id, keyset_page
@@ -214,6 +218,8 @@ class PenaltyFilter:
     decided: DateRange | None = filter_field(
         "penalty_records", "decision_date", "within this inclusive range"
     )
+    published_at: TimeRange | None = filter_field("penalty_records", "published_at", TIME_HELP)
+    received_at: TimeRange | None = filter_field("penalty_records", "received_at", RECEIVED_HELP)
     debarred_on: date | None = strawberry.field(
         default=None, description="Debarments in force that day."
     )
@@ -227,19 +233,31 @@ class PenaltyFilter:
             region_clause(c.region_code, self.region_code),
             c.subject_id == party_pk(self.subject_id, "subjectId") if self.subject_id else None,
             date_clause(c.decision_date, self.decided),
+            time_clause(c.published_at, self.published_at, "publishedAt"),
+            time_clause(c.received_at, self.received_at, "receivedAt"),
             [c.debarment_start <= day, c.debarment_end >= day] if day else None,
         )
 
 
-def penalties_page(
-    conn: Connection, query: Any, direction: Direction, page: PageArgs
-) -> Page[PenaltyRecord]:
-    columns = [PENALTIES.c.decision_date, PENALTIES.c.id]
-    return keyset_page(
-        conn,
-        query,
-        columns,
-        direction is Direction.DESC,
-        page,
-        lambda r: from_row(PenaltyRecord, r),
+@strawberry.enum
+class PenaltyOrderField(Enum):
+    DECISION_DATE = "decision_date"
+    PUBLISHED_AT = "published_at"
+    RECEIVED_AT = "received_at"
+
+
+@strawberry.input
+class PenaltyOrder:
+    field: PenaltyOrderField = strawberry.field(
+        default=PenaltyOrderField.DECISION_DATE, description="What to sort by."
     )
+    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
+
+
+def penalties_page(
+    conn: Connection, query: Any, order: PenaltyOrder, page: PageArgs
+) -> Page[PenaltyRecord]:
+    columns = [PENALTIES.c[order.field.value], PENALTIES.c.id]
+    descending = order.direction is Direction.DESC
+    build = lambda r: from_row(PenaltyRecord, r)  # noqa: E731
+    return keyset_page(conn, query, columns, descending, page, build)

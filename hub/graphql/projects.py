@@ -23,16 +23,20 @@ from hub.graphql.common import (
 )
 from hub.graphql.details import AwardDetails, LotDetails, NoticeDetails, ProjectDetails
 from hub.graphql.filters import (
+    RECEIVED_HELP,
     REGION_HELP,
+    TIME_HELP,
     AmountRange,
     DateRange,
     Direction,
+    TimeRange,
     amount_clause,
     date_clause,
     narrow,
     party_pk,
     project_region,
     region_clause,
+    time_clause,
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page
@@ -281,8 +285,10 @@ class NoticeFilter:
     notice_type: str | None = filter_field("notices", "notice_type", "equal to it")
     region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
     published: DateRange | None = filter_field(
-        "notices", "published_at", "within this inclusive range"
+        "notices", "published_at", "on these days, an inclusive range of dates"
     )
+    published_at: TimeRange | None = filter_field("notices", "published_at", TIME_HELP)
+    received_at: TimeRange | None = filter_field("notices", "received_at", RECEIVED_HELP)
     ocid: str | None = filter_field("notices", "ocid", "equal to it")
 
     def query(self) -> Any:
@@ -292,17 +298,30 @@ class NoticeFilter:
             c.notice_type == self.notice_type if self.notice_type else None,
             project_region(c.project_id, self.region_code),
             date_clause(c.published_at, self.published, is_datetime=True),
+            time_clause(c.published_at, self.published_at, "publishedAt"),
+            time_clause(c.received_at, self.received_at, "receivedAt"),
             c.ocid == self.ocid if self.ocid else None,
         )
 
 
-def notices_page(
-    conn: Connection, query: Any, direction: Direction, page: PageArgs
-) -> Page[Notice]:
-    columns = [NOTICES.c.published_at, NOTICES.c.id]
-    return keyset_page(
-        conn, query, columns, direction is Direction.DESC, page, lambda r: from_row(Notice, r)
+@strawberry.enum
+class NoticeOrderField(Enum):
+    PUBLISHED_AT = "published_at"
+    RECEIVED_AT = "received_at"
+
+
+@strawberry.input
+class NoticeOrder:
+    field: NoticeOrderField = strawberry.field(
+        default=NoticeOrderField.PUBLISHED_AT, description="What to sort by."
     )
+    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
+
+
+def notices_page(conn: Connection, query: Any, order: NoticeOrder, page: PageArgs) -> Page[Notice]:
+    columns = [NOTICES.c[order.field.value], NOTICES.c.id]
+    descending = order.direction is Direction.DESC
+    return keyset_page(conn, query, columns, descending, page, lambda r: from_row(Notice, r))
 
 
 @strawberry.input(description="Narrows `contracts`.")

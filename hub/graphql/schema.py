@@ -20,6 +20,7 @@ from hub.graphql.parties import (
     Party,
     PartyFilter,
     PenaltyFilter,
+    PenaltyOrder,
     PenaltyRecord,
     Publisher,
     parties_page,
@@ -32,6 +33,7 @@ from hub.graphql.projects import (
     Lot,
     Notice,
     NoticeFilter,
+    NoticeOrder,
     Project,
     ProjectFilter,
     ProjectOrder,
@@ -104,6 +106,13 @@ After = Annotated[str | None, strawberry.argument(description="Items after this 
 Before = Annotated[str | None, strawberry.argument(description="Items before this cursor.")]
 First = Annotated[int | None, strawberry.argument(description="The first n items, at most 100.")]
 Last = Annotated[int | None, strawberry.argument(description="The last n items, at most 100.")]
+OrderDirection = Annotated[
+    Direction,
+    strawberry.argument(
+        description="ASC or DESC, in the default order; `orderBy` replaces it when given.",
+        deprecation_reason="Use `orderBy: {field, direction}`.",
+    ),
+]
 
 
 def _node(info: Info, value: strawberry.ID) -> Node | None:
@@ -152,13 +161,13 @@ class Query:
 
     @strawberry.field(description="公告: notices, newest first by default.")
     def notices(
-        self, info: Info, filter: NoticeFilter | None = None, direction: Direction = Direction.DESC,
+        self, info: Info, filter: NoticeFilter | None = None,
+        order_by: NoticeOrder | None = None, direction: OrderDirection = Direction.DESC,
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[Notice]:  # fmt: skip
         query = (filter or NoticeFilter()).query()
-        return notices_page(
-            info.context.conn, query, direction, PageArgs(first, after, last, before)
-        )
+        order = order_by or NoticeOrder(direction=direction)
+        return notices_page(info.context.conn, query, order, PageArgs(first, after, last, before))
 
     @strawberry.field(description="主体: parties (organisations), in id order.")
     def parties(
@@ -193,13 +202,12 @@ class Query:
     )
     def penalties(
         self, info: Info, filter: PenaltyFilter | None = None,
-        direction: Direction = Direction.DESC,
+        order_by: PenaltyOrder | None = None, direction: OrderDirection = Direction.DESC,
         first: First = None, after: After = None, last: Last = None, before: Before = None,
     ) -> Connection[PenaltyRecord]:  # fmt: skip
         query = (filter or PenaltyFilter()).query()
-        return penalties_page(
-            info.context.conn, query, direction, PageArgs(first, after, last, before)
-        )
+        order = order_by or PenaltyOrder(direction=direction)
+        return penalties_page(info.context.conn, query, order, PageArgs(first, after, last, before))
 
     @strawberry.field(description="成交记录: framework, designated and e-mall transactions.")
     def transactions(

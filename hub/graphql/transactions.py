@@ -22,16 +22,20 @@ from hub.graphql.common import (
     selects,
 )
 from hub.graphql.filters import (
+    RECEIVED_HELP,
     REGION_HELP,
+    TIME_HELP,
     AmountRange,
     DateRange,
     Direction,
+    TimeRange,
     amount_clause,
     date_clause,
     narrow,
     party_pk,
     region_clause,
     text_contains,
+    time_clause,
 )
 from hub.graphql.parties import Party, Publisher
 from hub.graphql.relay import Connection as Page
@@ -110,6 +114,8 @@ class TransactionFilter:
     order_date: DateRange | None = filter_field(
         "transactions", "order_date", "within this inclusive range"
     )
+    published_at: TimeRange | None = filter_field("transactions", "published_at", TIME_HELP)
+    received_at: TimeRange | None = filter_field("transactions", "received_at", RECEIVED_HELP)
     amount: AmountRange | None = filter_field(
         "transactions", "amount", "within this inclusive range"
     )
@@ -136,6 +142,8 @@ class TransactionFilter:
             else None,
             c.supplier_id == party_pk(self.supplier_id, "supplierId") if self.supplier_id else None,
             date_clause(c.order_date, self.order_date),
+            time_clause(c.published_at, self.published_at, "publishedAt"),
+            time_clause(c.received_at, self.received_at, "receivedAt"),
             amount_clause(c.amount, self.amount),
             amount_clause(c.unit_price, self.unit_price),
             c.brand == self.brand if self.brand else None,
@@ -147,6 +155,8 @@ class TransactionFilter:
 @strawberry.enum
 class TransactionOrderField(Enum):
     ORDER_DATE = "order_date"
+    PUBLISHED_AT = "published_at"
+    RECEIVED_AT = "received_at"
     AMOUNT = "amount"
     UNIT_PRICE = "unit_price"
     ID = "id"

@@ -26,13 +26,17 @@ def raw_insert_sql(conn: Connection, table: Table, columns: tuple[str, ...]) -> 
 
 
 def driver_value_converter(conn: Connection) -> Any:
-    """Dates as SQLAlchemy's SQLite dialect stores them (ISO text); PostgreSQL takes objects."""
+    """Dates as SQLAlchemy's SQLite dialect stores them (ISO text); PostgreSQL takes objects.
+
+    Times always with six places, as SQLAlchemy writes and binds them: a publish time to the
+    second stored as `2024-03-01 10:00:00` sorts before the bound `2024-03-01 10:00:00.000000`,
+    and a filter `from` that very second would miss it."""
     if conn.dialect.name != "sqlite":
         return None
 
     def convert(value: Any) -> Any:
         if isinstance(value, datetime):
-            return value.isoformat(" ")
+            return value.isoformat(" ", "microseconds")
         if isinstance(value, date):
             return value.isoformat()
         return value
