@@ -64,7 +64,10 @@ class PartyNames:
 def _id_spec(entity: str, column: str) -> FieldSpec:
     if entity not in ENTITIES:
         raise KeyError(f"{entity} is not an entity of schema.catalogue")
-    return next(f for f in public_fields(entity) if f.name == column)
+    found = [f for f in public_fields(entity) if f.name == column]
+    if not found:
+        raise KeyError(f"{entity}.{column} is declared a party id but is no public field")
+    return found[0]
 
 
 def _field(spec: FieldSpec) -> pa.Field:
