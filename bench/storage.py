@@ -388,7 +388,7 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
             return pc.add(col, pa.array(shift[js] * US_PER_DAY, pa.duration("us")))
         if pa.types.is_date32(col.type):
             return pc.add(col.cast(pa.int32()), pa.array(shift[js], pa.int32())).cast(pa.date32())
-        if pa.types.is_decimal(col.type):
+        if pa.types.is_decimal(col.type) and name != "quantity":  # money only
             scaled = pc.round(
                 pc.multiply(col.cast(pa.float64()), pa.array(factor[js])), col.type.scale
             )
@@ -422,6 +422,7 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
             {name: column(entity, name, table.column(name), js) for name in table.column_names}
         )
         rows[entity] = Rows(table, js, start[js] + tpl.offset[entity][src], off)
+    clocked(rows, rng)
     ejs, esrc, ev_off = expand(tpl.events["t"], tpl.events["day"])
     ev = {k: tpl.events[k][esrc] for k in ("count", "status")}
     ev["j"], ev["day"] = ejs, start[ejs] + tpl.events["day"][esrc]
@@ -466,6 +467,24 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
         pa.array(credit),
         scores,
         score_first,
+    )
+
+
+def clocked(rows: dict[str, Rows], rng: np.random.Generator) -> None:
+    """Times the demo stamps at load (receipt, flag detection) as a running hub would: a
+    notice received 1-60 minutes after publication, a flag found during its day."""
+    notices, flags = rows["notices"], rows["flags"]
+    lag = pa.array(rng.integers(60, 3600, notices.table.num_rows) * 1_000_000, pa.duration("us"))
+    received = pc.add(notices.table.column("published_at"), lag)
+    notices.table = notices.table.set_column(
+        notices.table.schema.get_field_index("received_at"), "received_at", received
+    )
+    seconds = rng.integers(0, 86_400, flags.table.num_rows)
+    found = (flags.appear + EPOCH_DAY) * US_PER_DAY + seconds * 1_000_000
+    flags.table = flags.table.set_column(
+        flags.table.schema.get_field_index("detected_at"),
+        "detected_at",
+        pa.array(found, pa.timestamp("us")),
     )
 
 
