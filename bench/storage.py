@@ -829,6 +829,18 @@ def report(result: dict[str, Any], days: int) -> None:
     parts[f"new snapshots/ ({len(shots)} month ends)"] = sum(shots.values(), np.zeros(len(WRITERS)))
     for key, value in sorted(parts.items()):
         print(f"- {key}: {mb(value[0])} / {mb(value[1])}")
+    print("\nWritten per day over the last 30 days, by part (Parquet / CSV MB):")
+    spread = {k: v[back + 1 :].mean(axis=0) for k, v in daily.items()}
+    spread["old snapshots"] = snaps[back:].mean(axis=0)
+    spread["new history/ rewrite"] = history[back:].mean(axis=0)
+    spread["new current/ rewrite"] = current[back:].mean(axis=0)
+    spread["new snapshots/ (month ends, averaged)"] = (
+        (written_new - per_day["new"])[back:].mean(axis=0)
+        - spread["new history/ rewrite"]
+        - spread["new current/ rewrite"]
+    )
+    for key, value in sorted(spread.items()):
+        print(f"- {key}: {mb(value[0])} / {mb(value[1])}")
     for name, points in series.items():
         print(
             f"- {name}: sampled on {len(points)} days; worst interpolation error "
