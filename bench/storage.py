@@ -19,14 +19,14 @@ steady rate from day 1. Its rows are the template's rows in the real export sche
 (`exports.arrow.entity_schema`) with ocids, codes, award and contract ids suffixed `-B<k>`,
 dates shifted, amounts scaled by a per-project factor in [0.6, 1.6], surrogate ids
 renumbered, and the template purchaser's name in titles and full texts replaced by its copy's
-name. Parties: the demo's 642 in PARTY_COPIES renamed copies (place prefix, distinct
+name. Parties: the demo's (628) in PARTY_COPIES renamed copies (place prefix, distinct
 18-character credit codes); copy k of a project names party copy k % PARTY_COPIES.
 A child row appears from its stage's notice on (lots and tender items: the first tender-stage
 notice; awards, award suppliers, award items: the result notice; experts: their notice;
 contracts and their suppliers: the contract notice), with its final values; a project's
-status, last publication time and notice count follow its notices. Flags (the demo's 230
-for 292 projects) fall on the day of their latest cited notice. Transparency scores: one row
-per (purchaser | agency | region, month) with projects, as `exports.scores` writes them.
+status, last publication time and notice count follow its notices. Flags (the demo's 226
+project flags for 292 projects) fall on the day of their latest cited notice. Transparency
+scores: one row per (purchaser | agency | region, month) with projects, the demo's values.
 Transactions, penalties and data-quality issues are immutable, the same in both schemes,
 and left out of both.
 
@@ -101,6 +101,8 @@ STATUSES = pa.array(["planning", "tendering", "awarded", "contracted", "complete
 SUFFIXED = ("ocid", "project_code", "release_id", "award_id", "contract_id")
 RENAMED = ("title", "full_text")  # the purchaser's name inside becomes its copy's
 US_PER_DAY = 86_400_000_000
+BUILD_ORDER = ("projects", "notices", "contracts", "lots", "awards", "award_suppliers",
+               "contract_suppliers", "project_items", "evaluation_experts", "flags")  # fmt: skip
 EPOCH_DAY = (BASE - date(1970, 1, 1)).days - 1  # date32 of simulated day 0
 AWARD_SUPPLIERS = pa.schema(
     [("project_id", pa.int64()), ("award_id", pa.string()), ("party_id", pa.int64())]
@@ -355,9 +357,8 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
     news = [PLACES[c] + name for c, name in zip(pcopy, olds, strict=True)]
     rows: dict[str, Rows] = {}
 
-    def expand(
-        t_rows: np.ndarray, offsets: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def expand(t_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(project, template row) of every simulated row, and the rows' CSR by project."""
         bounds = np.searchsorted(t_rows, np.arange(tpl.count + 1))
         counts = bounds[t_of + 1] - bounds[t_of]
         src = np.repeat(bounds[t_of] - np.cumsum(counts) + counts, counts)
@@ -397,19 +398,8 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
 
     tables_with_ref: dict[str, pa.Array] = {}
     offsets: dict[str, np.ndarray] = {}
-    for entity in (
-        "projects",
-        "notices",
-        "contracts",
-        "lots",
-        "awards",
-        "award_suppliers",
-        "contract_suppliers",
-        "project_items",
-        "evaluation_experts",
-        "flags",
-    ):
-        js, src, off = expand(tpl.t[entity], tpl.offset[entity])
+    for entity in BUILD_ORDER:  # what a row refers to is numbered before it
+        js, src, off = expand(tpl.t[entity])
         table = tpl.tables[entity].take(pa.array(src))
         offsets[entity] = off
         tables_with_ref.clear()
@@ -423,7 +413,7 @@ def build_simulation(tpl: Templates, projects: int, days: int, seed: int) -> Sim
         )
         rows[entity] = Rows(table, js, start[js] + tpl.offset[entity][src], off)
     clocked(rows, rng)
-    ejs, esrc, ev_off = expand(tpl.events["t"], tpl.events["day"])
+    ejs, esrc, ev_off = expand(tpl.events["t"])
     ev = {k: tpl.events[k][esrc] for k in ("count", "status")}
     ev["j"], ev["day"] = ejs, start[ejs] + tpl.events["day"][esrc]
     ev["last"] = tpl.events["last"][esrc] + shift[ejs] * US_PER_DAY
@@ -866,7 +856,8 @@ def main() -> None:
             f"{len(sim.start):,} projects simulated, {len(touched):,} touched in days "
             f"1-{args.days}, "
             f"{sim.parties.num_rows:,} parties, {sim.rows['notices'].table.num_rows:,} notices, "
-            f"{sim.rows['flags'].table.num_rows:,} flags ({time.perf_counter() - began:.0f} s)"
+            f"{sim.rows['flags'].table.num_rows:,} flags, {sim.scores.num_rows:,} score rows "
+            f"({time.perf_counter() - began:.0f} s)"
         )
         for entity in COMPILED:
             print(f"  {entity}: {sim.rows[entity].table.num_rows:,} rows")
