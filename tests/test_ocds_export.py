@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import zipfile
@@ -24,12 +25,12 @@ from exports.ocds import (
     record_package,
     release_package,
 )
-from exports.ocds_schema import EXTENSIONS
+from exports.ocds_schema import CAIGOU, EXTENSIONS
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.publishing import ingest_records
 from schema.db import make_engine
-from schema.ocds import STANDARD_ZIP, merge_releases
+from schema.ocds import OCDS_NOTICE_TYPES, STANDARD_ZIP, merge_releases
 from schema.tables import Notice
 from schema.types import RecordKind
 from tests.conftest import fresh_database
@@ -382,3 +383,17 @@ def test_packages_declare_extensions_and_leave_out_undeclared_fields(
     stored = orjson.loads(payload)
     assert "bids" in stored and "bidOpening" in stored["tender"]  # the payload stays as sent
     assert_valid([releases, records], tmp_path)
+
+
+def test_the_notice_type_codelist_is_the_hubs_notice_types() -> None:
+    """The caigou extension's closed `noticeType` codelist lists exactly the OCDS notice
+    types the hub reads (schema.ocds.OCDS_NOTICE_TYPES), and its schema's enum agrees."""
+    folder = CAIGOU.folder
+    with (folder / "codelists" / "noticeType.csv").open(encoding="utf-8", newline="") as handle:
+        codes = {row["Code"] for row in csv.DictReader(handle)}
+    assert codes == {str(t) for t in OCDS_NOTICE_TYPES}
+    schema = json.loads((folder / "release-schema.json").read_text("utf-8"))
+    assert set(schema["properties"]["noticeType"]["enum"]) == codes | {None}
+    metadata = json.loads((folder / "extension.json").read_text("utf-8"))
+    for codelist in metadata["codelists"]:
+        assert (folder / "codelists" / codelist).is_file()
