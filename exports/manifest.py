@@ -31,6 +31,18 @@ class Manifest:
     watermark: dict[str, Any]  # {ingestion_id, published_at}: the data version it was cut at
     generated_by: str
     files: list[FileEntry]
+    # OCDS releases and records published that day, 0 on a quiet day (no package is then
+    # written: OCDS requires one release or record at least); derived from `files`.
+    ocds: dict[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.ocds is None:
+            count = {"releases": 0, "records": 0}
+            for entry in self.files:
+                if entry.entity == "ocds":
+                    kind = "records" if entry.path.endswith("/record-package.json") else "releases"
+                    count[kind] += entry.rows
+            object.__setattr__(self, "ocds", count)
 
     @property
     def rows(self) -> int:
@@ -53,6 +65,7 @@ class Manifest:
             watermark=raw["watermark"],
             generated_by=raw["generated_by"],
             files=[FileEntry(**entry) for entry in raw["files"]],
+            ocds=raw.get("ocds"),
         )
 
 

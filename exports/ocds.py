@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from exports.licence import Licence
+from exports.ocds_schema import extension_urls, leave_out_undeclared
 from schema.ocds import RELEASE_TAGS, merge_releases, parse_ocds_datetime, to_ocds_datetime
 from schema.tables import Notice
 from schema.types import NoticeType, ProcurementMethod
@@ -63,6 +64,7 @@ class Publication:
             "publisher": publisher,
             "license": self.licence.url,
             "publicationPolicy": self.licence.policy,
+            "extensions": extension_urls(self.base_uri),
         }
 
 
@@ -191,7 +193,8 @@ def _keep_code(node: Any, key: str, allowed: Iterable[str]) -> None:
 def normalise_release(
     release: dict[str, Any], notice_type: str, single_source: bool = False
 ) -> dict[str, Any]:
-    """The release as published, with closed codes and RFC 3339 dates; edits `release`.
+    """The release as published, with closed codes and RFC 3339 dates, and only the fields
+    core OCDS and the declared extensions define (exports.ocds_schema); edits `release`.
 
     `single_source`: an earlier release of the project was a single-source publicity.
     """
@@ -225,6 +228,7 @@ def normalise_release(
         _keep_code(contract, "status", CONTRACT_STATUS)
         for milestone in contract.get("milestones") or []:
             _keep_code(milestone, "status", MILESTONE_STATUS)
+    leave_out_undeclared(release)
     return release
 
 
@@ -352,6 +356,18 @@ def record_package(
     )
     package["records"] = records
     return sorted_keys(package)
+
+
+def day_packages(
+    conn: Connection, day: date, publication: Publication | None = None
+) -> dict[str, tuple[dict[str, Any], str]]:
+    """The packages `day` has, by file name, with the key of their list: none on a day
+    without notices (OCDS requires at least one release or record in a package)."""
+    packages = {
+        "release-package": (release_package(conn, day, publication), "releases"),
+        "record-package": (record_package(conn, day, publication), "records"),
+    }
+    return {name: (package, key) for name, (package, key) in packages.items() if package[key]}
 
 
 def compiled_releases_ndjson(conn: Connection) -> Iterator[str]:

@@ -138,14 +138,13 @@ def write_ocds(
     engine: Engine, store: Store, staging: str, day: date, publication: Any = None
 ) -> list[FileEntry]:
     """The day's OCDS release package (its notices) and record package (the projects touched,
-    compiled as of the end of that day), both from one connection."""
-    from exports.ocds import package_bytes, record_package, release_package
+    compiled as of the end of that day), both from one connection. A quiet day gets neither:
+    OCDS requires at least one release (record) in a package, and the day's manifest says
+    `"ocds": {"releases": 0, "records": 0}`."""
+    from exports.ocds import day_packages, package_bytes
 
     with engine.connect() as conn:
-        packages = {
-            "release-package": (release_package(conn, day, publication), "releases"),
-            "record-package": (record_package(conn, day, publication), "records"),
-        }
+        packages = day_packages(conn, day, publication)
     entries = []
     for name, (package, items) in packages.items():
         data = package_bytes(package)

@@ -33,6 +33,7 @@ from strawberry.asgi import GraphQL
 from hub.config import Settings
 from hub.downloads import routes as download_routes
 from hub.edge import middleware
+from hub.extension_routes import extension_routes
 from hub.graphql.context import Context
 from hub.graphql.limits import MAX_QUERY_BYTES, return_freed_memory
 from hub.graphql.schema import schema
@@ -360,6 +361,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 HubGraphQL(engine, reads, metrics, search, settings.max_query_bytes),
                 methods=["GET", "POST"],
             ),
+            *extension_routes(),  # before /downloads/{path}: the caigou OCDS extension
             *download_routes(settings.export_root, settings.licence()),
             *web_routes(reads, search),
         ],

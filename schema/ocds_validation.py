@@ -53,7 +53,7 @@ HARMLESS = {
     "tag_outside_codelist": "a tag outside the codelist (招标公告) beside an OCDS tag or the "
     "`noticeType` extension: left out of the export",
     "extension_field": "a top-level field of an OCDS extension the hub does not read (`bids`): "
-    "kept in the payload and the export",
+    "kept in the payload, left out of the OCDS export (which declares its extensions)",
     "party_region_unread": "a region of a party other than the buyer that GB/T 2260 cannot "
     "read (`Hong Kong`, an ambiguous `朝阳区`): kept as sent, the party without a region",
 }

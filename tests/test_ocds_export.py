@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import zipfile
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from exports.ocds import (
+    DEFAULT_BASE_URI,
     Publication,
     compiled_releases_ndjson,
     package_bytes,
@@ -23,11 +25,12 @@ from exports.ocds import (
     record_package,
     release_package,
 )
+from exports.ocds_schema import CAIGOU, EXTENSIONS
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.publishing import ingest_records
 from schema.db import make_engine
-from schema.ocds import STANDARD_ZIP, merge_releases
+from schema.ocds import OCDS_NOTICE_TYPES, STANDARD_ZIP, merge_releases
 from schema.tables import Notice
 from schema.types import RecordKind
 from tests.conftest import fresh_database
@@ -45,36 +48,56 @@ TOOLS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-tools" / "bin" / "py
 VALIDATOR = Path(__file__).resolve().parent / "ocds_validate.py"
 
 
-def cove(packages: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
-    """libcoveocds' reports on `packages`, validated offline against the OCDS 1.1.5 zip.
+def shipped_extensions(base_uri: str = DEFAULT_BASE_URI) -> str:
+    """Each declared extension's URL → its folder in the repository, for the validator."""
+    return json.dumps({e.metadata_url(base_uri): str(e.folder) for e in EXTENSIONS})
+
+
+def cove_files(
+    paths: list[Path], folder: Path, base_uri: str = DEFAULT_BASE_URI
+) -> list[dict[str, Any]]:
+    """libcoveocds' reports on the package files, validated offline against the OCDS 1.1.5
+    zip and the extensions shipped in schema/data/.
 
     libcoveocds runs in `.venv-tools` (scripts/bootstrap.sh test): see tests/ocds_validate.py.
     """
     assert TOOLS_PYTHON.exists(), "libcoveocds is missing: run `bash scripts/bootstrap.sh test`"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for number, package in enumerate(packages):
-        path = folder / f"package-{number}.json"
-        path.write_bytes(package_bytes(package))
-        paths.append(str(path))
     done = subprocess.run(
-        [str(TOOLS_PYTHON), str(VALIDATOR), str(STANDARD_ZIP), str(folder / "cove"), *paths],
+        [str(TOOLS_PYTHON), str(VALIDATOR), str(STANDARD_ZIP), str(folder / "cove"),
+         shipped_extensions(base_uri), *map(str, paths)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+def cove(packages: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, package in enumerate(packages):
+        path = folder / f"package-{number}.json"
+        path.write_bytes(package_bytes(package))
+        paths.append(path)
+    return cove_files(paths, folder)
+
+
+def assert_clean(report: dict[str, Any], name: object = "") -> None:
+    """Valid OCDS 1.1, every field declared, every declared extension (and codelist) read."""
+    assert report["version_used"] == "1.1", name
+    assert report["validation_errors"] == [], name
+    assert report["additional_fields"] == [], name  # nothing beyond core and the extensions
+    assert report["additional_closed_codelist_values"] == {}, name
+    # 品目 schemes CN-GPC-2022/2013 are added to the open codelist by the caigou extension.
+    assert report["additional_open_codelist_values"] == {}, name
+    assert report["json_deref_error"] is None, name
+    extensions = report["extensions"]
+    assert extensions["invalid_extensions"] == [], name
+    assert [e["failed_codelists"] for e in extensions["extensions"]] == [{}] * len(EXTENSIONS)
+
+
 def assert_valid(packages: list[dict[str, Any]], folder: Path) -> None:
-    for report in cove(packages, folder):
-        assert report["version_used"] == "1.1"
-        assert report["validation_errors"] == []
-        assert report["additional_closed_codelist_values"] == {}
-        # Open codelists: only the Chinese item catalogue's scheme is our own.
-        assert set(report["additional_open_codelist_values"]) <= {
-            "releases/tender/items/classification/scheme",
-            "records/compiledRelease/tender/items/classification/scheme",
-        }
+    for number, report in enumerate(cove(packages, folder)):
+        assert_clean(report, number)
 
 
 class Demo:
@@ -328,3 +351,49 @@ def test_non_conforming_releases_are_normalised(engine: Engine, add, tmp_path: P
 )
 def test_procurement_method(method: str | None, details: str | None, expected: tuple) -> None:
     assert procurement_method(method, details) == expected
+
+
+def test_packages_declare_extensions_and_leave_out_undeclared_fields(
+    engine: Engine, add: Any, tmp_path: Path
+) -> None:
+    add("吉林省政府采购网", "regional_site", ["220000"], ["notice"])
+    tender, *later = project_releases("ocds-cghub1-JLZC2024-0997")
+    tender["bids"] = {"statistics": [{"id": "1", "measure": "validBids", "value": 3}]}
+    tender["tender"]["bidOpening"] = {"date": "2024-03-22T09:30:00+08:00"}  # not declared
+    result = ingest_records(engine, "吉林省政府采购网", RecordKind.notice, [tender, *later])
+    assert result.status == "accepted", result
+    day = date.fromisoformat(tender["date"][:10])
+    with engine.connect() as conn:
+        releases, records = release_package(conn, day), record_package(conn, day)
+        [payload] = conn.execute(
+            select(NOTICES.c.payload).where(NOTICES.c.release_id == tender["id"])
+        ).one()
+    declared = [
+        "https://raw.githubusercontent.com/open-contracting-extensions/ocds_lots_extension/"
+        "v1.1.5/extension.json",
+        "https://raw.githubusercontent.com/open-contracting-extensions/"
+        "ocds_contract_suppliers_extension/213ff47826ef6d9de62b1b7efb9bf490abd8388d/"
+        "extension.json",
+        "http://localhost:8000/downloads/extensions/caigou/extension.json",
+    ]
+    assert releases["extensions"] == records["extensions"] == declared
+    [exported] = [r for r in releases["releases"] if r["id"] == tender["id"]]
+    assert "bids" not in exported and "bidOpening" not in exported["tender"]
+    assert exported["title"] == tender["title"] and exported["tender"]["id"]  # declared: kept
+    stored = orjson.loads(payload)
+    assert "bids" in stored and "bidOpening" in stored["tender"]  # the payload stays as sent
+    assert_valid([releases, records], tmp_path)
+
+
+def test_the_notice_type_codelist_is_the_hubs_notice_types() -> None:
+    """The caigou extension's closed `noticeType` codelist lists exactly the OCDS notice
+    types the hub reads (schema.ocds.OCDS_NOTICE_TYPES), and its schema's enum agrees."""
+    folder = CAIGOU.folder
+    with (folder / "codelists" / "noticeType.csv").open(encoding="utf-8", newline="") as handle:
+        codes = {row["Code"] for row in csv.DictReader(handle)}
+    assert codes == {str(t) for t in OCDS_NOTICE_TYPES}
+    schema = json.loads((folder / "release-schema.json").read_text("utf-8"))
+    assert set(schema["properties"]["noticeType"]["enum"]) == codes | {None}
+    metadata = json.loads((folder / "extension.json").read_text("utf-8"))
+    for codelist in metadata["codelists"]:
+        assert (folder / "codelists" / codelist).is_file()
