@@ -57,7 +57,7 @@ class NoticeLike(Protocol):
     @property
     def published_at(self) -> datetime: ...
     @property
-    def payload(self) -> str | bytes: ...
+    def payload(self) -> str | bytes | Mapping[str, Any]: ...
 
 
 @dataclass
@@ -322,3 +322,14 @@ def _contacts(compiled: Mapping[str, Any], party_ids: Mapping[str, int]) -> dict
         if values:
             wanted.setdefault(pk, {}).update(values)
     return wanted
+
+
+def party_by_name(candidates: Sequence[tuple[int, str | None]]) -> int | None:
+    """Which party a name without a credit code means, among the parties of that normalised
+    name as (id, credit code), lowest id first: one without a code, else the only coded one,
+    else none (the ingest then creates one). The ingest's PartyResolver and the dumps'
+    read-only lookup both decide through this."""
+    uncoded = [party_id for party_id, code in candidates if code is None]
+    if uncoded:
+        return uncoded[0]
+    return candidates[0][0] if len(candidates) == 1 else None
