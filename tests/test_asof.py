@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from exports.arrow import column_list, entity_schema, export_fields, to_export
 from exports.asof import COMPILED_ENTITIES, KEYS, changed_projects, project_states
@@ -25,6 +25,8 @@ from exports.source import Source, open_source
 from hub.demo import generate
 from hub.demo.generate import DemoFiles
 from hub.demo.load import ensure_publishers, load_demo
+from hub.flags.asof import flags_as_of
+from hub.flags.engine import flags_for_projects
 from hub.publishing import ingest_file
 from schema.catalogue import exported_fields, public_fields
 from schema.compiled import STATUS_OF
@@ -214,3 +216,42 @@ def test_compiled_dumps_carry_natural_keys_not_database_ids() -> None:
         "party_id",
     ]
     assert "id" in {f.name for f in public_fields("awards")}  # GraphQL reads it still
+
+
+def _flag_rows(flags: list, ocids: dict[int, str]) -> list[tuple]:
+    return sorted((ocids[f.project_id], f.code, f.severity) for f in flags)
+
+
+def test_flags_as_of_today_are_the_engines_and_of_a_past_day_that_days(
+    demo: Demo, dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Stretch of issue 15: the rules on the as-of state, with today = the day."""
+    with open_source(demo.engine) as source:
+        # After every notice and penalty record (the demo's penalties are published when
+        # they are received: today), so the engine's facts and the as-of facts are the same.
+        known = source.rows("SELECT max(published_at) FROM penalty_records")[0][0]
+        last = max(demo.days[-1], _moment(known).date()) + timedelta(days=1)
+        ids = _all_projects(source)
+        ocids = dict(source.rows("SELECT id, ocid FROM projects"))
+        now = flags_as_of(source, project_states(source, ids, last), last)
+        day = demo.days[len(demo.days) // 2]
+        then = flags_as_of(source, project_states(source, ids, day), day)
+    with demo.engine.connect() as conn:
+        engine_flags = flags_for_projects(conn, ids, today=last)
+    fields = ("code", "severity", "project_id", "party_id", "notice_ids", "message", "evidence")
+    assert sorted(tuple(getattr(f, k) for k in fields) for f in now) == sorted(
+        tuple(getattr(f, k) for k in fields) for f in engine_flags
+    )
+    assert now, "the demo plants findings"
+    with fresh_database(dialect, request, tmp_path) as url:
+        engine = make_engine(url)
+        _ingest_published_by(demo, day, engine)
+        with engine.connect() as conn:
+            past_ids = list(conn.execute(text("SELECT id FROM projects")).scalars())
+            past_ocids: dict[int, str] = {
+                r.id: r.ocid for r in conn.execute(text("SELECT id, ocid FROM projects"))
+            }
+            expected = flags_for_projects(conn, past_ids, today=day)
+        engine.dispose()
+    assert _flag_rows(then, ocids) == _flag_rows(expected, past_ocids)
+    assert _flag_rows(then, ocids) != _flag_rows(now, ocids)
