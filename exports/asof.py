@@ -8,6 +8,11 @@ into an earlier day. Parties are found, never created, by the rules the ingest r
 with (credit code, else normalised name: `schema.compiled.party_by_name`); party ids are
 stable, so a past version names the same party as today.
 
+`changed_projects` also counts a notice received on a day but published before it: the
+earlier days were already dumped without it, so the day it arrives carries the new state.
+In a backfill (everything already received) that day's rows repeat the state already dated
+earlier; a writer may skip rows equal to the version they replace.
+
 Everything is read through the export's `Source` (one snapshot for the whole export), a
 chunk of projects at a time, so 100k projects never sit in memory at once.
 """
@@ -159,7 +164,11 @@ class PartyFinder:
     """A read-only party lookup for compile_notices: the party the ingest resolved, or None.
 
     Loads, in one query, the parties the given releases could name (by credit code or
-    normalised name); never creates one.
+    normalised name); never creates one. A credit code finds its party (one named earlier
+    without a code got it then). A name alone is decided on today's parties, which can
+    differ from the ingest's moment in two rare cases, both needing two coded parties of
+    one name: the party meant got its code later (then None), or a party of that name
+    without a code was created since (then that one).
     """
 
     def __init__(self, source: Source, releases: Iterable[dict[str, Any]]) -> None:
