@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import NaiveDatetime
 
-from schema.catalogue import ENTITIES, FieldSpec, public_fields
+from schema.catalogue import EXPORTED, FieldSpec, exported_fields
 from schema.columns import ScaledDecimal
 
 # 18 digits: decimals that fit an int64, which Parquet then stores as INT64 (smaller, faster
@@ -52,7 +52,7 @@ class ExportField:
 
 
 def _scale(entity: str, name: str) -> int:
-    column_type = ENTITIES[entity].__table__.c[name].type  # type: ignore[attr-defined]
+    column_type = EXPORTED[entity].__table__.c[name].type  # type: ignore[attr-defined]
     if not isinstance(column_type, ScaledDecimal):
         raise TypeError(f"{entity}.{name} is a Decimal but not stored as a ScaledDecimal")
     return column_type.scale
@@ -60,9 +60,9 @@ def _scale(entity: str, name: str) -> int:
 
 @cache
 def export_fields(entity: str) -> tuple[ExportField, ...]:
-    """The public fields of `entity` with their Arrow types, in declared order."""
+    """The exported fields of `entity` with their Arrow types, in declared order."""
     fields = []
-    for spec in public_fields(entity):
+    for spec in exported_fields(entity):
         if spec.python_type is Decimal:
             scale = _scale(entity, spec.name)
             fields.append(ExportField(spec, pa.decimal128(DECIMAL_PRECISION, scale), scale))
@@ -89,9 +89,25 @@ def entity_schema(entity: str) -> pa.Schema:
     )
 
 
+# The supplier links' export columns that their tables hold only through the parent row.
+THROUGH_PARENT = {
+    "award_suppliers": ("awards", "award_pk", ("project_id", "award_id")),
+    "contract_suppliers": ("contracts", "contract_pk", ("project_id", "contract_id")),
+}
+
+
 def column_list(entity: str) -> str:
-    """The SELECT list of the public columns, quoted for both dialects."""
-    return ", ".join(f'"{f.name}"' for f in export_fields(entity))
+    """The SELECT list of the exported columns over the entity's table, quoted for both
+    dialects; a supplier link's project and award/contract id are read from its parent."""
+    parent, pk, inherited = THROUGH_PARENT.get(entity, ("", "", ()))
+    columns = []
+    for f in export_fields(entity):
+        if f.name in inherited:
+            read = f'SELECT p."{f.name}" FROM {parent} p WHERE p.id = {entity}.{pk}'
+            columns.append(f'({read}) AS "{f.name}"')
+        else:
+            columns.append(f'"{f.name}"')
+    return ", ".join(columns)
 
 
 def _decimal(column: pa.Array, field: ExportField) -> pa.Array:

@@ -30,6 +30,11 @@ class Source(Protocol):
 
     def scalar(self, sql: str) -> Any: ...
 
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Every row of `sql` as plain tuples (SQLite gives times as ISO text): for small
+        reads that Python works through row by row, such as a chunk of notices."""
+        ...
+
 
 class PostgresSource:
     def __init__(self, connection: Any) -> None:
@@ -45,6 +50,11 @@ class PostgresSource:
             cursor.execute(sql)
             row = cursor.fetchone()
         return row[0] if row else None
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql)
+            return [tuple(row) for row in cursor.fetchall()]
 
 
 def _sqlite_type(field: ExportField) -> pa.DataType:
@@ -84,6 +94,9 @@ class SqliteSource:
     def scalar(self, sql: str) -> Any:
         row = self.connection.execute(sql).fetchone()
         return row[0] if row else None
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.connection.execute(sql).fetchall()]
 
 
 def adbc_uri(engine: Engine) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import SQLModel
 
+from schema.projects import AwardSupplierRow, ContractSupplierRow
 from schema.scores import TransparencyScore
 from schema.tables import (
     Award,
@@ -47,6 +48,13 @@ ENTITIES: dict[str, type[SQLModel]] = {
     "flags": Flag,
     "transparency_scores": TransparencyScore,  # computed, not stored: no table
 }
+# What the dumps write of each entity: the same models, but the supplier links as rows keyed
+# by project and natural ids (their tables key them by the database's award_pk/contract_pk).
+EXPORTED: dict[str, type[SQLModel]] = {
+    **ENTITIES,
+    "award_suppliers": AwardSupplierRow,
+    "contract_suppliers": ContractSupplierRow,
+}
 
 
 @dataclass(frozen=True)
@@ -69,11 +77,20 @@ def _unwrap(annotation: object) -> tuple[type, bool]:
 
 def public_fields(entity: str) -> list[FieldSpec]:
     """The fields of `entity` that the API, search and dumps may show, in declared order."""
-    model = ENTITIES[entity]
+    return _fields(entity, ENTITIES[entity], exported_only=False)
+
+
+def exported_fields(entity: str) -> list[FieldSpec]:
+    """The fields the dumps write of `entity`: public, and not a compiled row's surrogate id
+    (`field(..., exported=False)`), in declared order."""
+    return _fields(entity, EXPORTED[entity], exported_only=True)
+
+
+def _fields(entity: str, model: type[SQLModel], *, exported_only: bool) -> list[FieldSpec]:
     specs = []
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if not extra.get("public", True):
+        if not extra.get("public", True) or (exported_only and not extra.get("exported", True)):
             continue
         python_type, nullable = _unwrap(info.annotation)
         specs.append(

@@ -64,19 +64,21 @@ def field(
     description: str,
     *,
     public: bool = True,
+    exported: bool = True,
     sa_column_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Any:
     """A table field with its Chinese label (title) and English description.
 
     GraphQL docs, search mappings, Arrow schemas and data dictionaries read these back
-    through `schema.catalogue`; nothing else restates them.
+    through `schema.catalogue`; nothing else restates them. `exported=False` keeps a public
+    field out of the dumps: a compiled row's surrogate id, which a past version has not.
     """
     column_kwargs = {"comment": f"{label}: {description}", **(sa_column_kwargs or {})}
     return Field(
         title=label,
         description=description,
-        schema_extra={"json_schema_extra": {"public": public}},
+        schema_extra={"json_schema_extra": {"public": public, "exported": exported}},
         sa_column_kwargs=column_kwargs,
         **kwargs,
     )

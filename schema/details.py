@@ -24,7 +24,9 @@ class ProjectItem(SQLModel, table=True):
 
     __tablename__ = "project_items"
 
-    id: int | None = field("标的内部编号", "Internal item line id.", primary_key=True)
+    id: int | None = field(
+        "标的内部编号", "Internal item line id.", primary_key=True, exported=False
+    )
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     section: str = field("所属环节", "tender (采购需求) or award (中标/成交标的).")
     award_id: str | None = field("结果编号", "Award the line belongs to, if any.", default=None)
@@ -53,7 +55,7 @@ class EvaluationExpert(SQLModel, table=True):
 
     __tablename__ = "evaluation_experts"
 
-    id: int | None = field("专家内部编号", "Internal id.", primary_key=True)
+    id: int | None = field("专家内部编号", "Internal id.", primary_key=True, exported=False)
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     notice_id: int = field(
         "来源公告", "Result notice that named the expert.", foreign_key="notices.id"

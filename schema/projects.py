@@ -148,7 +148,7 @@ class Lot(SQLModel, table=True):
     __tablename__ = "lots"
     __table_args__ = (UniqueConstraint("project_id", "lot_id"),)
 
-    id: int | None = field("标段内部编号", "Internal lot id.", primary_key=True)
+    id: int | None = field("标段内部编号", "Internal lot id.", primary_key=True, exported=False)
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     lot_id: str = field("标段编号", "Lot id within the project.")
     title: str | None = field("标段名称", "Lot title.", default=None)
@@ -171,7 +171,7 @@ class Award(SQLModel, table=True):
     __tablename__ = "awards"
     __table_args__ = (UniqueConstraint("project_id", "award_id"),)
 
-    id: int | None = field("结果内部编号", "Internal award id.", primary_key=True)
+    id: int | None = field("结果内部编号", "Internal award id.", primary_key=True, exported=False)
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     award_id: str = field("结果编号", "Award id within the project.")
     lot_ids: str | None = field("标段", "Comma-separated related lot ids.", default=None)
@@ -199,7 +199,9 @@ class Contract(SQLModel, table=True):
     __tablename__ = "contracts"
     __table_args__ = (UniqueConstraint("project_id", "contract_id"),)
 
-    id: int | None = field("合同内部编号", "Internal contract id.", primary_key=True)
+    id: int | None = field(
+        "合同内部编号", "Internal contract id.", primary_key=True, exported=False
+    )
     project_id: int = field("项目", "Project id.", foreign_key="projects.id", index=True)
     contract_id: str = field("合同编号", "Contract id within the project.")
     award_id: str | None = field("结果编号", "Award the contract follows.", default=None)
@@ -235,6 +237,29 @@ class ContractSupplier(SQLModel, table=True):
     party_id: int = field(
         "供应商", "A supplier of the contract (party).", foreign_key="parties.id", index=True
     )
+    position: int = field(
+        "排序", "0 for the first (lead) supplier, then 1, 2, … in the order published."
+    )
+
+
+# The dumps' supplier rows: keyed by the project and the award's or contract's own id, never
+# by the database's award_pk/contract_pk (a past version has none). Not tables.
+
+
+class AwardSupplierRow(SQLModel):
+    """A supplier of an award (中标/成交供应商), one row per award and party."""
+
+    project_id: int = field("项目", "Project id (projects.id).")
+    award_id: str = field("结果编号", "Award id within the project (awards.award_id).")
+    party_id: int = field("供应商", "A winning supplier (parties.id, stable).")
+
+
+class ContractSupplierRow(SQLModel):
+    """A supplier of a contract: each member of a consortium (联合体), lead first."""
+
+    project_id: int = field("项目", "Project id (projects.id).")
+    contract_id: str = field("合同编号", "Contract id within the project (contracts.contract_id).")
+    party_id: int = field("供应商", "A supplier of the contract (parties.id, stable).")
     position: int = field(
         "排序", "0 for the first (lead) supplier, then 1, 2, … in the order published."
     )

@@ -1,16 +1,17 @@
 """Store a compiled project's contract suppliers: every consortium member, lead first.
 
-Which suppliers a contract has is decided on the releases (schema.contract_suppliers); here
-they become rows of `contract_suppliers`, and the lead goes to `contracts.supplier_id`.
+Which suppliers a contract has is decided on the releases (schema.contract_suppliers) and
+resolved to parties in `schema.compiled`; here they become rows of `contract_suppliers`
+(the lead is already the contract's `supplier_id`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select
 
-from schema.contract_suppliers import Ref
 from schema.tables import Contract, ContractSupplier
 
 CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
@@ -24,26 +25,12 @@ def clear_contract_suppliers(conn: Connection, project_id: int) -> None:
 
 
 def store_contract_suppliers(
-    conn: Connection,
-    project_id: int,
-    suppliers: Mapping[str, list[Ref]],
-    party_ids: Mapping[str, int],
+    conn: Connection, suppliers: Sequence[Mapping[str, Any]], contract_pks: Mapping[str, int]
 ) -> None:
-    """Write each contract's suppliers (OCDS references resolved through `party_ids`)."""
-    contracts = conn.execute(
-        select(CONTRACTS.c.id, CONTRACTS.c.contract_id).where(CONTRACTS.c.project_id == project_id)
-    ).all()
-    for contract_pk, contract_id in contracts:
-        members = [party_ids[str(r["id"])] for r in suppliers.get(contract_id, [])
-                   if str(r["id"]) in party_ids]  # fmt: skip
-        members = list(dict.fromkeys(members))  # two references may name one company
-        if not members:
-            continue
-        conn.execute(
-            update(CONTRACTS).where(CONTRACTS.c.id == contract_pk).values(supplier_id=members[0])
-        )
+    """Write the compiled supplier rows, each against its contract's database id."""
+    if suppliers:
         conn.execute(
             CONTRACT_SUPPLIERS.insert(),
-            [{"contract_pk": contract_pk, "party_id": p, "position": i}
-             for i, p in enumerate(members)],
+            [{"contract_pk": contract_pks[s["contract_id"]], "party_id": s["party_id"],
+              "position": s["position"]} for s in suppliers],
         )  # fmt: skip

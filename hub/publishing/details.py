@@ -6,31 +6,31 @@ adds what no registered extension carries: 最高限价 `tender.ceilingPrice`, �
 `tender.agencyFee`, `smeSetAside`, `consortiumAllowed` (tender and lots), the release's
 `publicityPeriod`, `items[].specification` and `awards[].evaluationExperts`.
 
-`detail_faults` checks them when a release arrives; `compile_details` stores them when its
-project is compiled. Experts are public only in result notices (`EXPERTS_PUBLIC_IN`): a
-release of any other type naming them is refused, since its payload is kept and published
-verbatim (the OCDS download), so the names must never be stored.
+`detail_faults` checks them when a release arrives; `store_details` stores them when its
+project is compiled (`schema.compiled` reads them). Experts are public only in result
+notices (`EXPERTS_PUBLIC_IN`): a release of any other type naming them is refused, since
+its payload is kept and published verbatim (the OCDS download), so the names must never be
+stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, RowMapping, and_, delete, select, update
+from sqlalchemy import Connection, RowMapping, delete, select, update
 
 from hub.publishing.cells import MAX_MONEY, MAX_QUANTITY, decimal, iso_datetime
 from hub.publishing.errors import FieldError
 from schema.codes import region_within
+from schema.compiled import CompiledProject
 from schema.details import EXPERTS_PUBLIC_IN
 from schema.divisions import NATIONWIDE
-from schema.ocds import amount_of, notice_type_of, parse_ocds_datetime
-from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
+from schema.ocds import notice_type_of, parse_ocds_datetime
+from schema.tables import EvaluationExpert, Notice, Party, Project, ProjectItem
 
 PROJECTS = Project.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
@@ -154,108 +154,23 @@ def _period(faults: list[FieldError], period: Any, path: str) -> None:
 # --- compiling, when a project changes ----------------------------------------------------
 
 
-def compile_details(
-    conn: Connection,
-    project_id: int,
-    notices: Sequence[Any],
-    compiled: Mapping[str, Any],
-    party_ids: Mapping[str, int],
+def store_details(
+    conn: Connection, project_id: int, notices: Sequence[Any], rows: CompiledProject
 ) -> set[int]:
-    """Store the details of a compiled project; returns the parties whose contact changed.
+    """Store a compiled project's item lines and experts, each notice's publicity period and
+    the parties' contacts; returns the parties whose contact changed.
 
-    `notices` are the project's (id, notice_type, payload) rows in publish order; lots are
-    already written by `compile_project`.
+    `notices` are the project's (id, notice_type, payload) rows in publish order; the lots'
+    and project's detail columns came with their rows (`schema.compiled`).
     """
-    tender = _object(compiled.get("tender"))
-    conn.execute(
-        update(PROJECTS)
-        .where(PROJECTS.c.id == project_id)
-        .values(
-            ceiling_price=_money(tender.get("ceilingPrice")),
-            agency_fee=_money(tender.get("agencyFee")),
-            sme_set_aside=tender.get("smeSetAside"),
-            consortium_allowed=tender.get("consortiumAllowed"),
-        )
-    )
-    for lot in _objects(tender.get("lots")):
-        values = {
-            "ceiling_price": _money(lot.get("ceilingPrice")),
-            "sme_set_aside": lot.get("smeSetAside"),
-            "consortium_allowed": lot.get("consortiumAllowed"),
-        }
-        if any(v is not None for v in values.values()):
-            lot_key = and_(LOTS.c.project_id == project_id, LOTS.c.lot_id == str(lot.get("id")))
-            conn.execute(update(LOTS).where(lot_key).values(**values))
     conn.execute(delete(ITEMS).where(ITEMS.c.project_id == project_id))
-    lines = list(_item_rows(project_id, compiled))
-    if lines:
-        conn.execute(ITEMS.insert(), lines)
+    if rows.project_items:
+        conn.execute(ITEMS.insert(), rows.project_items)
     conn.execute(delete(EXPERTS).where(EXPERTS.c.project_id == project_id))
-    experts = _expert_rows(project_id, notices)
-    if experts:
-        conn.execute(EXPERTS.insert(), experts)
+    if rows.evaluation_experts:
+        conn.execute(EXPERTS.insert(), rows.evaluation_experts)
     _publicity(conn, project_id, notices)
-    return _contacts(conn, project_id, compiled, party_ids)
-
-
-def _money(value: Any) -> Decimal | None:
-    amount = amount_of(value)
-    return None if amount is None else Decimal(str(amount))
-
-
-def _item_rows(project_id: int, compiled: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    sections: list[tuple[str, str | None, Any]] = [
-        ("tender", None, _object(compiled.get("tender")).get("items"))
-    ]
-    sections += [
-        ("award", str(a.get("id")), a.get("items")) for a in _objects(compiled.get("awards"))
-    ]
-    for section, award_id, items in sections:
-        for position, item in enumerate(_objects(items), start=1):
-            unit = _object(item.get("unit"))
-            quantity = item.get("quantity")
-            yield {
-                "project_id": project_id,
-                "section": section,
-                "award_id": award_id,
-                "lot_id": _text(item.get("relatedLot")),
-                "item_id": str(item.get("id", position)),
-                "position": position,
-                "name": _text(item.get("description")),
-                "specification": _text(item.get("specification")),
-                "category_code": _text(_object(item.get("classification")).get("id")),
-                "quantity": None if quantity in (None, "") else Decimal(str(quantity)),
-                "unit": _text(unit.get("name")),
-                "unit_price": _money(unit.get("value")),
-            }
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _expert_rows(project_id: int, notices: Sequence[Any]) -> list[dict[str, Any]]:
-    """The committee of each award, from the latest result notice that names one."""
-    latest: dict[str | None, tuple[int, list[Mapping[str, Any]]]] = {}
-    for notice in notices:
-        if notice.notice_type not in EXPERTS_PUBLIC_IN:
-            continue  # named before the result (or outside it): not public, not stored
-        for award in _objects(orjson.loads(notice.payload).get("awards")):
-            experts = _objects(award.get("evaluationExperts"))
-            if experts:
-                latest[_text(award.get("id"))] = (notice.id, experts)
-    return [
-        {
-            "project_id": project_id,
-            "notice_id": notice_id,
-            "award_id": award_id,
-            "position": position,
-            "name": str(expert["name"]).strip(),
-            "role": _text(expert.get("role")),
-        }
-        for award_id, (notice_id, experts) in latest.items()
-        for position, expert in enumerate(experts, start=1)
-    ]
+    return _contacts(conn, project_id, rows.contacts)
 
 
 def _publicity(conn: Connection, project_id: int, notices: Sequence[Any]) -> None:
@@ -285,28 +200,14 @@ def _publicity(conn: Connection, project_id: int, notices: Sequence[Any]) -> Non
 
 
 def _contacts(
-    conn: Connection, project_id: int, compiled: Mapping[str, Any], party_ids: Mapping[str, int]
+    conn: Connection, project_id: int, wanted: Mapping[int, Mapping[str, str]]
 ) -> set[int]:
-    """Address and contact point of each named party, as the project last published them.
+    """Write each named party's address and contact point, as the project last published them.
 
     A party's row is shared by every project naming it, so a project writes them only for a
     party in its own region (`_may_write`): a publisher cannot rewrite, through a project
     of its scope, the contact that another region's projects show.
     """
-    wanted: dict[int, dict[str, str]] = {}
-    for party in _objects(compiled.get("parties")):
-        pk = party_ids.get(str(party.get("id")))
-        if pk is None:
-            continue
-        address, contact = _object(party.get("address")), _object(party.get("contactPoint"))
-        stated = {
-            "address": _text(address.get("streetAddress")),
-            "contact_name": _text(contact.get("name")),
-            "contact_telephone": _text(contact.get("telephone")),
-        }
-        values = {k: v for k, v in stated.items() if v is not None}
-        if values:
-            wanted.setdefault(pk, {}).update(values)
     if not wanted:
         return set()
     region = conn.execute(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
+from schema.compiled import party_by_name
 from schema.divisions import read_region, region_name, registration_region
 from schema.search_outbox import enqueue, enqueue_naming
 from schema.tables import DataQualityIssue, Party, PartyRoleLink
@@ -193,13 +194,13 @@ class PartyResolver:
                 region = code[2:8]
         else:
             rows = self.conn.execute(
-                select(PARTIES.c.id, PARTIES.c.uscc).where(PARTIES.c.name_normalised == key)
+                select(PARTIES.c.id, PARTIES.c.uscc)
+                .where(PARTIES.c.name_normalised == key)
+                .order_by(PARTIES.c.id)
             ).all()
-            uncoded = [r.id for r in rows if r.uscc is None]
-            if uncoded:
-                return uncoded[0]
-            if len(rows) == 1:  # one coded party of that name: the same organisation
-                return rows[0].id
+            found = party_by_name([(r.id, r.uscc) for r in rows])
+            if found is not None:  # an uncoded one, or the one coded party of that name
+                return found
         return self._insert(name, key, code, region)
 
     def _insert(self, name: str, key: str, code: str | None, region: str | None) -> int:
