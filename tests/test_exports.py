@@ -100,7 +100,7 @@ def _parquet(dumped: Dumped, path: str) -> pa.Table:
 def test_round_trip_equals_the_database(dumped: Dumped, entity: str) -> None:
     expected = _day_rows(dumped.engine, entity, dumped.day)
     assert expected, "the demo publishes records on the day"
-    found = _parquet(dumped, f"{entity}/date={dumped.day}/{entity}.parquet")
+    found = _parquet(dumped, f"parquet/{entity}/date={dumped.day}/{entity}.parquet")
     assert found.schema.equals(entity_schema(entity), check_metadata=True)
     assert found.to_pylist() == expected
     entry = next(f for f in dumped.manifest.files if f.path.endswith(f"{entity}.parquet"))
@@ -108,7 +108,7 @@ def test_round_trip_equals_the_database(dumped: Dumped, entity: str) -> None:
 
 
 def test_money_is_decimal_yuan_and_text_is_chinese(dumped: Dumped) -> None:
-    found = _parquet(dumped, f"transactions/date={dumped.day}/transactions.parquet")
+    found = _parquet(dumped, f"parquet/transactions/date={dumped.day}/transactions.parquet")
     assert found.schema.field("amount").type == pa.decimal128(18, 2)
     assert found.schema.field("quantity").type == pa.decimal128(18, 3)
     assert found.schema.field("published_at").type == pa.timestamp("us")
@@ -128,20 +128,29 @@ def test_private_fields_never_leave(dumped: Dumped) -> None:
     assert not (dumped.root / "publishers").exists()
 
 
-def test_compiled_records_and_parties_of_the_day(dumped: Dumped) -> None:
+def test_current_state_and_one_format_per_tree(dumped: Dumped) -> None:
+    """current/ holds every project changed that day and every party the day's records name,
+    once each; no folder under
+    parquet/ holds anything but Parquet, nor under csv/ anything but CSV."""
     with dumped.engine.connect() as conn:
         named = set(conn.execute(text(
             "SELECT purchaser_id FROM transactions UNION SELECT supplier_id FROM transactions "
             "UNION SELECT subject_id FROM penalty_records")).scalars())  # fmt: skip
-        projects = conn.execute(text("SELECT count(*) FROM projects")).scalar()
-    parties = set(_parquet(dumped, f"parties/date={dumped.day}/parties.parquet")["id"].to_pylist())
-    assert named <= parties  # the demo's transactions and penalties all fall on this day
-    snapshot = _parquet(dumped, f"snapshots/projects/date={dumped.day}/projects.parquet")
-    assert snapshot.num_rows == projects
+        changed = set(conn.execute(text(  # published, or received late, on the day
+            "SELECT project_id FROM notices WHERE (published_at >= :start AND published_at < :end)"
+            " OR (received_at >= :start AND received_at < :end)"
+        ), {"start": str(dumped.day), "end": str(dumped.day + timedelta(days=1))}).scalars())  # fmt: skip
+    parties = _parquet(dumped, "parquet/current/parties.parquet")["id"].to_pylist()
+    assert named <= set(parties) and len(parties) == len(set(parties))
+    projects = _parquet(dumped, "parquet/current/projects.parquet")["id"].to_pylist()
+    assert set(projects) == changed and len(projects) == len(set(projects))
+    for fmt in ("parquet", "csv"):
+        found = {p.suffix for p in (dumped.root / fmt).rglob("*") if p.is_file()}
+        assert found == {f".{fmt}"}, fmt
 
 
 def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
-    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    path = dumped.root / f"csv/transactions/date={dumped.day}/transactions.csv"
     assert path.read_bytes().startswith(b"\xef\xbb\xbf" + b'"id","order_id"')
     expected = _day_rows(dumped.engine, "transactions", dumped.day)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -163,9 +172,11 @@ def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
 def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None:
     """`2024-01-02 13:20:00`, not `…13:20:00.000000` (a text cell in Excel); same instant as
     the Parquet file, and DuckDB still reads the column as a TIMESTAMP."""
-    folder = dumped.root / f"transactions/date={dumped.day}"
+    folder = dumped.root / f"csv/transactions/date={dumped.day}"
     frame = pd.read_csv(folder / "transactions.csv", dtype=str, keep_default_na=False)
-    parquet = pq.read_table(folder / "transactions.parquet")
+    parquet = pq.read_table(
+        dumped.root / f"parquet/transactions/date={dumped.day}/transactions.parquet"
+    )
     times = [f.name for f in entity_schema("transactions") if pa.types.is_timestamp(f.type)]
     assert times
     seen = 0
@@ -183,7 +194,7 @@ def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None
 
 
 def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
-    glob = dumped.root / "transactions" / "*" / "*.parquet"
+    glob = dumped.root / "parquet" / "transactions" / "*" / "*.parquet"
     [(rows, day)] = duckdb.sql(
         f"SELECT count(*), any_value(date) FROM read_parquet('{glob}', hive_partitioning = true)"
     ).fetchall()
@@ -192,7 +203,7 @@ def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
 
 
 def test_formulas_are_neutralised_in_csv(dumped: Dumped) -> None:
-    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    path = dumped.root / f"csv/transactions/date={dumped.day}/transactions.csv"
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     row = frame[frame["order_id"] == "DDRISKY0001"].iloc[0]
     for name, value in RISKY.items():
@@ -277,7 +288,7 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
                               dumped.day.isoformat()], cwd=ROOT)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not list((root / ".staging").glob("*/transactions/*/transactions.csv")):
+        while not list((root / ".staging").glob("*/csv/transactions/*/transactions.csv")):
             assert child.poll() is None and time.monotonic() < deadline, "never got mid-write"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
@@ -285,7 +296,7 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
         child.wait()
     assert not (root / manifest_path(dumped.day)).exists()
     assert not (root / "catalog.json").exists()
-    assert not (root / "transactions").exists()
+    assert not (root / "parquet").exists() and not (root / "csv").exists()
     manifest = export_day(dumped.engine, str(root), dumped.day)
     assert manifest == dumped.manifest
     assert list((root / ".staging").iterdir()) == []
@@ -299,8 +310,10 @@ def test_unpublished_days_are_gaps_catch_up_and_crash_leftovers(tmp_path: Path) 
     assert unpublished_days(store, date(2024, 3, 9)) == [date(2024, 3, 9)]
     for day in ("2024-03-03", "2024-03-05"):
         store.write_bytes(manifest_path(day), b"{}")
-    (tmp_path / "transactions" / "date=2024-03-01").mkdir(parents=True)  # files, no manifest
-    (tmp_path / "snapshots" / "parties" / "date=2024-03-02").mkdir(parents=True)
+    (tmp_path / "parquet" / "transactions" / "date=2024-03-01").mkdir(
+        parents=True
+    )  # files, no manifest
+    (tmp_path / "csv" / "changes" / "awards" / "date=2024-03-02").mkdir(parents=True)
     (tmp_path / ".staging" / "2024-02-28-0a1b2c").mkdir(parents=True)
     (tmp_path / ".staging" / "catalog-0a1b2c").mkdir(parents=True)
     assert unpublished_days(store, date(2024, 3, 7)) == [
@@ -320,7 +333,7 @@ from schema.db import make_engine
 move = storage.Store.move
 def slow(self, source, target):
     move(self, source, target)
-    if target.startswith("transactions/"):
+    if target.startswith("parquet/transactions/"):
         time.sleep(60)  # the old manifest is gone, the new one not yet written: killed here
 storage.Store.move = slow
 write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
