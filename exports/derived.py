@@ -50,8 +50,22 @@ def fingerprint(store: Store, days: list[date]) -> str:
 
 
 def _intact(store: Store, entry: FileEntry) -> bool:
+    """The file is the one listed (read whole: only before extending the history)."""
     data = store.read_bytes(entry.path)
     return data is not None and hashlib.sha256(data).hexdigest() == entry.sha256
+
+
+def _in_place(store: Store, derived: Derived) -> bool:
+    """A cheap look: every listed file there, of its size, and none moved in after the
+    listing was written (a crash between the moves and the listing leaves newer files)."""
+    listing = store.fs.get_file_info(store.path(DERIVED))
+    for entry in derived.files:
+        info = store.fs.get_file_info(store.path(entry.path))
+        if info.size != entry.bytes:
+            return False
+        if info.mtime and listing.mtime and info.mtime > listing.mtime:
+            return False
+    return True
 
 
 def _read_parquet(store: Store, relative: str) -> pa.Table | None:
@@ -97,9 +111,10 @@ def refresh(engine: Engine, store: Store, licence: Any = None) -> Derived | None
     """Bring history/ and current/ up to the newest published day (if not already), then
     rewrite catalog.json and datapackage.json."""
     days = published_days(store)
+    store.clean_staging("derived")  # what a crashed rebuild left
     old = read_derived(store)
     built = fingerprint(store, days)
-    if days and not (old and old.built_from == built and all(_intact(store, f) for f in old.files)):
+    if days and not (old and old.built_from == built and _in_place(store, old)):
         old = _rebuild(engine, store, days, old, built)
     write_catalog(store, licence=licence)
     return old if days else None
@@ -109,7 +124,6 @@ def _rebuild(
     engine: Engine, store: Store, days: list[date], old: Derived | None, built: str
 ) -> Derived:
     newest = days[-1]
-    store.clean_staging("derived")
     staging = store.new_staging("derived")
     base = _history_start(store, old, days)
     files: list[FileEntry] = []
