@@ -251,6 +251,18 @@ def test_catalog_and_manifest_describe_the_files(dumped: Dumped) -> None:
     for file in dumped.manifest.files:
         data = (dumped.root / file.path).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (file.bytes, file.sha256)
+    # current/ and history/ are no day's: catalog.json lists them, as of the newest day.
+    assert not any("/current/" in f.path or "/history/" in f.path for f in dumped.manifest.files)
+    for tree in ("current", "history"):
+        assert catalog[tree]["as_of"] == dumped.day.isoformat()
+        listed = {f["path"]: f for f in catalog[tree]["files"]}
+        assert f"parquet/{tree}/awards.parquet" in listed and f"csv/{tree}/awards.csv" in listed
+        for path, file in listed.items():
+            data = (dumped.root / path).read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (file["bytes"], file["sha256"])
+    assert {"parties", "flags", "transparency_scores"} <= {
+        f["entity"] for f in catalog["current"]["files"]
+    }
 
 
 def test_frictionless_validates_the_data_package(dumped: Dumped) -> None:
