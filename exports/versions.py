@@ -17,7 +17,7 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from exports.arrow import column_list, entity_schema
+from exports.arrow import column_list, entity_schema, to_export
 from exports.partitions import end_of
 from exports.source import Source
 from schema.versions import Validity
@@ -95,8 +95,6 @@ def _ids(source: Source, sql: str) -> list[int]:
 def compiled_rows(source: Source, project_ids: Sequence[int], day: date) -> dict[str, pa.Table]:
     """Every compiled entity's rows of `project_ids` (placeholder for exports.asof's
     `project_states`: reads today's compiled tables, whatever `day` says)."""
-    from exports.arrow import to_export
-
     ids = ", ".join(str(int(i)) for i in project_ids) or "NULL"
     tables: dict[str, pa.Table] = {}
     for entity in COMPILED_ENTITIES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import date, datetime
 from importlib.metadata import version
 from typing import Any
@@ -55,7 +56,8 @@ def write_records(source: Source, store: Store, staging: str, day: date) -> list
 
 def write_states(
     source: Source, store: Store, staging: str, folder: str, day: date, projects: list[int],
-    schema_of: Any, rows_of: Any = lambda table, entity: table,
+    schema_of: Callable[[str], pa.Schema],
+    rows_of: Callable[[pa.Table, str], pa.Table] = lambda table, entity: table,
 ) -> list[FileEntry]:  # fmt: skip
     """Every compiled entity's rows of `projects` as of the end of `day` into `folder`, one
     chunk of projects at a time, all entities' files open at once (each chunk read once)."""
