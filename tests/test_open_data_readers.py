@@ -65,12 +65,12 @@ def _dates(engine: Engine, sql: str) -> list[date]:
 
 @pytest.fixture(scope="module")
 def exported(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    dialect: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Exported]:
     """The demo, exported on every day a notice or record was published, every month end
     between, and a stretch of quiet days (straight, oldest first)."""
-    folder = tmp_path_factory.mktemp("readers")
-    with fresh_database("sqlite", request, folder) as url:
+    folder = tmp_path_factory.mktemp(f"readers-{dialect}")
+    with fresh_database(dialect, request, folder) as url:
         engine = make_engine(url)
         files = generate(folder / "demo", projects=8, transactions=200, penalties=5)
         assert all(result.status == "accepted" for _, result in load_demo(engine, files))
