@@ -93,9 +93,10 @@ def fold_history(store: Store, entity: str, days: list[date], start: pa.Table | 
         changed = _read_parquet(store, data_path("parquet", "changes/projects", "projects", day))
         if changed is None:
             continue  # a quiet day: no project changed
-        folder = f"changes/{entity}"
-        changes = _read_parquet(store, data_path("parquet", folder, entity, day))
-        assert changes is not None, f"{day}: projects changed but no {entity} change file"
+        path = data_path("parquet", f"changes/{entity}", entity, day)
+        changes = _read_parquet(store, path)
+        if changes is None:  # a day's files are published together: someone removed it
+            raise FileNotFoundError(f"{path}: {day} has changed projects but no {entity} file")
         history = apply_changes(history, changes, changed["id"].combine_chunks(), day, entity)
     found = history if history is not None else history_schema(entity).empty_table()
     return found.cast(history_schema(entity))
