@@ -7,7 +7,7 @@ catalog, datapackage) and by the floor: the same transaction rows and public col
 by ADBC into Arrow and streamed into a zstd Parquet file and a CSV file with pyarrow.
 
 With `--snapshot-rows N` the run is instead one full snapshot of the first N transactions
-(by id) through the hub's partition writer (`exports.write.write_partition` over a
+(by id) through the hub's table writer (`exports.tablefiles.write_table` over a
 `snapshots/transactions` partition of the whole table — the hub has no transactions
 snapshot of its own, so the partition is the bench's — staged, fsynced, published with a
 manifest and catalog like a day), against the floor reading the same SELECT. For 10,000,000
@@ -78,11 +78,11 @@ def snapshot_bound(url: str, rows: int) -> tuple[int, int]:
 
 def transactions_partition(day: date, bound: int | None) -> Partition:
     """The day's transactions, or (with `bound`) a snapshot of every transaction up to it."""
-    from exports.partitions import Partition, day_partitions
+    from exports.partitions import Partition, record_partitions
 
     if bound is not None:
-        return Partition("transactions", "snapshots/transactions", f"id <= {int(bound)}")
-    [partition] = [p for p in day_partitions(day) if p.folder == "transactions"]
+        return Partition("transactions", f"id <= {int(bound)}")
+    [partition] = [p for p in record_partitions(day) if p.entity == "transactions"]
     return partition
 
 
@@ -123,11 +123,13 @@ def run_hub(url: str, day: date, out: Path) -> dict[str, Any]:
 
 def run_hub_snapshot(url: str, partition: Partition, day: date, out: Path) -> dict[str, Any]:
     """One partition through the hub's writer, published the way `export_day` publishes."""
+    from exports.arrow import entity_schema, to_export
     from exports.catalog import write_catalog
     from exports.manifest import Manifest
     from exports.source import open_source
     from exports.storage import open_store
-    from exports.write import generated_by, publish, read_watermark, write_partition
+    from exports.tablefiles import write_table
+    from exports.write import generated_by, publish, read_watermark
     from schema.db import head_revision, make_engine
 
     engine = make_engine(url)
@@ -137,7 +139,10 @@ def run_hub_snapshot(url: str, partition: Partition, day: date, out: Path) -> di
     staging = store.new_staging(day.isoformat())
     with open_source(engine) as source:
         watermark = read_watermark(source, day)
-        files = write_partition(source, store, staging, partition, day, set())
+        raw = source.batches(partition.select(), partition.entity)
+        batches = (to_export(b, partition.entity) for b in raw)
+        files = write_table(store, staging, partition.entity, partition.entity,
+                            entity_schema(partition.entity), batches, day)  # fmt: skip
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
     publish(store, staging, manifest)
     write_catalog(store)

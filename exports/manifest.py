@@ -69,6 +69,29 @@ class Manifest:
         )
 
 
+DERIVED = "manifests/current.json"  # history/ and current/: rebuilt, so outside any day
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What history/ and current/ hold: the day they are as of and what they were built from."""
+
+    as_of: str  # the newest published day, YYYY-MM-DD
+    built_from: str  # fingerprint of the manifests of every day up to as_of
+    files: list[FileEntry]
+
+    def to_json(self) -> builtins.bytes:
+        return (json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n").encode()
+
+
+def read_derived(store: Store) -> Derived | None:
+    data = store.read_bytes(DERIVED)
+    if data is None:
+        return None
+    raw = json.loads(data)
+    return Derived(raw["as_of"], raw["built_from"], [FileEntry(**f) for f in raw["files"]])
+
+
 def manifest_path(day: date | str) -> str:
     return f"manifests/date={day if isinstance(day, str) else day.isoformat()}.json"
 

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from exports.arrow import column_list
 from exports.source import Source
-from schema.catalogue import ENTITIES, FieldSpec, public_fields
+from schema.catalogue import EXPORTED, FieldSpec, exported_fields
 from schema.party_names import name_fields
 from schema.relations import party_id_columns
 
@@ -62,9 +62,9 @@ class PartyNames:
 
 
 def _id_spec(entity: str, column: str) -> FieldSpec:
-    if entity not in ENTITIES:
+    if entity not in EXPORTED:
         raise KeyError(f"{entity} is not an entity of schema.catalogue")
-    found = [f for f in public_fields(entity) if f.name == column]
+    found = [f for f in exported_fields(entity) if f.name == column]
     if not found:
         raise KeyError(f"{entity}.{column} is declared a party id but is no public field")
     return found[0]

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pyarrow.fs as pafs
 from sqlalchemy import Engine
 
+from exports.derived import refresh
 from exports.manifest import Manifest, manifest_path, published_days
 from exports.storage import STAGING, Store, open_store
 from exports.write import export_day
@@ -45,14 +46,21 @@ def _day_named(name: str) -> date | None:
 
 
 def started_days(store: Store) -> set[date]:
-    """Days some run began to write: dated folders (two levels deep) and staging folders."""
+    """Days some run began to write: dated folders (`parquet/transactions/date=…`,
+    `csv/changes/awards/date=…`, `ocds/date=…`) and staging folders."""
     days = {d for name in store.list(STAGING) if (d := _day_named(name))}
-    for top in store.list(""):
-        if top in (STAGING, "manifests") or "." in top:
-            continue
-        for name in store.list(top):
-            inner = [name] if name.startswith("date=") else store.list(f"{top}/{name}")
-            days |= {d for n in inner if n.startswith("date=") and (d := _day_named(n))}
+    folders = [
+        top for top in store.list("") if top not in (STAGING, "manifests") and "." not in top
+    ]
+    for _ in range(3):  # at most three folders above a date=… folder
+        deeper = []
+        for folder in folders:
+            for name in store.list(folder):
+                if name.startswith("date="):
+                    days |= {d} if (d := _day_named(name)) else set()
+                elif "." not in name:
+                    deeper.append(f"{folder}/{name}")
+        folders = deeper
     return days
 
 
@@ -105,10 +113,12 @@ def export_days(
             if progress:
                 progress(day, None)
             continue
-        manifest = export_day(engine, root, day, fs=fs, publication=publication)
+        manifest = export_day(engine, root, day, fs=fs, publication=publication, derive=False)
         written.append(manifest)
         if progress:
             progress(day, manifest)
+    licence = publication.licence if publication is not None else None
+    refresh(engine, store, licence)  # history/ and current/ once, after the last day
     return written
 
 

@@ -1,5 +1,6 @@
-"""The transparency scores in the daily dump: every purchaser's, agency's and region's monthly
-scores as they stand when the day is cut (formulas: schema.transparency).
+"""The transparency scores in the dumps: every purchaser's, agency's and region's monthly
+scores as they stand at the end of a day, for month-end snapshots and current/ (formulas:
+schema.transparency).
 
 Scores are computed, not stored, so they are written from Python rows rather than streamed
 from a table; the columns still come from the catalogue (schema.scores).
@@ -14,13 +15,9 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from exports.arrow import entity_schema
-from exports.formats import WRITERS
-from exports.manifest import FileEntry
-from exports.storage import Store
 from schema.transparency import Group, Scope, score_counts, score_row
 
 ENTITY = "transparency_scores"
-FOLDER = f"snapshots/{ENTITY}"
 
 
 def score_rows(engine: Engine, day: date) -> list[dict[str, Any]]:
@@ -35,18 +32,6 @@ def score_rows(engine: Engine, day: date) -> list[dict[str, Any]]:
     return rows
 
 
-def write_scores(engine: Engine, store: Store, staging: str, day: date) -> list[FileEntry]:
-    """The day's score files (Parquet and CSV) in staging, with their manifest entries."""
-    schema = entity_schema(ENTITY)
-    table = pa.Table.from_pylist(score_rows(engine, day), schema=schema)
-    entries = []
-    for writer_type in WRITERS:
-        path = f"{FOLDER}/date={day.isoformat()}/{ENTITY}.{writer_type.format}"
-        writer = writer_type(store.open_output(f"{staging}/{path}"), schema)
-        writer.write(table)
-        written = writer.close()
-        store.sync(f"{staging}/{path}")
-        entries.append(
-            FileEntry(path, ENTITY, writer.format, table.num_rows, written.bytes, written.sha256)
-        )
-    return entries
+def score_table(engine: Engine, day: date) -> pa.Table:
+    """The scores as they stand at the end of `day`, for a month-end snapshot or current/."""
+    return pa.Table.from_pylist(score_rows(engine, day), schema=entity_schema(ENTITY))

@@ -1,113 +1,127 @@
-"""Export one day: database → Arrow batches → Parquet and CSV, published atomically.
+"""Export one day: database → Arrow batches → Parquet and CSV trees, published atomically.
 
 Every file is written into `<root>/.staging/<date>-<random>/`, then moved into place, and the
 day's manifest goes last: a day without a manifest is not published, and the next run redoes
 it (removing what a crashed run left in staging). The same data gives the same bytes: rows in
-primary-key order, fixed row groups, nothing in a file that depends on the clock.
+key order, fixed row groups, nothing in a file that depends on the clock. After the day is
+published, `history/` and `current/` are rebuilt from the published days (exports.derived).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from importlib.metadata import version
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from sqlalchemy import Engine
 
 from exports.arrow import entity_schema, to_export
 from exports.catalog import write_catalog
-from exports.formats import ROW_GROUP_ROWS, WRITERS, TableWriter
 from exports.manifest import FileEntry, Manifest, manifest_path
-from exports.partitions import Partition, day_partitions
-from exports.scores import write_scores
+from exports.partitions import SCORES, month_end, record_partitions, state_partitions
+from exports.party_names import named_schema
+from exports.scores import score_table
 from exports.source import Source, open_source
 from exports.storage import Store, open_store
+from exports.tablefiles import TableFiles, naming, prepare, write_table
+from exports.versions import (
+    COMPILED_ENTITIES,
+    change_schema,
+    changed_projects,
+    dated,
+    projects_published_by,
+    row_schema,
+    states,
+)
+from exports.xlsx import month_end_workbooks
 from schema.db import head_revision
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 log = logging.getLogger(__name__)
 
 
-def rechunk(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """Tables of exactly `rows` rows (the last fewer), whatever sizes the driver hands over."""
-    pending: list[pa.RecordBatch] = []
-    held = 0
-    for batch in batches:
-        pending.append(batch)
-        held += batch.num_rows
-        while held >= rows:
-            table = pa.Table.from_batches(pending)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            pending, held = rest.to_batches(), rest.num_rows
-    if held:
-        yield pa.Table.from_batches(pending)
+def write_records(source: Source, store: Store, staging: str, day: date) -> list[FileEntry]:
+    """The immutable records published (flags: first found) on `day`, streamed."""
+    files = []
+    for part in record_partitions(day):
+        raw = source.batches(part.select(), part.entity)
+        batches = (to_export(b, part.entity) for b in raw)
+        files += write_table(store, staging, part.entity, part.entity,
+                             entity_schema(part.entity), batches, day)  # fmt: skip
+    return files
 
 
-def partition_path(partition: Partition, day: date, suffix: str) -> str:
-    return f"{partition.folder}/date={day.isoformat()}/{partition.entity}.{suffix}"
-
-
-def write_partition(
-    source: Source,
-    store: Store,
-    staging: str,
-    partition: Partition,
-    day: date,
-    named_parties: set[int],
-) -> list[FileEntry]:
-    """Stream one partition into every format at once: the database is read one time.
-
-    Each format writes in its own thread (pyarrow releases the GIL) while this one reads and
-    converts the next row group, so at most two row groups are held. The ids of parties the
-    rows name are added to `named_parties`.
-    """
-    schema = entity_schema(partition.entity)
-    paths = [partition_path(partition, day, w.format) for w in WRITERS]
-    writers: list[TableWriter] = [
-        w(store.open_output(f"{staging}/{path}"), schema)
-        for w, path in zip(WRITERS, paths, strict=True)
-    ]
+def write_states(
+    source: Source, store: Store, staging: str, folder: str, day: date, projects: list[int],
+    schema_of: Callable[[str], pa.Schema],
+    rows_of: Callable[[pa.Table, str], pa.Table] = lambda table, entity: table,
+) -> list[FileEntry]:  # fmt: skip
+    """Every compiled entity's rows of `projects` as of the end of `day` into `folder`, one
+    chunk of projects at a time, all entities' files open at once (each chunk read once)."""
+    files = {e: TableFiles(store, staging, f"{folder}/{e}", e, schema_of(e), day)
+             for e in COMPILED_ENTITIES}  # fmt: skip
     try:
-        return _write_all(source, store, staging, partition, named_parties, writers, paths)
+        for chunk in states(source, projects, day):
+            for entity, table in chunk.items():
+                if table.num_rows:
+                    named = prepare(table, entity).cast(row_schema(entity))
+                    files[entity].write(rows_of(named, entity))
+        return [entry for e in COMPILED_ENTITIES for entry in files[e].close()]
     except BaseException:
-        for writer in writers:
-            writer.abort()
+        for each in files.values():
+            each.abort()
         raise
 
 
-def _write_all(
-    source: Source, store: Store, staging: str, partition: Partition,
-    named_parties: set[int], writers: list[TableWriter], paths: list[str],
-) -> list[FileEntry]:  # fmt: skip
-    raw = source.batches(partition.select(named_parties), partition.entity)
-    rows = 0
-    with ThreadPoolExecutor(len(writers), thread_name_prefix="export") as pool:
-        pending: list[Future[None]] = []
-        for table in rechunk((to_export(b, partition.entity) for b in raw), ROW_GROUP_ROWS):
-            rows += table.num_rows
-            for column in partition.party_columns:
-                named_parties.update(pc.unique(table.column(column)).drop_null().to_pylist())
-            for done in pending:
-                done.result()
-            pending = [pool.submit(writer.write, table) for writer in writers]
-        for done in pending:
-            done.result()
-    entries = []
-    for writer, path in zip(writers, paths, strict=True):
-        written = writer.close()
-        store.sync(f"{staging}/{path}")
-        entries.append(
-            FileEntry(path, partition.entity, writer.format, rows, written.bytes, written.sha256)
-        )
-    return entries
+def _named_rows(source: Source, sql: str, entity: str) -> Iterator[pa.Table]:
+    """The rows of `sql` as written into the dumps: exported types, party names beside ids."""
+    for batch in source.batches(sql, entity):
+        yield prepare(pa.Table.from_batches([to_export(batch, entity)]), entity)
+
+
+def write_month_workbooks(
+    source: Source, store: Store, staging: str, day: date, written: list[FileEntry]
+) -> list[FileEntry]:
+    """On a month's last day, the month's records and its snapshots as Excel workbooks
+    (exports.xlsx); the records read again from the database for the whole month."""
+    if not month_end(day):
+        return []
+    records = []
+    for part in record_partitions(day.replace(day=1), day):
+        schema = named_schema(entity_schema(part.entity), part.entity)
+        records.append((part.entity, schema, _named_rows(source, part.select(), part.entity)))
+    return month_end_workbooks(store, staging, day, written, records)
+
+
+def write_changes(source: Source, store: Store, staging: str, day: date) -> list[FileEntry]:
+    """`changes/<compiled>/date=D/`: every project changed on D, all its rows as of D's end;
+    nothing on a day when no project changed."""
+    projects = changed_projects(source, day)
+    if not projects:
+        return []
+    return write_states(source, store, staging, "changes", day, projects, change_schema,
+                        lambda table, entity: dated(table, day))  # fmt: skip
+
+
+def write_snapshots(
+    engine: Engine, source: Source, store: Store, staging: str, day: date
+) -> list[FileEntry]:
+    """`snapshots/<entity>/date=<month end>/`: the full state at the end of a month."""
+    projects = projects_published_by(source, day)
+    files = write_states(source, store, staging, "snapshots", day, projects, row_schema)
+    for part in state_partitions(day):
+        batches = (to_export(b, part.entity) for b in source.batches(part.select(), part.entity))
+        files += write_table(store, staging, f"snapshots/{part.entity}", part.entity,
+                             entity_schema(part.entity), batches, day)  # fmt: skip
+    scores = score_table(engine, day)
+    files += write_table(store, staging, f"snapshots/{SCORES}", SCORES, scores.schema,
+                         [scores], day)  # fmt: skip
+    return files
 
 
 def _time_text(value: Any) -> str | None:
@@ -179,26 +193,33 @@ def publish(store: Store, staging: str, manifest: Manifest, licence: Any = None)
 
 def export_day(
     engine: Engine, root: str, day: date, *, fs: pafs.FileSystem | None = None,
-    publication: Any = None,
+    publication: Any = None, derive: bool = True,
 ) -> Manifest:  # fmt: skip
     """Export every entity of `day` and publish it; returns the manifest written.
 
     `publication` (exports.ocds.Publication) says where the OCDS packages will be found and
     under what licence the packages, catalog.json and datapackage.json are published.
+    `derive=False` leaves `history/` and `current/` to the caller (a range rebuilds once).
     """
+    from exports.derived import refresh
+
     store = open_store(root, fs)
     store.clean_staging(day.isoformat())
     staging = store.new_staging(day.isoformat())
     files: list[FileEntry] = []
-    named_parties: set[int] = set()
-    with open_source(engine) as source:
+    with open_source(engine) as source, naming(source):
         watermark = read_watermark(source, day)
-        for partition in day_partitions(day):
-            files += write_partition(source, store, staging, partition, day, named_parties)
-    files += write_scores(engine, store, staging, day)
+        files += write_records(source, store, staging, day)
+        files += write_changes(source, store, staging, day)
+        if month_end(day):
+            files += write_snapshots(engine, source, store, staging, day)
+        files += write_month_workbooks(source, store, staging, day, files)
     files += write_ocds(engine, store, staging, day, publication)
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
     licence = publication.licence if publication is not None else None
     publish(store, staging, manifest, licence)
-    write_catalog(store, licence=licence)
+    if derive:
+        refresh(engine, store, licence)
+    else:
+        write_catalog(store, licence=licence)
     return manifest

@@ -281,3 +281,37 @@ def write_current_workbooks(
             store, staging, "xlsx/current", entity, schema, batches, created, max_rows=max_rows
         )
     return entries
+
+
+def _flat(parts: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[pa.RecordBatch]:
+    for part in parts:
+        yield from (part.to_batches() if isinstance(part, pa.Table) else [part])
+
+
+def month_end_workbooks(
+    store: Store, staging: str, day: date, written: Iterable[FileEntry],
+    records: Iterable[tuple[str, pa.Schema, Iterable[pa.RecordBatch | pa.Table]]],
+    *, max_rows: int = MAX_ROWS,
+) -> list[FileEntry]:  # fmt: skip
+    """On a month's last day, with its files still in `staging` (`written`): each record's
+    month, `xlsx/<record>/month=YYYY-MM/`, from `records` (entity, schema, the month's rows,
+    read from the database: the same whatever order the month's days were exported in), and
+    each month-end snapshot, `xlsx/snapshots/<entity>/date=D/`. Moved into place with the
+    day's files, listed in its manifest."""
+    month = completed_month(day)
+    if month is None:
+        return []
+    today = f"date={day.isoformat()}"
+    created = datetime.combine(day, time())
+    entries: list[FileEntry] = []
+    for entity, schema, parts in records:
+        entries += write_workbooks(store, staging, f"xlsx/{entity}/month={month}", entity,
+                                   schema, _flat(parts), created, max_rows=max_rows)  # fmt: skip
+    staged = sorted(e.path for e in written if e.format == "parquet")
+    for path in (p for p in staged if p.startswith("parquet/snapshots/")):
+        entity = path.split("/")[2]
+        schema = _read(store, f"{staging}/{path}").schema_arrow
+        batches = _batches(store, [f"{staging}/{path}"], schema)
+        entries += write_workbooks(store, staging, f"xlsx/snapshots/{entity}/{today}", entity,
+                                   schema, batches, created, max_rows=max_rows)  # fmt: skip
+    return entries

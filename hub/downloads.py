@@ -1,6 +1,11 @@
 """`/downloads/`: the published dumps, listed for people (HTML) and programs (JSON), and served.
 
-Only what a manifest lists is served (plus the top-level catalogue files), so a day being
+Stable addresses for the newest state: `/downloads/current/<fmt>/<entity>.<fmt>` and
+`/downloads/history/<fmt>/<entity>.<fmt>` serve `<fmt>/current/…` and `<fmt>/history/…`;
+`/downloads/latest/…` redirects (308) to `/downloads/current/…`, the name people look for.
+
+Only what a manifest (or manifests/current.json) lists is served (plus the top-level
+catalogue files), so a day being
 written, a staging folder or anything else under the export root is never reachable, and no
 symbolic link under the root is followed. Files carry their SHA-256 as a strong ETag,
 Last-Modified and byte ranges (resumable downloads), per RFC 9110: an unparsable Range is
@@ -24,16 +29,27 @@ from starlette.responses import (
     JSONResponse,
     MalformedRangeHeader,
     RangeNotSatisfiable,
+    RedirectResponse,
     Response,
 )
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from exports.catalog import IMMUTABLE, table_schema
+from exports.catalog import entity_keyed, table_schema
 from exports.licence import Licence
-from exports.manifest import FileEntry, Manifest, manifest_path, published_days, read_manifest
-from exports.partitions import ENTITIES as EXPORTED
+from exports.manifest import (
+    DERIVED,
+    Derived,
+    FileEntry,
+    Manifest,
+    manifest_path,
+    published_days,
+    read_derived,
+    read_manifest,
+)
+from exports.partitions import RECORDS, STATE_ENTITIES
 from exports.storage import Store, open_store
+from exports.versions import COMPILED_ENTITIES, history_schema
 from hub.web.render import render
 
 TOP_LEVEL = ("catalog.json", "datapackage.json")
@@ -42,22 +58,66 @@ RANGE = re.compile(r"(\d{1,19})-(\d{0,19})|-(\d{1,19})")  # longer numbers: unpa
 MAX_RANGES = 100
 
 
-def snippets(day: str) -> dict[str, str]:
-    """Copy-paste readers for one published day, run from the export root (or a mirror)."""
-    part = f"transactions/date={day}/transactions"
+TREES = ("current", "history")  # /downloads/<tree>/<fmt>/<entity>.<fmt> → <fmt>/<tree>/…
+
+
+def snippets() -> dict[str, str]:
+    """Copy-paste readers, run from the export root (or a mirror of it); tests run them."""
     return {
-        "DuckDB": f"SELECT * FROM read_parquet('transactions/date=*/*.parquet', "
-        f"hive_partitioning = true);\n-- one day, CSV:\nSELECT * FROM read_csv('{part}.csv');",
-        "pandas": f"import pandas as pd\ndf = pd.read_parquet('{part}.parquet')\n"
-        f"df_csv = pd.read_csv('{part}.csv', encoding='utf-8-sig')",
-        "R": f"library(arrow)\ndf <- read_parquet('{part}.parquet')\n"
-        f"ds <- open_dataset('transactions', partitioning = hive_partition())",
+        "DuckDB": "SELECT count(*), sum(amount) FROM read_parquet("
+        "'parquet/transactions/*/*.parquet', hive_partitioning = true);\n"
+        "SELECT count(*), sum(amount) FROM 'parquet/current/awards.parquet';",
+        "pyarrow": "import pyarrow.dataset as ds\n"
+        "transactions = ds.dataset('parquet/transactions', partitioning='hive').to_table()\n"
+        "awards = ds.dataset('parquet/current/awards.parquet').to_table()",
+        "pandas": "import pandas as pd\n"
+        "transactions = pd.read_parquet('parquet/transactions')\n"
+        "awards = pd.read_parquet('parquet/current/awards.parquet')\n"
+        "awards_csv = pd.read_csv('csv/current/awards.csv', encoding='utf-8-sig', dtype=str)",
+        "R (arrow; untested: Debian has no r-cran-arrow)": "library(arrow)\n"
+        "transactions <- open_dataset('parquet/transactions')  # date=… folders: hive\n"
+        "awards <- read_parquet('parquet/current/awards.parquet')",
     }
 
 
 def dictionary() -> list[tuple[str, list[dict[str, Any]]]]:
     """The data dictionary of every exported entity, as datapackage.json describes it."""
-    return [(e, table_schema(e, keyed=e in IMMUTABLE)["fields"]) for e in EXPORTED]
+    described = [(e, table_schema(e, keyed=True)["fields"]) for e in RECORDS]
+    described += [(e, table_schema(e, keyed=False, schema=history_schema(e))["fields"])
+                  for e in COMPILED_ENTITIES]  # fmt: skip
+    described += [(e, table_schema(e, keyed=entity_keyed(e, "current"))["fields"])
+                  for e in STATE_ENTITIES if e not in RECORDS]  # fmt: skip
+    return described
+
+
+def stable_path(relative: str) -> str | None:
+    """`current/parquet/awards.parquet` → `parquet/current/awards.parquet`; else None."""
+    parts = relative.split("/")
+    if len(parts) == 3 and parts[0] in TREES:
+        return f"{parts[1]}/{parts[0]}/{parts[2]}"
+    return None
+
+
+def url_of(entry: FileEntry) -> str:
+    """The address a file is listed under: stable ones for current/ and history/."""
+    fmt, tree, name = ([*entry.path.split("/"), "", ""])[:3]
+    if tree in TREES and name:
+        return f"/downloads/{tree}/{fmt}/{name}"
+    return f"/downloads/{entry.path}"
+
+
+_DERIVED: dict[tuple[str, float], Derived | None] = {}
+
+
+def derived(store: Store) -> Derived | None:
+    """manifests/current.json, re-read when it changes (after each export)."""
+    if store.local and not _plain_file(store, DERIVED):
+        return None
+    key = (store.base, _mtime(store, DERIVED))
+    if key not in _DERIVED:
+        _DERIVED.clear()
+        _DERIVED[key] = read_derived(store)
+    return _DERIVED[key]
 
 
 def _manifests(store: Store, start: date | None = None, end: date | None = None) -> list[Any]:
@@ -117,8 +177,12 @@ def _plain_file(store: Store, relative: str) -> bool:
 
 def _served(store: Store, relative: str) -> FileEntry | bool | None:
     """The manifest entry of a file that may be served, True for catalogue files, else None."""
-    if relative in TOP_LEVEL or MANIFEST.fullmatch(relative):
+    if relative in TOP_LEVEL or MANIFEST.fullmatch(relative) or relative == DERIVED:
         return True
+    parts = relative.split("/")
+    if len(parts) == 3 and parts[1] in TREES:
+        listed = derived(store)
+        return next((f for f in listed.files if f.path == relative), None) if listed else None
     for part in relative.split("/"):
         if part.startswith("date="):
             try:
@@ -202,6 +266,8 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
 
     async def index(request: Request) -> Response:
         files = list_files(store)
+        newest = derived(store)
+        whole = [e for e in newest.files] if newest else []
         wants_json = request.query_params.get("format") == "json" or (
             "application/json" in request.headers.get("accept", "")
             and "text/html" not in request.headers.get("accept", "")
@@ -212,8 +278,24 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
                 listed = {**entry.__dict__, "url": f"/downloads/{entry.path}"}
                 days.setdefault(day, []).append(listed)
             listing = [{"date": d, "files": f} for d, f in days.items()]
-            return JSONResponse({**terms.as_json(), "days": listing})
-        return _page(files, terms)
+            trees = {
+                tree: {
+                    "as_of": newest.as_of if newest else None,
+                    "files": [
+                        {**e.__dict__, "url": url_of(e)}
+                        for e in whole
+                        if e.path.split("/")[1] == tree
+                    ],
+                }
+                for tree in TREES
+            }
+            return JSONResponse({**terms.as_json(), **trees, "days": listing})
+        return _page(files, newest, terms)
+
+    async def latest(request: Request) -> Response:
+        """`/downloads/latest/…`: the name people look for, kept at `/downloads/current/…`."""
+        target = f"/downloads/current/{request.path_params['path']}"
+        return RedirectResponse(target, status_code=308)
 
     async def policy(request: Request) -> Response:
         """The publication policy the OCDS packages' `publicationPolicy` points at."""
@@ -221,6 +303,7 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
 
     async def file(request: Request) -> Response:
         relative = request.path_params["path"]
+        relative = stable_path(relative) or relative
         served = _served(store, relative)
         if served is None or not store.local or not _plain_file(store, relative):
             detail = "not a published file" if store.local else "served from the bucket itself"
@@ -242,6 +325,7 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
     return [
         Route("/downloads/", index),
         Route("/downloads/policy", policy),
+        Route("/downloads/latest/{path:path}", latest),
         Route("/downloads/{path:path}", file),
     ]
 
@@ -252,11 +336,15 @@ def _stat_tag(path: str) -> str:
     return f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
 
 
-def _page(files: list[tuple[str, FileEntry]], licence: Licence) -> HTMLResponse:
-    """A plain page: readable without JavaScript, one table per day, then the dictionary."""
-    days: dict[str, list[FileEntry]] = {}
+def _page(
+    files: list[tuple[str, FileEntry]], newest: Derived | None, licence: Licence
+) -> HTMLResponse:
+    """A plain page: readable without JavaScript, current/ and history/ first, then one
+    table per day and tree (parquet/, csv/, ocds/), then the dictionary."""
+    days: dict[str, dict[str, list[FileEntry]]] = {}
     for day, entry in files:
-        days.setdefault(day, []).append(entry)
-    example = next(iter(days), "2024-03-01")
-    return render("downloads.html", days=days, snippets=snippets(example),
-                  dictionary=dictionary(), licence=licence)  # fmt: skip
+        days.setdefault(day, {}).setdefault(entry.path.split("/")[0], []).append(entry)
+    whole = [(url_of(e), e) for e in newest.files] if newest else []
+    return render("downloads.html", days=days, whole=whole, as_of=newest.as_of if newest
+                  else None, snippets=snippets(), dictionary=dictionary(),
+                  licence=licence)  # fmt: skip

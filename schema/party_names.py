@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schema.catalogue import FieldSpec, public_fields
+from schema.catalogue import FieldSpec, exported_fields
 from schema.relations import party_id_columns
 
 NAME_LABEL = "名称"
@@ -47,9 +47,9 @@ def name_fields(entity: str, id_field: FieldSpec, taken: Sequence[str]) -> tuple
 
 
 def published_fields(entity: str, fields: Sequence[FieldSpec] | None = None) -> list[FieldSpec]:
-    """`fields` (the entity's public fields by default) with each party id's name and credit
+    """`fields` (the entity's exported fields by default) with each party id's name and credit
     code right after it: the columns of the dumps, for their Arrow schema and datapackage."""
-    given = list(public_fields(entity) if fields is None else fields)
+    given = list(exported_fields(entity) if fields is None else fields)
     names = [f.name for f in given]
     party_ids = set(party_id_columns(entity))
     published: list[FieldSpec] = []

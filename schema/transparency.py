@@ -93,7 +93,9 @@ class ScoreCounts:
 
     @property
     def mean_push_delay_hours(self) -> float | None:
-        return self.delay_hours / self.arrivals if self.arrivals else None
+        # To the micro-hour: a float sum's last bits follow the database's row order, which
+        # would change the dumps' bytes from one run to the next.
+        return round(self.delay_hours / self.arrivals, 6) if self.arrivals else None
 
     @property
     def score(self) -> float | None:

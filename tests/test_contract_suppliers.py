@@ -308,23 +308,24 @@ def test_a_consortium_is_whole_in_graphql_pages_and_dumps(
     day = date(2024, 4, 10)  # the contract notice's day
     root = tmp_path / "out"
     export_day(engine, str(root), day)
-    folder = root / f"contract_suppliers/date={day}"
-    parquet = pq.read_table(folder / "contract_suppliers.parquet").to_pylist()
+    folder = f"changes/contract_suppliers/date={day}/contract_suppliers"
+    parquet = pq.read_table(root / f"parquet/{folder}.parquet").to_pylist()
     assert [(r["party_id"], r["position"]) for r in parquet] == [(lenovo, 0), (furniture, 1)]
-    with (folder / "contract_suppliers.csv").open(encoding="utf-8-sig") as handle:
+    with (root / f"csv/{folder}.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [(int(r["party_id"]), int(r["position"])) for r in rows] == [(lenovo, 0), (furniture, 1)]
-    contracts = pq.read_table(root / f"contracts/date={day}/contracts.parquet").to_pylist()
+    contracts = pq.read_table(root / f"parquet/changes/contracts/date={day}/contracts.parquet")
+    contracts = contracts.to_pylist()
     # Keyed by project and contract id, as every compiled dump (a past version has no pk).
     assert {(int(r["project_id"]), r["contract_id"]) for r in rows} == {
         (c["project_id"], c["contract_id"]) for c in contracts
     }
-    dumped_parties = pq.read_table(root / f"parties/date={day}/parties.parquet").to_pylist()
+    dumped_parties = pq.read_table(root / "parquet/current/parties.parquet").to_pylist()
     assert {lenovo, furniture} <= {p["id"] for p in dumped_parties}
     package = json.loads((root / "datapackage.json").read_text("utf-8"))
-    [resource] = [r for r in package["resources"] if r["name"] == "contract_suppliers"]
-    assert [f["name"] for f in resource["schema"]["fields"]] == [
-        "project_id", "contract_id", "party_id", "position",
+    [resource] = [r for r in package["resources"] if r["name"] == "contract_suppliers_current"]
+    assert [f["name"] for f in resource["schema"]["fields"]][:3] == [
+        "project_id", "contract_id", "party_id",
     ]  # fmt: skip
     releases = json.loads((root / f"ocds/date={day}/release-package.json").read_text("utf-8"))
     [published] = releases["releases"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -50,6 +51,10 @@ def test_yesterday_at_the_set_time_then_every_missed_day(
         store.delete(manifest_path(day + timedelta(days=2)))
         clock[0] += timedelta(minutes=5)
         assert [m.date for m in daily()] == [str(day + timedelta(days=2))]
+        # current/ and history/ follow the newest published day, as catalog.json says.
+        catalog = json.loads((Path(root) / "catalog.json").read_text("utf-8"))
+        assert catalog["current"]["as_of"] == str(day + timedelta(days=4))
+        assert (Path(root) / "parquet" / "current" / "awards.parquet").exists()
 
         # The indexer's loop runs it on every turn, whatever the search target does.
         turns: list[int] = []

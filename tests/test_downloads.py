@@ -205,3 +205,23 @@ def test_no_symbolic_link_under_the_root_is_followed(served: Served, tmp_path: P
     finally:
         for link in links:
             link.unlink()
+
+
+def test_current_and_history_have_stable_urls_and_latest_redirects(served: Served) -> None:
+    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+    assert listing["current"]["as_of"] == served.manifest.date
+    current = {f["url"]: f for f in listing["current"]["files"]}
+    url = "/downloads/current/parquet/awards.parquet"
+    assert url in current and "/downloads/history/csv/awards.csv" in {
+        f["url"] for f in listing["history"]["files"]
+    }
+    whole = httpx.get(f"{served.base}{url}")
+    assert whole.status_code == 200
+    assert hashlib.sha256(whole.content).hexdigest() == current[url]["sha256"]
+    moved = httpx.get(f"{served.base}/downloads/latest/parquet/awards.parquet")
+    assert moved.status_code == 308 and moved.headers["location"] == url
+    assert httpx.get(f"{served.base}/downloads/latest/parquet/awards.parquet",
+                     follow_redirects=True).content == whole.content  # fmt: skip
+    assert httpx.get(f"{served.base}/downloads/current/parquet/nope.parquet").status_code == 404
+    page = httpx.get(f"{served.base}/downloads/").text
+    assert url in page and "open_dataset" in page

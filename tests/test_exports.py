@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select, text
 from exports.arrow import entity_schema, export_fields
 from exports.formats import neutralise_formulas
 from exports.manifest import Manifest, manifest_path
+from exports.party_names import named_schema
 from exports.schedule import DailyExport, export_range, unpublished_days
 from exports.storage import open_store
 from exports.write import export_day
@@ -35,6 +36,7 @@ from hub.publishing import ingest_file
 from hub.publishing.publishers import add_publisher
 from schema.catalogue import ENTITIES
 from schema.db import make_engine
+from schema.relations import party_id_columns
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import transaction, write_csv
@@ -114,15 +116,25 @@ def _parquet(dumped: Dumped, path: str) -> pa.Table:
 def test_round_trip_equals_the_database(dumped: Dumped, entity: str) -> None:
     expected = _day_rows(dumped.engine, entity, dumped.day)
     assert expected, "the demo publishes records on the day"
-    found = _parquet(dumped, f"{entity}/date={dumped.day}/{entity}.parquet")
-    assert found.schema.equals(entity_schema(entity), check_metadata=True)
-    assert found.to_pylist() == expected
+    found = _parquet(dumped, f"parquet/{entity}/date={dumped.day}/{entity}.parquet")
+    # The entity's columns, each party id followed by its party's name and credit code.
+    assert found.schema.equals(named_schema(entity_schema(entity), entity), check_metadata=True)
+    assert found.select(entity_schema(entity).names).to_pylist() == expected
+    with dumped.engine.connect() as conn:
+        parties = {r.id: (r.name, r.uscc) for r in conn.execute(text("SELECT * FROM parties"))}
+    for column in party_id_columns(entity):
+        stem = column.removesuffix("_id")
+        name = (
+            f"{stem}_party_name" if f"{stem}_party_name" in found.column_names else f"{stem}_name"
+        )
+        for row in found.select([column, name, f"{stem}_uscc"]).to_pylist():
+            assert parties[row[column]] == (row[name], row[f"{stem}_uscc"]), (entity, row)
     entry = next(f for f in dumped.manifest.files if f.path.endswith(f"{entity}.parquet"))
     assert entry.rows == len(expected)
 
 
 def test_money_is_decimal_yuan_and_text_is_chinese(dumped: Dumped) -> None:
-    found = _parquet(dumped, f"transactions/date={dumped.day}/transactions.parquet")
+    found = _parquet(dumped, f"parquet/transactions/date={dumped.day}/transactions.parquet")
     assert found.schema.field("amount").type == pa.decimal128(18, 2)
     assert found.schema.field("quantity").type == pa.decimal128(18, 3)
     assert found.schema.field("published_at").type == pa.timestamp("us")
@@ -142,30 +154,35 @@ def test_private_fields_never_leave(dumped: Dumped) -> None:
     assert not (dumped.root / "publishers").exists()
 
 
-def test_compiled_records_and_parties_of_the_day(dumped: Dumped) -> None:
+def test_current_state_and_one_format_per_tree(dumped: Dumped) -> None:
+    """current/ holds every project changed that day and every party the day's records name,
+    once each; no folder under
+    parquet/ holds anything but Parquet, nor under csv/ anything but CSV."""
     with dumped.engine.connect() as conn:
         named = set(conn.execute(text(
-            "SELECT purchaser_id FROM transactions WHERE published_at >= :start AND "
-            "published_at < :end UNION SELECT supplier_id FROM transactions WHERE published_at "
-            ">= :start AND published_at < :end UNION SELECT subject_id FROM penalty_records "
-            "WHERE published_at >= :start AND published_at < :end"
-        ), _between(dumped.day)).scalars())  # fmt: skip
-        projects = conn.execute(
-            text("SELECT count(*) FROM projects WHERE first_published_at < :end"),
-            _between(dumped.day),
-        ).scalar()
-    parties = set(_parquet(dumped, f"parties/date={dumped.day}/parties.parquet")["id"].to_pylist())
-    assert named and named <= parties  # every party the day's orders and penalties name
-    snapshot = _parquet(dumped, f"snapshots/projects/date={dumped.day}/projects.parquet")
-    assert snapshot.num_rows == projects > 0  # every project known by the end of the day
+            "SELECT purchaser_id FROM transactions WHERE published_at < :end UNION "
+            "SELECT supplier_id FROM transactions WHERE published_at < :end UNION "
+            "SELECT subject_id FROM penalty_records WHERE published_at < :end"
+        ), {"end": str(dumped.day + timedelta(days=1))}).scalars())  # fmt: skip
+        changed = set(conn.execute(text(  # published, or received late, on the day
+            "SELECT project_id FROM notices WHERE (published_at >= :start AND published_at < :end)"
+            " OR (received_at >= :start AND received_at < :end)"
+        ), {"start": str(dumped.day), "end": str(dumped.day + timedelta(days=1))}).scalars())  # fmt: skip
+    parties = _parquet(dumped, "parquet/current/parties.parquet")["id"].to_pylist()
+    assert named <= set(parties) and len(parties) == len(set(parties))
+    projects = _parquet(dumped, "parquet/current/projects.parquet")["id"].to_pylist()
+    assert set(projects) == changed and len(projects) == len(set(projects))
+    for fmt in ("parquet", "csv"):
+        found = {p.suffix for p in (dumped.root / fmt).rglob("*") if p.is_file()}
+        assert found == {f".{fmt}"}, fmt
 
 
 def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
-    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    path = dumped.root / f"csv/transactions/date={dumped.day}/transactions.csv"
     assert path.read_bytes().startswith(b"\xef\xbb\xbf" + b'"id","order_id"')
     expected = _day_rows(dumped.engine, "transactions", dumped.day)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    assert list(frame.columns) == [f.name for f in export_fields("transactions")]
+    assert list(frame.columns) == named_schema(entity_schema("transactions"), "transactions").names
     assert len(frame) == len(expected)
     assert [Decimal(a) for a in frame["amount"]] == [r["amount"] for r in expected]
     assert set(frame["item_name"]) >= {
@@ -183,9 +200,11 @@ def test_csv_reads_back_in_pandas_and_duckdb(dumped: Dumped) -> None:
 def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None:
     """`2024-01-02 13:20:00`, not `…13:20:00.000000` (a text cell in Excel); same instant as
     the Parquet file, and DuckDB still reads the column as a TIMESTAMP."""
-    folder = dumped.root / f"transactions/date={dumped.day}"
+    folder = dumped.root / f"csv/transactions/date={dumped.day}"
     frame = pd.read_csv(folder / "transactions.csv", dtype=str, keep_default_na=False)
-    parquet = pq.read_table(folder / "transactions.parquet")
+    parquet = pq.read_table(
+        dumped.root / f"parquet/transactions/date={dumped.day}/transactions.parquet"
+    )
     times = [f.name for f in entity_schema("transactions") if pa.types.is_timestamp(f.type)]
     assert times
     seen = 0
@@ -203,7 +222,7 @@ def test_csv_times_are_to_the_second_as_excel_reads_them(dumped: Dumped) -> None
 
 
 def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
-    glob = dumped.root / "transactions" / "*" / "*.parquet"
+    glob = dumped.root / "parquet" / "transactions" / "*" / "*.parquet"
     [(rows, day)] = duckdb.sql(
         f"SELECT count(*), any_value(date) FROM read_parquet('{glob}', hive_partitioning = true)"
     ).fetchall()
@@ -212,7 +231,7 @@ def test_duckdb_reads_the_partitions_in_one_line(dumped: Dumped) -> None:
 
 
 def test_formulas_are_neutralised_in_csv(dumped: Dumped) -> None:
-    path = dumped.root / f"transactions/date={dumped.day}/transactions.csv"
+    path = dumped.root / f"csv/transactions/date={dumped.day}/transactions.csv"
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     row = frame[frame["order_id"] == "DDRISKY0001"].iloc[0]
     for name, value in RISKY.items():
@@ -260,6 +279,18 @@ def test_catalog_and_manifest_describe_the_files(dumped: Dumped) -> None:
     for file in dumped.manifest.files:
         data = (dumped.root / file.path).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (file.bytes, file.sha256)
+    # current/ and history/ are no day's: catalog.json lists them, as of the newest day.
+    assert not any("/current/" in f.path or "/history/" in f.path for f in dumped.manifest.files)
+    for tree in ("current", "history"):
+        assert catalog[tree]["as_of"] == dumped.day.isoformat()
+        listed = {f["path"]: f for f in catalog[tree]["files"]}
+        assert f"parquet/{tree}/awards.parquet" in listed and f"csv/{tree}/awards.csv" in listed
+        for path, file in listed.items():
+            data = (dumped.root / path).read_bytes()
+            assert (len(data), hashlib.sha256(data).hexdigest()) == (file["bytes"], file["sha256"])
+    assert {"parties", "flags", "transparency_scores"} <= {
+        f["entity"] for f in catalog["current"]["files"]
+    }
 
 
 def test_frictionless_validates_the_data_package(dumped: Dumped) -> None:
@@ -297,7 +328,7 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
                               dumped.day.isoformat()], cwd=ROOT)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not list((root / ".staging").glob("*/transactions/*/transactions.csv")):
+        while not list((root / ".staging").glob("*/csv/transactions/*/transactions.csv")):
             assert child.poll() is None and time.monotonic() < deadline, "never got mid-write"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
@@ -305,7 +336,7 @@ def test_a_crash_mid_export_publishes_nothing_and_the_next_run_finishes(
         child.wait()
     assert not (root / manifest_path(dumped.day)).exists()
     assert not (root / "catalog.json").exists()
-    assert not (root / "transactions").exists()
+    assert not (root / "parquet").exists() and not (root / "csv").exists()
     manifest = export_day(dumped.engine, str(root), dumped.day)
     assert manifest == dumped.manifest
     assert list((root / ".staging").iterdir()) == []
@@ -319,8 +350,10 @@ def test_unpublished_days_are_gaps_catch_up_and_crash_leftovers(tmp_path: Path) 
     assert unpublished_days(store, date(2024, 3, 9)) == [date(2024, 3, 9)]
     for day in ("2024-03-03", "2024-03-05"):
         store.write_bytes(manifest_path(day), b"{}")
-    (tmp_path / "transactions" / "date=2024-03-01").mkdir(parents=True)  # files, no manifest
-    (tmp_path / "snapshots" / "parties" / "date=2024-03-02").mkdir(parents=True)
+    (tmp_path / "parquet" / "transactions" / "date=2024-03-01").mkdir(
+        parents=True
+    )  # files, no manifest
+    (tmp_path / "csv" / "changes" / "awards" / "date=2024-03-02").mkdir(parents=True)
     (tmp_path / ".staging" / "2024-02-28-0a1b2c").mkdir(parents=True)
     (tmp_path / ".staging" / "catalog-0a1b2c").mkdir(parents=True)
     assert unpublished_days(store, date(2024, 3, 7)) == [
@@ -340,7 +373,7 @@ from schema.db import make_engine
 move = storage.Store.move
 def slow(self, source, target):
     move(self, source, target)
-    if target.startswith("transactions/"):
+    if target.startswith("parquet/transactions/"):
         time.sleep(60)  # the old manifest is gone, the new one not yet written: killed here
 storage.Store.move = slow
 write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
@@ -409,3 +442,48 @@ def test_cli_exports_a_day_and_refuses_one_not_over(dumped: Dumped, tmp_path: Pa
     assert (tmp_path / manifest_path(date(2024, 3, 3))).exists()
     future = caigou("--date", "2999-01-01")
     assert future.returncode == 2 and "--force" in future.stderr
+
+
+CRASHING_IN_REFRESH = """
+import sys, time
+from datetime import date
+import exports.storage as storage
+import exports.write as write
+from schema.db import make_engine
+
+move = storage.Store.move
+def slow(self, source, target):
+    move(self, source, target)
+    if target.startswith("parquet/current/"):
+        time.sleep(60)  # the day is published, current/ half replaced: killed here
+storage.Store.move = slow
+write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
+"""
+
+
+def test_a_crash_while_current_is_rebuilt_is_repaired_by_the_next_run(
+    dumped: Dumped, tmp_path: Path
+) -> None:
+    """kill -9 between moving current/ files and listing them: the listing no longer matches
+    the files, and the next run (here the plain `caigou export` path) rebuilds them."""
+    from exports.derived import refresh
+    from exports.manifest import DERIVED, read_derived
+
+    root = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_IN_REFRESH, dumped.url, str(root),
+                              dumped.day.isoformat()], cwd=ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (root / "parquet" / "current").exists():
+            assert child.poll() is None and time.monotonic() < deadline, "never got mid-move"
+            time.sleep(0.05)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert (root / manifest_path(dumped.day)).exists() and not (root / DERIVED).exists()
+    listed = refresh(dumped.engine, open_store(str(root)))
+    expected = read_derived(open_store(str(dumped.root)))
+    assert listed == expected and expected is not None
+    for entry in expected.files:
+        assert (root / entry.path).read_bytes() == (dumped.root / entry.path).read_bytes()
+    assert list((root / ".staging").iterdir()) == []

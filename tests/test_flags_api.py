@@ -276,14 +276,13 @@ def test_flags_dump_round_trip(hub: Hub) -> None:
         standing = conn.execute(select(FLAGS.c.id).order_by(FLAGS.c.id)).scalars().all()
     root = hub.folder / f"dump-{day}"
     manifest = export_day(hub.engine, str(root), day)
-    found = pq.read_table(root / f"flags/date={day}/flags.parquet")
+    found = pq.read_table(root / f"parquet/flags/date={day}/flags.parquet")
     assert found.schema.equals(entity_schema("flags"), check_metadata=True)
     assert found.to_pylist() == expected != []
-    snapshot = pq.read_table(root / f"snapshots/flags/date={day}/flags.parquet")
+    snapshot = pq.read_table(root / "parquet/current/flags.parquet")  # as of the day
     assert snapshot.column("id").to_pylist() == standing
-    assert any(f.path == f"flags/date={day}/flags.csv" for f in manifest.files)
-    scores = pq.read_table(root / f"snapshots/transparency_scores/date={day}/"
-                           "transparency_scores.parquet")  # fmt: skip
+    assert any(f.path == f"csv/flags/date={day}/flags.csv" for f in manifest.files)
+    scores = pq.read_table(root / "parquet/current/transparency_scores.parquet")
     assert scores.schema.equals(entity_schema("transparency_scores"), check_metadata=True)
     per_purchaser: dict[int, int] = defaultdict(int)
     for row in scores.to_pylist():

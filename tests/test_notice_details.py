@@ -275,14 +275,15 @@ def test_the_days_dump_has_the_item_lines_the_committee_and_the_flags(
     )
     export_day(engine, str(tmp_path), date(2024, 4, 1))  # the result notice's day
     day = "date=2024-04-01"
-    items = pq.read_table(tmp_path / f"project_items/{day}/project_items.parquet").to_pylist()
+    changes = tmp_path / "parquet" / "changes"
+    items = pq.read_table(changes / f"project_items/{day}/project_items.parquet").to_pylist()
     assert sorted((i["section"], i["specification"], i["unit_price"]) for i in items) == [
         ("award", "联想 启天M4360", Decimal("2898.0000")),
         ("tender", "A4 70g 500张/包", Decimal("0.0050")),
         ("tender", "i5-13500/16G/512G SSD", Decimal("2900.0000")),
     ]
-    experts = pq.read_table(tmp_path / f"evaluation_experts/{day}/evaluation_experts.parquet")
+    experts = pq.read_table(changes / f"evaluation_experts/{day}/evaluation_experts.parquet")
     assert experts.column("name").to_pylist() == [x["name"] for x in EXPERTS]
-    [project] = pq.read_table(tmp_path / f"projects/{day}/projects.parquet").to_pylist()
+    [project] = pq.read_table(changes / f"projects/{day}/projects.parquet").to_pylist()
     assert (project["sme_set_aside"], project["consortium_allowed"]) == (True, False)
     assert project["ceiling_price"] == Decimal("480000.00")

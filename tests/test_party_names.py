@@ -119,8 +119,8 @@ def test_an_unknown_party_id_names_the_table_and_column() -> None:
         pa.table({"id": [1, 2], "name": ["甲", "乙"], "uscc": [None, "1"]})
     )
     fields = {f.name: f for f in entity_schema("contracts")}
-    table = pa.table({"id": [7], "supplier_id": [3]}).cast(
-        pa.schema([fields["id"], fields["supplier_id"]])
+    table = pa.table({"project_id": [7], "supplier_id": [3]}).cast(
+        pa.schema([fields["project_id"], fields["supplier_id"]])
     )
     with pytest.raises(ValueError, match=r"contracts\.supplier_id: party id 3 is not in parties"):
         add_party_names(table, "contracts", names)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from exports.arrow import column_list, entity_schema, export_fields, to_export
-from exports.catalog import table_schema
+from exports.catalog import primary_key_of, table_schema
 from exports.formats import CsvTableWriter
 from exports.relations import declared, foreign_keys
 from exports.source import open_source
@@ -59,7 +59,8 @@ def _package(tables: dict[str, pa.Table], folder: Path) -> Path:
         writer = CsvTableWriter(store.open_output(f"{entity}.csv"), table.schema)
         writer.write(table)
         writer.close()
-        schema = table_schema(entity, keyed=True)
+        schema = table_schema(entity, keyed=True, schema=table.schema,
+                              primary_key=primary_key_of(entity, "current"))  # fmt: skip
         schema["foreignKeys"] = foreign_keys(entity, resources=tables)
         resources.append({"name": entity, "path": f"{entity}.csv", "profile": "tabular-data-resource",
                           "format": "csv", "encoding": "utf-8-sig", "schema": schema})  # fmt: skip

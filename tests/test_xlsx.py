@@ -89,12 +89,18 @@ def test_transactions_of_a_month_read_back_with_codes_as_text(demo: Demo) -> Non
     heading, *cells = _rows(path)
     names = [h.value.rsplit(" (", 1)[-1].rstrip(")") for h in heading]
     assert heading[names.index("supplier_uscc")].value == "供应商统一社会信用代码 (supplier_uscc)"
+    year, month = (int(p) for p in demo.month.split("-"))
+    after = f"{year + month // 12}-{month % 12 + 1:02d}-01"  # the month's orders only
     with demo.engine.connect() as conn:
         expected = conn.execute(text(
             "SELECT t.order_id, t.amount, t.published_at, p.uscc FROM transactions t "
-            "JOIN parties p ON p.id = t.supplier_id ORDER BY t.id")).all()  # fmt: skip
+            "JOIN parties p ON p.id = t.supplier_id WHERE t.published_at >= :start AND "
+            "t.published_at < :end ORDER BY t.order_id"
+        ), {"start": f"{demo.month}-01", "end": after}).all()  # fmt: skip
     assert entry.rows == len(cells) == len(expected) > 0
     digits = 0
+    at = names.index("order_id")
+    cells.sort(key=lambda row: row[at].value)  # day files in turn: compared by order id
     for row, (order_id, fen, published_at, uscc) in zip(cells, expected, strict=True):
         found = dict(zip(names, row, strict=True))
         code = found["supplier_uscc"]

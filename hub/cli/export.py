@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from exports.catalog import write_catalog
+from exports.derived import refresh
 from exports.manifest import Manifest
 from exports.schedule import beijing_today, days_between, export_days, unpublished_days
 from exports.storage import open_store
@@ -40,7 +40,8 @@ def export(
     """Export days as Parquet and CSV with manifests; without dates, every day now due.
 
     Plain `caigou export` also repairs: any unpublished day (a gap, or one a crashed run left
-    without a manifest) is exported, and the catalog is rewritten from the manifests.
+    without a manifest) is exported, history/ and current/ are brought up to the newest day,
+    and the catalog is rewritten from the manifests.
     """
     settings = state(ctx).settings
     one, first, last = _day(day, "--date"), _day(start, "--from"), _day(end, "--to")
@@ -56,9 +57,8 @@ def export(
         store = open_store(settings.export_root)
         days = unpublished_days(store, today - timedelta(days=1))
         if not days:
-            write_catalog(
-                store, licence=settings.licence()
-            )  # a catalog a crash left stale is rebuilt from the manifests
+            # history/, current/ and a catalog a crash left stale are rebuilt from the manifests
+            refresh(state(ctx).engine(), store, settings.licence())
             out.print("nothing due: every ended day is published", highlight=False)
             return
         first, last = days[0], days[-1]
