@@ -102,7 +102,7 @@ class Notice(SQLModel, table=True):
         "发布者", "Publisher that first pushed it.", foreign_key="publishers.id"
     )
     source_site: str | None = field("来源网站", "Site it was first received from.", default=None)
-    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
+    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).", index=True)
     title: str = field("公告标题", "Notice title; derived when the release has none.")
     title_derived: bool = field(
         "标题为推导",

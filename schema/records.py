@@ -49,7 +49,7 @@ class PenaltyRecord(SQLModel, table=True):
     )
     source_site: str | None = field("来源网站", "Site it came from.", default=None)
     published_at: BeijingTime = field("发布时间", "Publish time (UTC+8).")
-    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
+    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).", index=True)
     payload: str = field("原始报文", "The record exactly as received.", sa_type=Text, public=False)
     content_hash: str = field("内容摘要", "BLAKE2b of the canonical payload.", public=False)
 
@@ -113,7 +113,7 @@ class Transaction(SQLModel, table=True):
         "When the publisher published it (UTC+8); its arrival when not given.",
         index=True,
     )
-    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).")
+    received_at: BeijingTime = field("接收时间", "When the hub received it (UTC+8).", index=True)
     payload: str = field("原始报文", "The row exactly as received.", sa_type=Text, public=False)
     content_hash: str = field("内容摘要", "BLAKE2b of the canonical payload.", public=False)
 
