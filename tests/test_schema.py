@@ -7,9 +7,12 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
+from hub.demo import generate
+from hub.demo.load import load_demo
 from schema.catalogue import ENTITIES, public_fields
-from schema.db import current_revision, ensure_schema, head_revision, make_engine
+from schema.db import current_revision, ensure_schema, head_revision, make_engine, upgrade
 from schema.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,3 +67,30 @@ def test_layers_only_import_downwards() -> None:
     assert not _imports("schema") & {"hub", "indexer", "exports", "starlette", "strawberry"}
     assert not _imports("exports") & {"hub", "indexer"}
     assert not _imports("indexer") & {"hub"}
+
+
+def test_times_stored_to_the_second_by_older_code_are_found_by_a_range_from_that_second(
+    tmp_path: Path,
+) -> None:
+    """Migration 0014: before the bulk insert wrote six places, SQLite kept a transaction's
+    time as `2024-01-02 10:13:35`, which sorts before the bound `…35.000000`, so a
+    `publishedAt` range from that second missed it. Upgrading rewrites those values."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    ensure_schema(engine)
+    files = generate(tmp_path / "demo", projects=1, transactions=20, penalties=0)
+    results = [(b.kind, r.status, r.accepted) for b, r in load_demo(engine, files)]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM transactions")).scalar_one() == 20, results
+    with engine.begin() as conn:  # as the older code stored them, at the older revision
+        conn.execute(text("UPDATE transactions SET published_at = substr(published_at, 1, 19)"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0013'"))
+        first = conn.execute(text("SELECT min(published_at) FROM transactions")).scalar_one()
+    bound = f"{first}.000000"
+    query = text("SELECT count(*) FROM transactions WHERE published_at >= :bound")
+    with engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM transactions")).scalar_one()
+        assert conn.execute(query, {"bound": bound}).scalar_one() < total  # the bug
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(query, {"bound": bound}).scalar_one() == total == 20
+    engine.dispose()
