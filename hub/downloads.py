@@ -175,6 +175,14 @@ def _plain_file(store: Store, relative: str) -> bool:
     return stat.S_ISREG(mode)
 
 
+MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
 def _served(store: Store, relative: str) -> FileEntry | bool | None:
     """The manifest entry of a file that may be served, True for catalogue files, else None."""
     if relative in TOP_LEVEL or MANIFEST.fullmatch(relative) or relative == DERIVED:
@@ -309,16 +317,21 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
             detail = "not a published file" if store.local else "served from the bucket itself"
             return JSONResponse({"error": detail, "path": relative}, status_code=404)
         path = store.path(relative)
+        stable = relative.split("/")[1] in TREES if relative.count("/") == 2 else False
+        if isinstance(served, FileEntry) and os.stat(path).st_size != served.bytes:
+            # current/ or history/ being replaced (moved in before their listing): never
+            # label new bytes with the old file's tag.
+            return JSONResponse({"error": "being replaced; try again", "path": relative},
+                                status_code=503, headers={"retry-after": "5"})  # fmt: skip
         etag = f'"{served.sha256}"' if isinstance(served, FileEntry) else _stat_tag(path)
-        # Published files never change; the catalogue files change with every new day.
+        # A day's files never change; current/ and history/ change with every export, and
+        # the catalogue files with every new day: those are revalidated (ETag) each time.
         headers = {"etag": etag, "cache-control": "no-cache"}
-        if isinstance(served, FileEntry):
+        if isinstance(served, FileEntry) and not stable:
             headers["cache-control"] = "public, max-age=86400"
         if _not_modified(request, etag):
             return Response(status_code=304, headers=headers)
-        media = {"csv": "text/csv; charset=utf-8", "json": "application/json"}.get(
-            relative.rsplit(".", 1)[-1]
-        )
+        media = MEDIA.get(relative.rsplit(".", 1)[-1])
         name = os.path.basename(path)
         return Download(path, headers=headers, media_type=media, filename=name)
 

@@ -225,3 +225,27 @@ def test_current_and_history_have_stable_urls_and_latest_redirects(served: Serve
     assert httpx.get(f"{served.base}/downloads/current/parquet/nope.parquet").status_code == 404
     page = httpx.get(f"{served.base}/downloads/").text
     assert url in page and "open_dataset" in page
+
+
+def test_current_files_are_revalidated_and_never_served_under_an_old_tag(
+    served: Served,
+) -> None:
+    """current/ and history/ change with every export: a cache must ask again (a day's files
+    never change and are cached a day); a file moved in before its listing is rewritten (a
+    crash between the two) is refused rather than labelled with the old file's SHA-256."""
+    url = f"{served.base}/downloads/current/parquet/projects.parquet"
+    first = httpx.get(url)
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-cache"
+    day = next(f.path for f in served.manifest.files if f.path.endswith(".parquet"))
+    assert httpx.get(f"{served.base}/downloads/{day}").headers["cache-control"] == (
+        "public, max-age=86400"
+    )
+    path = served.root / "parquet/current/projects.parquet"
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"newer bytes")  # what the next export moved in
+        refused = httpx.get(url)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    finally:
+        path.write_bytes(original)
+    assert httpx.get(url).content == first.content
