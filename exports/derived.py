@@ -37,7 +37,13 @@ from exports.scores import score_table
 from exports.source import open_source
 from exports.storage import Store
 from exports.tablefiles import naming, write_table
-from exports.versions import COMPILED_ENTITIES, apply_changes, change_schema, history_schema
+from exports.versions import (
+    COMPILED_ENTITIES,
+    apply_changes,
+    change_schema,
+    history_schema,
+    party_ids,
+)
 
 
 def fingerprint(store: Store, days: list[date]) -> str:
@@ -128,6 +134,7 @@ def _rebuild(
     staging = store.new_staging("derived")
     base = _history_start(store, old, days)
     files: list[FileEntry] = []
+    named: set[int] = set()
     for entity in COMPILED_ENTITIES:
         start = None
         todo = days
@@ -137,14 +144,16 @@ def _rebuild(
         history = fold_history(store, entity, todo, start)
         files += write_table(store, staging, "history", entity, history.schema, [history])
         current = current_of(history, entity)
+        named |= party_ids(current, entity)
         files += write_table(store, staging, "current", entity, current.schema, [current])
     with open_source(engine) as source, naming(source):
-        for part in state_partitions(newest):
+        scores = score_table(engine, newest)
+        named |= party_ids(scores, SCORES)  # every party a current/ file names is in parties
+        for part in state_partitions(newest, named):
             batches = (to_export(b, part.entity) for b in source.batches(part.select(),
                                                                         part.entity))  # fmt: skip
             files += write_table(store, staging, "current", part.entity,
                                  entity_schema(part.entity), batches)  # fmt: skip
-        scores = score_table(engine, newest)
         files += write_table(store, staging, "current", SCORES, scores.schema, [scores])
     derived = Derived(newest.isoformat(), built, files)
     for entry in files:

@@ -15,6 +15,7 @@ One tree per format (`parquet/`, `csv/`), so a folder reader never meets the oth
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -66,8 +67,11 @@ def month_end(day: date) -> bool:
     return day.day == calendar.monthrange(day.year, day.month)[1]
 
 
-def record_partitions(day: date, last: date | None = None) -> list[Partition]:
-    """The immutable records of `day` (or of `day` to `last`: a month's workbooks)."""
+def record_partitions(
+    day: date, last: date | None = None, late: Mapping[str, list[int]] | None = None
+) -> list[Partition]:
+    """The immutable records of `day` (or of `day` to `last`: a month's workbooks), and the
+    `late` ones by id (exports.late: arrived on `day` after their own day was dumped)."""
     where = {
         "notices": _published_on("published_at", day, last),
         "penalty_records": _published_on("published_at", day, last),
@@ -76,34 +80,35 @@ def record_partitions(day: date, last: date | None = None) -> list[Partition]:
         # A flag keeps the time it was first found while its finding stands (hub.flags).
         "flags": _published_on("detected_at", day, last),
     }
+    for entity, ids in (late or {}).items():
+        if ids:
+            where[entity] = f"({where[entity]}) OR id IN ({', '.join(str(int(i)) for i in ids)})"
     return [Partition(entity, where[entity]) for entity in RECORDS]
 
 
-def named_parties(day: date) -> str:
-    """The ids of parties some record published by the end of `day` names: a party appears
-    in a snapshot from the day it is first named, never before."""
+def named_parties(day: date, compiled: Collection[int]) -> str:
+    """The ids of parties named by the end of `day`: by a transaction or penalty record
+    published by then, or by the compiled state as of then (`compiled`: the party ids of the
+    rows exports.asof computed, never today's compiled tables, where a later award's supplier
+    already stands). A party appears in a snapshot from the day it is first named."""
     end = end_of(day)
-    projects = f"SELECT project_id FROM notices WHERE published_at < {end}"
+    ids = ", ".join(str(int(i)) for i in sorted(compiled)) or "NULL"
     return " UNION ".join(
         [
             f"SELECT purchaser_id FROM transactions WHERE published_at < {end}",
             f"SELECT supplier_id FROM transactions WHERE published_at < {end}",
             f"SELECT subject_id FROM penalty_records WHERE published_at < {end}",
-            f"SELECT purchaser_id FROM projects WHERE id IN ({projects})",
-            f"SELECT agency_id FROM projects WHERE id IN ({projects})",
-            f"SELECT supplier_id FROM contracts WHERE project_id IN ({projects})",
-            "SELECT s.party_id FROM award_suppliers s JOIN awards a ON a.id = s.award_pk "
-            f"WHERE a.project_id IN ({projects})",
-            "SELECT s.party_id FROM contract_suppliers s JOIN contracts c ON c.id = "
-            f"s.contract_pk WHERE c.project_id IN ({projects})",
+            f"SELECT party_id FROM flags WHERE detected_at < {end}",  # the standing flags'
+            f"SELECT id FROM parties WHERE id IN ({ids})",
         ]
     )
 
 
-def state_partitions(day: date) -> list[Partition]:
-    """Parties and standing flags as of the end of `day` (scores are computed: exports.scores)."""
+def state_partitions(day: date, compiled_parties: Collection[int]) -> list[Partition]:
+    """Parties and standing flags as of the end of `day` (scores are computed: exports.scores);
+    `compiled_parties`: the parties the compiled state as of that day names."""
     return [
-        Partition("parties", f"id IN ({named_parties(day)})"),
+        Partition("parties", f"id IN ({named_parties(day, compiled_parties)})"),
         # The findings standing when the day ended, as far as today's flags tell.
         Partition("flags", f"detected_at < {end_of(day)}"),
     ]

@@ -25,7 +25,7 @@ def score_rows(engine: Engine, day: date) -> list[dict[str, Any]]:
     rows = []
     with engine.connect() as conn:
         for group in Group:
-            scope = Scope(group, month_to=day.strftime("%Y-%m"))
+            scope = Scope(group, month_to=day.strftime("%Y-%m"), as_of=day)
             counts = score_counts(conn, scope, today=day)
             for key, month in sorted(counts, key=lambda km: (str(km[0]), km[1])):
                 rows.append(score_row(counts[(key, month)], group.name.lower(), key, month))

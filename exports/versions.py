@@ -24,6 +24,7 @@ from exports.asof import COMPILED_ENTITIES, changed_projects, iter_project_state
 from exports.partitions import end_of
 from exports.party_names import named_schema
 from exports.source import Source
+from schema.relations import party_id_columns
 from schema.versions import Validity
 
 __all__ = ["COMPILED_ENTITIES", "changed_projects"]  # re-exported for the writer and catalog
@@ -47,6 +48,15 @@ def row_schema(entity: str) -> pa.Schema:
     """The published columns of a compiled entity's rows (exports.asof computes them; each
     party id gets its name and credit code beside it)."""
     return named_schema(entity_schema(entity), entity)
+
+
+def party_ids(table: pa.Table, entity: str) -> set[int]:
+    """The parties a table of compiled rows names (purchaser, agency, suppliers, …)."""
+    found: set[int] = set()
+    for column in party_id_columns(entity):
+        if column in table.column_names:
+            found.update(pc.unique(table[column]).drop_null().to_pylist())
+    return found
 
 
 def projects_published_by(source: Source, day: date) -> list[int]:

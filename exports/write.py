@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from exports.arrow import entity_schema, to_export
 from exports.catalog import write_catalog
+from exports.late import late_records
 from exports.manifest import FileEntry, Manifest, manifest_path
 from exports.partitions import SCORES, month_end, record_partitions, state_partitions
 from exports.party_names import named_schema
@@ -34,6 +35,7 @@ from exports.versions import (
     change_schema,
     changed_projects,
     dated,
+    party_ids,
     projects_published_by,
     row_schema,
     states,
@@ -46,9 +48,10 @@ log = logging.getLogger(__name__)
 
 
 def write_records(source: Source, store: Store, staging: str, day: date) -> list[FileEntry]:
-    """The immutable records published (flags: first found) on `day`, streamed."""
+    """The immutable records published (flags: first found) on `day`, and those that arrived
+    on it after their own day was dumped (exports.late), streamed."""
     files = []
-    for part in record_partitions(day):
+    for part in record_partitions(day, late=late_records(source, store, day)):
         raw = source.batches(part.select(), part.entity)
         batches = (to_export(b, part.entity) for b in raw)
         files += write_table(store, staging, part.entity, part.entity,
@@ -60,6 +63,7 @@ def write_states(
     source: Source, store: Store, staging: str, folder: str, day: date, projects: list[int],
     schema_of: Callable[[str], pa.Schema],
     rows_of: Callable[[pa.Table, str], pa.Table] = lambda table, entity: table,
+    named: set[int] | None = None,
 ) -> list[FileEntry]:  # fmt: skip
     """Every compiled entity's rows of `projects` as of the end of `day` into `folder`, one
     chunk of projects at a time, all entities' files open at once (each chunk read once)."""
@@ -69,8 +73,10 @@ def write_states(
         for chunk in states(source, projects, day):
             for entity, table in chunk.items():
                 if table.num_rows:
-                    named = prepare(table, entity).cast(row_schema(entity))
-                    files[entity].write(rows_of(named, entity))
+                    if named is not None:
+                        named |= party_ids(table, entity)
+                    rows = prepare(table, entity).cast(row_schema(entity))
+                    files[entity].write(rows_of(rows, entity))
         return [entry for e in COMPILED_ENTITIES for entry in files[e].close()]
     except BaseException:
         for each in files.values():
@@ -113,12 +119,15 @@ def write_snapshots(
 ) -> list[FileEntry]:
     """`snapshots/<entity>/date=<month end>/`: the full state at the end of a month."""
     projects = projects_published_by(source, day)
-    files = write_states(source, store, staging, "snapshots", day, projects, row_schema)
-    for part in state_partitions(day):
+    named: set[int] = set()
+    files = write_states(source, store, staging, "snapshots", day, projects, row_schema,
+                         named=named)  # fmt: skip
+    scores = score_table(engine, day)
+    named |= party_ids(scores, SCORES)  # every party a snapshot file names is in its parties
+    for part in state_partitions(day, named):
         batches = (to_export(b, part.entity) for b in source.batches(part.select(), part.entity))
         files += write_table(store, staging, f"snapshots/{part.entity}", part.entity,
                              entity_schema(part.entity), batches, day)  # fmt: skip
-    scores = score_table(engine, day)
     files += write_table(store, staging, f"snapshots/{SCORES}", SCORES, scores.schema,
                          [scores], day)  # fmt: skip
     return files
@@ -145,7 +154,14 @@ def read_watermark(source: Source, day: date) -> dict[str, Any]:
         for table in ("notices", "transactions", "penalty_records")
     ]
     known = [t for t in latest if t is not None]
-    return {"ingestion_id": ingestion, "published_at": max(known) if known else None}
+    # The newest receipt the cut saw: a record received later is late for this day (exports.late).
+    received = [
+        _time_text(source.scalar(f"SELECT max(received_at) FROM {table}"))
+        for table in ("notices", "transactions", "penalty_records")
+    ]
+    arrived = [t for t in received if t is not None]
+    return {"ingestion_id": ingestion, "published_at": max(known) if known else None,
+            "received_at": max(arrived) if arrived else None}  # fmt: skip
 
 
 def write_ocds(

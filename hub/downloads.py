@@ -14,6 +14,7 @@ ignored (200), an unsatisfiable one is 416, If-None-Match compares weakly, If-Ra
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import stat
@@ -192,9 +193,9 @@ def _served(store: Store, relative: str) -> FileEntry | bool | None:
         listed = derived(store)
         return next((f for f in listed.files if f.path == relative), None) if listed else None
     for part in relative.split("/"):
-        if part.startswith("date="):
+        if part.startswith(("date=", "month=")):
             try:
-                day = date.fromisoformat(part[5:])
+                day = _listed_on(part)
             except ValueError:
                 return None
             manifest = _manifest(store, day)
@@ -202,6 +203,15 @@ def _served(store: Store, relative: str) -> FileEntry | bool | None:
                 return None
             return next((f for f in manifest.files if f.path == relative), None)
     return None
+
+
+def _listed_on(part: str) -> date:
+    """The day whose manifest lists a file: its `date=` folder, or for a month's Excel
+    workbook (`month=YYYY-MM`) the month's last day, whose export writes it."""
+    if part.startswith("date="):
+        return date.fromisoformat(part[5:])
+    first = date.fromisoformat(part[6:] + "-01")
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
 def _opaque(tag: str) -> str:

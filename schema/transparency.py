@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, extract, func, or_, select
+from sqlalchemy import Connection, and_, case, extract, func, or_, select, true
 
 from schema.codes import region_prefix
 from schema.flags import CONTRACT_DAYS
@@ -116,6 +116,12 @@ class Scope:
     key: Any = None
     region_code: str | None = None
     as_one: bool = False
+    as_of: date | None = None  # only what was published by the end of this day (dumps)
+
+    @property
+    def before(self) -> datetime | None:
+        """The first instant after `as_of`, Beijing time."""
+        return datetime.combine(self.as_of + timedelta(days=1), time()) if self.as_of else None
 
 
 def month_of(conn: Connection, column: Any) -> Any:
@@ -141,7 +147,8 @@ def _narrow(conn: Connection, query: Any, scope: Scope, moment: Any) -> Any:
     key = PROJECTS.c[scope.group.value]
     clauses = [month >= scope.month_from if scope.month_from else None,
                month <= scope.month_to if scope.month_to else None,
-               key == scope.key if scope.key is not None else None]  # fmt: skip
+               key == scope.key if scope.key is not None else None,
+               moment < scope.before if scope.before else None]  # fmt: skip
     if scope.region_code is not None and scope.region_code != "100000":
         clauses.append(PROJECTS.c.region_code.like(region_prefix(scope.region_code) + "%"))
     if not scope.as_one:
@@ -163,6 +170,7 @@ def _project_query(conn: Connection, scope: Scope, today: date) -> Any:
         func.max(_flag(n.notice_type == "contract")).label("contract"),
         func.max(_flag(n.notice_type == "termination")).label("terminated"),
         func.min(case((n.notice_type == "result", n.published_at))).label("first_result"),
+    ).where(n.published_at < scope.before if scope.before else true()
     ).group_by(n.project_id).subquery()  # fmt: skip
     f = FLAGS.c
     late = and_(f.code.in_(LATENESS_CODES), f.severity != "low")
@@ -170,7 +178,9 @@ def _project_query(conn: Connection, scope: Scope, today: date) -> Any:
         f.project_id,
         func.sum(_flag(late)).label("late"),
         func.max(_flag(f.severity.in_(("high", "medium")))).label("serious"),
-    ).where(f.project_id.is_not(None)).group_by(f.project_id).subquery()  # fmt: skip
+    ).where(f.project_id.is_not(None),
+            f.detected_at < scope.before if scope.before else true()
+    ).group_by(f.project_id).subquery()  # fmt: skip
     p, k = PROJECTS.c, kinds.c
     single = p.procurement_method == "limited"
     out = or_(k.result == 1, k.contract == 1)
@@ -211,6 +221,8 @@ def _award_query(conn: Connection, scope: Scope) -> Any:
     ).select_from(
         AWARDS.join(PROJECTS, p.id == a.project_id).outerjoin(named, named.c.award_pk == a.id)
     )  # fmt: skip
+    if scope.before:  # the compiled tables hold today's awards: those decided by then
+        query = query.where(or_(a.decision_date.is_(None), a.decision_date < scope.before))
     return _narrow(conn, query, scope, p.first_published_at)
 
 
@@ -222,6 +234,8 @@ def _contract_query(conn: Connection, scope: Scope) -> Any:
                  + _flag(c.supplier_id.is_not(None))).label("fields_present"),
         func.sum(_flag(c.date_signed.is_not(None))).label("deadlines"),
     ).select_from(CONTRACTS.join(PROJECTS, p.id == c.project_id))  # fmt: skip
+    if scope.before:  # today's contracts: those signed by then
+        query = query.where(or_(c.date_signed.is_(None), c.date_signed < scope.before))
     return _narrow(conn, query, scope, p.first_published_at)
 
 

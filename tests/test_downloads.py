@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import socket
 from collections.abc import Iterator
@@ -249,3 +250,26 @@ def test_current_files_are_revalidated_and_never_served_under_an_old_tag(
     finally:
         path.write_bytes(original)
     assert httpx.get(url).content == first.content
+
+
+def test_a_months_excel_workbook_is_served(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """`xlsx/<record>/month=YYYY-MM/` is listed by the month's last day's manifest and
+    served from it, as its `/downloads/` link promises."""
+    with fresh_database("sqlite", request, tmp_path) as url:
+        root = tmp_path / "out"
+        app = create_app(Settings(url, str(root), None))
+        engine = app.state.engine
+        files = generate(tmp_path / "demo", projects=2, transactions=40, penalties=0)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT min(published_at) FROM transactions")).scalar()
+        start = datetime.fromisoformat(str(first)).date()
+        last = start.replace(day=calendar.monthrange(start.year, start.month)[1])
+        manifest = export_day(engine, str(root), last)
+        [entry] = [f for f in manifest.files if f.path.startswith("xlsx/transactions/month=")]
+        with running(app) as base:
+            found = httpx.get(f"{base}/downloads/{entry.path}")
+        assert found.status_code == 200
+        assert hashlib.sha256(found.content).hexdigest() == entry.sha256
+        assert found.headers["content-type"].startswith("application/vnd.openxmlformats")
+        engine.dispose()

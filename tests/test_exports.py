@@ -27,7 +27,7 @@ from exports.arrow import entity_schema, export_fields
 from exports.formats import neutralise_formulas
 from exports.manifest import Manifest, manifest_path
 from exports.party_names import named_schema
-from exports.schedule import DailyExport, export_range, unpublished_days
+from exports.schedule import DailyExport, beijing_today, export_range, unpublished_days
 from exports.storage import open_store
 from exports.write import export_day
 from hub.demo import generate
@@ -441,7 +441,11 @@ def test_cli_exports_a_day_and_refuses_one_not_over(dumped: Dumped, tmp_path: Pa
     assert again.returncode == 0 and "2024-03-04: already published" in again.stdout
     assert (tmp_path / manifest_path(date(2024, 3, 3))).exists()
     future = caigou("--date", "2999-01-01")
-    assert future.returncode == 2 and "--force" in future.stderr
+    assert future.returncode == 2 and "has not begun" in future.stderr
+    forced = caigou("--date", "2999-01-01", "--force")  # nothing to publish for it yet
+    assert forced.returncode == 2 and not (tmp_path / manifest_path(date(2999, 1, 1))).exists()
+    today = caigou("--date", beijing_today().isoformat())
+    assert today.returncode == 2 and "--force" in today.stderr
 
 
 CRASHING_IN_REFRESH = """
@@ -487,3 +491,46 @@ def test_a_crash_while_current_is_rebuilt_is_repaired_by_the_next_run(
     for entry in expected.files:
         assert (root / entry.path).read_bytes() == (dumped.root / entry.path).read_bytes()
     assert list((root / ".staging").iterdir()) == []
+
+
+def test_a_record_arriving_after_its_day_was_dumped_goes_out_on_the_day_it_arrives(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """An order published on P but pushed after P's dump was cut is in the files of the day
+    it arrived (never lost); a backfill cut after it arrived lists it once, on P."""
+    with fresh_database(dialect, request, tmp_path) as url:
+        engine = make_engine(url)
+        files = generate(tmp_path / "demo", projects=2, transactions=20, penalties=0)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        with engine.begin() as conn:
+            add_publisher(conn, "测试电子卖场", PublisherRole.trading_platform, ["220000"],
+                          [RecordKind.transaction])  # fmt: skip
+        day = _records_day_of(engine, "transactions")
+        live, backfill = tmp_path / "live", tmp_path / "backfill"
+        export_day(engine, str(live), day)  # P is dumped ...
+        late = write_csv(tmp_path / "late.csv", [transaction(
+            "DDLATE0001", published_at=f"{day}T09:00:00+08:00")])  # fmt: skip
+        assert ingest_file(engine, late, "测试电子卖场", kind=RecordKind.transaction).accepted == 1
+        with engine.connect() as conn:  # ... then the order arrives, published on P
+            received = conn.execute(
+                text("SELECT received_at FROM transactions WHERE order_id = 'DDLATE0001'")
+            ).scalar()
+        arrived = datetime.fromisoformat(str(received)).date()
+
+        def orders(root: Path, on: date) -> list[str]:
+            path = root / f"parquet/transactions/date={on}/transactions.parquet"
+            return pq.read_table(path)["order_id"].to_pylist() if path.exists() else []
+
+        export_day(engine, str(live), arrived)
+        assert "DDLATE0001" not in orders(live, day) and "DDLATE0001" in orders(live, arrived)
+        for on in (day, arrived):  # cut after it arrived: on its publish day only
+            export_day(engine, str(backfill), on)
+        assert "DDLATE0001" in orders(backfill, day)
+        assert "DDLATE0001" not in orders(backfill, arrived)
+        engine.dispose()
+
+
+def _records_day_of(engine: Engine, table: str) -> date:
+    with engine.connect() as conn:
+        value = conn.execute(text(f"SELECT min(published_at) FROM {table}")).scalar()
+    return (value if isinstance(value, datetime) else datetime.fromisoformat(str(value))).date()

@@ -229,3 +229,30 @@ def test_out_of_order_backfill_and_forced_reexport_give_the_same_files(exported:
     assert _files(shuffled) == expected
     export_days(exported.engine, str(shuffled), [days[len(days) // 3]], force=True)
     assert _files(shuffled) == expected
+
+
+def test_a_month_end_snapshot_holds_exactly_the_parties_named_by_then(exported: Exported) -> None:
+    """No supplier of an award decided later sits in an earlier snapshot of parties: the
+    parties are those the snapshot's own rows and the records published by then name."""
+    root = exported.root / "parquet"
+    [first, *_] = sorted(p.name for p in (root / "snapshots" / "parties").iterdir())
+    day = date.fromisoformat(first.removeprefix("date="))
+    named: set[int] = set()
+    for folder in (root / "snapshots").iterdir():
+        if folder.name in ("parties", "transparency_scores"):
+            continue
+        table = pq.read_table(folder / first / f"{folder.name}.parquet")
+        for column in ("purchaser_id", "agency_id", "supplier_id", "party_id"):
+            if column in table.column_names:
+                named |= set(table[column].drop_null().to_pylist())
+    end = f"'{day + timedelta(days=1)}'"
+    with exported.engine.connect() as conn:
+        named |= set(conn.execute(text(
+            f"SELECT purchaser_id FROM transactions WHERE published_at < {end} UNION "
+            f"SELECT supplier_id FROM transactions WHERE published_at < {end} UNION "
+            f"SELECT subject_id FROM penalty_records WHERE published_at < {end}"
+        )).scalars())  # fmt: skip
+        everyone = conn.execute(text("SELECT count(*) FROM parties")).scalar_one()
+    parties = set(pq.read_table(root / "snapshots/parties" / first / "parties.parquet")["id"]
+                  .to_pylist())  # fmt: skip
+    assert parties == named and len(parties) < everyone

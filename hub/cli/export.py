@@ -65,6 +65,10 @@ def export(
     if last < first:
         err.print(f"[red]error:[/red] --to {last} is before --from {first}")
         raise typer.Exit(2)
+    if last > today:  # even forced: its records would land in a day already published
+        err.print(f"[red]error:[/red] {last} has not begun in Beijing (today is {today}); "
+                  "nothing can be published for it yet")  # fmt: skip
+        raise typer.Exit(2)
     if last >= today and not force:
         err.print(f"[red]error:[/red] {last} has not ended in Beijing (today is {today}); a "
                   "published day is not redone, so export it tomorrow or pass --force")  # fmt: skip
