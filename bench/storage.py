@@ -13,8 +13,10 @@ Transactions, penalties and data-quality issues are immutable, the same in both 
 and left out of both; so are OCDS packages, manifests and the month-end Excel workbooks.
 
 Sampling: old full snapshots are written on every 7th day, day 1 and each of the last 30
-days, linearly interpolated in between; `history/` is folded every day but written (counted)
-on day 1, every month end and the last day, as are `current/` and the month-end snapshots
+days, linearly interpolated in between; `history/` is folded every day from the first
+simulated notice (the lead-in before day 1 too, whose change files are not counted, so that
+day 1 starts from a hub in steady state) but written (counted) on day 1, every month end and
+the last day, as are `current/` and the month-end snapshots
 (history and current interpolated in between). The interpolation error on sampled points is
 printed (max of |measured - line through its neighbours| / measured). Three years: daily
 partitions at their mean daily size, sampled series fitted by a straight line in the day.
@@ -75,6 +77,9 @@ def run(sim: Simulation, meter: Meter, days: int) -> dict[str, Any]:
     none = np.zeros(0, dtype=np.int64)
     layout = NewLayout(sim, meter)
     began = time.perf_counter()
+    for day in range(int(sim.ev["day"].min()), 1):  # the lead-in: history before day 1
+        layout.day(day, sim.by_day.get(day, none), measure=False)
+    print(f"lead-in folded: {time.perf_counter() - began:.0f} s", flush=True)
     for day in range(1, days + 1):
         events = sim.by_day.get(day, none)
         ids = []

@@ -127,8 +127,9 @@ class NewLayout:
         self.sim, self.meter = sim, meter
         self.history: dict[str, pa.Table | None] = dict.fromkeys(COMPILED_ENTITIES)
 
-    def day(self, day: int, events: np.ndarray) -> np.ndarray:
-        """`changes/` of the day (measured), folded into the history; quiet days write none."""
+    def day(self, day: int, events: np.ndarray, measure: bool = True) -> np.ndarray:
+        """`changes/` of the day (measured unless a lead-in day), folded into the history;
+        quiet days write none."""
         total = np.zeros(len(WRITERS), dtype=np.int64)
         if not len(events):
             return total
@@ -136,7 +137,8 @@ class NewLayout:
         projects = pa.array(self.sim.ev["j"][events] + 1, pa.int64())
         for entity in COMPILED_ENTITIES:
             rows = dated(named(self.sim, entity, changed(self.sim, entity, events)), when)
-            total += self.meter(rows, change_schema(entity))
+            if measure:
+                total += self.meter(rows, change_schema(entity))
             self.history[entity] = apply_changes(self.history[entity], rows, projects, when, entity)
         return total
 
