@@ -43,12 +43,13 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.storage_demo import load_demo, old_schema, read_templates
-from bench.storage_model import BASE, PARTY_IDS, Simulation, build_simulation, grouped
+from bench.storage_model import BASE, PARTY_IDS, Simulation, build_simulation, day_date, grouped
 from bench.storage_schemes import (
     OLD_DAILY,
     Meter,
     NewLayout,
     changed,
+    excel_bytes,
     named,
     old_snapshots,
     old_table,
@@ -61,8 +62,21 @@ LAST = 30  # the last month: every day measured
 YEARS3 = 1095
 
 
-def run(sim: Simulation, meter: Meter, days: int) -> dict[str, Any]:
-    """Both schemes, day by day; sampled series where a day's files are full copies."""
+def month_records(sim: Simulation, day: int) -> dict[str, pa.Table]:
+    """The records of the month ending on `day` as its workbooks hold them (notices, flags)."""
+    first = day - day_date(day).day + 1
+    notices, flags = sim.rows["notices"], sim.rows["flags"]
+    month = pa.array((notices.appear >= first) & (notices.appear <= day))
+    found = pa.array((flags.appear >= first) & (flags.appear <= day))
+    return {
+        "notices": old_table("notices", notices.table.filter(month)),
+        "flags": named(sim, "flags", flags.table.filter(found)),
+    }
+
+
+def run(sim: Simulation, meter: Meter, days: int, excel: bool = False) -> dict[str, Any]:
+    """Both schemes, day by day; sampled series where a day's files are full copies; with
+    `excel`, the workbooks of the last month end (snapshots and the month's records)."""
     daily: dict[str, np.ndarray] = defaultdict(lambda: np.zeros((days + 1, len(WRITERS)), int))
     month_ends = [d for d in range(1, days + 1) if (BASE + timedelta(days=d)).day == 1]
     old_days = sorted(
@@ -76,6 +90,7 @@ def run(sim: Simulation, meter: Meter, days: int) -> dict[str, Any]:
     notice_days, flag_days = grouped(notices.appear), grouped(flags.appear)
     none = np.zeros(0, dtype=np.int64)
     layout = NewLayout(sim, meter)
+    excel_at: dict[int, int] = {}
     began = time.perf_counter()
     for day in range(int(sim.ev["day"].min()), 1):  # the lead-in: history before day 1
         layout.day(day, sim.by_day.get(day, none), measure=False)
@@ -116,10 +131,23 @@ def run(sim: Simulation, meter: Meter, days: int) -> dict[str, Any]:
             current, snapshot = layout.state_bytes(day)
             series["new current/"][day] = current
             series["new snapshot (size, written at month ends)"][day] = snapshot
+            if excel and day == month_ends[-1]:
+                began_excel = time.perf_counter()
+                books = layout.snapshot(day) | {
+                    f"{name} (month)": table for name, table in month_records(sim, day).items()
+                }
+                excel_at[day] = excel_bytes(meter.folder, books, day)
+                print(f"Excel workbooks: {time.perf_counter() - began_excel:.0f} s", flush=True)
         if day % 30 == 0 or day == days:
             print(f"day {day}: {time.perf_counter() - began:.0f} s", flush=True)
     rows = {e: 0 if t is None else t.num_rows for e, t in layout.history.items()}
-    return {"daily": daily, "series": series, "month_ends": month_ends, "history_rows": rows}
+    return {
+        "daily": daily,
+        "series": series,
+        "month_ends": month_ends,
+        "history_rows": rows,
+        "excel": excel_at,
+    }
 
 
 def every_day(points: dict[int, np.ndarray], days: int) -> np.ndarray:
@@ -250,6 +278,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tmp-dir", type=Path, default=None)
+    parser.add_argument(
+        "--excel", action="store_true", help="also the last month end's Excel workbooks"
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="caigou-storage-", dir=args.tmp_dir) as folder:
@@ -269,9 +300,12 @@ def main() -> None:
             print(f"  {entity}: {sim.rows[entity].table.num_rows:,} rows")
         late = received_late(sim)
         print(f"  notices received on a later day than published: {late:,}")
-        result = run(sim, Meter(root), args.days)
+        result = run(sim, Meter(root), args.days, args.excel)
     report(result, args.days)
     print("history/ rows (versions):", result["history_rows"])
+    for day, size in result["excel"].items():
+        print(f"Excel, apart: the workbooks of month end day {day} (its snapshots and the "
+              f"month's notices and flags), {mb(size)} MB")  # fmt: skip
     print(f"\n{time.perf_counter() - began:.0f} s; load average {os.getloadavg()}")
 
 

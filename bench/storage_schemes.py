@@ -15,6 +15,8 @@ files; month-end snapshots are the same state without `valid_from`.
 from __future__ import annotations
 
 import os
+import shutil
+from datetime import datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,9 @@ from exports.arrow import entity_schema
 from exports.derived import current_of
 from exports.formats import ROW_GROUP_ROWS, WRITERS
 from exports.party_names import add_party_names
+from exports.storage import open_store
 from exports.versions import COMPILED_ENTITIES, apply_changes, change_schema, dated, row_schema
+from exports.xlsx import write_workbooks
 
 STATUSES = pa.array(["planning", "tendering", "awarded", "contracted", "completed", "terminated"])
 OLD_DAILY = tuple(e for e in COMPILED_ENTITIES if e != "award_suppliers")  # not exported then
@@ -61,10 +65,7 @@ def named(sim: Simulation, entity: str, table: pa.Table) -> pa.Table:
     """The rows as the new layout publishes them: the export columns (no surrogate ids of
     compiled rows), each party id's name and credit code beside it."""
     plain = table.select(entity_schema(entity).names)
-    with_names = add_party_names(plain, entity, sim.party_names)
-    if entity in COMPILED_ENTITIES:
-        return with_names.cast(row_schema(entity))
-    return with_names
+    return add_party_names(plain, entity, sim.party_names).cast(row_schema(entity))
 
 
 def project_versions(sim: Simulation, events: np.ndarray) -> pa.Table:
@@ -150,23 +151,51 @@ class NewLayout:
                 total += self.meter(table, table.schema)
         return total
 
+    def others(self, day: int) -> dict[str, pa.Table]:
+        """The state files besides the compiled entities: parties, standing flags, scores."""
+        parties, flags, scores = standing(self.sim, day)
+        return {
+            "parties": parties,
+            "flags": named(self.sim, "flags", flags),
+            "transparency_scores": named(self.sim, "transparency_scores", scores),
+        }
+
+    def snapshot(self, day: int) -> dict[str, pa.Table]:
+        """A month-end snapshot's tables: the open versions without `valid_from`, others."""
+        tables = {
+            entity: current_of(table, entity).drop_columns(["valid_from"]).cast(row_schema(entity))
+            for entity, table in self.history.items()
+            if table is not None
+        }
+        return tables | self.others(day)
+
     def state_bytes(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         """(`current/`, a month-end snapshot) at the end of `day`: the compiled entities' open
         versions (with, resp. without, `valid_from`), parties, standing flags and scores."""
         current = np.zeros(len(WRITERS), dtype=np.int64)
-        snapshot = np.zeros(len(WRITERS), dtype=np.int64)
         for entity, table in self.history.items():
-            if table is None:
-                continue
-            rows = current_of(table, entity)
-            current += self.meter(rows, rows.schema)
-            snapshot += self.meter(rows.drop_columns(["valid_from"]), row_schema(entity))
-        parties, flags, scores = standing(self.sim, day)
-        others = (
-            self.meter(parties, entity_schema("parties"))
-            + self.meter(named(self.sim, "flags", flags), row_schema("flags"))
-            + self.meter(
-                named(self.sim, "transparency_scores", scores), row_schema("transparency_scores")
-            )
+            if table is not None:
+                rows = current_of(table, entity)
+                current += self.meter(rows, rows.schema)
+        others = sum(
+            (self.meter(t, t.schema) for t in self.others(day).values()),
+            np.zeros(len(WRITERS), dtype=np.int64),
         )
-        return current + others, snapshot + others
+        snapshot = sum(
+            (self.meter(t, t.schema) for t in self.snapshot(day).values()),
+            np.zeros(len(WRITERS), dtype=np.int64),
+        )
+        return current + others, snapshot
+
+
+def excel_bytes(folder: Path, tables: dict[str, pa.Table], day: int) -> int:
+    """Bytes of the month-end workbooks (exports.xlsx.write_workbooks) of `tables`."""
+    store = open_store(str(folder))
+    created = datetime.combine(day_date(day), time())
+    total = 0
+    for name, table in tables.items():
+        batches = table.to_batches(max_chunksize=65_536)
+        for entry in write_workbooks(store, "xlsx", name, name, table.schema, batches, created):
+            total += entry.bytes
+    shutil.rmtree(folder / "xlsx")
+    return total
