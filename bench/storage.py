@@ -10,18 +10,20 @@ real writers (`exports.formats.WRITERS`: zstd Parquet, CSV with BOM) into a temp
 counted and deleted. The model: bench/storage_demo.py (templates from the demo) and
 bench/storage_model.py (the simulated year); the schemes: bench/storage_schemes.py.
 Transactions, penalties and data-quality issues are immutable, the same in both schemes,
-and left out of both; so are OCDS packages, manifests and the month-end Excel workbooks.
+and left out of both; so are OCDS packages and manifests. The month-end Excel workbooks
+(exports/xlsx.py) are slow to write (a Python call per cell): `--excel` writes those of the
+last month end only (its snapshots and the month's notices and flags) and counts them apart.
 
 Sampling: old full snapshots are written on every 7th day, day 1 and each of the last 30
 days, linearly interpolated in between; `history/` is folded every day from the first
 simulated notice (the lead-in before day 1 too, whose change files are not counted, so that
 day 1 starts from a hub in steady state) but written (counted) on day 1, every month end and
-the last day, as are `current/` and the month-end snapshots
-(history and current interpolated in between). The interpolation error on sampled points is
-printed (max of |measured - line through its neighbours| / measured). Three years: daily
-partitions at their mean daily size, sampled series fitted by a straight line in the day.
+the last day, as are `current/` and the month-end snapshots (history and current
+interpolated in between). The interpolation error on sampled points is printed (max of
+|measured - line through its neighbours| / measured). Three years: daily partitions at their
+mean daily size, sampled series fitted by a straight line in the day.
 
-    python bench/storage.py [--projects 100000] [--days 365] [--seed 7]
+    python bench/storage.py [--projects 100000] [--days 365] [--seed 7] [--excel]
 """
 
 from __future__ import annotations
