@@ -17,6 +17,7 @@ from jsonschema import Draft4Validator
 from sqlalchemy import Engine, select
 
 from exports.ocds import release_package
+from exports.ocds_schema import merge_patch
 from exports.write import export_day
 from hub.app import create_app
 from hub.config import Settings
@@ -233,24 +234,11 @@ def publish(engine: Engine, publisher: str, releases: list[dict[str, Any]]) -> N
     assert result.status == "accepted", result.refusals
 
 
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386, as OCDS applies an extension's release-schema.json to the core schema."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge_patch(merged.get(key), value)
-    return merged
-
-
 def test_the_caigou_extension_schema_takes_the_fields_and_refuses_wrong_types() -> None:
     with zipfile.ZipFile(STANDARD_ZIP) as archive:
         core = json.loads(archive.read("standard-1__1__5/schema/release-schema.json"))
     extension = EXTENSION / "release-schema.json"
-    schema = _merge_patch(core, json.loads(extension.read_text("utf-8")))
+    schema = merge_patch(core, json.loads(extension.read_text("utf-8")))
     metadata = json.loads((EXTENSION / "extension.json").read_text("utf-8"))
     assert metadata["schemas"] == ["release-schema.json"]
     for codelist in metadata["codelists"]:
