@@ -5,11 +5,13 @@ Against a running hub on SQLite and PostgreSQL, with the demo loaded through the
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, text
 
@@ -213,3 +215,20 @@ def test_transaction_stats_take_the_publish_time_range(hub: Hub) -> None:
         start=datetime(2024, 3, 1), end=datetime(2024, 4, 1),
     )  # fmt: skip
     assert sum(row["count"] for row in rows) == expected > 0
+
+
+@pytest.mark.parametrize("field", list(LISTS))
+def test_a_cursor_forged_with_a_time_offset_is_refused(hub: Hub, field: str) -> None:
+    """The API hands out naive Beijing times in cursors; one carrying an offset would be read
+    one way by SQLite and another by PostgreSQL, so it is refused as not the API's."""
+    order = {"field": "RECEIVED_AT", "direction": "ASC"}
+    first = hub.data(page_query(field), {"orderBy": order, "first": 1})[field]
+    cursor = first["pageInfo"]["endCursor"]
+    values = orjson.loads(base64.urlsafe_b64decode(cursor))
+    forged = [["dt", v[1] + "+05:00"] if isinstance(v, list) and v[0] == "dt" else v
+              for v in values]  # fmt: skip
+    token = base64.urlsafe_b64encode(orjson.dumps(forged)).decode()
+    assert token != cursor
+    answer = hub.query(page_query(field), {"orderBy": order, "first": 1, "after": token})
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+    assert "is not a cursor given by this API" in answer["errors"][0]["message"]

@@ -80,6 +80,10 @@ def _decode_value(value: Any) -> Any:
     if isinstance(value, list):
         kind, text = value
         decoded = _DECODERS[kind](text)
+        if isinstance(decoded, datetime) and decoded.tzinfo is not None:
+            # Stored times are naive Beijing time; the API never hands out an offset, and
+            # SQLite and PostgreSQL would each read one differently.
+            raise ValueError("a time with an offset")
         if isinstance(decoded, Decimal) and not (decoded.is_finite() and abs(decoded) < 10**18):
             raise ValueError("not an amount")
         return decoded
