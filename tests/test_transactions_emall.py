@@ -273,8 +273,8 @@ def test_dumps_carry_four_decimals_and_negative_returns(engine, mall, tmp_path: 
     assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == 2
     day = stored(engine)["ZP1"].published_at.date()
     export_day(engine, str(tmp_path / "out"), day)
-    folder = tmp_path / "out" / f"transactions/date={day}"
-    table = pq.read_table(folder / "transactions.parquet")
+    folder = f"transactions/date={day}/transactions"
+    table = pq.read_table(tmp_path / "out" / f"parquet/{folder}.parquet")
     assert table.schema.field("unit_price").type == pa.decimal128(18, 4)
     got = {r["order_id"]: r for r in table.to_pylist()}
     assert got["ZP1"]["unit_price"] == Decimal("0.0050")
@@ -282,7 +282,7 @@ def test_dumps_carry_four_decimals_and_negative_returns(engine, mall, tmp_path: 
         Decimal("-500.000"), Decimal("-2.50")
     )  # fmt: skip
     assert got["ZP1-R1"]["return_of"] == "ZP1"
-    csv_text = (folder / "transactions.csv").read_text("utf-8-sig")
+    csv_text = (tmp_path / "out" / f"csv/{folder}.csv").read_text("utf-8-sig")
     assert '"ZP1-R1"' in csv_text and "0.0050" in csv_text and "-2.50" in csv_text
 
 
