@@ -56,8 +56,9 @@ from bench.storage_schemes import (
     old_snapshots,
     old_table,
 )
+from exports.asof import COMPILED_ENTITIES
 from exports.formats import WRITERS
-from exports.versions import COMPILED_ENTITIES, row_schema
+from exports.versions import row_schema
 
 SNAPSHOT_EVERY = 7
 LAST = 30  # the last month: every day measured

@@ -25,11 +25,12 @@ import pyarrow as pa
 from bench.storage_demo import old_schema
 from bench.storage_model import Simulation, day_date
 from exports.arrow import entity_schema
+from exports.asof import COMPILED_ENTITIES
 from exports.derived import current_of
 from exports.formats import ROW_GROUP_ROWS, WRITERS
 from exports.party_names import add_party_names
 from exports.storage import open_store
-from exports.versions import COMPILED_ENTITIES, apply_changes, change_schema, dated, row_schema
+from exports.versions import apply_changes, change_schema, dated, row_schema
 from exports.xlsx import write_workbooks
 
 STATUSES = pa.array(["planning", "tendering", "awarded", "contracted", "completed", "terminated"])

@@ -22,14 +22,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
 from exports.arrow import entity_schema
-from exports.source import Source
+from exports.partitions import end_of, id_list, start_of
+from exports.source import Source, as_datetime
 from schema.codes import CodeError, check_uscc, normalise_name
 from schema.compiled import CODE_SCHEMES, CompiledProject, compile_notices, party_by_name
 from schema.types import PartyRole
@@ -67,32 +68,18 @@ class _Notice:
     payload: dict[str, Any]
 
 
-def _bounds(day: date) -> tuple[str, str]:
-    """Literals for the day's start and end: text comparison works on SQLite's ISO text and
-    on PostgreSQL timestamps alike."""
-    return day.isoformat(), (day + timedelta(days=1)).isoformat()
-
-
-def _ids(values: Iterable[int]) -> str:
-    return ", ".join(str(int(v)) for v in values) or "NULL"
-
-
 def _text(values: Iterable[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "NULL"
-
-
-def _moment(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def changed_projects(source: Source, day: date) -> list[int]:
     """Projects whose as-of state changed on `day`: a notice published that day, or received
     that day while published before it (a late arrival changes the day it arrives)."""
-    start, end = _bounds(day)
+    start, end = start_of(day), end_of(day)
     sql = (
         "SELECT DISTINCT project_id FROM notices WHERE "
-        f"(published_at >= '{start}' AND published_at < '{end}') OR "
-        f"(received_at >= '{start}' AND received_at < '{end}' AND published_at < '{start}') "
+        f"(published_at >= {start} AND published_at < {end}) OR "
+        f"(received_at >= {start} AND received_at < {end} AND published_at < {start}) "
         "ORDER BY project_id"
     )
     return [int(row[0]) for row in source.rows(sql)]
@@ -124,18 +111,17 @@ def iter_project_states(
 
 
 def _chunk_rows(source: Source, ids: Sequence[int], day: date) -> dict[str, list[dict]]:
-    _, end = _bounds(day)
     notices: dict[int, list[_Notice]] = defaultdict(list)
     sql = (
         "SELECT project_id, id, notice_type, published_at, payload FROM notices "
-        f"WHERE project_id IN ({_ids(ids)}) AND published_at < '{end}' "
+        f"WHERE project_id IN ({id_list(ids)}) AND published_at < {end_of(day)} "
         "ORDER BY project_id, published_at, id"
     )
     for project_id, notice_id, notice_type, published_at, payload in source.rows(sql):
         notices[int(project_id)].append(
-            _Notice(int(notice_id), notice_type, _moment(published_at), orjson.loads(payload))
+            _Notice(int(notice_id), notice_type, as_datetime(published_at), orjson.loads(payload))
         )
-    known = source.rows(f"SELECT id, ocid, region_code FROM projects WHERE id IN ({_ids(ids)})")
+    known = source.rows(f"SELECT id, ocid, region_code FROM projects WHERE id IN ({id_list(ids)})")
     lookup = PartyFinder(source, [n.payload for ns in notices.values() for n in ns])
     rows: dict[str, list[dict]] = {e: [] for e in COMPILED_ENTITIES}
     for project_id, ocid, region_code in sorted(known):

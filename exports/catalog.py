@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from exports.arrow import entity_schema
-from exports.asof import KEYS
+from exports.asof import COMPILED_ENTITIES, KEYS
 from exports.licence import Licence
 from exports.manifest import (
     Derived,
@@ -31,7 +31,7 @@ from exports.partitions import RECORDS, SCORES
 from exports.party_names import named_schema
 from exports.relations import foreign_keys
 from exports.storage import Store
-from exports.versions import COMPILED_ENTITIES, change_schema, history_schema
+from exports.versions import change_schema, history_schema
 
 FRICTIONLESS_TYPES: dict[type, str] = {
     int: "integer",

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from exports.arrow import entity_schema, to_export
+from exports.asof import COMPILED_ENTITIES
 from exports.catalog import write_catalog
 from exports.manifest import (
     DERIVED,
@@ -38,7 +39,6 @@ from exports.source import open_source
 from exports.storage import Store
 from exports.tablefiles import naming, write_table
 from exports.versions import (
-    COMPILED_ENTITIES,
     apply_changes,
     change_schema,
     history_schema,

@@ -14,38 +14,34 @@ the same files.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime
 
 from exports.manifest import read_manifest
-from exports.source import Source
+from exports.partitions import end_of, start_of
+from exports.source import Source, as_datetime
 from exports.storage import Store
 
 LATE_ENTITIES = ("notices", "penalty_records", "transactions")
 
 
-def _moment(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def late_records(source: Source, store: Store, day: date) -> dict[str, list[int]]:
     """Ids per entity of records received on `day`, published before it, after the dump of
     their publish day was cut."""
-    start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
+    start, end = start_of(day), end_of(day)
     cut: dict[date, datetime | None] = {}
     found: dict[str, list[int]] = defaultdict(list)
     for entity in LATE_ENTITIES:
         rows = source.rows(
-            f"SELECT id, published_at, received_at FROM {entity} WHERE published_at < '{start}' "
-            f"AND received_at >= '{start}' AND received_at < '{end}' ORDER BY id"
+            f"SELECT id, published_at, received_at FROM {entity} WHERE published_at < {start} "
+            f"AND received_at >= {start} AND received_at < {end} ORDER BY id"
         )
         for record_id, published_at, received_at in rows:
-            published = _moment(published_at).date()
+            published = as_datetime(published_at).date()
             if published not in cut:
                 manifest = read_manifest(store, published)
                 seen = (manifest.watermark or {}).get("received_at") if manifest else None
-                cut[published] = _moment(seen) if seen else None
+                cut[published] = as_datetime(seen) if seen else None
             seen_by = cut[published]
-            if seen_by is not None and _moment(received_at) > seen_by:
+            if seen_by is not None and as_datetime(received_at) > seen_by:
                 found[entity].append(int(record_id))
     return dict(found)

@@ -15,7 +15,7 @@ One tree per format (`parquet/`, `csv/`), so a folder reader never meets the oth
 from __future__ import annotations
 
 import calendar
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -51,6 +51,16 @@ def data_path(fmt: str, folder: str, entity: str, day: date | None = None) -> st
     return f"{fmt}/{folder}/date={day.isoformat()}/{entity}.{fmt}"
 
 
+def id_list(values: Iterable[int]) -> str:
+    """Ids for `IN (…)`: integers only, so nothing but digits reaches the SQL; NULL for none."""
+    return ", ".join(str(int(v)) for v in values) or "NULL"
+
+
+def start_of(day: date) -> str:
+    """The first instant of `day`, as text both dialects compare correctly."""
+    return f"'{day.isoformat()}'"
+
+
 def end_of(day: date) -> str:
     """The first instant after `day`, as text both dialects compare correctly."""
     return f"'{(day + timedelta(days=1)).isoformat()}'"
@@ -59,7 +69,7 @@ def end_of(day: date) -> str:
 def _published_on(column: str, day: date, last: date | None = None) -> str:
     """From `day` to `last` (default: that day), Beijing time. Text comparison works on
     SQLite's ISO text and on PostgreSQL timestamps alike."""
-    return f"{column} >= '{day.isoformat()}' AND {column} < {end_of(last or day)}"
+    return f"{column} >= {start_of(day)} AND {column} < {end_of(last or day)}"
 
 
 def month_end(day: date) -> bool:
@@ -82,7 +92,7 @@ def record_partitions(
     }
     for entity, ids in (late or {}).items():
         if ids:
-            where[entity] = f"({where[entity]}) OR id IN ({', '.join(str(int(i)) for i in ids)})"
+            where[entity] = f"({where[entity]}) OR id IN ({id_list(ids)})"
     return [Partition(entity, where[entity]) for entity in RECORDS]
 
 
@@ -92,14 +102,13 @@ def named_parties(day: date, compiled: Collection[int]) -> str:
     rows exports.asof computed, never today's compiled tables, where a later award's supplier
     already stands). A party appears in a snapshot from the day it is first named."""
     end = end_of(day)
-    ids = ", ".join(str(int(i)) for i in sorted(compiled)) or "NULL"
     return " UNION ".join(
         [
             f"SELECT purchaser_id FROM transactions WHERE published_at < {end}",
             f"SELECT supplier_id FROM transactions WHERE published_at < {end}",
             f"SELECT subject_id FROM penalty_records WHERE published_at < {end}",
             f"SELECT party_id FROM flags WHERE detected_at < {end}",  # the standing flags'
-            f"SELECT id FROM parties WHERE id IN ({ids})",
+            f"SELECT id FROM parties WHERE id IN ({id_list(sorted(compiled))})",
         ]
     )
 

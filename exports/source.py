@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -97,6 +98,11 @@ class SqliteSource:
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.connection.execute(sql).fetchall()]
+
+
+def as_datetime(value: Any) -> datetime:
+    """A time as the drivers hand it over: PostgreSQL a datetime, SQLite ISO text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 def adbc_uri(engine: Engine) -> str:

@@ -20,14 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from exports.arrow import entity_schema
-from exports.asof import COMPILED_ENTITIES, changed_projects, iter_project_states
+from exports.asof import iter_project_states
 from exports.partitions import end_of
 from exports.party_names import named_schema
 from exports.source import Source
 from schema.relations import party_id_columns
 from schema.versions import Validity
-
-__all__ = ["COMPILED_ENTITIES", "changed_projects"]  # re-exported for the writer and catalog
 
 
 def project_key(entity: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import date
 from importlib.metadata import version
 from typing import Any
 
@@ -21,19 +21,18 @@ import pyarrow.fs as pafs
 from sqlalchemy import Engine
 
 from exports.arrow import entity_schema, to_export
+from exports.asof import COMPILED_ENTITIES, changed_projects
 from exports.catalog import write_catalog
 from exports.late import late_records
 from exports.manifest import FileEntry, Manifest, manifest_path
 from exports.partitions import SCORES, month_end, record_partitions, state_partitions
 from exports.party_names import named_schema
 from exports.scores import score_table
-from exports.source import Source, open_source
+from exports.source import Source, as_datetime, open_source
 from exports.storage import Store, open_store
 from exports.tablefiles import TableFiles, naming, prepare, write_table
 from exports.versions import (
-    COMPILED_ENTITIES,
     change_schema,
-    changed_projects,
     dated,
     party_ids,
     projects_published_by,
@@ -137,8 +136,7 @@ def _time_text(value: Any) -> str | None:
     """PostgreSQL hands back datetimes, SQLite text: one spelling for the manifest."""
     if value is None:
         return None
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.strftime(TIME_FORMAT)
+    return as_datetime(value).strftime(TIME_FORMAT)
 
 
 def read_watermark(source: Source, day: date) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from exports.asof import COMPILED_ENTITIES
 from exports.catalog import entity_keyed, table_schema
 from exports.licence import Licence
 from exports.manifest import (
@@ -50,7 +51,7 @@ from exports.manifest import (
 )
 from exports.partitions import RECORDS, STATE_ENTITIES
 from exports.storage import Store, open_store
-from exports.versions import COMPILED_ENTITIES, history_schema
+from exports.versions import history_schema
 from hub.web.render import render
 
 TOP_LEVEL = ("catalog.json", "datapackage.json")
