@@ -114,10 +114,16 @@ def writing(process: subprocess.Popen[str], root: Path, files: int) -> subproces
     however fast or slow the machine is, where a fixed delay would miss on one or the other."""
     staging = root / ".staging"
     deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline:
-        if staging.is_dir() and sum(1 for p in staging.rglob("*") if p.is_file()) >= files:
-            break
-        time.sleep(0.005)
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            # os.walk, not rglob: the export renames and removes staging folders while
+            # we count, and os.walk passes over a folder that vanished under it.
+            if sum(len(names) for _, _, names in os.walk(staging)) >= files:
+                break
+            time.sleep(0.005)
+    except BaseException:
+        kill_9(process)  # never leave the child running behind a failed test
+        raise
     return process
 
 
