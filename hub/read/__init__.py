@@ -1,0 +1,1 @@
+"""The read layer: one way to read each fact, shared by GraphQL and the pages."""
