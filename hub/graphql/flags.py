@@ -16,7 +16,6 @@ import strawberry
 from sqlalchemy import Connection, or_, select
 from strawberry.scalars import JSON
 
-from hub.flags.registry import SEVERITIES
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
 from hub.graphql.common import Info, selects
 from hub.graphql.errors import BadUserInput
@@ -32,6 +31,7 @@ from hub.graphql.filters import (
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page, parse_global_id
+from schema.severity import SEVERITIES, severity_rank
 from schema.tables import Flag as FlagTable
 from schema.tables import Transaction as TransactionTable
 
@@ -46,7 +46,6 @@ PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
 TransactionRef = Annotated["Transaction", strawberry.lazy("hub.graphql.transactions")]
 FLAGS = FlagTable.__table__  # type: ignore[attr-defined]
 TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
 @strawberry.type(
@@ -110,7 +109,7 @@ class Flag(catalogue_type("flags", "Flag"), Node):  # type: ignore[misc]
 
 def by_severity(rows: Iterable[Any]) -> list[Flag]:
     """Flags most severe first, then in id order."""
-    ordered = sorted(rows, key=lambda r: (SEVERITY_RANK.get(r.severity, len(SEVERITIES)), r.id))
+    ordered = sorted(rows, key=lambda r: (severity_rank(r.severity), r.id))
     return [from_row(Flag, r) for r in ordered]
 
 

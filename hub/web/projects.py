@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from hub.web.details import details_data
 from hub.web.render import error_page, render
+from schema.severity import severity_rank
 from schema.tables import (
     Award,
     AwardSupplier,
@@ -39,7 +40,6 @@ CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
 CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 FLAGS = Flag.__table__  # type: ignore[attr-defined]
-SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
 
 def evidence(raw: str) -> Any:
@@ -53,7 +53,7 @@ def evidence(raw: str) -> Any:
 def flags_where(conn: Connection, condition: Any) -> list[dict[str, Any]]:
     rows = conn.execute(select(FLAGS).where(condition)).mappings().all()
     found = [{**row, "evidence_text": evidence(row["evidence"])} for row in rows]
-    return sorted(found, key=lambda f: (SEVERITY.get(f["severity"], 3), f["code"]))
+    return sorted(found, key=lambda f: (severity_rank(f["severity"]), f["code"]))
 
 
 def names(conn: Connection, pks: set[int]) -> dict[int, str]:
