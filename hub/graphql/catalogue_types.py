@@ -13,7 +13,7 @@ from pydantic import NaiveDatetime
 from sqlalchemy import Select, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from hub.graphql.relay import global_id
+from hub.read.cursors import global_id
 from schema.catalogue import ENTITIES, public_fields
 
 SCALARS: dict[Any, Any] = {
@@ -35,7 +35,7 @@ class Node:
     # every row and related party cost a millisecond on a page of 100 transactions.
     @strawberry.field(description="Opaque global id.")
     def id(self) -> strawberry.ID:
-        return global_id(type(self).__name__, self.pk)
+        return strawberry.ID(global_id(type(self).__name__, self.pk))
 
 
 def catalogue_type(entity: str, type_name: str, private: tuple[str, ...] = ()) -> type:

@@ -11,7 +11,7 @@ import strawberry
 from sqlalchemy import Select, and_, exists, or_, select
 
 from hub.graphql.errors import BadUserInput
-from hub.graphql.relay import parse_global_id
+from hub.read.cursors import parse_global_id
 from schema.codes import is_region_code, region_prefix
 from schema.ocds import BEIJING
 from schema.tables import PartyRoleLink, PenaltyRecord, Project

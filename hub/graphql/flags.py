@@ -30,7 +30,9 @@ from hub.graphql.filters import (
     region_clause,
 )
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, keyset_page, parse_global_id
+from hub.graphql.relay import keyset_page
+from hub.read.cursors import parse_global_id
+from hub.read.paging import PageArgs
 from schema.severity import SEVERITIES, severity_rank
 from schema.tables import Flag as FlagTable
 from schema.tables import Transaction as TransactionTable

@@ -28,7 +28,9 @@ from hub.graphql.filters import (
     time_clause,
 )
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, global_id, keyset_page
+from hub.graphql.relay import keyset_page
+from hub.read.cursors import global_id
+from hub.read.paging import PageArgs
 from schema.tables import Award as AwardTable
 from schema.tables import AwardSupplier
 from schema.tables import Party as PartyTable
@@ -124,7 +126,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     ) -> Page[ContractRef]:  # fmt: skip
         from hub.graphql.projects import ContractFilter, contracts_page
 
-        query = ContractFilter(supplier_id=global_id("Party", self.pk)).query()
+        query = ContractFilter(supplier_id=strawberry.ID(global_id("Party", self.pk))).query()
         return contracts_page(
             info.context.conn, query, Direction.ASC, PageArgs(first, after, last, before)
         )

@@ -39,7 +39,8 @@ from hub.graphql.filters import (
     time_clause,
 )
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, keyset_page
+from hub.graphql.relay import keyset_page
+from hub.read.paging import PageArgs
 from schema.tables import Contract as ContractTable
 from schema.tables import ContractSupplier as ContractSupplierTable
 from schema.tables import Notice as NoticeTable

@@ -41,7 +41,7 @@ from hub.graphql.projects import (
     notices_page,
     projects_page,
 )
-from hub.graphql.relay import Connection, PageArgs, parse_global_id, shown_value
+from hub.graphql.relay import Connection
 from hub.graphql.scores import (
     ScoreGroup,
     TransparencyScore,
@@ -63,6 +63,8 @@ from hub.graphql.transactions import (
     attach_parties,
     transactions_page,
 )
+from hub.read.cursors import parse_global_id, shown_value
+from hub.read.paging import PageArgs
 from schema.tables import (
     Award as AwardTable,
 )

@@ -23,8 +23,10 @@ from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
 from hub.graphql.parties import Party, PenaltyRecord
 from hub.graphql.projects import Notice
-from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, PageInfo, decode_cursor, encode_cursor
+from hub.graphql.relay import PageInfo
 from hub.graphql.transactions import Transaction, attach_parties
+from hub.read.cursors import decode_cursor, encode_cursor
+from hub.read.paging import DEFAULT_PAGE, MAX_PAGE
 from indexer.search import (
     KINDS,
     Hit,

@@ -13,8 +13,8 @@ from hub.graphql.catalogue_types import among
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
 from hub.graphql.projects import ContractFilter
-from hub.graphql.relay import global_id
 from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from hub.read.cursors import global_id
 from schema.columns import ScaledDecimal
 from schema.tables import Award, AwardSupplier, Contract, Party, Project
 

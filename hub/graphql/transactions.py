@@ -39,7 +39,8 @@ from hub.graphql.filters import (
 )
 from hub.graphql.parties import Party, Publisher
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, keyset_page
+from hub.graphql.relay import keyset_page
+from hub.read.paging import PageArgs
 from schema.tables import Transaction as TransactionTable
 from schema.types import CHANNEL_LABELS, Channel
 

@@ -21,7 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from exports.arrow import entity_schema
 from exports.formats import CsvTableWriter, Spool
-from hub.graphql.relay import encode_cursor
+from hub.read.cursors import encode_cursor
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
 from hub.web.parties import PARTIES, TRANSACTIONS
