@@ -40,8 +40,9 @@ class PartyCache:
     def get(self, pk: int) -> Any:
         party = self.built.get(pk)
         if party is None:
-            from hub.graphql.catalogue_types import by_ids, from_row
+            from hub.graphql.catalogue_types import from_row
             from hub.graphql.parties import Party
+            from hub.read.rows import by_ids
 
             self.pending.add(pk)
             keys, self.pending = self.pending, set()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Select, func, select
 from strawberry.dataloader import DataLoader
 
-from hub.graphql.catalogue_types import among, by_ids, shown
+from hub.read.rows import among, by_ids, shown
 from schema.tables import (
     Award,
     AwardSupplier,

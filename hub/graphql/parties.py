@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import REGION_NAME_HELP, Info, Region, region_name, region_of
 from hub.graphql.filters import (
     RECEIVED_HELP,
@@ -31,6 +31,7 @@ from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import keyset_page
 from hub.read.cursors import global_id
 from hub.read.paging import PageArgs
+from hub.read.rows import shown
 from schema.tables import Award as AwardTable
 from schema.tables import AwardSupplier
 from schema.tables import Party as PartyTable

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy import Connection, select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import (
     CATEGORY_NAME_HELP,
     REGION_NAME_HELP,
@@ -41,6 +41,7 @@ from hub.graphql.filters import (
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import keyset_page
 from hub.read.paging import PageArgs
+from hub.read.rows import shown
 from schema.tables import Contract as ContractTable
 from schema.tables import ContractSupplier as ContractSupplierTable
 from schema.tables import Notice as NoticeTable

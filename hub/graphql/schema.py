@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import select
 
-from hub.graphql.catalogue_types import Node, from_row, shown
+from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, HubErrors, NotFound, is_logged
 from hub.graphql.exports import ExportFile, list_exports
@@ -65,6 +65,7 @@ from hub.graphql.transactions import (
 )
 from hub.read.cursors import parse_global_id, shown_value
 from hub.read.paging import PageArgs
+from hub.read.rows import shown
 from schema.tables import (
     Award as AwardTable,
 )

@@ -9,12 +9,12 @@ from typing import Any
 import strawberry
 from sqlalchemy import BigInteger, String, case, cast, func, select, type_coerce
 
-from hub.graphql.catalogue_types import among
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
 from hub.graphql.projects import ContractFilter
 from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
 from hub.read.cursors import global_id
+from hub.read.rows import among
 from schema.columns import ScaledDecimal
 from schema.tables import Award, AwardSupplier, Contract, Party, Project
 

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import select
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import (
     CATEGORY_NAME_HELP,
     REGION_NAME_HELP,
@@ -40,9 +40,10 @@ from hub.graphql.filters import (
 from hub.graphql.parties import Party, Publisher
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import keyset_page
+from hub.read.labels import channel_label
 from hub.read.paging import PageArgs
+from hub.read.rows import shown
 from schema.tables import Transaction as TransactionTable
-from schema.types import CHANNEL_LABELS, Channel
 
 TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
 
@@ -62,7 +63,7 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
 
     @strawberry.field(description="采购渠道名称: 协议供货, 定点采购 or 电子卖场.")
     def channel_label(self) -> str:
-        return CHANNEL_LABELS[Channel(self.channel)]
+        return channel_label(self.channel)
 
     @strawberry.field(description="行政区划: the purchaser's region.")
     def region(self) -> Region | None:

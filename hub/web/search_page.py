@@ -21,16 +21,9 @@ from starlette.responses import Response
 
 from hub.read.cursors import decode_cursor, encode_cursor
 from hub.read.errors import BadInput
+from hub.read.labels import category_label, channel_label, notice_type_label
 from hub.web import params as p
-from hub.web.render import (
-    BadRequest,
-    category_label,
-    channel_label,
-    error_page,
-    notice_type_label,
-    render,
-    url_with,
-)
+from hub.web.render import BadRequest, error_page, render, url_with
 from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 from schema.codes import is_region_code

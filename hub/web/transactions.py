@@ -22,10 +22,11 @@ from starlette.responses import Response, StreamingResponse
 from exports.arrow import entity_schema
 from exports.formats import CsvTableWriter, Spool
 from hub.read.cursors import encode_cursor
+from hub.read.labels import labels
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
 from hub.web.parties import PARTIES, TRANSACTIONS
-from hub.web.render import BadRequest, error_page, labels, render
+from hub.web.render import BadRequest, error_page, render
 from hub.web.search_page import Query, pager, read_query, records, run
 from indexer.search import MAX_SIZE, SearchResult, SearchUnavailable
 
