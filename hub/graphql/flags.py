@@ -19,21 +19,13 @@ from strawberry.scalars import JSON
 from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row
 from hub.graphql.common import Info, selects
 from hub.graphql.errors import BadUserInput
-from hub.graphql.filters import (
-    REGION_HELP,
-    DateRange,
-    Direction,
-    date_clause,
-    narrow,
-    party_pk,
-    project_region,
-    region_clause,
-)
+from hub.graphql.filters import REGION_HELP, DateRange, Direction
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import keyset_page
 from hub.read.cursors import parse_global_id
 from hub.read.paging import PageArgs
 from hub.read.rows import shown
+from hub.read.where import date_clause, narrow, party_pk, project_region, region_clause
 from schema.severity import SEVERITIES, severity_rank
 from schema.tables import Flag as FlagTable
 from schema.tables import Transaction as TransactionTable

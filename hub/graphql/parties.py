@@ -18,6 +18,13 @@ from hub.graphql.filters import (
     DateRange,
     Direction,
     TimeRange,
+)
+from hub.graphql.relay import Connection as Page
+from hub.graphql.relay import keyset_page
+from hub.read.cursors import global_id
+from hub.read.paging import PageArgs
+from hub.read.rows import shown
+from hub.read.where import (
     date_clause,
     debarred_on,
     has_role,
@@ -27,11 +34,6 @@ from hub.graphql.filters import (
     text_contains,
     time_clause,
 )
-from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import keyset_page
-from hub.read.cursors import global_id
-from hub.read.paging import PageArgs
-from hub.read.rows import shown
 from schema.tables import Award as AwardTable
 from schema.tables import AwardSupplier
 from schema.tables import Party as PartyTable

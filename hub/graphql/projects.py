@@ -30,6 +30,12 @@ from hub.graphql.filters import (
     DateRange,
     Direction,
     TimeRange,
+)
+from hub.graphql.relay import Connection as Page
+from hub.graphql.relay import keyset_page
+from hub.read.paging import PageArgs
+from hub.read.rows import shown
+from hub.read.where import (
     amount_clause,
     date_clause,
     narrow,
@@ -38,10 +44,6 @@ from hub.graphql.filters import (
     region_clause,
     time_clause,
 )
-from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import keyset_page
-from hub.read.paging import PageArgs
-from hub.read.rows import shown
 from schema.tables import Contract as ContractTable
 from schema.tables import ContractSupplier as ContractSupplierTable
 from schema.tables import Notice as NoticeTable

@@ -11,7 +11,8 @@ import strawberry
 from hub.graphql.catalogue_types import catalogue_type, from_row
 from hub.graphql.common import REGION_NAME_HELP, Info, region_name
 from hub.graphql.errors import BadUserInput
-from hub.graphql.filters import Direction, party_pk
+from hub.graphql.filters import Direction
+from hub.read.where import party_pk
 from schema.codes import is_region_code
 from schema.transparency import Group, Scope, ScoreCounts, ranking, score_row, trend
 

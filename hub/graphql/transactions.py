@@ -29,6 +29,14 @@ from hub.graphql.filters import (
     DateRange,
     Direction,
     TimeRange,
+)
+from hub.graphql.parties import Party, Publisher
+from hub.graphql.relay import Connection as Page
+from hub.graphql.relay import keyset_page
+from hub.read.labels import channel_label
+from hub.read.paging import PageArgs
+from hub.read.rows import shown
+from hub.read.where import (
     amount_clause,
     date_clause,
     narrow,
@@ -37,12 +45,6 @@ from hub.graphql.filters import (
     text_contains,
     time_clause,
 )
-from hub.graphql.parties import Party, Publisher
-from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import keyset_page
-from hub.read.labels import channel_label
-from hub.read.paging import PageArgs
-from hub.read.rows import shown
 from schema.tables import Transaction as TransactionTable
 
 TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
