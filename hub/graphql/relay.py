@@ -13,7 +13,7 @@ import strawberry
 from sqlalchemy import Column, Select, func, select
 from sqlalchemy import Connection as Database
 
-from hub.read.paging import PageArgs, keyset
+from hub.read.paging import Keyset, PageArgs, keyset
 
 T = TypeVar("T")
 
@@ -50,6 +50,19 @@ class Connection(Generic[T]):
         return int(self.conn.execute(counted).scalar_one())
 
 
+def connection(conn: Database, found: Keyset, build: Callable[[Any], T]) -> Connection[T]:
+    """A keyset page of the read layer as a Connection of `build(row)` nodes."""
+    edges = [Edge(cursor=c, node=build(r)) for r, c in zip(found.rows, found.cursors, strict=True)]
+    info = PageInfo(
+        has_next_page=found.has_next_page,
+        has_previous_page=found.has_previous_page,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+    nodes = [e.node for e in edges]
+    return Connection(edges=edges, nodes=nodes, page_info=info, count_query=found.query, conn=conn)
+
+
 def keyset_page(
     conn: Database,
     query: Select[Any],
@@ -58,15 +71,5 @@ def keyset_page(
     page: PageArgs,
     build: Callable[[Any], T],
 ) -> Connection[T]:
-    """A keyset page (hub.read.paging.keyset) as a Connection of `build(row)` nodes."""
-    found = keyset(conn, query, order, descending, page)
-    edges = [Edge(cursor=c, node=build(r)) for r, c in zip(found.rows, found.cursors, strict=True)]
-    info = PageInfo(
-        has_next_page=found.has_next_page,
-        has_previous_page=found.has_previous_page,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
-    return Connection(
-        edges=edges, nodes=[e.node for e in edges], page_info=info, count_query=query, conn=conn
-    )
+    """A keyset page (hub.read.paging.keyset) of `query` in `order`, as a Connection."""
+    return connection(conn, keyset(conn, query, order, descending, page), build)

@@ -11,9 +11,9 @@ from sqlalchemy import BigInteger, String, case, cast, func, select, type_coerce
 
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
-from hub.graphql.projects import ContractFilter
-from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from hub.graphql.inputs import ContractFilter, TransactionFilter
 from hub.read.cursors import global_id
+from hub.read.lists import TRANSACTIONS
 from hub.read.rows import among
 from hub.read.where import region_clause
 from schema.columns import ScaledDecimal

@@ -38,8 +38,10 @@ class PageArgs:
 
 @dataclass(frozen=True)
 class Keyset:
-    """One page: its rows in list order, each row's cursor, and whether more lie around it."""
+    """One page: its rows in list order, each row's cursor, whether more lie around it, and
+    the whole list's query (unordered, uncut) for counting it."""
 
+    query: Select[Any]
     rows: Sequence[Any]
     cursors: list[str]
     has_next_page: bool
@@ -94,6 +96,7 @@ def keyset(
     if backward:
         rows = rows[::-1]
     return Keyset(
+        query=query,
         rows=rows,
         cursors=[encode_cursor([getattr(r, c.key) for c in order]) for r in rows],
         has_next_page=more if not backward else page.before is not None,
