@@ -8,6 +8,7 @@ the key, so pages are total.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -40,6 +41,7 @@ AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
 PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
 FLAGS = Flag.__table__  # type: ignore[attr-defined]
+TIMELINE = (NOTICES.c.published_at, NOTICES.c.id)  # a project's notices, in publishing order
 
 
 def _by(table: Any, field: str) -> list[Any]:
@@ -90,6 +92,21 @@ def flags(
 def by_severity(rows: Iterable[Any]) -> list[Any]:
     """Flags most severe first (schema.severity), then in id order."""
     return sorted(rows, key=lambda r: (severity_rank(r.severity), r.id))
+
+
+def evidence(raw: str) -> Any:
+    """Flag evidence as stored (JSON), pretty-printed for reading."""
+    try:
+        return json.dumps(json.loads(raw), ensure_ascii=False, indent=2, default=str)
+    except ValueError:
+        return raw
+
+
+def flags_where(conn: Connection, condition: Any) -> list[dict[str, Any]]:
+    """The flags the pages show, evidence pretty-printed: most severe first, then by code."""
+    rows = conn.execute(select(FLAGS).where(condition)).mappings().all()
+    found = [{**row, "evidence_text": evidence(row["evidence"])} for row in rows]
+    return sorted(found, key=lambda f: (severity_rank(f["severity"]), f["code"]))
 
 
 def signed_by(party_id: int) -> Any:
