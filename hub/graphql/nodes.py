@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
-from strawberry.types.lazy_type import LazyType
 
 from hub.graphql.catalogue_types import from_row
 
@@ -35,7 +34,7 @@ class NodeRef:
     """Builds a node type, named by its module, from a database row."""
 
     def __init__(self, type_name: str, module: str) -> None:
-        self.lazy: LazyType[str, str] = LazyType(type_name, module)
+        self.lazy: strawberry.LazyType[str, str] = strawberry.LazyType(type_name, module)
 
     @cached_property
     def cls(self) -> type[Any]:
