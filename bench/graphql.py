@@ -57,14 +57,17 @@ from strawberry.extensions import ParserCache, ValidationCache
 from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.context import Context, PartyCache
 from hub.graphql.filters import DateRange, Direction
-from hub.graphql.parties import PARTIES, PENALTIES, Party, PartyFilter, PenaltyRecord, parties_page
-from hub.graphql.projects import Contract, ContractFilter, contracts_page
+from hub.graphql.inputs import ContractFilter, PartyFilter, TransactionFilter
+from hub.graphql.parties import Party, PenaltyRecord, parties_page
+from hub.graphql.projects import Contract, contracts_page
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import Edge, PageArgs
+from hub.graphql.relay import Edge
 from hub.graphql.schema import schema as hub_schema
 from hub.graphql.stats import StatsGroup, StatsRow, transaction_stats
-from hub.graphql.transactions import TRANSACTIONS, Transaction, TransactionFilter
+from hub.graphql.transactions import Transaction
 from hub.graphql.transactions import transactions_page as tx_page
+from hub.read.lists import PARTIES, PENALTIES, TRANSACTIONS
+from hub.read.paging import PageArgs
 from schema.codes import region_prefix
 from schema.db import make_engine
 

@@ -3,7 +3,7 @@
 On the 1M-transaction demo data in PostgreSQL (`caigou_bench_graphql`, built by
 bench/graphql.py; upgraded here to the code's migration if behind). A `caigou serve`
 process answers the pages; this process runs the same data functions the pages call
-(hub.web.projects.project_data, hub.web.parties.party_data, hub.web.transparency.scores)
+(hub.read.project.project_data, hub.read.party.party_data, hub.web.transparency.scores)
 on its own connection. Page and queries alternate request by request over the same
 variants, so both see the same machine. Target: page median <= 1.5x its queries' median.
 
@@ -36,8 +36,8 @@ sys.path.remove(str(Path(__file__).resolve().parent))
 from sqlalchemy import Engine, text
 from starlette.requests import Request
 
-from hub.web.parties import party_data
-from hub.web.projects import project_data
+from hub.read.party import party_data
+from hub.read.project import project_data
 from hub.web.search_page import read_query, records, run
 from hub.web.transactions import PAGE_SIZE, detail_rows, price_chart, transaction_query
 from hub.web.transparency import Selection, scores

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, select, text
 from exports.write import export_day
 from hub.app import create_app
 from hub.config import Settings
-from hub.graphql.relay import global_id
 from hub.publishing import ingest_records
+from hub.read.cursors import global_id
 from schema.contract_suppliers import contract_suppliers
 from schema.db import make_engine, upgrade
 from schema.flags import Flag

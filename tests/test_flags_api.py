@@ -23,7 +23,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.flags import rebuild, recompute_project
 from hub.flags.engine import enqueue_notices
-from hub.graphql.relay import global_id
+from hub.read.cursors import global_id
 from schema.ocds import utc_now_beijing
 from schema.tables import Flag
 from tests.conftest import fresh_database
@@ -246,7 +246,7 @@ def test_scores_equal_an_independent_sql_computation(hub: Hub) -> None:
 
 
 def _pk(value: str) -> int:
-    from hub.graphql.relay import parse_global_id
+    from hub.read.cursors import parse_global_id
 
     return parse_global_id(value)[1]
 

@@ -34,8 +34,8 @@ from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
 from hub.graphql.errors import ApiError
-from hub.graphql.relay import global_id
 from hub.publishing.publishers import add_publisher
+from hub.read.cursors import global_id
 from schema.tables import Notice, PenaltyRecord, Transaction
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database

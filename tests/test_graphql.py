@@ -182,7 +182,7 @@ def test_a_supplier_is_navigable_to_everything_about_it(hub: Hub) -> None:
         "SELECT subject_id FROM penalty_records WHERE subject_id IN (SELECT supplier_id FROM transactions) "
         "ORDER BY subject_id LIMIT 1"
     )
-    from hub.graphql.relay import global_id
+    from hub.read.cursors import global_id
 
     found = hub.data("""query($id: ID!) { node(id: $id) { ... on Party {
         name roles penaltyCount penalties { kind decisionDate }

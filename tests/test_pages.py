@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -277,6 +278,38 @@ def test_search_page_without_a_backend_still_serves_the_form(site: Site) -> None
         response = httpx.get(base + "/?q=复印纸")
     assert response.status_code == 503
     assert 'id="q"' in response.text and "CAIGOU_ELASTICSEARCH_URL" in response.text
+
+
+SEVERITY_ORDER = ("high", "medium", "low")  # as a reader expects them, most severe first
+
+
+def _flags_shown(html: str) -> list[tuple[str, str]]:
+    """(code, severity) of each flag heading of a page, in page order."""
+    return [(code, severity) for severity, code in FLAG_HEADING.findall(html)]
+
+
+FLAG_HEADING = re.compile(r'<h3 class="flag-(\w+)">([A-Z0-9_]+) ·')
+
+
+def test_project_and_party_pages_list_flags_most_severe_first(site: Site) -> None:
+    """Flags read high, medium, low (schema.severity), then by rule code, on both pages."""
+    pk, ocid = site.sql(
+        "SELECT p.id, p.ocid FROM projects p JOIN flags f ON f.project_id = p.id "
+        "GROUP BY p.id, p.ocid ORDER BY count(DISTINCT f.severity) DESC, count(*) DESC LIMIT 1"
+    )[0]
+    rows = [tuple(r) for r in site.sql(f"SELECT code, severity FROM flags WHERE project_id = {pk}")]
+    assert len({severity for _, severity in rows}) >= 2, "the demo plants flags of two severities"
+    expected = sorted(rows, key=lambda r: (SEVERITY_ORDER.index(r[1]), r[0]))
+    assert _flags_shown(httpx.get(f"{site.base}/projects/{ocid}").text) == expected
+    party = site.sql(
+        "SELECT party_id FROM flags WHERE party_id IS NOT NULL "
+        "GROUP BY party_id ORDER BY count(*) DESC LIMIT 1"
+    )[0][0]
+    rows = [
+        tuple(r) for r in site.sql(f"SELECT code, severity FROM flags WHERE party_id = {party}")
+    ]
+    expected = sorted(rows, key=lambda r: (SEVERITY_ORDER.index(r[1]), r[0]))
+    assert _flags_shown(httpx.get(f"{site.base}/parties/{party}").text) == expected
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
-from hub.graphql.relay import global_id
 from hub.publishing.publishers import add_publisher
+from hub.read.cursors import global_id
 from indexer.worker import run as drain_outbox
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database

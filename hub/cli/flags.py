@@ -11,6 +11,7 @@ from sqlalchemy import select
 from hub.cli.context import out, state
 from hub.flags import rebuild as rebuild_flags
 from schema.flags import Flag
+from schema.severity import severity_rank
 from schema.tables import Project
 
 FLAGS = Flag.__table__  # type: ignore[attr-defined]
@@ -44,7 +45,6 @@ def list_(
     limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
 ) -> None:
     """List flags, most severe first, with the project and the reason."""
-    rank = {"high": 0, "medium": 1, "low": 2}
     query = select(FLAGS, PROJECTS.c.ocid).outerjoin(PROJECTS, PROJECTS.c.id == FLAGS.c.project_id)
     if code:
         query = query.where(FLAGS.c.code == code.upper())
@@ -52,7 +52,7 @@ def list_(
         query = query.where(FLAGS.c.severity == severity.lower())
     with state(ctx).engine().connect() as conn:
         found = conn.execute(query.order_by(FLAGS.c.id)).all()
-    rows = sorted(found, key=lambda r: (rank.get(r.severity, 3), r.id))
+    rows = sorted(found, key=lambda r: (severity_rank(r.severity), r.id))
     table = Table("severity", "code", "project / transaction", "notices", "message")
     for row in rows[:limit]:
         target = row.ocid or (f"transaction {row.transaction_id}" if row.transaction_id else "")

@@ -9,9 +9,9 @@ from typing import Any
 
 from hub.flags.facts import NoticeFact, ProjectFacts
 from schema.calendar import CalendarUnknown
+from schema.severity import SEVERITIES
 
 UNKNOWN_CALENDAR = "unknown_calendar"
-SEVERITIES = ("high", "medium", "low")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -10,10 +9,8 @@ from typing import Any, ClassVar
 
 import strawberry
 from pydantic import NaiveDatetime
-from sqlalchemy import Select, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
 
-from hub.graphql.relay import global_id
+from hub.read.cursors import global_id
 from schema.catalogue import ENTITIES, public_fields
 
 SCALARS: dict[Any, Any] = {
@@ -35,7 +32,7 @@ class Node:
     # every row and related party cost a millisecond on a page of 100 transactions.
     @strawberry.field(description="Opaque global id.")
     def id(self) -> strawberry.ID:
-        return global_id(type(self).__name__, self.pk)
+        return strawberry.ID(global_id(type(self).__name__, self.pk))
 
 
 def catalogue_type(entity: str, type_name: str, private: tuple[str, ...] = ()) -> type:
@@ -69,22 +66,6 @@ def catalogue_type(entity: str, type_name: str, private: tuple[str, ...] = ()) -
 
 
 @cache
-def _shown(table_name: str) -> tuple[str, ...]:
-    return ("id", *(s.name for s in public_fields(table_name) if s.name != "id"))
-
-
-def shown(table: Any) -> list[Any]:
-    """The columns the API can show: public fields and keys, not raw payloads or digests.
-
-    Fetching a notice's or order's original payload for every row cost more than the rest
-    of the row, only to be dropped.
-    """
-    if table.name not in ENTITIES:  # link tables: keys and codes only
-        return list(table.c)
-    return [table.c[name] for name in _shown(table.name)]
-
-
-@cache
 def _attribute_names(fields: tuple[str, ...]) -> tuple[str, ...]:
     return tuple("pk" if name == "id" else name for name in fields)
 
@@ -99,36 +80,6 @@ def from_row(cls: Any, row: Any) -> Any:
     obj = object.__new__(cls)
     obj.__dict__.update(zip(_attribute_names(row._fields), row, strict=True))
     return obj
-
-
-def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
-    """`column IN (values)`; on PostgreSQL `= ANY(array)`, one short statement for any count.
-
-    An IN list of 150 ids is a new statement text each time for the driver to rewrite and the
-    server to plan: 2.6x the CPU of the array form for a page's parties.
-    """
-    values = list(values)
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    return column.in_(values)
-
-
-def by_ids(conn: Any, table: Any, ids: Iterable[int]) -> Any:
-    """The shown columns of the rows with these ids, as `among` would select them.
-
-    The statement is built once per table: building and keying a new one for every page
-    cost a quarter of a millisecond, a tenth of the hub's own time in a search.
-    """
-    return conn.execute(_by_ids(table, conn.dialect.name), {"ids": list(ids)})
-
-
-@cache
-def _by_ids(table: Any, dialect: str) -> Select[Any]:
-    if dialect == "postgresql":
-        wanted = table.c.id == any_(bindparam("ids", type_=ARRAY(table.c.id.type)))
-    else:
-        wanted = table.c.id.in_(bindparam("ids", expanding=True))
-    return select(*shown(table)).where(wanted)
 
 
 def filter_field(entity: str, column: str, how: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,7 @@ from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
+from hub.read.rows import by_ids
 from schema.tables import Party as PartyTable
 
 PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
@@ -27,6 +28,7 @@ class PartyCache:
     DataLoader costs a task per field and doubled the CPU of such a page; instead the page
     says which parties it will need (`want`), and the first lookup loads them all in one
     query. A lookup nobody announced still works: it loads with whatever else is pending.
+    The caller says how to `build` a party from its row: the context knows no GraphQL type.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -37,16 +39,13 @@ class PartyCache:
     def want(self, pks: Iterable[int | None]) -> None:
         self.pending.update(pk for pk in pks if pk is not None and pk not in self.built)
 
-    def get(self, pk: int) -> Any:
+    def get(self, pk: int, build: Callable[[Any], Any]) -> Any:
         party = self.built.get(pk)
         if party is None:
-            from hub.graphql.catalogue_types import by_ids, from_row
-            from hub.graphql.parties import Party
-
             self.pending.add(pk)
             keys, self.pending = self.pending, set()
             for row in by_ids(self.conn, PARTIES, keys):
-                self.built[row.id] = from_row(Party, row)
+                self.built[row.id] = build(row)
             party = self.built[pk]
         return party
 

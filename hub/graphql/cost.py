@@ -34,7 +34,7 @@ from graphql import (
 )
 
 from hub.graphql.errors import GraphQLValidationFailed, QueryTooComplex
-from hub.graphql.relay import DEFAULT_PAGE
+from hub.read.paging import DEFAULT_PAGE
 
 MAX_DEPTH = 12  # fields within fields
 MAX_ALIASES = 30

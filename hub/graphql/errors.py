@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DataError, StatementError
 from strawberry.extensions import MaskErrors
 
+from hub.read.errors import BadInput
 from schema.db import is_timeout
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -61,11 +62,12 @@ def with_code(error: GraphQLError, code: str) -> GraphQLError:
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """Mask everything except our own errors and GraphQL's coded request errors."""
+    """Mask everything except our own errors (the read layer's BadInput included) and
+    GraphQL's coded request errors."""
     original = error.original_error
     if original is None or isinstance(original, GraphQLError):
         return not (error.extensions or {}).get("code")
-    return not isinstance(original, ApiError)
+    return not isinstance(original, ApiError | BadInput)
 
 
 def is_request_error(error: GraphQLError) -> bool:

@@ -7,6 +7,7 @@ from datetime import date
 import strawberry
 
 from exports.storage import open_store
+from hub.downloads import list_files
 from hub.graphql.common import Info
 
 
@@ -25,8 +26,6 @@ class ExportFile:
 def list_exports(
     info: Info, start: date | None, end: date | None, entity: str | None
 ) -> list[ExportFile]:
-    from hub.downloads import list_files
-
     store = open_store(info.context.request.app.state.export_root)
     found = []
     for day, f in list_files(store, start, end, entity):

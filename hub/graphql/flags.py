@@ -8,45 +8,31 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import orjson
 import strawberry
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 from strawberry.scalars import JSON
 
-from hub.flags.registry import SEVERITIES
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.catalogue_types import Node, catalogue_type, from_row
 from hub.graphql.common import Info, selects
-from hub.graphql.errors import BadUserInput
-from hub.graphql.filters import (
-    REGION_HELP,
-    DateRange,
-    Direction,
-    date_clause,
-    narrow,
-    party_pk,
-    project_region,
-    region_clause,
+from hub.graphql.filters import Direction
+from hub.graphql.inputs import FlagOrder, FlagRelation
+from hub.graphql.nodes import (
+    NOTICE,
+    PARTY,
+    PROJECT,
+    TRANSACTION,
+    NoticeRef,
+    PartyRef,
+    ProjectRef,
+    TransactionRef,
 )
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, keyset_page, parse_global_id
-from schema.tables import Flag as FlagTable
-from schema.tables import Transaction as TransactionTable
-
-if TYPE_CHECKING:
-    from hub.graphql.parties import Party
-    from hub.graphql.projects import Notice, Project
-    from hub.graphql.transactions import Transaction
-
-ProjectRef = Annotated["Project", strawberry.lazy("hub.graphql.projects")]
-NoticeRef = Annotated["Notice", strawberry.lazy("hub.graphql.projects")]
-PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
-TransactionRef = Annotated["Transaction", strawberry.lazy("hub.graphql.transactions")]
-FLAGS = FlagTable.__table__  # type: ignore[attr-defined]
-TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+from hub.graphql.relay import connection
+from hub.read import lists
+from hub.read.paging import PageArgs
 
 
 @strawberry.type(
@@ -64,29 +50,22 @@ class Flag(catalogue_type("flags", "Flag"), Node):  # type: ignore[misc]
     async def project(self, info: Info) -> ProjectRef | None:
         if self.project_id is None:
             return None
-        from hub.graphql.projects import Project
-
-        return from_row(Project, await info.context.loaders.project.load(self.project_id))
+        return PROJECT.build(await info.context.loaders.project.load(self.project_id))
 
     @strawberry.field(description="主体: the party concerned (a supplier), if any.")
     async def party(self, info: Info) -> PartyRef | None:
         if self.party_id is None:
             return None
-        from hub.graphql.parties import Party
-
-        row = await info.context.loaders.party.load(self.party_id)
-        return from_row(Party, row) if row else None
+        return PARTY.maybe(await info.context.loaders.party.load(self.party_id))
 
     @strawberry.field(description="交易: the transaction concerned (unit-price outliers).")
     async def transaction(self, info: Info) -> TransactionRef | None:
         if self.transaction_id is None:
             return None
-        from hub.graphql.transactions import Transaction
-
         row = await info.context.loaders.transaction.load(self.transaction_id)
         if row is None:
             return None
-        node = from_row(Transaction, row)
+        node = TRANSACTION.build(row)
         if selects(info.selected_fields, {"supplier", "purchaser"}):
             parties = info.context.parties
             parties.want((row.supplier_id, row.purchaser_id))
@@ -94,96 +73,28 @@ class Flag(catalogue_type("flags", "Flag"), Node):  # type: ignore[misc]
             # announce their parties, which the first lookup then loads in one query.
             await asyncio.sleep(0)
             node.supplier, node.purchaser = (
-                parties.get(row.supplier_id),
-                parties.get(row.purchaser_id),
+                parties.get(row.supplier_id, PARTY.build),
+                parties.get(row.purchaser_id, PARTY.build),
             )
         return node
 
     @strawberry.field(description="相关公告: the notices it cites, in the evidence's order.")
     async def notices(self, info: Info) -> list[NoticeRef]:
-        from hub.graphql.projects import Notice
-
         ids = [int(i) for i in (self.notice_ids or "").split(",") if i]
         rows = await info.context.loaders.notice.load_many(ids)
-        return [from_row(Notice, r) for r in rows if r is not None]
+        return [NOTICE.build(r) for r in rows if r is not None]
 
 
 def by_severity(rows: Iterable[Any]) -> list[Flag]:
-    """Flags most severe first, then in id order."""
-    ordered = sorted(rows, key=lambda r: (SEVERITY_RANK.get(r.severity, len(SEVERITIES)), r.id))
-    return [from_row(Flag, r) for r in ordered]
-
-
-def project_pk(value: strawberry.ID) -> int:
-    type_name, pk = parse_global_id(value)
-    if type_name != "Project":
-        raise BadUserInput(f"`projectId` takes a Project id, not a {type_name} id")
-    return pk
-
-
-@strawberry.input(description="Narrows `flags`.")
-class FlagFilter:
-    code: str | None = filter_field("flags", "code", "equal to it (any case)")
-    severity: str | None = filter_field("flags", "severity", "equal to it")
-    region_code: str | None = strawberry.field(
-        default=None, description=REGION_HELP + " Of the project, or of the transaction."
-    )
-    detected_at: DateRange | None = filter_field(
-        "flags", "detected_at", "within this inclusive range"
-    )
-    project_id: strawberry.ID | None = filter_field("flags", "project_id", "this Project id")
-    party_id: strawberry.ID | None = filter_field("flags", "party_id", "this Party id")
-
-    def query(self) -> Any:
-        c = FLAGS.c
-        if self.severity is not None and self.severity.lower() not in SEVERITIES:
-            raise BadUserInput(f"severity {self.severity!r} is not one of {', '.join(SEVERITIES)}")
-        region = None
-        if self.region_code is not None:
-            in_region = region_clause(TRANSACTIONS.c.region_code, self.region_code)
-            if in_region is not None:
-                region = or_(
-                    project_region(c.project_id, self.region_code),
-                    c.transaction_id.in_(select(TRANSACTIONS.c.id).where(in_region)),
-                )
-        return narrow(
-            select(*shown(FLAGS)),
-            c.code == self.code.strip().upper() if self.code else None,
-            c.severity == self.severity.lower() if self.severity else None,
-            region,
-            date_clause(c.detected_at, self.detected_at, is_datetime=True),
-            c.project_id == project_pk(self.project_id) if self.project_id else None,
-            c.party_id == party_pk(self.party_id, "partyId") if self.party_id else None,
-        )
-
-
-@strawberry.enum(description="What `flags` are ordered by.")
-class FlagOrderField(Enum):
-    DETECTED_AT = "detected_at"
-    ID = "id"
-
-
-@strawberry.input(description="Order of `flags`.")
-class FlagOrder:
-    field: FlagOrderField = strawberry.field(
-        default=FlagOrderField.DETECTED_AT, description="What to sort by."
-    )
-    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
-
-
-@strawberry.enum(description="How a party is concerned by the flags asked for.")
-class FlagRelation(Enum):
-    SUPPLIER = "supplier"
-    PURCHASER = "purchaser"
+    """Flags most severe first, then in id order (hub.read.lists.by_severity)."""
+    return [from_row(Flag, r) for r in lists.by_severity(rows)]
 
 
 def flags_page(conn: Connection, query: Any, order: FlagOrder | None, page: PageArgs) -> Page[Flag]:
     order = order or FlagOrder()
-    columns = [FLAGS.c.id]
-    if order.field is FlagOrderField.DETECTED_AT:
-        columns.insert(0, FLAGS.c.detected_at)
     descending = order.direction is Direction.DESC
-    return keyset_page(conn, query, columns, descending, page, lambda r: from_row(Flag, r))
+    found = lists.flags(conn, query, order.field.value, descending, page)
+    return connection(conn, found, lambda r: from_row(Flag, r))
 
 
 async def party_flags(info: Info, party: int, relation: FlagRelation) -> list[Flag]:

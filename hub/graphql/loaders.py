@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Column, Connection, Select, func, select
 from strawberry.dataloader import DataLoader
 
-from hub.graphql.catalogue_types import among, by_ids, shown
+from hub.read.lists import TIMELINE
+from hub.read.rows import among, by_ids, shown
 from schema.tables import (
     Award,
     AwardSupplier,
@@ -116,8 +117,7 @@ class Loaders:
     @cached_property
     def notices(self) -> DataLoader[Hashable, list[Any]]:
         notices = _table(Notice)
-        order = (notices.c.published_at, notices.c.id)
-        return many_loader(self.conn, _children(notices, "project_id", *order), "project_id")
+        return many_loader(self.conn, _children(notices, "project_id", *TIMELINE), "project_id")
 
     @cached_property
     def sources(self) -> DataLoader[Hashable, list[Any]]:

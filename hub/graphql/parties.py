@@ -3,58 +3,29 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from hub.graphql.catalogue_types import Node, catalogue_type, filter_field, from_row, shown
+from hub.graphql.catalogue_types import Node, catalogue_type, from_row
 from hub.graphql.common import REGION_NAME_HELP, Info, Region, region_name, region_of
-from hub.graphql.filters import (
-    RECEIVED_HELP,
-    REGION_HELP,
-    TIME_HELP,
-    DateRange,
-    Direction,
-    TimeRange,
-    date_clause,
-    debarred_on,
-    has_role,
-    narrow,
-    party_pk,
-    region_clause,
-    text_contains,
-    time_clause,
+from hub.graphql.filters import Direction
+from hub.graphql.flags import Flag, party_flags
+from hub.graphql.inputs import (
+    ContractFilter,
+    FlagRelation,
+    PartyRelation,
+    PenaltyOrder,
+    TransactionOrder,
 )
+from hub.graphql.projects import Award, Contract, Project, contracts_page, projects_page
 from hub.graphql.relay import Connection as Page
-from hub.graphql.relay import PageArgs, global_id, keyset_page
-from schema.tables import Award as AwardTable
-from schema.tables import AwardSupplier
-from schema.tables import Party as PartyTable
-from schema.tables import PenaltyRecord as PenaltyTable
-from schema.tables import Project as ProjectTable
-
-if TYPE_CHECKING:
-    from hub.graphql.flags import Flag, FlagRelation
-    from hub.graphql.projects import Award, Contract, Project
-    from hub.graphql.transactions import Transaction, TransactionOrder
-
-TransactionRef = Annotated["Transaction", strawberry.lazy("hub.graphql.transactions")]
-TransactionOrderRef = Annotated["TransactionOrder", strawberry.lazy("hub.graphql.transactions")]
-ProjectRef = Annotated["Project", strawberry.lazy("hub.graphql.projects")]
-ContractRef = Annotated["Contract", strawberry.lazy("hub.graphql.projects")]
-AwardRef = Annotated["Award", strawberry.lazy("hub.graphql.projects")]
-FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
-FlagRelationRef = Annotated["FlagRelation", strawberry.lazy("hub.graphql.flags")]
-PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyTable.__table__  # type: ignore[attr-defined]
-
-
-@strawberry.enum
-class PartyRelation(Enum):
-    SUPPLIER = "supplier_id"
-    PURCHASER = "purchaser_id"
+from hub.graphql.relay import connection
+from hub.graphql.transactions import Transaction, transactions_page
+from hub.read import lists
+from hub.read.cursors import global_id
+from hub.read.paging import PageArgs
 
 
 @strawberry.type(
@@ -86,45 +57,26 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
 
     @strawberry.field(description="处罚记录: penalty records about it, newest first.")
     def penalties(self, info: Info) -> list[PenaltyRecord]:
-        query = (
-            select(*shown(PENALTIES))
-            .where(PENALTIES.c.subject_id == self.pk)
-            .order_by(PENALTIES.c.decision_date.desc())
-        )
-        return [from_row(PenaltyRecord, r) for r in info.context.conn.execute(query)]
+        rows = lists.party_penalties(info.context.conn, self.pk)
+        return [from_row(PenaltyRecord, r) for r in rows]
 
     @strawberry.field(
         description="禁止参加政府采购: debarments in force on a day (today by default)."
     )
     def active_debarments(self, info: Info, on: date | None = None) -> list[PenaltyRecord]:
-        day = on or date.today()
-        query = select(*shown(PENALTIES)).where(
-            PENALTIES.c.subject_id == self.pk,
-            PENALTIES.c.debarment_start <= day,
-            PENALTIES.c.debarment_end >= day,
-        )
-        return [from_row(PenaltyRecord, r) for r in info.context.conn.execute(query)]
+        rows = lists.active_debarments(info.context.conn, self.pk, on or date.today())
+        return [from_row(PenaltyRecord, r) for r in rows]
 
     @strawberry.field(description="中标: awards it won.")
-    def awards(self, info: Info) -> list[AwardRef]:
-        from hub.graphql.projects import Award
-
-        awards, links = AwardTable.__table__, AwardSupplier.__table__  # type: ignore[attr-defined]
-        query = (
-            select(*shown(awards))
-            .join(links, links.c.award_pk == awards.c.id)
-            .where(links.c.party_id == self.pk)
-        )
-        return [from_row(Award, r) for r in info.context.conn.execute(query.order_by(awards.c.id))]
+    def awards(self, info: Info) -> list[Award]:
+        return [from_row(Award, r) for r in lists.party_awards(info.context.conn, self.pk)]
 
     @strawberry.field(description="合同: contracts it signed as supplier.")
     def contracts(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,
-    ) -> Page[ContractRef]:  # fmt: skip
-        from hub.graphql.projects import ContractFilter, contracts_page
-
-        query = ContractFilter(supplier_id=global_id("Party", self.pk)).query()
+    ) -> Page[Contract]:  # fmt: skip
+        query = ContractFilter(supplier_id=strawberry.ID(global_id("Party", self.pk))).query()
         return contracts_page(
             info.context.conn, query, Direction.ASC, PageArgs(first, after, last, before)
         )
@@ -134,11 +86,9 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
         self, info: Info,
         as_: Annotated[PartyRelation, strawberry.argument(name="as")] = PartyRelation.SUPPLIER,
         first: int | None = None, after: str | None = None, last: int | None = None,
-        before: str | None = None, order_by: TransactionOrderRef | None = None,
-    ) -> Page[TransactionRef]:  # fmt: skip
-        from hub.graphql.transactions import TRANSACTIONS, transactions_page
-
-        query = select(*shown(TRANSACTIONS)).where(TRANSACTIONS.c[as_.value] == self.pk)
+        before: str | None = None, order_by: TransactionOrder | None = None,
+    ) -> Page[Transaction]:  # fmt: skip
+        query = lists.party_transactions(self.pk, as_.value)
         return transactions_page(info, query, order_by, PageArgs(first, after, last, before))
 
     @strawberry.field(
@@ -147,21 +97,16 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     )
     async def flags(
         self, info: Info,
-        as_: Annotated[FlagRelationRef | None, strawberry.argument(name="as")] = None,
-    ) -> list[FlagRef]:  # fmt: skip
-        from hub.graphql.flags import FlagRelation, party_flags
-
+        as_: Annotated[FlagRelation | None, strawberry.argument(name="as")] = None,
+    ) -> list[Flag]:  # fmt: skip
         return await party_flags(info, self.pk, as_ or FlagRelation.SUPPLIER)
 
     @strawberry.field(description="采购项目: projects it purchased.")
     def projects(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,
-    ) -> Page[ProjectRef]:  # fmt: skip
-        from hub.graphql.projects import projects_page
-
-        projects = ProjectTable.__table__  # type: ignore[attr-defined]
-        query = select(*shown(projects)).where(projects.c.purchaser_id == self.pk)
+    ) -> Page[Project]:  # fmt: skip
+        query = lists.party_projects(self.pk)
         return projects_page(info.context.conn, query, None, PageArgs(first, after, last, before))
 
 
@@ -182,82 +127,13 @@ class PenaltyRecord(catalogue_type("penalty_records", "PenaltyRecord"), Node):  
         return region_name(self.region_code)
 
 
-@strawberry.input(description="Narrows `parties` and `suppliers`.")
-class PartyFilter:
-    role: str | None = strawberry.field(default=None, description="purchaser, agency, supplier, …")
-    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
-    name_contains: str | None = filter_field("parties", "name", "containing this text")
-    uscc: str | None = filter_field("parties", "uscc", "equal to it")
-    debarred_on: date | None = strawberry.field(
-        default=None, description="With a debarment in force that day."
-    )
-
-    def query(self) -> Any:
-        c = PARTIES.c
-        return narrow(
-            select(*shown(PARTIES)),
-            has_role(c.id, self.role) if self.role else None,
-            region_clause(c.region_code, self.region_code),
-            text_contains(c.name, self.name_contains),
-            c.uscc == self.uscc.upper() if self.uscc else None,
-            debarred_on(c.id, self.debarred_on) if self.debarred_on else None,
-        )
-
-
 def parties_page(conn: Connection, query: Any, page: PageArgs) -> Page[Party]:
-    return keyset_page(conn, query, [PARTIES.c.id], False, page, lambda r: from_row(Party, r))
-
-
-@strawberry.input(description="Narrows `penalties`.")
-class PenaltyFilter:
-    kind: str | None = filter_field("penalty_records", "kind", "equal to it")
-    region_code: str | None = strawberry.field(default=None, description=REGION_HELP)
-    subject_id: strawberry.ID | None = filter_field(
-        "penalty_records", "subject_id", "this party (a Party id)"
-    )
-    decided: DateRange | None = filter_field(
-        "penalty_records", "decision_date", "within this inclusive range"
-    )
-    published_at: TimeRange | None = filter_field("penalty_records", "published_at", TIME_HELP)
-    received_at: TimeRange | None = filter_field("penalty_records", "received_at", RECEIVED_HELP)
-    debarred_on: date | None = strawberry.field(
-        default=None, description="Debarments in force that day."
-    )
-
-    def query(self) -> Any:
-        c = PENALTIES.c
-        day = self.debarred_on
-        return narrow(
-            select(*shown(PENALTIES)),
-            c.kind == self.kind if self.kind else None,
-            region_clause(c.region_code, self.region_code),
-            c.subject_id == party_pk(self.subject_id, "subjectId") if self.subject_id else None,
-            date_clause(c.decision_date, self.decided),
-            time_clause(c.published_at, self.published_at, "publishedAt"),
-            time_clause(c.received_at, self.received_at, "receivedAt"),
-            [c.debarment_start <= day, c.debarment_end >= day] if day else None,
-        )
-
-
-@strawberry.enum
-class PenaltyOrderField(Enum):
-    DECISION_DATE = "decision_date"
-    PUBLISHED_AT = "published_at"
-    RECEIVED_AT = "received_at"
-
-
-@strawberry.input
-class PenaltyOrder:
-    field: PenaltyOrderField = strawberry.field(
-        default=PenaltyOrderField.DECISION_DATE, description="What to sort by."
-    )
-    direction: Direction = strawberry.field(default=Direction.DESC, description="ASC or DESC.")
+    return connection(conn, lists.parties(conn, query, page), lambda r: from_row(Party, r))
 
 
 def penalties_page(
     conn: Connection, query: Any, order: PenaltyOrder, page: PageArgs
 ) -> Page[PenaltyRecord]:
-    columns = [PENALTIES.c[order.field.value], PENALTIES.c.id]
     descending = order.direction is Direction.DESC
-    build = lambda r: from_row(PenaltyRecord, r)  # noqa: E731
-    return keyset_page(conn, query, columns, descending, page, build)
+    found = lists.penalties(conn, query, order.field.value, descending, page)
+    return connection(conn, found, lambda r: from_row(PenaltyRecord, r))

@@ -8,40 +8,40 @@ from typing import Annotated, Any
 import strawberry
 from sqlalchemy import select
 
-from hub.graphql.catalogue_types import Node, from_row, shown
+from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, HubErrors, NotFound, is_logged
 from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
-from hub.graphql.flags import Flag, FlagFilter, FlagOrder, flags_page
-from hub.graphql.limits import QueryLimits
-from hub.graphql.mutations import Mutation
-from hub.graphql.parties import (
-    Party,
+from hub.graphql.flags import Flag, flags_page
+from hub.graphql.inputs import (
+    ContractFilter,
+    FlagFilter,
+    FlagOrder,
+    NoticeFilter,
+    NoticeOrder,
     PartyFilter,
     PenaltyFilter,
     PenaltyOrder,
-    PenaltyRecord,
-    Publisher,
-    parties_page,
-    penalties_page,
+    ProjectFilter,
+    ProjectOrder,
+    TransactionFilter,
+    TransactionOrder,
 )
+from hub.graphql.limits import QueryLimits
+from hub.graphql.mutations import Mutation
+from hub.graphql.parties import Party, PenaltyRecord, Publisher, parties_page, penalties_page
 from hub.graphql.projects import (
     Award,
     Contract,
-    ContractFilter,
     Lot,
     Notice,
-    NoticeFilter,
-    NoticeOrder,
     Project,
-    ProjectFilter,
-    ProjectOrder,
     contracts_page,
     notices_page,
     projects_page,
 )
-from hub.graphql.relay import Connection, PageArgs, parse_global_id, shown_value
+from hub.graphql.relay import Connection
 from hub.graphql.scores import (
     ScoreGroup,
     TransparencyScore,
@@ -56,13 +56,10 @@ from hub.graphql.search import (
     run_search,
 )
 from hub.graphql.stats import StatsGroup, StatsRow, award_stats, contract_stats, transaction_stats
-from hub.graphql.transactions import (
-    Transaction,
-    TransactionFilter,
-    TransactionOrder,
-    attach_parties,
-    transactions_page,
-)
+from hub.graphql.transactions import Transaction, attach_parties, transactions_page
+from hub.read.cursors import parse_global_id, shown_value
+from hub.read.paging import PageArgs
+from hub.read.rows import shown
 from schema.tables import (
     Award as AwardTable,
 )

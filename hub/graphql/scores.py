@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 
-from hub.graphql.catalogue_types import catalogue_type, from_row
+from hub.graphql.catalogue_types import catalogue_type
 from hub.graphql.common import REGION_NAME_HELP, Info, region_name
 from hub.graphql.errors import BadUserInput
-from hub.graphql.filters import Direction, party_pk
+from hub.graphql.filters import Direction
+from hub.graphql.nodes import PARTY, PartyRef
+from hub.read.where import party_pk
 from schema.codes import is_region_code
 from schema.transparency import Group, Scope, ScoreCounts, ranking, score_row, trend
 
-if TYPE_CHECKING:
-    from hub.graphql.parties import Party
-
-PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_ROWS = 100
 ScoreFields = catalogue_type("transparency_scores", "TransparencyScore", private=("party_id",))
@@ -48,10 +46,7 @@ class TransparencyScore(ScoreFields):  # type: ignore[misc,valid-type]
     async def party(self, info: Info) -> PartyRef | None:
         if self.party_id is None:
             return None
-        from hub.graphql.parties import Party
-
-        row = await info.context.loaders.party.load(self.party_id)
-        return from_row(Party, row) if row else None
+        return PARTY.maybe(await info.context.loaders.party.load(self.party_id))
 
 
 def _month(value: str | None, name: str) -> str | None:

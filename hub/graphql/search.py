@@ -17,14 +17,18 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from hub.graphql.catalogue_types import by_ids, from_row
+from hub.graphql.catalogue_types import from_row
 from hub.graphql.common import Info, category_of, region_name
 from hub.graphql.errors import ApiError, BadUserInput
-from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
+from hub.graphql.filters import REGION_HELP, AmountRange, DateRange
 from hub.graphql.parties import Party, PenaltyRecord
 from hub.graphql.projects import Notice
-from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, PageInfo, decode_cursor, encode_cursor
+from hub.graphql.relay import PageInfo
 from hub.graphql.transactions import Transaction, attach_parties
+from hub.read.cursors import decode_cursor, encode_cursor
+from hub.read.paging import DEFAULT_PAGE, MAX_PAGE
+from hub.read.rows import by_ids
+from hub.read.where import party_pk
 from indexer.search import (
     KINDS,
     Hit,

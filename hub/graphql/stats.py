@@ -9,12 +9,13 @@ from typing import Any
 import strawberry
 from sqlalchemy import BigInteger, String, case, cast, func, select, type_coerce
 
-from hub.graphql.catalogue_types import among
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
-from hub.graphql.projects import ContractFilter
-from hub.graphql.relay import global_id
-from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from hub.graphql.inputs import ContractFilter, TransactionFilter
+from hub.read.cursors import global_id
+from hub.read.lists import TRANSACTIONS
+from hub.read.rows import among
+from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
 from schema.tables import Award, AwardSupplier, Contract, Party, Project
 
@@ -183,8 +184,6 @@ def contract_stats(
 def award_stats(
     info: Info, group_by: list[StatsGroup], limit: int, region_code: str | None
 ) -> list[StatsRow]:
-    from hub.graphql.filters import region_clause
-
     p = PROJECTS.c
     columns = {
         StatsGroup.SUPPLIER: AWARD_SUPPLIERS.c.party_id, StatsGroup.PURCHASER: p.purchaser_id,

@@ -13,10 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from hub.edge.request_id import current_request_id
-from hub.graphql.common import category_name
-from schema.catalogue import public_fields
+from hub.read.labels import category_label, channel_label, labels, notice_type_label
 from schema.divisions import region_label
-from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -24,30 +22,6 @@ STATIC = Path(__file__).parent / "static"
 
 class BadRequest(Exception):
     """Malformed input from the URL: answered with a 400 page that says what to fix."""
-
-
-@cache
-def labels(entity: str) -> dict[str, str]:
-    """Chinese field labels, read from the catalogue (one fact, one place)."""
-    return {f.name: f.label for f in public_fields(entity)}
-
-
-def notice_type_label(code: str | None) -> str:
-    if code is not None and code in NoticeType.__members__:
-        return NOTICE_TYPE_LABELS[NoticeType(code)]
-    return code or ""
-
-
-def channel_label(code: str | None) -> str:
-    if code is not None and code in Channel.__members__:
-        return CHANNEL_LABELS[Channel(code)]
-    return code or ""
-
-
-def category_label(code: str | None, edition: str | None = None) -> str:
-    """`A02010105 台式计算机`: code and name, as GraphQL's categoryName gives it."""
-    name = category_name(code, edition)
-    return f"{code} {name}" if name else (code or "")
 
 
 def money(value: Decimal | float | None) -> str:

@@ -19,18 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.graphql.errors import BadUserInput
-from hub.graphql.relay import decode_cursor, encode_cursor
+from hub.read.cursors import decode_cursor, encode_cursor
+from hub.read.errors import BadInput
+from hub.read.labels import category_label, channel_label, notice_type_label
 from hub.web import params as p
-from hub.web.render import (
-    BadRequest,
-    category_label,
-    channel_label,
-    error_page,
-    notice_type_label,
-    render,
-    url_with,
-)
+from hub.web.render import BadRequest, error_page, render, url_with
 from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 from schema.codes import is_region_code
@@ -89,7 +82,7 @@ def read_query(request: Request) -> Query:
     after_text = p.text(q, "after", 400)
     try:
         after = tuple(decode_cursor(after_text)) if after_text else None
-    except BadUserInput:
+    except BadInput:
         raise BadRequest("after: 不是本站给出的翻页游标 not a cursor this site gave") from None
     search_filter = SearchFilter(
         region_code=region or None,

@@ -21,11 +21,12 @@ from starlette.responses import Response, StreamingResponse
 
 from exports.arrow import entity_schema
 from exports.formats import CsvTableWriter, Spool
-from hub.graphql.relay import encode_cursor
+from hub.read.cursors import encode_cursor
+from hub.read.labels import labels
+from hub.read.lists import PARTIES, TRANSACTIONS
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
-from hub.web.parties import PARTIES, TRANSACTIONS
-from hub.web.render import BadRequest, error_page, labels, render
+from hub.web.render import BadRequest, error_page, render
 from hub.web.search_page import Query, pager, read_query, records, run
 from indexer.search import MAX_SIZE, SearchResult, SearchUnavailable
 
@@ -91,7 +92,19 @@ def price_chart(engine: Engine, model: str) -> list[Bar]:
     return sorted(bars, key=lambda b: b.mean)[:CHART_PURCHASERS]
 
 
+def table_and_chart(
+    engine: Engine, hits: list[Any], model: str
+) -> tuple[list[dict[str, Any]], str, list[Bar]]:
+    """The table's rows and the chart of the model asked for (or of the first row's)."""
+    rows = detail_rows(engine, hits)
+    model = model or next((r["model"] for r in rows if r["model"]), "")
+    return rows, model, price_chart(engine, model) if model else []
+
+
 def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
+    """Async, unlike the other pages: it awaits the search service (`asearch`, a worker
+    thread behind its admission limit); its SQL then runs in one thread-pool call."""
+
     async def endpoint(request: Request) -> Response:
         try:
             query = transaction_query(request)
@@ -103,9 +116,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
         try:
             result = await run(search, query, PAGE_SIZE)
             hits = result.hits[:PAGE_SIZE]
-            rows = await run_in_threadpool(detail_rows, engine, hits)  # off the event loop
-            model = model or next((r["model"] for r in rows if r["model"]), "")
-            bars = await run_in_threadpool(price_chart, engine, model) if model else []
+            rows, model, bars = await run_in_threadpool(table_and_chart, engine, hits, model)
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
         title = f"{model} 最近 {CHART_SAMPLE} 笔各采购人成交单价 unit prices by purchaser"
@@ -163,6 +174,8 @@ async def csv_lines(
 
 
 def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]]:
+    """Async: it awaits the search and streams; each page's SQL runs in the thread pool."""
+
     async def endpoint(request: Request) -> Response:
         try:
             query = transaction_query(request)

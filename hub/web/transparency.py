@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hub.read.labels import labels
+from hub.read.party import names
 from hub.web import params as p
 from hub.web.charts import line
-from hub.web.projects import names
-from hub.web.render import BadRequest, error_page, labels, render
+from hub.web.render import BadRequest, error_page, render
 from schema.codes import is_region_code
 from schema.divisions import region_label
 from schema.transparency import Group, Scope, ranking, score_row, trend
