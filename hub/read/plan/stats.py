@@ -13,23 +13,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Select,
     String,
-    Text,
     case,
     cast,
     func,
     literal_column,
-    null,
     select,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from hub.graphql.filters import region_clause  # lead: the read layer's home when merged
 from hub.read.plan.selection import Selection
@@ -41,12 +38,13 @@ CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
 AWARDS = Award.__table__  # type: ignore[attr-defined]
 AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
 PARTIES = Party.__table__  # type: ignore[attr-defined]
+PARTY_NAME = f"(SELECT name FROM {PARTIES.name} WHERE id = {{}})"  # a key's label
 TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 MAX_GROUPS = 1000  # hub/graphql/stats.py refuses a limit beyond it: so do we (decline)
 PARTY_GROUPS = ("SUPPLIER", "PURCHASER")
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")  # a GraphQL name: safe as an SQL literal
 MEASURES = ("sum", "avg", "min", "max")
-B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+PREFIX = {"amount": "amount", "unitPrice": "price"}  # columns of layers g and r: lower case
 
 
 @dataclass(frozen=True)
@@ -150,15 +148,12 @@ def _compile(selection: Selection, dialect: str, source: Source) -> Compiled | N
     if source.where is not None:
         grouped = grouped.where(source.where)
     g = grouped.group_by(*keys).order_by(*keys).limit(limit).subquery("g")
-    sql = Sql(dialect)
-    row = sql.row(selection.children, g, groups, source)
-    rows: Any
-    if dialect == "postgresql":
-        ordered = aggregate_order_by(row, *[g.c[f"k{i}"] for i in range(len(groups))])
-        rows = func.coalesce(cast(func.json_agg(ordered), Text), _lit("[]"))
-    else:  # the rows come out of `g` in its ORDER BY; SQLite 3.40 has no ordered aggregate
-        rows = func.json_group_array(row)
-    return Compiled(select(rows.label("json")).select_from(g))
+    # The JSON's text depends only on the selection's shape: built once, reused.
+    scales = (_places(source.amount), _places(source.unit_price))
+    columns, json = _text(dialect, _shape(selection.children), tuple(groups), scales)
+    layer: list[Any] = [literal_column(sql).label(name) for name, sql in columns]
+    r = select(*layer).select_from(g)
+    return Compiled(select(literal_column(json).label("json")).select_from(r.subquery("r")))
 
 
 # Which sub-fields each type has: a name not here, or arguments on one, and we decline.
@@ -166,6 +161,7 @@ ROW_FIELDS = {"__typename": None, "count": None, "keys": "key", "amount": "m", "
 KEY_FIELDS = {"__typename": None, "group": None, "value": None, "label": None}
 MEASURE_FIELDS = {"__typename": None, "sum": None, "avg": None, "min": None, "max": None}
 NESTED = {"key": KEY_FIELDS, "m": MEASURE_FIELDS}
+Shape = tuple[tuple[str, str, "Shape"], ...]  # (response key, field name, sub-fields)
 
 
 def _known(children: tuple[Selection, ...], fields: Mapping[str, str | None]) -> bool:
@@ -184,9 +180,13 @@ def _known(children: tuple[Selection, ...], fields: Mapping[str, str | None]) ->
     return True
 
 
+def _shape(children: tuple[Selection, ...]) -> Shape:
+    return tuple((c.key, c.name, _shape(c.children)) for c in children)
+
+
 def _aggregates(selection: Selection, source: Source) -> list[Any]:
     """Only the measures asked for, computed as the resolver computes them (`_aggregates`)."""
-    wanted = {(c.name, m.name) for c in selection.children for m in c.children}
+    wanted = _wanted(_shape(selection.children))
     out: list[Any] = []
     measured = (("amount", source.amount, True), ("unitPrice", source.unit_price, False))
     for field, column, net in measured:
@@ -198,171 +198,173 @@ def _aggregates(selection: Selection, source: Source) -> list[Any]:
             "sum": func.sum(raw if net else only), "avg": func.avg(only),
             "min": func.min(only), "max": func.max(only),
         }  # fmt: skip
-        out += [made[m].label(f"{field}_{m}") for m in MEASURES if (field, m) in wanted]
+        out += [made[m].label(f"{PREFIX[field]}_{m}") for m in MEASURES if (field, m) in wanted]
     return out
 
 
+def _wanted(shape: Shape) -> set[tuple[str, str]]:
+    return {(name, m) for _, name, sub in shape for _, m, _ in sub if m in MEASURES}
+
+
+@lru_cache(maxsize=1024)
+def _text(
+    dialect: str, shape: Shape, groups: tuple[str, ...], scales: tuple[Places, Places]
+) -> tuple[list[tuple[str, str]], str]:
+    """The columns of layer `r` over `g` (keys, count, measures as whole stored integers,
+    the mean rounded) and the JSON aggregate over `r`, as SQL text: our own constants and
+    GraphQL names only (checked), so nothing a client sends is spelled into it."""
+    sql = Sql(dialect, scales)
+    columns = [(f"k{i}", f"g.k{i}") for i in range(len(groups))] + [("n", "g.n")]
+    for field, m in sorted(_wanted(shape)):
+        if sql.scales[field] is not None:  # unitPrice of contracts and awards: null
+            value = f"g.{PREFIX[field]}_{m}"
+            made = sql.half_even(value) if m == "avg" else sql.whole(value)
+            columns.append((f"{PREFIX[field]}_{m}", made))
+    row = sql.row(shape, groups)
+    keys = ", ".join(f"r.k{i}" for i in range(len(groups)))
+    if sql.pg:
+        return columns, f"coalesce(CAST(json_agg({row} ORDER BY {keys}) AS TEXT), '[]')"
+    # SQLite 3.40 has no ORDER BY in an aggregate: the rows come in `g`'s ORDER BY (its
+    # LIMIT keeps it; `r` and the names' subqueries are per row and do not reorder).
+    return columns, f"json_group_array({row})"
+
+
+Places = tuple[int, int] | None  # a money column's scale, and the places always shown
+
+
+def _places(column: Any) -> Places:
+    """Money columns are ScaledDecimal: 2 places for amounts, 4 (2 shown) for unit prices."""
+    if column is None:
+        return None
+    scale: ScaledDecimal = column.type
+    return scale.scale, -int(scale.shown.as_tuple().exponent)
+
+
+def _quoted(value: str) -> str:
+    if not NAME.fullmatch(value):
+        raise ValueError(f"not a GraphQL name: {value!r}")
+    return f"'{value}'"
+
+
+# base64 of "Party:" is UGFydHk6 (two whole groups); then each 3 digits d0 d1 d2 (bytes
+# 0x30 + d) make 4 letters, looked up by digit: (0x30+d0)>>2, ((0x30+d0)&3)<<4 | 3 (or | 0
+# when d0 is the last digit), (0x30+d1)<<2 & 63, (0x30+d2) & 63.
+C0, C1, C1_LAST, C2, C3 = "MMMMNNNNOO", "DTjzDTjzDT", "AQgwAQgwAQ", "AEIMQUYcgk", "wxyz012345"
+
+
 class Sql:
-    """The dialect's spelling of JSON building, text formatting and base64."""
+    """The dialect's spelling of JSON building, number text and global ids."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, scales: tuple[Places, Places]) -> None:
         self.pg = dialect == "postgresql"
+        self.scales = {"amount": scales[0], "unitPrice": scales[1]}
 
-    def obj(self, pairs: list[tuple[str, Any]]) -> Any:
-        args: list[Any] = []
-        for key, value in pairs:
-            args += [_text(key), value]
-        return (func.json_build_object if self.pg else func.json_object)(*args)
+    def obj(self, pairs: list[tuple[str, str]]) -> str:
+        inner = ", ".join(f"{_quoted(k)}, {v}" for k, v in pairs)
+        return f"{'json_build_object' if self.pg else 'json_object'}({inner})"
 
-    def array(self, items: list[Any]) -> Any:
-        return (func.json_build_array if self.pg else func.json_array)(*items)
-
-    def row(
-        self, children: tuple[Selection, ...], g: Any, groups: list[str], source: Source
-    ) -> Any:
-        pairs: list[tuple[str, Any]] = []
-        for child in children:
-            if child.name == "__typename":
-                pairs.append((child.key, _text("StatsRow")))
-            elif child.name == "count":
-                pairs.append((child.key, g.c.n))
-            elif child.name == "keys":
-                keys = [self.key(child.children, g.c[f"k{i}"], k) for i, k in enumerate(groups)]
-                pairs.append((child.key, self.array(keys)))
-            elif child.name == "unitPrice" and source.unit_price is None:
-                pairs.append((child.key, null()))
+    def row(self, shape: Shape, groups: tuple[str, ...]) -> str:
+        pairs = []
+        for key, name, sub in shape:
+            if name == "__typename":
+                pairs.append((key, "'StatsRow'"))
+            elif name == "count":
+                pairs.append((key, "r.n"))
+            elif name == "keys":
+                items = ", ".join(self.key(sub, f"r.k{i}", g) for i, g in enumerate(groups))
+                pairs.append((key, f"{'json_build_array' if self.pg else 'json_array'}({items})"))
+            elif self.scales[name] is None:  # unitPrice of contracts and awards
+                pairs.append((key, "NULL"))
             else:
-                column: Any = source.amount if child.name == "amount" else source.unit_price
-                pairs.append((child.key, self.measure(child, g, column.type)))
+                pairs.append((key, self.measure(sub, name)))
         return self.obj(pairs)
 
-    def key(self, children: tuple[Selection, ...], column: Any, group: str) -> Any:
+    def key(self, shape: Shape, column: str, group: str) -> str:
         party = group in PARTY_GROUPS
-        pairs: list[tuple[str, Any]] = []
-        for child in children:
-            if child.name == "__typename":
-                pairs.append((child.key, _text("StatsKey")))
-            elif child.name == "group":
-                pairs.append((child.key, _text(group)))
-            elif child.name == "value":
-                value = self.party_id(column) if party else column
-                pairs.append((child.key, value))
+        pairs = []
+        for key, name, _ in shape:
+            if name == "__typename":
+                pairs.append((key, "'StatsKey'"))
+            elif name == "group":
+                pairs.append((key, _quoted(group)))
+            elif name == "value":
+                pairs.append((key, self.party_id(column) if party else column))
             else:  # label: the party's name, None for other groups
-                name = select(PARTIES.c.name).where(PARTIES.c.id == column).scalar_subquery()
-                pairs.append((child.key, name if party else null()))
+                pairs.append((key, PARTY_NAME.format(column) if party else "NULL"))
         return self.obj(pairs)
 
-    def measure(self, selection: Selection, g: Any, scale: ScaledDecimal) -> Any:
-        pairs: list[tuple[str, Any]] = []
-        for child in selection.children:
-            if child.name == "__typename":
-                pairs.append((child.key, _text("Measure")))
-                continue
-            value = g.c[f"{selection.name}_{child.name}"]
-            whole = self.half_even(value) if child.name == "avg" else self.integer(value)
-            pairs.append((child.key, self.decimal(whole, scale)))
+    def measure(self, shape: Shape, field: str) -> str:
+        places = self.scales[field]
+        assert places is not None
+        pairs = []
+        for key, name, _ in shape:
+            if name == "__typename":
+                pairs.append((key, "'Measure'"))
+            else:
+                pairs.append((key, self.decimal(f"r.{PREFIX[field]}_{name}", *places)))
         return self.obj(pairs)
 
-    def integer(self, value: Any) -> Any:
+    def whole(self, value: str) -> str:
         """sum() of bigint is numeric on PostgreSQL: the stored integers' exact total."""
-        return cast(value, BigInteger) if self.pg else value
+        return f"CAST({value} AS BIGINT)" if self.pg else value
 
-    def half_even(self, mean: Any) -> Any:
+    def half_even(self, mean: str) -> str:
         """The mean to a whole number, ties to even: `Decimal(avg).to_integral_value()`.
 
         The database's own mean (numeric on PostgreSQL, a double on SQLite: the value the
         resolver receives), its floor and the exact remainder, compared with one half."""
         if self.pg:
-            floor: Any = func.floor(mean)
+            floor = f"floor({mean})"
         else:  # CAST truncates toward zero; a negative fraction goes one lower
-            whole = cast(mean, BigInteger)
-            floor = whole - cast(mean < whole, BigInteger)
-        twice = (mean - floor) * 2
-        up = case((twice > 1, 1), (twice < 1, 0), (floor % 2 == 0, 0), else_=1)
-        return case((mean.is_(None), null()), else_=self.integer(floor + up))
+            floor = f"(CAST({mean} AS INTEGER) - ({mean} < CAST({mean} AS INTEGER)))"
+        twice = f"({mean} - {floor}) * 2"
+        up = (f"CASE WHEN {twice} > 1 THEN 1 WHEN {twice} < 1 THEN 0 "
+              f"WHEN {floor} % 2 = 0 THEN 0 ELSE 1 END")  # fmt: skip
+        return f"CASE WHEN {mean} IS NULL THEN NULL ELSE {self.whole(f'{floor} + {up}')} END"
 
-    def decimal(self, value: Any, scale: ScaledDecimal) -> Any:
+    def decimal(self, value: str, scale: int, shown: int) -> str:
         """The stored integer as `ScaledDecimal.from_scaled` prints it: 49990000 → 4999.00,
         -5 → -0.05; a unit price shows 2 places, up to 4 when it has them (0.005)."""
-        shown = -scale.shown.as_tuple().exponent  # type: ignore[operator]
-        magnitude = type_coerce(func.abs(value), BigInteger)
-        sign = case((value < 0, "-"), else_="")
-        whole = self.str(_div(magnitude, 10**scale.scale))
-        fraction = magnitude % _int(10**scale.scale)
-        text = sign + whole + "." + self.pad(fraction, scale.scale)
-        if shown < scale.scale:
-            drop = 10 ** (scale.scale - shown)
-            short = sign + whole + "." + self.pad(_div(fraction, drop), shown)
-            trimmed = (
-                sign
-                + whole
-                + "."
-                + func.rtrim(self.pad(fraction, scale.scale), _lit("0"), type_=Text)
-            )
-            text = case((magnitude % _int(drop) == 0, short), else_=trimmed)
-        return case((value.is_(None), null()), else_=text)
+        factor = 10**scale
+        magnitude = f"abs({value})"
+        sign = f"CASE WHEN {value} < 0 THEN '-' ELSE '' END"
+        start = f"{sign} || CAST({magnitude} / {factor} AS TEXT) || '.'"
+        fraction = f"({magnitude} % {factor})"
+        text = f"{start} || {self.pad(fraction, scale)}"
+        if shown < scale:
+            drop = 10 ** (scale - shown)
+            short = f"{start} || {self.pad(f'({fraction} / {drop})', shown)}"
+            trimmed = f"{start} || rtrim({self.pad(fraction, scale)}, '0')"
+            text = f"CASE WHEN {magnitude} % {drop} = 0 THEN {short} ELSE {trimmed} END"
+        return f"CASE WHEN {value} IS NULL THEN NULL ELSE {text} END"
 
-    def str(self, value: Any) -> Any:
-        return cast(value, Text)
-
-    def pad(self, value: Any, places: int) -> Any:
+    def pad(self, value: str, places: int) -> str:
         if self.pg:
-            return func.lpad(cast(value, Text), _int(places), _lit("0"), type_=Text)
-        return func.printf(f"%0{places}d", value, type_=Text)
+            return f"lpad(CAST({value} AS TEXT), {places}, '0')"
+        return f"printf('%0{places}d', {value})"
 
-    def party_id(self, pk: Any) -> Any:
+    def party_id(self, pk: str) -> str:
         """`global_id("Party", pk)`: unpadded url-safe base64 of "Party:<pk>"."""
-        raw = literal_column("'Party:'", Text) + cast(pk, Text)
         if self.pg:
-            b64 = func.encode(func.convert_to(raw, _lit("UTF8")), _lit("base64"))
-            return func.translate(func.rtrim(b64, _lit("=")), _lit("+/"), _lit("-_"), type_=Text)
-        # "Party:" is two whole base64 groups (UGFydHk6); each 3 digits then make 4 letters
-        # (the last 1 or 2 digits make 2 or 3): integer keys have at most 10 digits.
-        digits = cast(pk, Text)
-        out: Any = literal_column("'UGFydHk6'", Text)
-        for start in (1, 4, 7, 10):
-            out = out + _chunk(digits, start)
-        return case((pk.is_(None), null()), else_=out)
+            raw = f"convert_to('Party:' || CAST({pk} AS TEXT), 'UTF8')"
+            b64 = f"translate(rtrim(encode({raw}, 'base64'), '='), '+/', '-_')"
+            return f"CASE WHEN {pk} IS NULL THEN NULL ELSE {b64} END"
+        digits = f"CAST({pk} AS TEXT)"
 
+        def letter(table: str, at: int) -> str:
+            return f"substr('{table}', instr('0123456789', substr({digits}, {at}, 1)), 1)"
 
-def _chunk(digits: Any, start: int) -> Any:
-    def byte(i: int) -> Any:
-        return func.coalesce(func.unicode(func.substr(digits, start + i, 1)), 0)
-
-    n = byte(0) * 65536 + byte(1) * 256 + byte(2)
-    left = func.length(digits) - (start - 1)
-
-    def letter(value: Any) -> Any:
-        return func.substr(literal_column(f"'{B64}'", Text), value + 1, 1, type_=Text)
-
-    return (
-        case((left >= 1, letter(_div(n, 262144)) + letter(_div(n, 4096) % 64)), else_="")
-        + case((left >= 2, letter(_div(n, 64) % 64)), else_="")
-        + case((left >= 3, letter(n % 64)), else_="")
-    )
-
-
-def _int(value: int) -> ColumnElement[Any]:
-    return literal_column(str(value), BigInteger)
-
-
-def _div(value: Any, by: int) -> Any:
-    """Integer division of a non-negative integer (SQL's `/` on two integers)."""
-    divided = type_coerce(value, BigInteger).op("/", precedence=8)(_int(by))  # as `*` binds
-    return type_coerce(divided, BigInteger)
-
-
-def _lit(value: str) -> ColumnElement[Any]:
-    """A constant of ours inlined (no quote in it), typed as PostgreSQL's functions want."""
-    assert "'" not in value
-    return literal_column(f"'{value}'", Text)
-
-
-def _text(value: str) -> ColumnElement[Any]:
-    """A constant string inlined: PostgreSQL's json_build_object cannot type a parameter."""
-    if not NAME.fullmatch(value):
-        raise ValueError(f"not a GraphQL name: {value!r}")
-    return literal_column(f"'{value}'", Text)
+        chunks = []
+        for at in (1, 4, 7, 10):  # primary keys are at most 2**31 - 1: ten digits
+            three = " || ".join(
+                [letter(C0, at), letter(C1, at), letter(C2, at + 1), letter(C3, at + 2)]
+            )
+            two = " || ".join([letter(C0, at), letter(C1, at), letter(C2, at + 1)])
+            one = f"{letter(C0, at)} || {letter(C1_LAST, at)}"
+            left = f"length({digits}) - {at - 1}"
+            chunks.append(f"CASE WHEN {left} >= 3 THEN {three} WHEN {left} = 2 THEN {two} "
+                          f"WHEN {left} = 1 THEN {one} ELSE '' END")  # fmt: skip
+        return f"CASE WHEN {pk} IS NULL THEN NULL ELSE 'UGFydHk6' || {' || '.join(chunks)} END"
 
 
 ROOT: dict[str, Callable[[Selection, str], Compiled | None]] = {
