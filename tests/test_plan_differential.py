@@ -165,10 +165,11 @@ def _first_pages(pair: Pair) -> None:
 def _variables(pair: Pair, operation: OperationDefinitionNode, variant: int) -> dict[str, Any]:
     """A value from the data for each variable: variant 0 and 1 take different ones."""
     out: dict[str, Any] = {}
+    declared = {d.variable.name.value for d in operation.variable_definitions or ()}
     for definition in operation.variable_definitions or ():
         name = definition.variable.name.value
-        if name in ("after", "before"):
-            continue  # taken from the answer without them: see _cursors_of
+        if name in ("after", "before") or (name == "last" and "first" in declared):
+            continue  # cursors come from the answer without them (_cursors_of); first or last
         kind = type_from_ast(SCHEMA, definition.type)
         named = get_named_type(kind)
         if named.name == "Int":
@@ -233,6 +234,8 @@ def test_every_query_of_the_suite_answers_alike(pair: Pair, where: str, query: s
             if spelled & {"after", "before"}:
                 start, end = _cursors_of(answer)
                 paged = {"after": end} if "after" in spelled else {"before": start}
+                if "after" not in spelled and "first" in variables:  # `before` goes with `last`
+                    paged |= {"first": None, "last": variables["first"]}
                 pair.same(query, {**variables, **paged}, name)
 
 
