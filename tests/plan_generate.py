@@ -31,8 +31,8 @@ from graphql.pyutils import Undefined
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from hub.graphql.relay import global_id
 from hub.graphql.schema import schema
+from hub.read.cursors import global_id
 
 SCHEMA = schema._schema
 # Roots not generated: `exports` reads the export folder, `publishers` has no arguments and

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 
 from hub.app import create_app
 from hub.config import Settings
-from hub.graphql.relay import global_id
+from hub.read.cursors import global_id
 from hub.read.plan.stats import ROOT
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running

@@ -28,10 +28,8 @@ from sqlalchemy import (
     type_coerce,
 )
 
-# hub/read imports nothing from hub/graphql once merged: the lead points this import at the
-# read layer's region_clause (moved there by the readlayer branch).
-from hub.graphql.filters import region_clause
 from hub.read.plan.selection import Selection
+from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
 from schema.tables import Award, AwardSupplier, Contract, Party, Project, Transaction
 
