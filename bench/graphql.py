@@ -54,16 +54,18 @@ from strawberry.extensions import ParserCache, ValidationCache
 from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.context import Context, PartyCache
 from hub.graphql.filters import DateRange, Direction
-from hub.graphql.parties import PARTIES, PENALTIES, Party, PartyFilter, PenaltyRecord, parties_page
+from hub.graphql.parties import Party, PartyFilter, PenaltyRecord, parties_page
 from hub.graphql.projects import Contract, ContractFilter, contracts_page
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import Edge, PageArgs
 from hub.graphql.schema import schema as hub_schema
 from hub.graphql.stats import StatsGroup, StatsRow, transaction_stats
-from hub.graphql.transactions import TRANSACTIONS, Transaction, TransactionFilter
+from hub.graphql.transactions import Transaction, TransactionFilter
 from hub.graphql.transactions import transactions_page as tx_page
 from schema.codes import region_prefix
 from schema.db import make_engine
+from schema.tables import PARTIES, TRANSACTIONS
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"

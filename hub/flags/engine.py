@@ -32,11 +32,8 @@ from schema.data_version import bump_data_version
 from schema.flags import Flag
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import enqueue
-from schema.tables import Notice, Project
+from schema.tables import FLAGS, NOTICES, PROJECTS
 
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
 CHUNK = 500
 # What makes two computations of a flag the same finding.
 FlagKey = tuple[str, int | None, int | None, int | None, str | None]

@@ -18,24 +18,15 @@ from sqlalchemy import Connection, Row, select
 from schema.calendar import WorkCalendar
 from schema.ocds import merge_releases
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Lot,
-    Notice,
-    PenaltyRecord,
-    Project,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    LOTS,
+    NOTICES,
+    PROJECTS,
 )
-
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 
 @dataclass(frozen=True, eq=False)  # identity: a notice is itself, whatever it says

@@ -15,9 +15,7 @@ from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
-from schema.tables import Party as PartyTable
-
-PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
+from schema.tables import PARTIES
 
 
 class PartyCache:

@@ -14,7 +14,7 @@ from hub.graphql.errors import BadUserInput
 from hub.graphql.relay import parse_global_id
 from schema.codes import is_region_code, region_prefix
 from schema.ocds import BEIJING
-from schema.tables import PartyRoleLink, PenaltyRecord, Project
+from schema.tables import PARTY_ROLES, PENALTY_RECORDS, PROJECTS
 
 MAX_BOUND = Decimal(10) ** 13  # beyond any stored amount, within 64 bits at four places
 
@@ -145,7 +145,7 @@ def narrow(query: Select[Any], *clauses: Any) -> Select[Any]:
 
 
 def debarred_on(subject_column: Any, day: date) -> Any:
-    penalties = PenaltyRecord.__table__  # type: ignore[attr-defined]
+    penalties = PENALTY_RECORDS
     return exists(
         select(penalties.c.id).where(
             penalties.c.subject_id == subject_column,
@@ -156,15 +156,15 @@ def debarred_on(subject_column: Any, day: date) -> Any:
 
 
 def has_role(party_column: Any, role: str) -> Any:
-    roles = PartyRoleLink.__table__  # type: ignore[attr-defined]
+    roles = PARTY_ROLES
     return exists(select(roles.c.id).where(roles.c.party_id == party_column, roles.c.role == role))
 
 
 def project_region(project_column: Any, code: str | None) -> Any:
-    clause = region_clause(Project.__table__.c.region_code, code)  # type: ignore[attr-defined]
+    clause = region_clause(PROJECTS.c.region_code, code)
     if clause is None:
         return None
-    projects = Project.__table__  # type: ignore[attr-defined]
+    projects = PROJECTS
     return project_column.in_(select(projects.c.id).where(clause))
 
 

@@ -32,8 +32,7 @@ from hub.graphql.filters import (
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page, parse_global_id
-from schema.tables import Flag as FlagTable
-from schema.tables import Transaction as TransactionTable
+from schema.tables import FLAGS, TRANSACTIONS
 
 if TYPE_CHECKING:
     from hub.graphql.parties import Party
@@ -44,8 +43,6 @@ ProjectRef = Annotated["Project", strawberry.lazy("hub.graphql.projects")]
 NoticeRef = Annotated["Notice", strawberry.lazy("hub.graphql.projects")]
 PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
 TransactionRef = Annotated["Transaction", strawberry.lazy("hub.graphql.transactions")]
-FLAGS = FlagTable.__table__  # type: ignore[attr-defined]
-TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 

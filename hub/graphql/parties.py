@@ -29,11 +29,8 @@ from hub.graphql.filters import (
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, global_id, keyset_page
-from schema.tables import Award as AwardTable
-from schema.tables import AwardSupplier
-from schema.tables import Party as PartyTable
-from schema.tables import PenaltyRecord as PenaltyTable
-from schema.tables import Project as ProjectTable
+from schema.tables import AWARD_SUPPLIERS, AWARDS, PARTIES, PROJECTS
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 if TYPE_CHECKING:
     from hub.graphql.flags import Flag, FlagRelation
@@ -47,8 +44,6 @@ ContractRef = Annotated["Contract", strawberry.lazy("hub.graphql.projects")]
 AwardRef = Annotated["Award", strawberry.lazy("hub.graphql.projects")]
 FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
 FlagRelationRef = Annotated["FlagRelation", strawberry.lazy("hub.graphql.flags")]
-PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyTable.__table__  # type: ignore[attr-defined]
 
 
 @strawberry.enum
@@ -109,7 +104,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     def awards(self, info: Info) -> list[AwardRef]:
         from hub.graphql.projects import Award
 
-        awards, links = AwardTable.__table__, AwardSupplier.__table__  # type: ignore[attr-defined]
+        awards, links = AWARDS, AWARD_SUPPLIERS
         query = (
             select(*shown(awards))
             .join(links, links.c.award_pk == awards.c.id)
@@ -160,7 +155,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
     ) -> Page[ProjectRef]:  # fmt: skip
         from hub.graphql.projects import projects_page
 
-        projects = ProjectTable.__table__  # type: ignore[attr-defined]
+        projects = PROJECTS
         query = select(*shown(projects)).where(projects.c.purchaser_id == self.pk)
         return projects_page(info.context.conn, query, None, PageArgs(first, after, last, before))
 

@@ -40,10 +40,7 @@ from hub.graphql.filters import (
 )
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page
-from schema.tables import Contract as ContractTable
-from schema.tables import ContractSupplier as ContractSupplierTable
-from schema.tables import Notice as NoticeTable
-from schema.tables import Project as ProjectTable
+from schema.tables import CONTRACT_SUPPLIERS, CONTRACTS, NOTICES, PROJECTS
 
 if TYPE_CHECKING:
     from hub.graphql.flags import Flag
@@ -52,10 +49,6 @@ if TYPE_CHECKING:
 PartyRef = Annotated["Party", strawberry.lazy("hub.graphql.parties")]
 PublisherRef = Annotated["Publisher", strawberry.lazy("hub.graphql.parties")]
 FlagRef = Annotated["Flag", strawberry.lazy("hub.graphql.flags")]
-PROJECTS = ProjectTable.__table__  # type: ignore[attr-defined]
-NOTICES = NoticeTable.__table__  # type: ignore[attr-defined]
-CONTRACTS = ContractTable.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplierTable.__table__  # type: ignore[attr-defined]
 
 
 @strawberry.type(

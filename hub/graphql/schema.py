@@ -63,6 +63,7 @@ from hub.graphql.transactions import (
     attach_parties,
     transactions_page,
 )
+from schema.tables import PROJECTS, PUBLISHERS
 from schema.tables import (
     Award as AwardTable,
 )
@@ -143,7 +144,7 @@ class Query:
 
     @strawberry.field(description="A project by its OCID.")
     def project(self, info: Info, ocid: str) -> Project:
-        table = ProjectTable.__table__  # type: ignore[attr-defined]
+        table = PROJECTS
         row = info.context.conn.execute(select(*shown(table)).where(table.c.ocid == ocid)).first()
         if row is None:
             raise NotFound(f"no project with ocid {ocid!r}")
@@ -307,7 +308,7 @@ class Query:
 
     @strawberry.field(description="发布者: every publisher (public fields only).")
     def publishers(self, info: Info) -> list[Publisher]:
-        table = PublisherTable.__table__  # type: ignore[attr-defined]
+        table = PUBLISHERS
         return [
             from_row(Publisher, r)
             for r in info.context.conn.execute(select(*shown(table)).order_by(table.c.name))

@@ -14,15 +14,10 @@ from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
 from hub.graphql.projects import ContractFilter
 from hub.graphql.relay import global_id
-from hub.graphql.transactions import TRANSACTIONS, TransactionFilter
+from hub.graphql.transactions import TransactionFilter
 from schema.columns import ScaledDecimal
-from schema.tables import Award, AwardSupplier, Contract, Party, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
 MAX_GROUPS = 1000
 
 

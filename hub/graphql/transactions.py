@@ -40,10 +40,8 @@ from hub.graphql.filters import (
 from hub.graphql.parties import Party, Publisher
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import PageArgs, keyset_page
-from schema.tables import Transaction as TransactionTable
+from schema.tables import TRANSACTIONS
 from schema.types import CHANNEL_LABELS, Channel
-
-TRANSACTIONS = TransactionTable.__table__  # type: ignore[attr-defined]
 
 
 @strawberry.type(

@@ -16,15 +16,8 @@ from hub.publishing.contract_suppliers import clear_contract_suppliers, store_co
 from hub.publishing.details import store_details
 from hub.publishing.parties import PartyResolver
 from schema.compiled import CompiledProject, PartyLookup, compile_notices
-from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, LOTS, NOTICES, PROJECTS
 from schema.types import PartyRole
-
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
 
 
 def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:

@@ -28,13 +28,10 @@ from schema.compiled import CompiledProject
 from schema.details import EXPERTS_PUBLIC_IN
 from schema.divisions import NATIONWIDE
 from schema.ocds import notice_type_of, parse_ocds_datetime
-from schema.tables import EvaluationExpert, Notice, Party, Project, ProjectItem
+from schema.tables import EVALUATION_EXPERTS as EXPERTS
+from schema.tables import NOTICES, PARTIES, PROJECTS
+from schema.tables import PROJECT_ITEMS as ITEMS
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
-EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
 FLAGS = ("smeSetAside", "consortiumAllowed")
 EXPERT_ROLES = ("chair", "expert", "purchaserRepresentative")
 CONTACT = ("address", "contact_name", "contact_telephone")

@@ -15,7 +15,9 @@ from sqlalchemy.orm import aliased
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.web.projects import (
+from hub.web.projects import flags_where
+from hub.web.render import error_page, render
+from schema.tables import (
     AWARD_SUPPLIERS,
     AWARDS,
     CONTRACT_SUPPLIERS,
@@ -23,14 +25,11 @@ from hub.web.projects import (
     FLAGS,
     PARTIES,
     PROJECTS,
-    flags_where,
+    TRANSACTIONS,
 )
-from hub.web.render import error_page, render
-from schema.tables import PartyRoleLink, PenaltyRecord, Transaction
+from schema.tables import PARTY_ROLES as ROLES
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
-ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 LIST_LIMIT = 50
 TX_PAGE = 20
 

@@ -17,28 +17,18 @@ from starlette.responses import Response
 from hub.web.details import details_data
 from hub.web.render import error_page, render
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Flag,
-    Lot,
-    Notice,
-    Party,
-    Project,
-    Publisher,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    FLAGS,
+    LOTS,
+    NOTICES,
+    PARTIES,
+    PROJECTS,
+    PUBLISHERS,
 )
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PUBLISHERS = Publisher.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
 
 

@@ -24,10 +24,10 @@ from exports.formats import CsvTableWriter, Spool
 from hub.graphql.relay import encode_cursor
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
-from hub.web.parties import PARTIES, TRANSACTIONS
 from hub.web.render import BadRequest, error_page, labels, render
 from hub.web.search_page import Query, pager, read_query, records, run
 from indexer.search import MAX_SIZE, SearchResult, SearchUnavailable
+from schema.tables import PARTIES, TRANSACTIONS
 
 PAGE_SIZE = 50
 CSV_LIMIT = 10_000
