@@ -25,6 +25,7 @@ from hub.config import Settings
 from hub.flags import rebuild
 from hub.publishing import ingest_file, ingest_records
 from hub.publishing.publishers import add_publisher
+from schema.columns import table_of
 from schema.tables import PROJECTS, TRANSACTIONS, Notice, PenaltyRecord, Transaction
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
@@ -69,7 +70,7 @@ class Doors:
                               capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
 
     def count(self, model: type, **where: str) -> int:
-        table = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         query = select(func.count()).select_from(table)
         for column, value in where.items():
             query = query.where(table.c[column] == value)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from hub.publishing import PublisherError, ingest_file, ingest_records
+from schema.columns import table_of
 from schema.tables import DATA_QUALITY_ISSUES, INGESTIONS, PARTIES, TRANSACTIONS, Party, Transaction
 from schema.types import RecordKind
 from tests.factories import PAPER_DEALER, credit_code, transaction, write_csv, write_ndjson
@@ -26,7 +27,7 @@ def mall(add):  # type: ignore[no-untyped-def]
 
 def count(engine: Engine, model: type) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(model.__table__)).scalar_one()
+        return conn.execute(select(func.count()).select_from(table_of(model))).scalar_one()
 
 
 def test_rows_are_stored_with_exact_money_and_their_publisher(engine, mall, tmp_path: Path) -> None:

@@ -12,27 +12,23 @@ from strawberry.dataloader import DataLoader
 
 from hub.graphql.catalogue_types import among, by_ids, shown
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Flag,
-    Lot,
-    Notice,
-    NoticeSource,
-    Party,
-    PartyRoleLink,
-    PenaltyRecord,
-    Project,
-    Publisher,
-    Transaction,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    FLAGS,
+    LOTS,
+    NOTICE_SOURCES,
+    NOTICES,
+    PARTIES,
+    PARTY_ROLES,
+    PENALTY_RECORDS,
+    PROJECTS,
+    PUBLISHERS,
+    TRANSACTIONS,
 )
 
 T = Any
-
-
-def _table(model: Any) -> Any:
-    return model.__table__
 
 
 def one_loader(conn: Connection, table: Any) -> DataLoader[int, Any]:
@@ -90,87 +86,87 @@ class Loaders:
 
     @cached_property
     def party(self) -> DataLoader[int, Any]:
-        return one_loader(self.conn, _table(Party))
+        return one_loader(self.conn, PARTIES)
 
     @cached_property
     def project(self) -> DataLoader[int, Any]:
-        return one_loader(self.conn, _table(Project))
+        return one_loader(self.conn, PROJECTS)
 
     @cached_property
     def publisher(self) -> DataLoader[int, Any]:
-        return one_loader(self.conn, _table(Publisher))
+        return one_loader(self.conn, PUBLISHERS)
 
     @cached_property
     def notice(self) -> DataLoader[int, Any]:
-        return one_loader(self.conn, _table(Notice))
+        return one_loader(self.conn, NOTICES)
 
     @cached_property
     def penalty_count(self) -> DataLoader[int, int]:
-        return count_loader(self.conn, _table(PenaltyRecord).c.subject_id)
+        return count_loader(self.conn, PENALTY_RECORDS.c.subject_id)
 
     @cached_property
     def roles(self) -> DataLoader[Hashable, list[Any]]:
-        links = _table(PartyRoleLink)
+        links = PARTY_ROLES
         return many_loader(self.conn, _children(links, "party_id", links.c.role), "party_id")
 
     @cached_property
     def notices(self) -> DataLoader[Hashable, list[Any]]:
-        notices = _table(Notice)
+        notices = NOTICES
         order = (notices.c.published_at, notices.c.id)
         return many_loader(self.conn, _children(notices, "project_id", *order), "project_id")
 
     @cached_property
     def sources(self) -> DataLoader[Hashable, list[Any]]:
-        sources = _table(NoticeSource)
+        sources = NOTICE_SOURCES
         order = sources.c.received_at
         return many_loader(self.conn, _children(sources, "notice_id", order), "notice_id")
 
     @cached_property
     def lots(self) -> DataLoader[Hashable, list[Any]]:
-        lots = _table(Lot)
+        lots = LOTS
         return many_loader(self.conn, _children(lots, "project_id", lots.c.lot_id), "project_id")
 
     @cached_property
     def awards(self) -> DataLoader[Hashable, list[Any]]:
-        awards = _table(Award)
+        awards = AWARDS
         order = awards.c.award_id
         return many_loader(self.conn, _children(awards, "project_id", order), "project_id")
 
     @cached_property
     def contracts(self) -> DataLoader[Hashable, list[Any]]:
-        contracts = _table(Contract)
+        contracts = CONTRACTS
         order = contracts.c.contract_id
         return many_loader(self.conn, _children(contracts, "project_id", order), "project_id")
 
     @cached_property
     def award_suppliers(self) -> DataLoader[Hashable, list[Any]]:
-        links = _table(AwardSupplier)
+        links = AWARD_SUPPLIERS
         return many_loader(self.conn, _children(links, "award_pk"), "award_pk")
 
     @cached_property
     def contract_suppliers(self) -> DataLoader[Hashable, list[Any]]:
-        links = _table(ContractSupplier)
+        links = CONTRACT_SUPPLIERS
         order = links.c.position
         return many_loader(self.conn, _children(links, "contract_pk", order), "contract_pk")
 
     @cached_property
     def transaction(self) -> DataLoader[int, Any]:
-        return one_loader(self.conn, _table(Transaction))
+        return one_loader(self.conn, TRANSACTIONS)
 
     @cached_property
     def project_flags(self) -> DataLoader[Hashable, list[Any]]:
-        flags = _table(Flag)
+        flags = FLAGS
         return many_loader(self.conn, _children(flags, "project_id", flags.c.id), "project_id")
 
     @cached_property
     def party_flags(self) -> DataLoader[Hashable, list[Any]]:
-        flags = _table(Flag)
+        flags = FLAGS
         return many_loader(self.conn, _children(flags, "party_id", flags.c.id), "party_id")
 
     @cached_property
     def purchaser_flags(self) -> DataLoader[Hashable, list[Any]]:
         """Flags on the projects each party purchased."""
-        flags, projects = _table(Flag), _table(Project)
+        flags, projects = FLAGS, PROJECTS
 
         def query(conn: Connection, keys: Iterable[Hashable]) -> Select[Any]:
             return (

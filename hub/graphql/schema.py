@@ -63,6 +63,7 @@ from hub.graphql.transactions import (
     attach_parties,
     transactions_page,
 )
+from schema.columns import table_of
 from schema.tables import PROJECTS, PUBLISHERS
 from schema.tables import (
     Award as AwardTable,
@@ -96,7 +97,7 @@ from schema.tables import (
 )
 
 NODE_TYPES = {
-    cls.__name__: (cls, table.__table__)  # type: ignore[union-attr]  # sqlmodel: no __table__
+    cls.__name__: (cls, table_of(table))
     for cls, table in (
         (Project, ProjectTable), (Notice, NoticeTable), (Lot, LotTable), (Award, AwardTable),
         (Contract, ContractTable), (Party, PartyTable), (PenaltyRecord, PenaltyTable),
