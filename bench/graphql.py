@@ -66,10 +66,11 @@ from hub.graphql.schema import schema as hub_schema
 from hub.graphql.stats import StatsGroup, StatsRow, transaction_stats
 from hub.graphql.transactions import Transaction
 from hub.graphql.transactions import transactions_page as tx_page
-from hub.read.lists import PARTIES, PENALTIES, TRANSACTIONS
 from hub.read.paging import PageArgs
 from schema.codes import region_prefix
 from schema.db import make_engine
+from schema.tables import PARTIES, TRANSACTIONS
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"

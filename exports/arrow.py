@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from pydantic import NaiveDatetime
 
 from schema.catalogue import EXPORTED, FieldSpec, exported_fields
-from schema.columns import ScaledDecimal
+from schema.columns import ScaledDecimal, table_of
 
 # 18 digits: decimals that fit an int64, which Parquet then stores as INT64 (smaller, faster
 # in DuckDB) and which hold any amount up to ten thousand trillion yuan.
@@ -52,7 +52,7 @@ class ExportField:
 
 
 def _scale(entity: str, name: str) -> int:
-    column_type = EXPORTED[entity].__table__.c[name].type  # type: ignore[attr-defined]
+    column_type = table_of(EXPORTED[entity]).c[name].type
     if not isinstance(column_type, ScaledDecimal):
         raise TypeError(f"{entity}.{name} is a Decimal but not stored as a ScaledDecimal")
     return column_type.scale

@@ -26,10 +26,9 @@ from sqlalchemy import Connection, select
 from exports.licence import Licence
 from exports.ocds_schema import extension_urls, leave_out_undeclared
 from schema.ocds import RELEASE_TAGS, merge_releases, parse_ocds_datetime, to_ocds_datetime
-from schema.tables import Notice
+from schema.tables import NOTICES
 from schema.types import NoticeType, ProcurementMethod
 
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
 OCDS_VERSION = "1.1"
 DEFAULT_BASE_URI = "http://localhost:8000/downloads"  # `caigou serve` defaults, /downloads/
 DEFAULT_PUBLISHER = "caigou-hub 政府采购信息公开数据中心"

@@ -9,14 +9,14 @@ from decimal import Decimal
 from sqlalchemy import Connection, distinct, func, select
 
 from schema.tables import (
+    NOTICE_SOURCES,
+    NOTICES,
+    PARTIES,
+    PARTY_ROLES,
+    PENALTY_RECORDS,
+    TRANSACTIONS,
     DataQualityIssue,
-    Notice,
-    NoticeSource,
-    Party,
-    PartyRoleLink,
-    PenaltyRecord,
     Project,
-    Transaction,
 )
 from schema.tables import metadata as _metadata
 
@@ -39,12 +39,12 @@ def summarise(conn: Connection, today: date | None = None) -> HubSummary:
         table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
         for table in _metadata.sorted_tables
     }
-    notices = Notice.__table__  # type: ignore[attr-defined]
-    sources = NoticeSource.__table__  # type: ignore[attr-defined]
-    roles = PartyRoleLink.__table__  # type: ignore[attr-defined]
-    txn = Transaction.__table__  # type: ignore[attr-defined]
-    penalties = PenaltyRecord.__table__  # type: ignore[attr-defined]
-    parties = Party.__table__  # type: ignore[attr-defined]
+    notices = NOTICES
+    sources = NOTICE_SOURCES
+    roles = PARTY_ROLES
+    txn = TRANSACTIONS
+    penalties = PENALTY_RECORDS
+    parties = PARTIES
     by_type: dict[str, int] = dict(
         conn.execute(
             select(notices.c.notice_type, func.count()).group_by(notices.c.notice_type)

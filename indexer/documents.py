@@ -15,22 +15,25 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import NaiveDatetime
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, select
+from sqlmodel import SQLModel
 
 from indexer.search import KINDS
 from indexer.text import tokens
 from schema.catalogue import public_fields
 from schema.codes import is_region_code, item_catalogue
+from schema.columns import table_of
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Flag,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    FLAGS,
+    PARTIES,
+    PARTY_ROLES,
+    PROJECT_ITEMS,
+    PROJECTS,
     Notice,
     Party,
-    PartyRoleLink,
     PenaltyRecord,
-    Project,
-    ProjectItem,
     Transaction,
 )
 
@@ -55,10 +58,6 @@ class SearchField:
     name: str
     type: str
     label: str = ""
-
-
-def _table(model: Any) -> Table:
-    return model.__table__
 
 
 def _search_type(python_type: Any, column_type: str) -> str:
@@ -105,7 +104,7 @@ EXTRA = {"party": (SearchField("roles", "keyword", "角色"),)}
 def document_fields(kind: str) -> list[SearchField]:
     """Every field of a `kind` document with its search type, read from the catalogue."""
     fields = {f.name: f for f in (*DERIVED, *EXTRA.get(kind, ()))}
-    columns = _table(_model(kind)).c
+    columns = table_of(_model(kind)).c
     for spec in public_fields(ENTITY[kind]):
         name = RENAMED.get((kind, spec.name), spec.name)
         if name not in fields:
@@ -116,8 +115,13 @@ def document_fields(kind: str) -> list[SearchField]:
     return list(fields.values())
 
 
-def _model(kind: str) -> Any:
-    return {"notice": Notice, "transaction": Transaction, "party": Party}.get(kind, PenaltyRecord)
+def _model(kind: str) -> type[SQLModel]:
+    models: dict[str, type[SQLModel]] = {
+        "notice": Notice,
+        "transaction": Transaction,
+        "party": Party,
+    }
+    return models.get(kind, PenaltyRecord)
 
 
 def region_path(code: str | None) -> list[str]:
@@ -145,8 +149,8 @@ def documents(conn: Connection, kind: str, pks: Iterable[int]) -> dict[int, dict
     return out
 
 
-def _rows(conn: Connection, model: Any, pks: Sequence[int]) -> list[Any]:
-    table = _table(model)
+def _rows(conn: Connection, model: type[SQLModel], pks: Sequence[int]) -> list[Any]:
+    table = table_of(model)
     return list(conn.execute(select(table).where(table.c.id.in_(pks))))
 
 
@@ -159,7 +163,7 @@ def _public(kind: str, row: Any) -> dict[str, Any]:
 
 def _parties_by_id(conn: Connection, ids: Iterable[int | None]) -> dict[int, Any]:
     wanted = sorted({i for i in ids if i is not None})
-    table = _table(Party)
+    table = PARTIES
     found: dict[int, Any] = {}
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
@@ -212,7 +216,7 @@ def _finish(
 
 def _flag_codes(conn: Connection, column: str, ids: Iterable[int]) -> dict[int, list[str]]:
     """Sorted distinct rule codes of the flags on these projects or transactions."""
-    flags = _table(Flag)
+    flags = FLAGS
     wanted = sorted(set(ids))
     found: dict[int, set[str]] = defaultdict(set)
     for start in range(0, len(wanted), CHUNK):
@@ -231,7 +235,7 @@ def _category_name(code: str | None) -> str | None:
 
 def _notices(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = _rows(conn, Notice, pks)
-    projects_t, awards_t, links_t = _table(Project), _table(Award), _table(AwardSupplier)
+    projects_t, awards_t, links_t = PROJECTS, AWARDS, AWARD_SUPPLIERS
     project_ids = sorted({r.project_id for r in rows})
     projects = {
         p.id: p for p in conn.execute(select(projects_t).where(projects_t.c.id.in_(project_ids)))
@@ -291,7 +295,7 @@ def _item_lines(
     conn: Connection, project_ids: Sequence[int]
 ) -> dict[int, tuple[list[str], list[str]]]:
     """Each project's item names and specifications (规格型号), for its notices' text."""
-    items = _table(ProjectItem)
+    items = PROJECT_ITEMS
     found: dict[int, tuple[list[str], list[str]]] = {}
     query = select(items.c.project_id, items.c.name, items.c.specification).where(
         items.c.project_id.in_(project_ids)
@@ -331,7 +335,7 @@ def _transactions(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, d
 
 def _parties(conn: Connection, pks: Sequence[int]) -> Iterator[tuple[int, dict[str, Any]]]:
     rows = _rows(conn, Party, pks)
-    links = _table(PartyRoleLink)
+    links = PARTY_ROLES
     roles: dict[int, list[str]] = defaultdict(list)
     for link in conn.execute(
         select(links.c.party_id, links.c.role).where(links.c.party_id.in_(pks)).order_by(links.c.id)

@@ -32,14 +32,14 @@ from indexer.outbox import (
 from indexer.search import KINDS
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import STATE, enqueue
-from schema.tables import Notice, Party, PenaltyRecord, Transaction
+from schema.tables import NOTICES, PARTIES, PENALTY_RECORDS, TRANSACTIONS
 
 log = logging.getLogger("caigou.indexer")
 TABLES = {
-    "notice": Notice.__table__,  # type: ignore[attr-defined]
-    "transaction": Transaction.__table__,  # type: ignore[attr-defined]
-    "party": Party.__table__,  # type: ignore[attr-defined]
-    "penalty": PenaltyRecord.__table__,  # type: ignore[attr-defined]
+    "notice": NOTICES,
+    "transaction": TRANSACTIONS,
+    "party": PARTIES,
+    "penalty": PENALTY_RECORDS,
 }
 MAX_BACKOFF = 30.0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Table
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 
 class ScaledDecimal(TypeDecorator[Decimal]):
@@ -82,3 +82,16 @@ def field(
         sa_column_kwargs=column_kwargs,
         **kwargs,
     )
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table behind a SQLModel table class, typed.
+
+    SQLModel sets `__table__` at class creation but does not declare it, so type checkers
+    see no such attribute; this is the one place that says so. A model that is not a table
+    (`table=True` missing) is refused here rather than failing later on `.c`.
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table

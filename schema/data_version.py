@@ -7,7 +7,7 @@ import time
 from sqlalchemy import BigInteger, Connection, select, update
 from sqlmodel import SQLModel
 
-from schema.columns import field
+from schema.columns import field, table_of
 
 
 class DataVersion(SQLModel, table=True):
@@ -26,7 +26,7 @@ class DataVersion(SQLModel, table=True):
     )
 
 
-TABLE = DataVersion.__table__  # type: ignore[attr-defined]
+TABLE = table_of(DataVersion)
 
 
 def bump_data_version(conn: Connection) -> None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Integer, Table, Text, literal, or_, select, union
+from sqlalchemy import BigInteger, Connection, Integer, Text, literal, or_, select, union
 from sqlmodel import SQLModel
 
-from schema.columns import field
+from schema.columns import field, table_of
 from schema.projects import Award, AwardSupplier, Notice, Project
 from schema.records import PenaltyRecord, Transaction
 from schema.types import BeijingTime
@@ -73,12 +72,8 @@ class SearchState(SQLModel, table=True):
     updated_at: BeijingTime = field("更新时间", "Last heartbeat of the entry (UTC+8).")
 
 
-def _table(model: Any) -> Table:
-    return model.__table__
-
-
-OUTBOX = _table(SearchOutbox)
-STATE = _table(SearchState)
+OUTBOX = table_of(SearchOutbox)
+STATE = table_of(SearchState)
 
 
 def enqueue(conn: Connection, kind: str, pks: Iterable[int], at: datetime, op: str = UPSERT) -> int:
@@ -102,8 +97,8 @@ def enqueue_naming(conn: Connection, party_ids: list[int], at: datetime) -> None
 
 
 def _enqueue_naming(conn: Connection, party_ids: list[int], at: datetime) -> None:
-    tx, pen, notices = _table(Transaction), _table(PenaltyRecord), _table(Notice)
-    projects, awards, links = _table(Project), _table(Award), _table(AwardSupplier)
+    tx, pen, notices = table_of(Transaction), table_of(PenaltyRecord), table_of(Notice)
+    projects, awards, links = table_of(Project), table_of(Award), table_of(AwardSupplier)
     their_projects = union(
         select(projects.c.id).where(
             or_(projects.c.purchaser_id.in_(party_ids), projects.c.agency_id.in_(party_ids))

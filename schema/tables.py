@@ -1,7 +1,15 @@
-"""Every table, imported in one place so metadata and migrations see them all."""
+"""Every table, imported in one place so metadata and migrations see them all.
 
+Below the models, one typed `Table` constant per table, named after the SQL table: code
+that writes SQL Core imports these rather than reaching for `Model.__table__`.
+"""
+
+from typing import Final
+
+from sqlalchemy import Table
 from sqlmodel import SQLModel
 
+from schema.columns import table_of
 from schema.data_version import DataVersion
 from schema.details import EvaluationExpert, ProjectItem
 from schema.flags import Flag
@@ -21,7 +29,50 @@ from schema.search_outbox import SearchOutbox, SearchState
 
 metadata = SQLModel.metadata
 
+AWARD_SUPPLIERS: Final[Table] = table_of(AwardSupplier)
+AWARDS: Final[Table] = table_of(Award)
+CONTRACT_SUPPLIERS: Final[Table] = table_of(ContractSupplier)
+CONTRACTS: Final[Table] = table_of(Contract)
+DATA_QUALITY_ISSUES: Final[Table] = table_of(DataQualityIssue)
+DATA_VERSION: Final[Table] = table_of(DataVersion)
+EVALUATION_EXPERTS: Final[Table] = table_of(EvaluationExpert)
+FLAGS: Final[Table] = table_of(Flag)
+INGESTIONS: Final[Table] = table_of(Ingestion)
+LOTS: Final[Table] = table_of(Lot)
+NOTICE_SOURCES: Final[Table] = table_of(NoticeSource)
+NOTICES: Final[Table] = table_of(Notice)
+PARTIES: Final[Table] = table_of(Party)
+PARTY_ROLES: Final[Table] = table_of(PartyRoleLink)
+PENALTY_RECORDS: Final[Table] = table_of(PenaltyRecord)
+PROJECT_ITEMS: Final[Table] = table_of(ProjectItem)
+PROJECTS: Final[Table] = table_of(Project)
+PUBLISHERS: Final[Table] = table_of(Publisher)
+SEARCH_OUTBOX: Final[Table] = table_of(SearchOutbox)
+SEARCH_STATE: Final[Table] = table_of(SearchState)
+TRANSACTIONS: Final[Table] = table_of(Transaction)
+
 __all__ = [
+    "AWARDS",
+    "AWARD_SUPPLIERS",
+    "CONTRACTS",
+    "CONTRACT_SUPPLIERS",
+    "DATA_QUALITY_ISSUES",
+    "DATA_VERSION",
+    "EVALUATION_EXPERTS",
+    "FLAGS",
+    "INGESTIONS",
+    "LOTS",
+    "NOTICES",
+    "NOTICE_SOURCES",
+    "PARTIES",
+    "PARTY_ROLES",
+    "PENALTY_RECORDS",
+    "PROJECTS",
+    "PROJECT_ITEMS",
+    "PUBLISHERS",
+    "SEARCH_OUTBOX",
+    "SEARCH_STATE",
+    "TRANSACTIONS",
     "Award",
     "AwardSupplier",
     "Contract",

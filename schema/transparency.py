@@ -32,15 +32,9 @@ from sqlalchemy import Connection, and_, case, extract, func, or_, select, true
 
 from schema.codes import region_prefix
 from schema.flags import CONTRACT_DAYS
-from schema.tables import Award, AwardSupplier, Contract, Flag, Notice, NoticeSource, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, FLAGS, NOTICES, PROJECTS
+from schema.tables import NOTICE_SOURCES as SOURCES
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
 LATENESS_CODES = ("RESULT_LATE", "CONTRACT_LATE")
 PUSH_HOURS = 24
 PROJECT_FIELDS = ("title", "purchaser_id", "budget", "procurement_method", "category_code")

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from schema.tables import FLAGS, PROJECTS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -34,8 +36,6 @@ from hub.demo import generate  # noqa: E402
 from hub.demo.load import load_demo  # noqa: E402
 from hub.flags.engine import rebuild  # noqa: E402
 from schema.db import make_engine, upgrade  # noqa: E402
-from schema.flags import Flag  # noqa: E402
-from schema.tables import Project  # noqa: E402
 
 TOOLS_PYTHON = ROOT / ".venv-tools" / "bin" / "python"
 # R003 with the hub's minimum for open and invitation tenders (政府采购法 art 35: 20 days);
@@ -84,7 +84,7 @@ def build(out: Path, projects: int) -> tuple[Path, dict[str, set[str]]]:
         if result.rejected:
             raise SystemExit(f"{batch.path.name}: {result.rejected} records refused")
     rebuild(engine, today=files.flags_as_of)
-    flags, projects_table = Flag.__table__, Project.__table__  # type: ignore[attr-defined]
+    flags, projects_table = FLAGS, PROJECTS
     hub: dict[str, set[str]] = defaultdict(set)
     ndjson = out / "compiled-releases.jsonl"
     with engine.connect() as conn:

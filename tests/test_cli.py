@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from hub.publishing.ingestlog import mark_interrupted
 from schema.db import head_revision, make_engine
-from schema.tables import Ingestion, Publisher, Transaction
+from schema.tables import INGESTIONS, PUBLISHERS, TRANSACTIONS
 from tests.factories import transaction, write_csv
 
 CAIGOU = [str(Path(sys.executable).with_name("caigou"))]  # the installed console script
@@ -38,7 +38,7 @@ def test_publisher_tokens_are_shown_once_and_stored_hashed(database_url: str) ->
     assert MALL in listed.stdout and "transaction" in listed.stdout and token not in listed.stdout
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        stored = conn.execute(select(Publisher.__table__.c.token_hash)).scalar_one()
+        stored = conn.execute(select(PUBLISHERS.c.token_hash)).scalar_one()
     engine.dispose()
     assert token not in stored
     again = caigou(database_url, "publisher", "add", MALL, "--role", "trading_platform",
@@ -91,7 +91,7 @@ def test_a_killed_ingest_leaves_the_database_as_it_was_and_is_marked_interrupted
     path = write_csv(tmp_path / "big.csv", rows)
     env = {**os.environ, "CAIGOU_DATABASE_URL": database_url}
     engine = make_engine(database_url)
-    log = Ingestion.__table__
+    log = INGESTIONS
     with subprocess.Popen([*CAIGOU, "ingest", str(path), "--publisher", MALL],
                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env) as process:  # fmt: skip
         assert process.stderr is not None
@@ -101,9 +101,7 @@ def test_a_killed_ingest_leaves_the_database_as_it_was_and_is_marked_interrupted
         process.send_signal(signal.SIGKILL)
         assert process.wait(timeout=60) == -signal.SIGKILL
     with engine.connect() as conn:
-        assert (
-            conn.execute(select(func.count()).select_from(Transaction.__table__)).scalar_one() == 0
-        )
+        assert conn.execute(select(func.count()).select_from(TRANSACTIONS)).scalar_one() == 0
         assert conn.execute(select(log.c.status)).scalar_one() == "running"
     listed = caigou(database_url, "publisher", "list")  # any command, on starting, finds it
     assert listed.returncode == 0 and "was interrupted" in listed.stderr

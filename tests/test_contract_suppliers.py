@@ -25,8 +25,7 @@ from hub.publishing import ingest_records
 from hub.read.cursors import global_id
 from schema.contract_suppliers import contract_suppliers
 from schema.db import make_engine, upgrade
-from schema.flags import Flag
-from schema.tables import Contract, ContractSupplier, Party
+from schema.tables import CONTRACT_SUPPLIERS, CONTRACTS, FLAGS, PARTIES
 from schema.types import RecordKind
 from tests.conftest import fresh_database
 from tests.factories import (
@@ -80,7 +79,7 @@ def publish(engine: Engine, releases: list[dict[str, Any]]) -> None:
 
 def members(engine: Engine) -> list[str]:
     """The contract's suppliers by credit code, lead first."""
-    links, parties = ContractSupplier.__table__, Party.__table__  # type: ignore[attr-defined]
+    links, parties = CONTRACT_SUPPLIERS, PARTIES
     with engine.connect() as conn:
         return list(
             conn.execute(
@@ -92,7 +91,7 @@ def members(engine: Engine) -> list[str]:
 
 
 def lead(engine: Engine) -> str | None:
-    contracts, parties = Contract.__table__, Party.__table__  # type: ignore[attr-defined]
+    contracts, parties = CONTRACTS, PARTIES
     with engine.connect() as conn:
         return conn.execute(
             select(parties.c.uscc).join(contracts, contracts.c.supplier_id == parties.c.id)
@@ -101,7 +100,7 @@ def lead(engine: Engine) -> str | None:
 
 def supplier_flags(engine: Engine) -> list[tuple[str, str]]:
     """(code, flagged party's credit code) of the stored supplier flags."""
-    flags, parties = Flag.__table__, Party.__table__  # type: ignore[attr-defined]
+    flags, parties = FLAGS, PARTIES
     with engine.connect() as conn:
         rows = conn.execute(
             select(flags.c.code, parties.c.uscc)
@@ -119,7 +118,7 @@ def test_a_contract_naming_another_company_as_its_party_raises_the_supplier_flag
     assert lead(engine) == PAPER_DEALER[1]
     assert supplier_flags(engine) == [(NOT_AWARDED, PAPER_DEALER[1])]
     with engine.connect() as conn:
-        flags = Flag.__table__  # type: ignore[attr-defined]
+        flags = FLAGS
         stored = select(flags.c.evidence).where(flags.c.code == NOT_AWARDED)
         evidence = json.loads(conn.execute(stored).scalar_one())
     assert evidence["contract_id"] == "C1"

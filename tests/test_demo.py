@@ -12,15 +12,15 @@ from hub.demo import generate
 from hub.demo.load import ensure_publishers
 from hub.publishing import ingest_file
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    DataQualityIssue,
-    NoticeSource,
-    Party,
-    PenaltyRecord,
-    Project,
-    Transaction,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACTS,
+    DATA_QUALITY_ISSUES,
+    NOTICE_SOURCES,
+    PARTIES,
+    PENALTY_RECORDS,
+    PROJECTS,
+    TRANSACTIONS,
 )
 from schema.types import RecordKind
 
@@ -43,25 +43,19 @@ def test_demo_files_ingest_without_a_refusal_and_again_as_duplicates(
     assert sum(r.duplicates for r in again) == sum(r.accepted + r.duplicates for r in first)
 
     planted = json.loads((tmp_path / "demo" / "planted.json").read_text("utf-8"))
-    awards, projects, contracts = Award.__table__, Project.__table__, Contract.__table__
+    awards, projects, contracts = AWARDS, PROJECTS, CONTRACTS
     with engine.connect() as conn:
-        assert (
-            conn.execute(select(func.count()).select_from(Transaction.__table__)).scalar_one()
-            == 3_000
-        )
+        assert conn.execute(select(func.count()).select_from(TRANSACTIONS)).scalar_one() == 3_000
         several_sites = (
-            select(NoticeSource.__table__.c.notice_id)
-            .group_by(NoticeSource.__table__.c.notice_id)
+            select(NOTICE_SOURCES.c.notice_id)
+            .group_by(NOTICE_SOURCES.c.notice_id)
             .having(func.count() > 1)
         )
         assert (
             conn.execute(select(func.count()).select_from(several_sites.subquery())).scalar_one()
             > 0
         )
-        assert (
-            conn.execute(select(func.count()).select_from(DataQualityIssue.__table__)).scalar_one()
-            > 0
-        )
+        assert conn.execute(select(func.count()).select_from(DATA_QUALITY_ISSUES)).scalar_one() > 0
         above_budget = set(
             conn.execute(
                 select(projects.c.ocid)
@@ -75,17 +69,15 @@ def test_demo_files_ingest_without_a_refusal_and_again_as_duplicates(
                 .join(contracts, contracts.c.project_id == projects.c.id)
                 .where(
                     ~contracts.c.supplier_id.in_(
-                        select(AwardSupplier.__table__.c.party_id)
-                        .join(awards, awards.c.id == AwardSupplier.__table__.c.award_pk)
+                        select(AWARD_SUPPLIERS.c.party_id)
+                        .join(awards, awards.c.id == AWARD_SUPPLIERS.c.award_pk)
                         .where(awards.c.project_id == projects.c.id)
                     )
                 )
             ).scalars()
         )
         suppliers_without_code = conn.execute(
-            select(func.count())
-            .select_from(Party.__table__)
-            .where(Party.__table__.c.uscc.is_(None))
+            select(func.count()).select_from(PARTIES).where(PARTIES.c.uscc.is_(None))
         ).scalar_one()
     assert set(planted["award_above_budget"]) <= above_budget
     assert set(planted["contract_supplier_not_awarded"]) == not_awarded
@@ -108,7 +100,7 @@ def test_demo_records_are_found_by_the_month_they_were_published(engine, tmp_pat
     with engine.connect() as conn:
         march = conn.execute(text(month)).scalar_one()  # the README's month, 31 March excluded
         assert march == in_march > 100
-        for table in (Transaction.__table__, PenaltyRecord.__table__):
+        for table in (TRANSACTIONS, PENALTY_RECORDS):
             c = table.c
             months = conn.execute(
                 select(

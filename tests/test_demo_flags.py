@@ -13,15 +13,9 @@ from hub.demo import DemoFiles, generate
 from hub.demo.load import load_demo
 from hub.demo.planted import ADDED_KINDS, DRAWN_CODES, OUTLIER_KIND
 from hub.flags.engine import rebuild
-from schema.flags import Flag
-from schema.tables import Project, Transaction
+from schema.tables import FLAGS, PROJECTS, TRANSACTIONS
 
 SIZE = {"projects": 60, "transactions": 4_000, "penalties": 40}
-FLAGS, PROJECTS, TRANSACTIONS = (
-    Flag.__table__,  # type: ignore[attr-defined]
-    Project.__table__,  # type: ignore[attr-defined]
-    Transaction.__table__,  # type: ignore[attr-defined]
-)
 
 Key = tuple[str, str]  # (flag code, ocid or order_id)
 

@@ -12,14 +12,14 @@ from sqlalchemy import Engine, select
 from hub.publishing import ingest_records
 from schema.codes import CodeError
 from schema.divisions import code_for_name, divisions, lineage, region_name
-from schema.tables import DataQualityIssue, Party, PenaltyRecord, Project, Transaction
+from schema.tables import DATA_QUALITY_ISSUES as ISSUES
+from schema.tables import PARTIES, PENALTY_RECORDS, PROJECTS, TRANSACTIONS
 from schema.types import RecordKind
 from tests.factories import SCHOOL, penalty, project_releases, transaction
 
 JILIN = "吉林省政府采购网"
 MALL = "吉林省电子卖场"
 FINANCE = "吉林省财政厅"
-ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 
 
 def test_the_list_is_the_whole_current_gbt_2260() -> None:
@@ -83,8 +83,8 @@ def test_a_release_may_name_the_buyer_region(engine, jilin) -> None:
     releases[0]["parties"][0]["identifier"] = {"scheme": "CN-ORG", "id": "41275869-3"}
     result = ingest_records(engine, JILIN, RecordKind.notice, releases)
     assert (result.status, result.accepted) == ("accepted", 4)
-    assert stored(engine, Project.__table__, "region_code") == [("220421",)]
-    school = stored(engine, Party.__table__, "name", "region_code")
+    assert stored(engine, PROJECTS, "region_code") == [("220421",)]
+    school = stored(engine, PARTIES, "name", "region_code")
     assert (SCHOOL[0], "220421") in school  # the party's too: a code, not the name
     assert issues(engine) == [(
         "notice", "parties[0].address.region", "region_name",
@@ -106,13 +106,13 @@ def test_an_ambiguous_or_unknown_region_name_is_refused_by_field(
     assert result.status == "rejected"
     assert [r.field for r in result.refusals] == [f"parties[{party}].address.region"]
     assert reason in result.refusals[0].reason
-    assert stored(engine, Project.__table__, "id") == []
+    assert stored(engine, PROJECTS, "id") == []
 
 
 def test_a_missing_buyer_region_is_inferred_from_its_credit_code(engine, jilin) -> None:
     result = ingest_records(engine, JILIN, RecordKind.notice, with_buyer_region(None))
     assert result.accepted == 4
-    assert stored(engine, Project.__table__, "region_code") == [("220000",)]  # 12220000…
+    assert stored(engine, PROJECTS, "region_code") == [("220000",)]  # 12220000…
     assert issues(engine) == [(
         "notice", "parties[0].identifier.id", "region_inferred",
         "buyer region inferred as 220000 (吉林省) from its credit code (characters 3–8)",
@@ -126,7 +126,7 @@ def test_else_from_the_agency_region(engine, jilin) -> None:
     releases[0]["parties"][1]["address"]["region"] = "220102"
     result = ingest_records(engine, JILIN, RecordKind.notice, releases[:1])
     assert result.accepted == 1
-    assert stored(engine, Project.__table__, "region_code") == [("220102",)]
+    assert stored(engine, PROJECTS, "region_code") == [("220102",)]
     assert [i[1:3] for i in issues(engine)] == [("parties[1].address.region", "region_inferred")]
 
 
@@ -166,12 +166,12 @@ def test_a_later_release_may_name_the_stored_region_but_not_move_it(engine, jili
 def test_transaction_and_penalty_files_may_name_regions(engine, jilin) -> None:
     rows = [transaction("DD1", region_code="吉林省长春市南关区"), transaction("DD2")]
     assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == 2
-    assert stored(engine, Transaction.__table__, "order_id", "region_code") == [
+    assert stored(engine, TRANSACTIONS, "order_id", "region_code") == [
         ("DD1", "220102"), ("DD2", "220102")
     ]  # fmt: skip
     record = penalty(region_code="吉林省")
     assert ingest_records(engine, FINANCE, RecordKind.penalty, [record]).accepted == 1
-    assert stored(engine, PenaltyRecord.__table__, "region_code") == [("220000",)]
+    assert stored(engine, PENALTY_RECORDS, "region_code") == [("220000",)]
     assert [i[:3] for i in issues(engine)] == [
         ("transaction", "region_code", "region_name"), ("penalty", "region_code", "region_name")
     ]  # fmt: skip
@@ -204,13 +204,13 @@ def test_a_catalogue_shaped_code_is_checked_whatever_the_scheme(engine, jilin, s
 def test_a_foreign_scheme_is_kept_apart_from_the_catalogue(engine, jilin) -> None:
     result = ingest_records(engine, JILIN, RecordKind.notice, classified("CPV", "30213100-6"))
     assert result.accepted == 1
-    assert stored(engine, Project.__table__, "category_code", "category_edition") == [
+    assert stored(engine, PROJECTS, "category_code", "category_edition") == [
         (None, None)
     ]  # fmt: skip
 
 
 def test_a_catalogue_code_without_scheme_is_the_project_category(engine, jilin) -> None:
     assert ingest_records(engine, JILIN, RecordKind.notice, classified(None, "A02010105")).accepted
-    assert stored(engine, Project.__table__, "category_code", "category_edition") == [
+    assert stored(engine, PROJECTS, "category_code", "category_edition") == [
         ("A02010105", "2022")
     ]  # fmt: skip

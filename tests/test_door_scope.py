@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.publishing import ingest_records
 from schema.db import alembic_config
-from schema.tables import DataQualityIssue, Notice, Project
+from schema.tables import DATA_QUALITY_ISSUES as ISSUES
+from schema.tables import NOTICES, PROJECTS
 from schema.types import RecordKind
 from tests.factories import project_releases
 
 JILIN = "吉林省政府采购网"
 BEIJING = "北京市政府采购网"
-ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def sites(add):  # type: ignore[no-untyped-def]
 
 
 def projects(engine: Engine) -> list[tuple[str, str]]:
-    table = Project.__table__  # type: ignore[attr-defined]
+    table = PROJECTS
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(table.c.ocid, table.c.region_code))]
 
@@ -80,7 +80,7 @@ def test_other_parties_unreadable_regions_and_extension_fields_are_kept(engine, 
     codes = issue_codes(engine)
     assert ("parties[2].address.region", "party_region_unread") in codes
     assert ("bids", "extension_field") in codes
-    table = Notice.__table__  # type: ignore[attr-defined]
+    table = NOTICES
     with engine.connect() as conn:
         payload = conn.execute(
             select(table.c.payload).where(table.c.release_id == tender["id"])

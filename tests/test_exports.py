@@ -35,6 +35,7 @@ from hub.demo.load import load_demo
 from hub.publishing import ingest_file
 from hub.publishing.publishers import add_publisher
 from schema.catalogue import ENTITIES
+from schema.columns import table_of
 from schema.db import make_engine
 from schema.relations import party_id_columns
 from schema.types import PublisherRole, RecordKind
@@ -98,7 +99,7 @@ def dumped(
 
 def _day_rows(engine: Engine, entity: str, day: date) -> list[dict]:
     """The entity's public fields for the day, read through SQLAlchemy (decimals as Decimal)."""
-    table = ENTITIES[entity].__table__  # type: ignore[attr-defined]
+    table = table_of(ENTITIES[entity])
     start = datetime.combine(day, datetime.min.time())
     columns = [table.c[f.name] for f in export_fields(entity)]
     query = select(*columns).where(

@@ -39,7 +39,7 @@ from hub.publishing.publishers import add_publisher
 from indexer import worker
 from indexer.outbox import OUTBOX
 from schema.db import make_engine
-from schema.tables import Transaction
+from schema.tables import TRANSACTIONS
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import transaction, write_csv
@@ -72,7 +72,7 @@ def add_mall(url: str) -> None:
 def order_ids(url: str) -> list[str]:
     engine = make_engine(url)
     with engine.connect() as conn:
-        found = conn.execute(select(Transaction.__table__.c.order_id)).scalars().all()  # type: ignore[attr-defined]
+        found = conn.execute(select(TRANSACTIONS.c.order_id)).scalars().all()
     engine.dispose()
     return sorted(found)
 

@@ -29,7 +29,7 @@ from schema.calendar import (
     working_days_between,
 )
 from schema.flags import Flag
-from schema.tables import Party, Project
+from schema.tables import FLAGS, PARTIES, PROJECTS
 from schema.types import RecordKind
 from tests.factories import (
     FURNITURE,
@@ -76,7 +76,7 @@ def publish(engine: Engine, releases: list[dict[str, Any]], publisher: str = JIL
 
 def found(engine: Engine, today: date = TODAY, **kwargs: Any) -> list[Flag]:
     with engine.connect() as conn:
-        project_ids = conn.execute(select(Project.__table__.c.id)).scalars().all()
+        project_ids = conn.execute(select(PROJECTS.c.id)).scalars().all()
         return [
             f for pid in project_ids for f in flags_for_project(conn, pid, today=today, **kwargs)
         ]
@@ -88,9 +88,7 @@ def codes(flags: list[Flag]) -> list[str]:
 
 def party_id(engine: Engine, who: tuple[str, str]) -> int:
     with engine.connect() as conn:
-        return conn.execute(
-            select(Party.__table__.c.id).where(Party.__table__.c.uscc == who[1])
-        ).scalar_one()
+        return conn.execute(select(PARTIES.c.id).where(PARTIES.c.uscc == who[1])).scalar_one()
 
 
 # The calendar ---------------------------------------------------------------------------
@@ -121,7 +119,7 @@ def test_a_compliant_project_raises_nothing(engine, jilin) -> None:
     publish(engine, compliant())
     assert found(engine) == []
     with engine.connect() as conn:  # the pipeline stored what it computed: nothing
-        assert conn.execute(select(Flag.__table__)).all() == []
+        assert conn.execute(select(FLAGS)).all() == []
 
 
 # Single source --------------------------------------------------------------------------
@@ -212,7 +210,7 @@ def test_a_correction_that_moves_the_award_date_is_followed(engine, jilin) -> No
     [flag] = found(engine)
     assert flag.code == "RESULT_LATE"
     with engine.connect() as conn:  # stored by the pipeline, in the same transaction
-        assert [f.code for f in conn.execute(select(Flag.__table__))] == ["RESULT_LATE"]
+        assert [f.code for f in conn.execute(select(FLAGS))] == ["RESULT_LATE"]
     publish(engine, [{
         "ocid": OCID, "id": f"{OCID}-05-award-update", "date": "2024-04-15T09:00:00+08:00",
         "tag": ["awardUpdate"], "title": "中标结果更正公告", "fullText": "中标确定日期更正。",
@@ -220,7 +218,7 @@ def test_a_correction_that_moves_the_award_date_is_followed(engine, jilin) -> No
     }])  # fmt: skip
     assert found(engine) == []
     with engine.connect() as conn:
-        assert conn.execute(select(Flag.__table__)).all() == []
+        assert conn.execute(select(FLAGS)).all() == []
 
 
 @pytest.mark.parametrize(("published", "late"), [("2024-04-08", False), ("2024-04-10", True)])
@@ -373,7 +371,7 @@ def test_a_supplier_awarded_or_contracted_while_debarred(engine, jilin, add, end
     counts = rebuild(engine, today=TODAY)  # a penalty does not recompile projects: rebuild
     assert counts["project_flags"] == flagged
     with engine.connect() as conn:
-        flags = conn.execute(select(Flag.__table__)).all()
+        flags = conn.execute(select(FLAGS)).all()
     assert [f.code for f in flags] == ["SUPPLIER_DEBARRED"] * flagged
     assert {f.party_id for f in flags} <= {party_id(engine, LENOVO_DEALER)}
     assert all(json.loads(f.evidence)["penalty_record_id"] == "JLCZ-2024-001" for f in flags)
@@ -447,7 +445,7 @@ def test_a_unit_price_far_above_what_others_paid(engine, add) -> None:
     assert result.accepted == len(rows), result.refusals
     assert rebuild(engine)["transaction_flags"] == 1
     with engine.connect() as conn:
-        [flag] = conn.execute(select(Flag.__table__)).all()
+        [flag] = conn.execute(select(FLAGS)).all()
     evidence = json.loads(flag.evidence)
     assert (flag.code, evidence["median"], evidence["period"]) == (
         "UNIT_PRICE_OUTLIER",

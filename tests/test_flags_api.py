@@ -25,12 +25,10 @@ from hub.flags import rebuild, recompute_project
 from hub.flags.engine import enqueue_notices
 from hub.read.cursors import global_id
 from schema.ocds import utc_now_beijing
-from schema.tables import Flag
+from schema.tables import FLAGS
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
-
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, event, func, select
 from typer.testing import CliRunner
 
 from hub.cli.main import app
-from schema.tables import Ingestion, Notice, Party, PenaltyRecord, Project, Transaction
+from schema.tables import INGESTIONS, Notice, Party, PenaltyRecord, Project, Transaction
 from tests.factories import penalty, project_releases, transaction
 
 SCALE = float(os.environ.get("CAIGOU_TEST_FUZZ_EXAMPLES", "1"))
@@ -267,7 +267,7 @@ class Hub:
                          for t in TABLES)  # fmt: skip
 
     def last_ingestion(self) -> tuple[int, str, str | None] | None:
-        table = Ingestion.__table__  # type: ignore[attr-defined]
+        table = INGESTIONS
         with self.engine.connect() as conn:
             row = conn.execute(select(table.c.id, table.c.status, table.c.report)
                                .order_by(table.c.id.desc()).limit(1)).first()  # fmt: skip

@@ -30,7 +30,7 @@ from indexer.text import parse_query
 from indexer.worker import database_counts, rebuild, run, status
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import enqueue
-from schema.tables import Transaction
+from schema.tables import TRANSACTIONS
 from schema.types import RecordKind
 from tests.elastic_fixtures import elastic_prefix, elastic_url  # noqa: F401
 from tests.factories import PAPER_DEALER, penalty, project_releases, transaction, write_package
@@ -77,7 +77,7 @@ def test_the_indexer_catches_up_and_replays_change_nothing(hub: Engine, target) 
     run(hub, target, once=True, batch=25)
     with hub.connect() as conn:
         counts = database_counts(conn)
-        pks = list(conn.execute(select(Transaction.__table__.c.id)).scalars())  # type: ignore[attr-defined]
+        pks = list(conn.execute(select(TRANSACTIONS.c.id)).scalars())
         expected = documents(conn, "transaction", pks[:1])[pks[0]]
     assert index_counts(target) == counts
     assert outbox_size(hub) == 0
@@ -99,8 +99,8 @@ def test_the_indexer_catches_up_and_replays_change_nothing(hub: Engine, target) 
 def test_a_deleted_record_leaves_the_index(hub: Engine, target) -> None:
     run(hub, target, once=True)
     with hub.begin() as conn:
-        pk = conn.execute(select(Transaction.__table__.c.id).limit(1)).scalar_one()  # type: ignore[attr-defined]
-        conn.execute(Transaction.__table__.delete().where(Transaction.__table__.c.id == pk))  # type: ignore[attr-defined]
+        pk = conn.execute(select(TRANSACTIONS.c.id).limit(1)).scalar_one()
+        conn.execute(TRANSACTIONS.delete().where(TRANSACTIONS.c.id == pk))
         enqueue(conn, "transaction", [pk], utc_now_beijing(), op="delete")
     run(hub, target, once=True)
     with hub.connect() as conn:
@@ -110,7 +110,7 @@ def test_a_deleted_record_leaves_the_index(hub: Engine, target) -> None:
 def test_a_document_elasticsearch_refuses_is_parked_and_shown(hub: Engine, target) -> None:
     """A real refusal: a document whose amount the mapping cannot parse."""
     with hub.connect() as conn:
-        poison = conn.execute(select(Transaction.__table__.c.id).limit(1)).scalar_one()  # type: ignore[attr-defined]
+        poison = conn.execute(select(TRANSACTIONS.c.id).limit(1)).scalar_one()
 
     def build(conn: Any, kind: str, pks: list[int]) -> dict[int, dict[str, Any]]:
         docs = documents(conn, kind, pks)

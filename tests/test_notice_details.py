@@ -23,6 +23,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.publishing import ingest_records
 from hub.publishing.details import detail_faults
+from schema.columns import table_of
 from schema.ocds import STANDARD_ZIP
 from schema.tables import EvaluationExpert, Lot, Notice, Party, Project, ProjectItem
 from schema.types import RecordKind
@@ -41,7 +42,7 @@ def jilin(add):  # type: ignore[no-untyped-def]
 
 
 def rows(engine: Engine, model: object, *order: str) -> list:
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     with engine.connect() as conn:
         return conn.execute(select(table).order_by(*(table.c[o] for o in order))).all()
 

@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from hub.publishing import ingest_file, ingest_records
-from schema.tables import Award, AwardSupplier, Contract, Notice, NoticeSource, Project
+from schema.tables import (
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACTS,
+    NOTICE_SOURCES,
+    NOTICES,
+    PARTIES,
+    PROJECTS,
+)
 from schema.types import RecordKind
 from tests.factories import LENOVO_DEALER, project_releases, write_package
 
@@ -25,14 +33,12 @@ def jilin(add):  # type: ignore[no-untyped-def]
 
 def notices(engine: Engine) -> list:
     with engine.connect() as conn:
-        return conn.execute(
-            select(Notice.__table__).order_by(Notice.__table__.c.published_at)
-        ).all()
+        return conn.execute(select(NOTICES).order_by(NOTICES.c.published_at)).all()
 
 
 def project(engine: Engine):  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
-        return conn.execute(select(Project.__table__)).one()
+        return conn.execute(select(PROJECTS)).one()
 
 
 def test_a_project_is_compiled_from_its_notices(engine, jilin, tmp_path: Path) -> None:
@@ -60,9 +66,9 @@ def test_a_project_is_compiled_from_its_notices(engine, jilin, tmp_path: Path) -
         4,
     )
     with engine.connect() as conn:
-        award = conn.execute(select(Award.__table__)).one()
-        contract = conn.execute(select(Contract.__table__)).one()
-        award_supplier = conn.execute(select(AwardSupplier.__table__.c.party_id)).scalar_one()
+        award = conn.execute(select(AWARDS)).one()
+        contract = conn.execute(select(CONTRACTS)).one()
+        award_supplier = conn.execute(select(AWARD_SUPPLIERS.c.party_id)).scalar_one()
     assert award.amount == Decimal("459800.00")
     assert str(award.decision_date) == "2024-03-29 16:00:00"
     assert contract.supplier_id == award_supplier
@@ -176,14 +182,12 @@ def test_the_same_notice_from_two_sites_is_stored_once_with_both_sources(
     assert len(notices(engine)) == 4
     with engine.connect() as conn:
         sources = conn.execute(
-            select(NoticeSource.__table__.c.notice_id, func.count()).group_by(
-                NoticeSource.__table__.c.notice_id
-            )
+            select(NOTICE_SOURCES.c.notice_id, func.count()).group_by(NOTICE_SOURCES.c.notice_id)
         ).all()
         central_sites = (
             conn.execute(
-                select(NoticeSource.__table__.c.source_site).where(
-                    NoticeSource.__table__.c.publisher_id == central.id
+                select(NOTICE_SOURCES.c.source_site).where(
+                    NOTICE_SOURCES.c.publisher_id == central.id
                 )
             )
             .scalars()
@@ -205,12 +209,9 @@ def test_a_release_id_with_changed_content_is_refused(engine, jilin) -> None:
 
 def test_award_suppliers_are_parties_with_codes(engine, jilin) -> None:
     ingest_records(engine, JILIN, RecordKind.notice, project_releases())
-    from schema.tables import Party
 
     with engine.connect() as conn:
         supplier = conn.execute(
-            select(Party.__table__).join(
-                AwardSupplier.__table__, AwardSupplier.__table__.c.party_id == Party.__table__.c.id
-            )
+            select(PARTIES).join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.party_id == PARTIES.c.id)
         ).one()
     assert (supplier.name, supplier.uscc, supplier.region_code) == (*LENOVO_DEALER, "220101")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from hub.publishing import ingest_records
 from schema.ocds import STANDARD_ZIP, merge_releases, parse_ocds_datetime
-from schema.tables import Award, AwardSupplier, Contract, Party, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS
 from schema.types import RecordKind
 from tests.factories import FURNITURE, PAPER_DEALER, party, project_releases
 
@@ -91,18 +91,16 @@ def test_compiled_project_agrees_with_ocdsmerge(engine, add, merger, build) -> N
         expected.get("planning", {}).get("budget", {}).get("amount") or expected["tender"]["value"]
     )
     with engine.connect() as conn:
-        project = conn.execute(select(Project.__table__)).one()
-        awards = {a.award_id: a for a in conn.execute(select(Award.__table__))}
+        project = conn.execute(select(PROJECTS)).one()
+        awards = {a.award_id: a for a in conn.execute(select(AWARDS))}
         suppliers: dict[str, set[str]] = {}
         for award_id, code in conn.execute(
-            select(Award.__table__.c.award_id, Party.__table__.c.uscc)
-            .join(
-                AwardSupplier.__table__, AwardSupplier.__table__.c.award_pk == Award.__table__.c.id
-            )
-            .join(Party.__table__, Party.__table__.c.id == AwardSupplier.__table__.c.party_id)
+            select(AWARDS.c.award_id, PARTIES.c.uscc)
+            .join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
+            .join(PARTIES, PARTIES.c.id == AWARD_SUPPLIERS.c.party_id)
         ):
             suppliers.setdefault(award_id, set()).add(code)
-        contracts = {c.contract_id: c for c in conn.execute(select(Contract.__table__))}
+        contracts = {c.contract_id: c for c in conn.execute(select(CONTRACTS))}
     assert project.ocid == expected["ocid"]
     assert project.budget == Decimal(str(budget["amount"]))
     assert project.procurement_method == expected["tender"]["procurementMethod"]

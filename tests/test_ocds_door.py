@@ -27,7 +27,7 @@ from hub.publishing.notices import CODES, WHAT_COUNTS
 from hub.publishing.publishers import add_publisher
 from schema.ocds import STANDARD_ZIP, TAG_TO_NOTICE, notice_type_of
 from schema.ocds_validation import HARMLESS, schema_faults
-from schema.tables import Award, AwardSupplier, Contract, DataQualityIssue, Notice, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, DATA_QUALITY_ISSUES, NOTICES, PROJECTS
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import project_releases, write_package
@@ -53,20 +53,14 @@ def untitled(ocid: str) -> list[dict[str, Any]]:
 
 
 def stored(engine: Engine, ocid: str) -> dict[str, Any]:
-    notices, projects = Notice.__table__, Project.__table__  # type: ignore[attr-defined]
+    notices, projects = NOTICES, PROJECTS
     with engine.connect() as conn:
         project = conn.execute(select(projects).where(projects.c.ocid == ocid)).one()
-        award = conn.execute(
-            select(Award.__table__).where(Award.__table__.c.project_id == project.id)
-        ).one()
+        award = conn.execute(select(AWARDS).where(AWARDS.c.project_id == project.id)).one()
         winner = conn.execute(
-            select(AwardSupplier.__table__.c.party_id).where(
-                AwardSupplier.__table__.c.award_pk == award.id
-            )
+            select(AWARD_SUPPLIERS.c.party_id).where(AWARD_SUPPLIERS.c.award_pk == award.id)
         ).scalar_one()
-        contract = conn.execute(
-            select(Contract.__table__).where(Contract.__table__.c.project_id == project.id)
-        ).one()
+        contract = conn.execute(select(CONTRACTS).where(CONTRACTS.c.project_id == project.id)).one()
         titles = conn.execute(
             select(notices.c.title, notices.c.title_derived)
             .where(notices.c.project_id == project.id)
@@ -107,7 +101,7 @@ def test_update_and_cancellation_tags_are_accepted(engine, jilin, tag, notice_ty
     assert (result.status, result.accepted, result.refusals) == ("accepted", 2, [])
     with engine.connect() as conn:
         types = conn.execute(
-            select(Notice.__table__.c.notice_type).order_by(Notice.__table__.c.published_at)
+            select(NOTICES.c.notice_type).order_by(NOTICES.c.published_at)
         ).scalars()
         assert list(types) == ["tender", notice_type]
 
@@ -215,10 +209,10 @@ def test_harmless_shapes_are_kept_verbatim_and_recorded(engine, jilin) -> None:
     release["tender"]["status"] = "招标中"
     result = ingest_records(engine, JILIN, RecordKind.notice, [release])
     assert (result.status, result.refusals) == ("accepted", [])
-    issues = DataQualityIssue.__table__  # type: ignore[attr-defined]
+    issues = DATA_QUALITY_ISSUES
     with engine.connect() as conn:
         rows = conn.execute(select(issues.c.field_name, issues.c.code, issues.c.record_ref)).all()
-        payload = conn.execute(select(Notice.__table__.c.payload)).scalar_one()
+        payload = conn.execute(select(NOTICES.c.payload)).scalar_one()
     assert sorted((r.field_name, r.code) for r in rows) == [
         ("initiationType", "initiation_type_missing"),
         ("tender.procurementMethod", "method_as_name"),
@@ -289,7 +283,7 @@ def test_a_derived_title_follows_the_project_named_later(engine, jilin) -> None:
 
 
 def stored_titles(engine: Engine) -> list[tuple[str, bool]]:
-    notices = Notice.__table__  # type: ignore[attr-defined]
+    notices = NOTICES
     with engine.connect() as conn:
         rows = conn.execute(
             select(notices.c.title, notices.c.title_derived).order_by(notices.c.published_at)

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from hub.publishing import ingest_file
+from schema.columns import table_of
 from schema.tables import Award, Contract, Notice, Party, Project
 from tests.factories import write_package
 
@@ -52,7 +53,7 @@ def mapped(release: dict[str, Any]) -> dict[str, Any]:
 
 def rows(engine: Engine, model: type) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(select(model.__table__)).all()  # type: ignore[attr-defined]
+        return conn.execute(select(table_of(model))).all()
 
 
 def test_the_standards_examples_as_sent_are_refused_naming_the_buyers_foreign_region(

@@ -31,12 +31,10 @@ from hub.demo.load import load_demo
 from hub.publishing import ingest_records
 from schema.db import make_engine
 from schema.ocds import OCDS_NOTICE_TYPES, STANDARD_ZIP, merge_releases
-from schema.tables import Notice
+from schema.tables import NOTICES
 from schema.types import RecordKind
 from tests.conftest import fresh_database
 from tests.factories import project_releases
-
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
 
 
 def _standard_file(name: str) -> Any:

@@ -24,6 +24,7 @@ from hub.publishing import ingest_file, ingest_records
 from indexer import outbox
 from indexer.outbox import IndexOp, RetryPolicy, TargetUnavailable, claim, drain
 from indexer.worker import run, status
+from schema.columns import table_of
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import OUTBOX, enqueue
 from schema.tables import Party, Transaction
@@ -83,7 +84,7 @@ def kinds(engine: Engine) -> Counter[str]:
 
 def ids_of(engine: Engine, model: type) -> set[int]:
     with engine.connect() as conn:
-        return set(conn.execute(select(model.__table__.c.id)).scalars())  # type: ignore[attr-defined]
+        return set(conn.execute(select(table_of(model).c.id)).scalars())
 
 
 def test_ingesting_writes_outbox_rows_with_the_records(engine, mall, tmp_path: Path) -> None:

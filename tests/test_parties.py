@@ -7,7 +7,14 @@ from datetime import date
 from sqlalchemy import select
 
 from hub.publishing import ingest_records
-from schema.tables import AwardSupplier, Contract, Party, PartyRoleLink, PenaltyRecord, Transaction
+from schema.tables import (
+    AWARD_SUPPLIERS,
+    CONTRACTS,
+    PARTIES,
+    PARTY_ROLES,
+    PENALTY_RECORDS,
+    TRANSACTIONS,
+)
 from schema.types import RecordKind
 from tests.factories import LENOVO_DEALER, penalty, project_releases, transaction
 
@@ -27,18 +34,14 @@ def test_the_same_supplier_in_every_kind_of_record_is_one_party(engine, add) -> 
     ])  # fmt: skip
     ingest_records(engine, "吉林省财政厅", RecordKind.penalty, [penalty()])
     with engine.connect() as conn:
-        award_party = conn.execute(select(AwardSupplier.__table__.c.party_id)).scalar_one()
-        contract_party = conn.execute(select(Contract.__table__.c.supplier_id)).scalar_one()
-        txn_parties = set(conn.execute(select(Transaction.__table__.c.supplier_id)).scalars())
-        penalty_party = conn.execute(select(PenaltyRecord.__table__.c.subject_id)).scalar_one()
-        coded = conn.execute(
-            select(Party.__table__).where(Party.__table__.c.uscc == LENOVO_DEALER[1])
-        ).one()
+        award_party = conn.execute(select(AWARD_SUPPLIERS.c.party_id)).scalar_one()
+        contract_party = conn.execute(select(CONTRACTS.c.supplier_id)).scalar_one()
+        txn_parties = set(conn.execute(select(TRANSACTIONS.c.supplier_id)).scalars())
+        penalty_party = conn.execute(select(PENALTY_RECORDS.c.subject_id)).scalar_one()
+        coded = conn.execute(select(PARTIES).where(PARTIES.c.uscc == LENOVO_DEALER[1])).one()
         roles = set(
             conn.execute(
-                select(PartyRoleLink.__table__.c.role).where(
-                    PartyRoleLink.__table__.c.party_id == coded.id
-                )
+                select(PARTY_ROLES.c.role).where(PARTY_ROLES.c.party_id == coded.id)
             ).scalars()
         )
     assert {award_party, contract_party, penalty_party} | txn_parties == {coded.id}
@@ -55,7 +58,7 @@ def test_a_party_known_by_name_gets_its_code_later(engine, add) -> None:
     ingest_records(engine, "吉林省财政厅", RecordKind.penalty, [penalty(subject_name=halfwidth)])
     with engine.connect() as conn:
         suppliers = conn.execute(
-            select(Party.__table__).where(Party.__table__.c.name_normalised.like("%博远%"))
+            select(PARTIES).where(PARTIES.c.name_normalised.like("%博远%"))
         ).all()
     assert len(suppliers) == 1
     assert suppliers[0].uscc == LENOVO_DEALER[1]
@@ -76,7 +79,7 @@ def test_only_finance_departments_publish_penalties_and_debarments_are_checked(e
         ("R3", "debarment_end"),
     ]
     with engine.connect() as conn:
-        record = conn.execute(select(PenaltyRecord.__table__)).one()
+        record = conn.execute(select(PENALTY_RECORDS)).one()
     assert (record.debarment_start, record.debarment_end) == (date(2024, 5, 20), date(2025, 5, 19))
 
 

@@ -25,7 +25,8 @@ from hub.config import Settings
 from hub.flags import rebuild
 from hub.publishing import ingest_file, ingest_records
 from hub.publishing.publishers import add_publisher
-from schema.tables import Notice, PenaltyRecord, Project, Transaction
+from schema.columns import table_of
+from schema.tables import PROJECTS, TRANSACTIONS, Notice, PenaltyRecord, Transaction
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import (
@@ -69,7 +70,7 @@ class Doors:
                               capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
 
     def count(self, model: type, **where: str) -> int:
-        table = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         query = select(func.count()).select_from(table)
         for column, value in where.items():
             query = query.where(table.c[column] == value)
@@ -103,7 +104,7 @@ def doors(
 
 def stored_project(doors: Doors, ocid: str) -> tuple[str, str, int]:
     with doors.engine.connect() as conn:
-        row = conn.execute(select(Project.__table__).where(Project.__table__.c.ocid == ocid)).one()
+        row = conn.execute(select(PROJECTS).where(PROJECTS.c.ocid == ocid)).one()
     return row.region_code, row.status, row.notice_count
 
 
@@ -296,8 +297,8 @@ def test_a_bad_release_is_refused_alike_by_file_and_by_graphql(
         (refusal.field, refusal.reason)
     ]
     with doors.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Project.__table__).where(
-            Project.__table__.c.ocid == ocid)).scalar_one() == 0  # fmt: skip
+        assert conn.execute(select(func.count()).select_from(PROJECTS).where(
+            PROJECTS.c.ocid == ocid)).scalar_one() == 0  # fmt: skip
 
 
 def test_flags_rebuild_survives_far_dates_an_old_database_holds(doors: Doors) -> None:
@@ -345,8 +346,6 @@ def test_caigou_ingest_reads_a_gbk_csv_and_says_so(doors: Doors) -> None:
     assert "gbk.csv: read as GB18030 (GBK), not UTF-8" in result.stdout
     with doors.engine.connect() as conn:
         name = conn.execute(
-            select(Transaction.__table__.c.item_name).where(
-                Transaction.__table__.c.order_id == "GBK-1"
-            )
+            select(TRANSACTIONS.c.item_name).where(TRANSACTIONS.c.order_id == "GBK-1")
         ).scalar_one()
     assert name == "台式计算机"

@@ -12,7 +12,7 @@ from hub.publishing.publishers import (
     publish_audit,
     revoke_publisher,
 )
-from schema.tables import Ingestion
+from schema.tables import INGESTIONS
 from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction
 
@@ -56,7 +56,7 @@ def test_a_refused_batch_stays_in_the_audit_with_its_reason_after_revocation(eng
         revoke_publisher(conn, site.name)
     with engine.connect() as conn:
         [batch] = publish_audit(conn, site.name)
-        report = conn.execute(select(Ingestion.__table__.c.report)).scalar_one()
+        report = conn.execute(select(INGESTIONS.c.report)).scalar_one()
     assert (batch["status"], batch["rejected"], batch["accepted"]) == ("rejected", 1, 0)
     assert "may not publish transaction records" in report
     with engine.connect() as conn, pytest.raises(PublisherError, match="no publisher named"):

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from hub.publishing import PublisherError, ingest_file, ingest_records
-from schema.tables import DataQualityIssue, Ingestion, Party, Transaction
+from schema.columns import table_of
+from schema.tables import DATA_QUALITY_ISSUES, INGESTIONS, PARTIES, TRANSACTIONS, Party, Transaction
 from schema.types import RecordKind
 from tests.factories import PAPER_DEALER, credit_code, transaction, write_csv, write_ndjson
 
@@ -26,7 +27,7 @@ def mall(add):  # type: ignore[no-untyped-def]
 
 def count(engine: Engine, model: type) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(model.__table__)).scalar_one()
+        return conn.execute(select(func.count()).select_from(table_of(model))).scalar_one()
 
 
 def test_rows_are_stored_with_exact_money_and_their_publisher(engine, mall, tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_rows_are_stored_with_exact_money_and_their_publisher(engine, mall, tmp_
     result = ingest_file(engine, path, MALL)
     assert (result.status, result.accepted, result.rejected) == ("accepted", 2, 0)
     with engine.connect() as conn:
-        rows = {r.order_id: r for r in conn.execute(select(Transaction.__table__))}
+        rows = {r.order_id: r for r in conn.execute(select(TRANSACTIONS))}
     assert rows["DD2"].unit_price == Decimal("120.35")
     assert rows["DD2"].amount == Decimal("300.88")
     assert rows["DD2"].quantity == Decimal("2.500")
@@ -77,9 +78,7 @@ def test_same_id_with_different_content_is_refused(engine, mall, tmp_path: Path)
     assert (refusal.position, refusal.record_id, refusal.field) == (1, "DD1", "order_id")
     assert "different content" in refusal.reason
     with engine.connect() as conn:
-        assert conn.execute(select(Transaction.__table__.c.unit_price)).scalar_one() == Decimal(
-            "4999.00"
-        )
+        assert conn.execute(select(TRANSACTIONS.c.unit_price)).scalar_one() == Decimal("4999.00")
 
 
 def test_one_bad_record_rejects_the_whole_batch(engine, mall, tmp_path: Path) -> None:
@@ -96,7 +95,7 @@ def test_one_bad_record_rejects_the_whole_batch(engine, mall, tmp_path: Path) ->
     assert count(engine, Transaction) == 0
     assert count(engine, Party) == 0
     with engine.connect() as conn:
-        log = conn.execute(select(Ingestion.__table__)).one()
+        log = conn.execute(select(INGESTIONS)).one()
     assert (log.status, log.rejected, log.accepted) == ("rejected", 2, 0)
     assert json.loads(log.report)[0]["field"] == "supplier_uscc"
 
@@ -127,7 +126,7 @@ def test_amount_not_quantity_times_price_is_kept_and_flagged(engine, mall, tmp_p
     result = ingest_file(engine, path, MALL)
     assert result.accepted == 2
     with engine.connect() as conn:
-        issue = conn.execute(select(DataQualityIssue.__table__)).one()
+        issue = conn.execute(select(DATA_QUALITY_ISSUES)).one()
     assert (issue.record_ref, issue.code, issue.field_name) == ("DD1", "amount_mismatch", "amount")
     assert "9999.00" in issue.message
 
@@ -181,7 +180,7 @@ def test_csv_without_bom_and_category_from_an_older_edition(engine, mall, tmp_pa
     result = ingest_file(engine, write_csv(tmp_path / "a.csv", rows, bom=False), MALL)
     assert result.accepted == 1
     with engine.connect() as conn:
-        row = conn.execute(select(Transaction.__table__)).one()
+        row = conn.execute(select(TRANSACTIONS)).one()
     assert (row.category_code, row.category_edition) == ("A02010104", "2013")
     unknown = ingest_records(
         engine, MALL, RecordKind.transaction, [transaction("DD2", category_code="A99999999")]
@@ -199,7 +198,7 @@ def test_publish_time_is_kept_when_given_and_is_the_arrival_otherwise(
     ]
     ingest_file(engine, write_csv(tmp_path / "a.csv", rows), MALL)
     with engine.connect() as conn:
-        stored = {r.order_id: r for r in conn.execute(select(Transaction.__table__))}
+        stored = {r.order_id: r for r in conn.execute(select(TRANSACTIONS))}
     assert str(stored["DD1"].published_at) == "2024-03-02 10:15:00"
     assert stored["DD2"].published_at == stored["DD2"].received_at
     bad = ingest_records(
@@ -214,8 +213,8 @@ def test_a_gbk_csv_from_chinese_excel_is_read_as_gb18030(engine, mall, tmp_path:
     result = ingest_file(engine, path, MALL)
     assert (result.status, result.accepted) == ("accepted", 2)
     with engine.connect() as conn:
-        names = conn.execute(select(Transaction.__table__.c.item_name)).scalars().all()
-        purchasers = conn.execute(select(Party.__table__.c.name)).scalars().all()
+        names = conn.execute(select(TRANSACTIONS.c.item_name)).scalars().all()
+        purchasers = conn.execute(select(PARTIES.c.name)).scalars().all()
     assert names == ["台式计算机", "台式计算机"]
     assert "吉林省实验中学" in purchasers
 

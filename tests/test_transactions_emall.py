@@ -27,14 +27,14 @@ from hub.flags import rebuild
 from hub.publishing import ingest_file, ingest_records
 from hub.publishing.publishers import add_publisher
 from schema.db import alembic_config
-from schema.tables import DataQualityIssue, Flag, Transaction
+from schema.tables import DATA_QUALITY_ISSUES, FLAGS
+from schema.tables import TRANSACTIONS as T
 from schema.types import PublisherRole, RecordKind
 from tests.factories import PAPER_DEALER, credit_code, transaction, write_csv, write_ndjson
 from tests.hub_server import graphql, running
 
 MALL = "吉林省政府采购电子卖场"
 CAIGOU = [str(Path(sys.executable).with_name("caigou"))]
-T = Transaction.__table__  # type: ignore[attr-defined]
 PAPER = {"item_name": "复印纸", "brand": "得力", "model": "A4 70g 单张", "category_code": "A05040101",
          "unit": "张", "supplier_name": PAPER_DEALER[0], "supplier_uscc": PAPER_DEALER[1]}  # fmt: skip
 CLEANING = {"item_name": "办公楼保洁服务", "brand": "", "model": "", "category_code": "C21040000",
@@ -52,7 +52,7 @@ def stored(engine: Engine) -> dict[str, Any]:
 
 
 def issues(engine: Engine) -> list[tuple[str, str, str]]:
-    table = DataQualityIssue.__table__  # type: ignore[attr-defined]
+    table = DATA_QUALITY_ISSUES
     with engine.connect() as conn:
         rows = conn.execute(select(table).order_by(table.c.record_ref, table.c.code)).all()
     return [(r.record_ref, r.code, r.field_name) for r in rows]
@@ -206,7 +206,7 @@ def test_returns_are_not_cheap_purchases_to_flags_or_stats(
     assert result.accepted == 12, result.refusals
     assert rebuild(engine)["transaction_flags"] == 0
     with engine.connect() as conn:
-        assert conn.execute(select(Flag.__table__)).all() == []
+        assert conn.execute(select(FLAGS)).all() == []
     with running(create_app(Settings(database_url, str(tmp_path / "exports"), None))) as base:
         answer = graphql(base, """{ transactionStats(groupBy: [MONTH]) {
             count amount { sum min max avg } unitPrice { min max avg } } }""")  # fmt: skip

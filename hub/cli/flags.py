@@ -10,12 +10,8 @@ from sqlalchemy import select
 
 from hub.cli.context import out, state
 from hub.flags import rebuild as rebuild_flags
-from schema.flags import Flag
 from schema.severity import severity_rank
-from schema.tables import Project
-
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
+from schema.tables import FLAGS, PROJECTS
 
 app = typer.Typer(help="Consistency flags: disclosure deadlines and stages compared.",
                   no_args_is_help=True)  # fmt: skip

@@ -8,8 +8,8 @@ from sqlalchemy import Engine, select
 
 from hub.demo.generate import Batch, DemoFiles, PublisherSpec
 from hub.publishing import IngestResult, ingest_file
-from hub.publishing.publishers import TABLE as PUBLISHERS
 from hub.publishing.publishers import add_publisher
+from schema.tables import PUBLISHERS
 from schema.types import PublisherRole, RecordKind
 
 

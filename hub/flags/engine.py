@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
 from hub.flags import consistency, rules, stages  # noqa: F401  (they register their rules)
-from hub.flags.facts import ProjectFacts, load_many
+from hub.flags.facts import CompiledNotices, ProjectFacts, load_many
 from hub.flags.prices import CODE as PRICE_CODE
 from hub.flags.prices import LEGAL_BASIS as PRICE_BASIS
 from hub.flags.prices import SEVERITY as PRICE_SEVERITY
@@ -32,11 +32,8 @@ from schema.data_version import bump_data_version
 from schema.flags import Flag
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import enqueue
-from schema.tables import Notice, Project
+from schema.tables import FLAGS, NOTICES, PROJECTS
 
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
 CHUNK = 500
 # What makes two computations of a flag the same finding.
 FlagKey = tuple[str, int | None, int | None, int | None, str | None]
@@ -131,11 +128,13 @@ def flags_for_project(
 
 def flags_for_projects(
     conn: Connection, project_ids: list[int], *, today: date | None = None,
-    calendar: WorkCalendar | None = None,
+    calendar: WorkCalendar | None = None, given: dict[int, CompiledNotices] | None = None,
 ) -> list[Flag]:  # fmt: skip
-    """Every rule's findings on these projects (their facts loaded together), in id order."""
+    """Every rule's findings on these projects (their facts loaded together), in id order;
+    `given` projects come with their notices and merged release (see `load_many`)."""
     now = utc_now_beijing()
-    loaded = load_many(conn, project_ids, today or now.date(), calendar or default_calendar())
+    day, days = today or now.date(), calendar or default_calendar()
+    loaded = load_many(conn, project_ids, day, days, given)
     return [
         _flag(rule, finding, pid, now)
         for pid in sorted(loaded) for rule, finding in findings(loaded[pid])
@@ -155,10 +154,15 @@ def _insert(conn: Connection, flags: Iterable[Flag]) -> int:
 def recompute_project(
     conn: Connection, project_id: int, *, today: date | None = None,
     calendar: WorkCalendar | None = None, reindex: bool = True,
+    compiled: CompiledNotices | None = None,
 ) -> list[Flag]:  # fmt: skip
     """Replace one project's flags, in the caller's transaction; re-index its notices when
-    its rule codes changed (unless `reindex` is false: the caller queues them anyway)."""
-    flags = flags_for_project(conn, project_id, today=today, calendar=calendar)
+    its rule codes changed (unless `reindex` is false: the caller queues them anyway).
+
+    `compiled`: the notices and merged release the caller just compiled the project from
+    (the ingest), so they are not read, parsed and merged a second time."""
+    given = {project_id: compiled} if compiled is not None else None
+    flags = flags_for_projects(conn, [project_id], today=today, calendar=calendar, given=given)
     standing = _standing(conn, FLAGS.c.project_id == project_id)
     before = _codes_by(standing, 1).get(project_id, set())
     _keep_identity(flags, standing)

@@ -6,36 +6,27 @@ pure function of it. Evidence helpers live here too, so every flag cites notices
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, Row, select
 
 from schema.calendar import WorkCalendar
 from schema.ocds import merge_releases
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Lot,
-    Notice,
-    PenaltyRecord,
-    Project,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    LOTS,
+    NOTICES,
+    PROJECTS,
 )
-
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 
 @dataclass(frozen=True, eq=False)  # identity: a notice is itself, whatever it says
@@ -149,6 +140,27 @@ def fact(path: str, value: Any, notice: NoticeFact | None = None) -> dict[str, A
     return {"field": path, "value": value, "notice_id": notice.id if notice else None}
 
 
+@dataclass(frozen=True)
+class CompiledNotices:
+    """A project's notices (payloads parsed) in publish order and their merged release.
+
+    The ingest compiles a project from exactly these (`hub.publishing.compile`) and hands
+    them to the flag engine, which would otherwise read, parse and merge them all again.
+    """
+
+    notices: list[NoticeFact]
+    compiled: dict[str, Any]
+
+
+# What a NoticeFact holds: every notice column the rules or the compiler read.
+NOTICE_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    NOTICES.c.project_id, NOTICES.c.id, NOTICES.c.release_id, NOTICES.c.notice_type,
+    NOTICES.c.published_at, NOTICES.c.publisher_id, NOTICES.c.source_site, NOTICES.c.title,
+    NOTICES.c.content_hash, NOTICES.c.payload,
+)  # fmt: skip
+PUBLISH_ORDER = (NOTICES.c.published_at, NOTICES.c.id)
+
+
 def _notice(r: Row[Any]) -> NoticeFact:
     return NoticeFact(
         r.id, r.release_id, r.notice_type, r.published_at, r.publisher_id, r.source_site,
@@ -156,22 +168,33 @@ def _notice(r: Row[Any]) -> NoticeFact:
     )  # fmt: skip
 
 
+def project_notices(conn: Connection, project_id: int) -> list[NoticeFact]:
+    """One project's notices in publish order, each payload parsed once."""
+    query = select(*NOTICE_COLUMNS).where(NOTICES.c.project_id == project_id)
+    return [_notice(r) for r in conn.execute(query.order_by(*PUBLISH_ORDER))]
+
+
 def load_many(
-    conn: Connection, project_ids: list[int], today: date, calendar: WorkCalendar
-) -> dict[int, ProjectFacts]:
+    conn: Connection, project_ids: list[int], today: date, calendar: WorkCalendar,
+    given: Mapping[int, CompiledNotices] | None = None,
+) -> dict[int, ProjectFacts]:  # fmt: skip
     """The facts of several projects in eight queries, whatever their number.
 
     A full rebuild loads 100,000 projects: one round of queries per project was most of its
-    time (500 projects per call make a rebuild about 200 rounds).
+    time (500 projects per call make a rebuild about 200 rounds). Projects in `given` come
+    with their notices and merged release, which are then neither read nor merged again.
     """
     ids = list(project_ids)
+    given = given or {}
     projects = {r.id: r for r in conn.execute(select(PROJECTS).where(PROJECTS.c.id.in_(ids)))}
     notices: dict[int, list[NoticeFact]] = {pid: [] for pid in projects}
-    for r in conn.execute(
-        select(NOTICES).where(NOTICES.c.project_id.in_(ids))
-        .order_by(NOTICES.c.project_id, NOTICES.c.published_at, NOTICES.c.id)
-    ):  # fmt: skip
-        notices[r.project_id].append(_notice(r))
+    unread = [pid for pid in ids if pid not in given]
+    if unread:
+        for r in conn.execute(
+            select(*NOTICE_COLUMNS).where(NOTICES.c.project_id.in_(unread))
+            .order_by(NOTICES.c.project_id, *PUBLISH_ORDER)
+        ):  # fmt: skip
+            notices[r.project_id].append(_notice(r))
     suppliers: dict[int, set[int]] = {}
     for award_pk, party_id in conn.execute(
         select(AWARD_SUPPLIERS.c.award_pk, AWARD_SUPPLIERS.c.party_id)
@@ -210,10 +233,13 @@ def load_many(
     for pid, project in projects.items():
         named = {p for a in awards[pid] for p in a.supplier_ids}
         named |= {p for c in contracts[pid] for p in c.supplier_ids}
+        if pid in given:
+            own, compiled = given[pid].notices, given[pid].compiled
+        else:
+            own, compiled = notices[pid], merge_releases(n.payload for n in notices[pid])
         facts[pid] = ProjectFacts(
-            project, notices[pid], merge_releases(n.payload for n in notices[pid]), lots[pid],
-            awards[pid], contracts[pid], {p: debarments[p] for p in named if p in debarments},
-            today, calendar,
+            project, own, compiled, lots[pid], awards[pid], contracts[pid],
+            {p: debarments[p] for p in named if p in debarments}, today, calendar,
         )  # fmt: skip
     return facts
 

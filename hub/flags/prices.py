@@ -22,9 +22,8 @@ from functools import cache
 from sqlalchemy import BigInteger, Connection, select, type_coerce
 
 from schema.columns import UnitPrice
-from schema.tables import Transaction
+from schema.tables import TRANSACTIONS
 
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 CODE = "UNIT_PRICE_OUTLIER"
 SEVERITY = "medium"
 LEGAL_BASIS = (

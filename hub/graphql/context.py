@@ -16,9 +16,7 @@ from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
 from hub.read.rows import by_ids
-from schema.tables import Party as PartyTable
-
-PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
+from schema.tables import PARTIES
 
 
 class PartyCache:

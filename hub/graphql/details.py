@@ -15,11 +15,8 @@ from strawberry.dataloader import DataLoader
 from hub.graphql.catalogue_types import catalogue_type, from_row
 from hub.graphql.common import Info
 from hub.graphql.loaders import _children, many_loader
-from schema.tables import EvaluationExpert as ExpertTable
-from schema.tables import ProjectItem as ItemTable
-
-ITEMS = ItemTable.__table__  # type: ignore[attr-defined]
-EXPERTS = ExpertTable.__table__  # type: ignore[attr-defined]
+from schema.tables import EVALUATION_EXPERTS as EXPERTS
+from schema.tables import PROJECT_ITEMS as ITEMS
 
 
 @strawberry.type(name="Item", description="采购标的: an item line of the tender or of an award.")

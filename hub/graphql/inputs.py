@@ -25,16 +25,7 @@ from hub.graphql.filters import (
     Direction,
     TimeRange,
 )
-from hub.read.lists import (
-    CONTRACTS,
-    FLAGS,
-    NOTICES,
-    PARTIES,
-    PENALTIES,
-    PROJECTS,
-    TRANSACTIONS,
-    signed_by,
-)
+from hub.read.lists import signed_by
 from hub.read.rows import shown
 from hub.read.where import (
     amount_clause,
@@ -50,6 +41,8 @@ from hub.read.where import (
     time_clause,
 )
 from schema.severity import SEVERITIES
+from schema.tables import CONTRACTS, FLAGS, NOTICES, PARTIES, PROJECTS, TRANSACTIONS
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
 
 @strawberry.input(description="Narrows `projects`.")

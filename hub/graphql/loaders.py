@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from hub.read.lists import TIMELINE
 from hub.read.rows import among, by_ids, shown
+from schema.columns import table_of
 from schema.tables import (
     Award,
     AwardSupplier,
@@ -33,7 +34,7 @@ T = Any
 
 
 def _table(model: Any) -> Any:
-    return model.__table__
+    return table_of(model)
 
 
 def one_loader(conn: Connection, table: Any) -> DataLoader[int, Any]:

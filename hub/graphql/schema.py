@@ -60,6 +60,8 @@ from hub.graphql.transactions import Transaction, attach_parties, transactions_p
 from hub.read.cursors import parse_global_id, shown_value
 from hub.read.paging import PageArgs
 from hub.read.rows import shown
+from schema.columns import table_of
+from schema.tables import PROJECTS, PUBLISHERS
 from schema.tables import (
     Award as AwardTable,
 )
@@ -92,7 +94,7 @@ from schema.tables import (
 )
 
 NODE_TYPES = {
-    cls.__name__: (cls, table.__table__)  # type: ignore[union-attr]  # sqlmodel: no __table__
+    cls.__name__: (cls, table_of(table))  # sqlmodel: no __table__
     for cls, table in (
         (Project, ProjectTable), (Notice, NoticeTable), (Lot, LotTable), (Award, AwardTable),
         (Contract, ContractTable), (Party, PartyTable), (PenaltyRecord, PenaltyTable),
@@ -140,7 +142,7 @@ class Query:
 
     @strawberry.field(description="A project by its OCID.")
     def project(self, info: Info, ocid: str) -> Project:
-        table = ProjectTable.__table__  # type: ignore[attr-defined]
+        table = PROJECTS
         row = info.context.conn.execute(select(*shown(table)).where(table.c.ocid == ocid)).first()
         if row is None:
             raise NotFound(f"no project with ocid {ocid!r}")
@@ -304,7 +306,7 @@ class Query:
 
     @strawberry.field(description="发布者: every publisher (public fields only).")
     def publishers(self, info: Info) -> list[Publisher]:
-        table = PublisherTable.__table__  # type: ignore[attr-defined]
+        table = PUBLISHERS
         return [
             from_row(Publisher, r)
             for r in info.context.conn.execute(select(*shown(table)).order_by(table.c.name))

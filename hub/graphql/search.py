@@ -39,17 +39,14 @@ from indexer.search import (
 )
 from indexer.text import parse_query
 from schema.codes import is_region_code
-from schema.tables import Notice as NoticeTable
-from schema.tables import Party as PartyTable
-from schema.tables import PenaltyRecord as PenaltyTable
-from schema.tables import Transaction as TransactionTable
+from schema.tables import NOTICES, PARTIES, PENALTY_RECORDS, TRANSACTIONS
 from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
 TYPES: dict[str, tuple[Any, Any]] = {
-    "notice": (Notice, NoticeTable.__table__),  # type: ignore[attr-defined]
-    "transaction": (Transaction, TransactionTable.__table__),  # type: ignore[attr-defined]
-    "party": (Party, PartyTable.__table__),  # type: ignore[attr-defined]
-    "penalty": (PenaltyRecord, PenaltyTable.__table__),  # type: ignore[attr-defined]
+    "notice": (Notice, NOTICES),
+    "transaction": (Transaction, TRANSACTIONS),
+    "party": (Party, PARTIES),
+    "penalty": (PenaltyRecord, PENALTY_RECORDS),
 }
 MAX_QUERY_CHARS = 200
 

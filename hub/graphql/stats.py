@@ -13,17 +13,11 @@ from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput
 from hub.graphql.inputs import ContractFilter, TransactionFilter
 from hub.read.cursors import global_id
-from hub.read.lists import TRANSACTIONS
 from hub.read.rows import among
 from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
-from schema.tables import Award, AwardSupplier, Contract, Party, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
 MAX_GROUPS = 1000
 
 

@@ -12,28 +12,22 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from hub.flags.engine import recompute_project
+from hub.flags.facts import CompiledNotices, project_notices
 from hub.publishing.contract_suppliers import clear_contract_suppliers, store_contract_suppliers
 from hub.publishing.details import store_details
 from hub.publishing.parties import PartyResolver
 from schema.compiled import CompiledProject, PartyLookup, compile_notices
-from schema.tables import Award, AwardSupplier, Contract, Lot, Notice, Project
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, LOTS, PROJECTS
 from schema.types import PartyRole
-
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
 
 
 def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -> dict[str, Any]:
-    """Recompile one project and replace its lots, awards and contracts; returns the record."""
-    notices = conn.execute(
-        select(NOTICES.c.id, NOTICES.c.notice_type, NOTICES.c.published_at, NOTICES.c.payload)
-        .where(NOTICES.c.project_id == project_id)
-        .order_by(NOTICES.c.published_at, NOTICES.c.id)
-    ).all()
+    """Recompile one project and replace its lots, awards and contracts; returns the record.
+
+    The notices are read and parsed once, here: compiling, the details and the flags all
+    take them, and the flags the merged release too (`CompiledNotices`).
+    """
+    notices = project_notices(conn, project_id)
     rows = compile_notices(project_id, notices, resolving(parties))
     # No region_code: a project keeps the region its first notice was stored with, which
     # every later notice is checked against (NoticeHandler._region); a release never moves it.
@@ -44,7 +38,9 @@ def compile_project(conn: Connection, project_id: int, parties: PartyResolver) -
     parties.changed |= store_details(conn, project_id, notices, rows)
     # Flags follow the compiled state, in the same transaction; the pipeline re-indexes every
     # notice of a recompiled project itself (NoticeHandler.finish), flag codes included.
-    recompute_project(conn, project_id, reindex=False)
+    recompute_project(
+        conn, project_id, reindex=False, compiled=CompiledNotices(notices, rows.release)
+    )
     return rows.release
 
 

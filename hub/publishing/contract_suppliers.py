@@ -12,10 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from schema.tables import Contract, ContractSupplier
-
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
+from schema.tables import CONTRACT_SUPPLIERS, CONTRACTS
 
 
 def clear_contract_suppliers(conn: Connection, project_id: int) -> None:

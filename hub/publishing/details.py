@@ -28,13 +28,10 @@ from schema.compiled import CompiledProject
 from schema.details import EXPERTS_PUBLIC_IN
 from schema.divisions import NATIONWIDE
 from schema.ocds import notice_type_of, parse_ocds_datetime
-from schema.tables import EvaluationExpert, Notice, Party, Project, ProjectItem
+from schema.tables import EVALUATION_EXPERTS as EXPERTS
+from schema.tables import NOTICES, PARTIES, PROJECTS
+from schema.tables import PROJECT_ITEMS as ITEMS
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
-EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
 FLAGS = ("smeSetAside", "consortiumAllowed")
 EXPERT_ROLES = ("chair", "expert", "purchaserRepresentative")
 CONTACT = ("address", "contact_name", "contact_telephone")
@@ -160,7 +157,7 @@ def store_details(
     """Store a compiled project's item lines and experts, each notice's publicity period and
     the parties' contacts; returns the parties whose contact changed.
 
-    `notices` are the project's (id, notice_type, payload) rows in publish order; the lots'
+    `notices` are the project's notices (id, notice_type, payload) in publish order; the lots'
     and project's detail columns came with their rows (`schema.compiled`).
     """
     conn.execute(delete(ITEMS).where(ITEMS.c.project_id == project_id))
@@ -188,7 +185,9 @@ def _publicity(conn: Connection, project_id: int, notices: Sequence[Any]) -> Non
     for notice in notices:
         if notice.id not in unset:
             continue
-        period = _object(orjson.loads(notice.payload).get("publicityPeriod"))
+        payload = notice.payload  # parsed by the compiler (NoticeFact), or a stored row's text
+        release = payload if isinstance(payload, Mapping) else orjson.loads(payload)
+        period = _object(release.get("publicityPeriod"))
         start, end = period.get("startDate"), period.get("endDate")
         values = {
             "publicity_start": parse_ocds_datetime(start) if start else None,

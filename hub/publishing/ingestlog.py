@@ -28,9 +28,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from hub.publishing.errors import Refusal
 from schema.ocds import utc_now_beijing
-from schema.tables import Ingestion
+from schema.tables import INGESTIONS
 
-INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 LIVENESS_LOCKS = 0x63676C67  # advisory lock space (two int4 keys): this one, the ingestion id
 MAX_REPORTED = 1000
 MAX_ATTEMPTS = 5  # runs of a batch (or of a log write) that meets write conflicts

@@ -31,13 +31,11 @@ from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, notice_type_of
 from schema.ocds_validation import SchemaFault, schema_faults
 from schema.search_outbox import enqueue
-from schema.tables import DataQualityIssue, Notice, NoticeSource, Project
+from schema.tables import DATA_QUALITY_ISSUES as ISSUES
+from schema.tables import NOTICE_SOURCES as SOURCES
+from schema.tables import NOTICES, PROJECTS
 from schema.types import NoticeType, ProjectStatus, RecordKind, derived_title
 
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-SOURCES = NoticeSource.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 SECTIONS = ("planning", "tender", "awards", "contracts")
 CODES = "docs/disclosure.md: Notice types"
 WHAT_COUNTS = "docs/disclosure.md: What counts as procurement information"

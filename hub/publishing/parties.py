@@ -15,12 +15,11 @@ from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
 from schema.compiled import party_by_name
 from schema.divisions import read_region, region_name, registration_region
 from schema.search_outbox import enqueue, enqueue_naming
-from schema.tables import DataQualityIssue, Party, PartyRoleLink
+from schema.tables import DATA_QUALITY_ISSUES as ISSUES
+from schema.tables import PARTIES
+from schema.tables import PARTY_ROLES as ROLES
 from schema.types import PartyRole, RecordKind
 
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
-ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 REGION_NAME = "region_name"  # data-quality codes: a name read as its division code,
 REGION_UNLISTED = "region_unlisted"  # a well-formed code the GB/T 2260 list lacks,
 REGION_INFERRED = "region_inferred"  # a missing buyer region taken from elsewhere

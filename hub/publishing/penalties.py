@@ -23,11 +23,10 @@ from hub.publishing.cells import (
 from hub.publishing.errors import FieldError
 from hub.publishing.parties import Note, record_notes
 from schema.search_outbox import enqueue
-from schema.tables import PenaltyRecord, Project
+from schema.tables import PENALTY_RECORDS as TABLE
+from schema.tables import PROJECTS
 from schema.types import PartyRole, PenaltyKind, RecordKind
 
-TABLE = PenaltyRecord.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
 COLUMNS = (
     "record_id", "kind", "subject_name", "subject_uscc", "authority_name", "decision_number",
     "decision_date", "facts", "legal_basis", "penalty", "fine_amount", "debarment_start",

@@ -15,12 +15,11 @@ from hub.publishing.errors import PublisherError
 from schema.codes import is_region_code, region_within
 from schema.data_version import bump_data_version
 from schema.ocds import utc_now_beijing
-from schema.tables import Ingestion, Publisher
+from schema.tables import INGESTIONS
+from schema.tables import PUBLISHERS as TABLE
 from schema.types import PublisherRole, RecordKind
 
 NATIONWIDE = "100000"  # GB/T 2260: 中华人民共和国
-TABLE = Publisher.__table__  # type: ignore[attr-defined]
-INGESTIONS = Ingestion.__table__  # type: ignore[attr-defined]
 DEFAULT_GRACE = timedelta(hours=24)
 
 

@@ -41,11 +41,10 @@ from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
 from hub.publishing.returns import Issue, ReturnChecks, return_link
 from schema.codes import CodeError, check_category, is_region_code
-from schema.tables import DataQualityIssue, Transaction
+from schema.tables import DATA_QUALITY_ISSUES as ISSUES
+from schema.tables import TRANSACTIONS as TABLE
 from schema.types import Channel, PartyRole, RecordKind
 
-TABLE = Transaction.__table__  # type: ignore[attr-defined]
-ISSUES = DataQualityIssue.__table__  # type: ignore[attr-defined]
 COLUMNS = (
     "order_id", "channel", "purchaser_name", "purchaser_uscc", "supplier_name", "supplier_uscc",
     "item_name", "brand", "model", "category_code", "quantity", "unit", "unit_price", "amount",

@@ -11,11 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from schema.tables import EvaluationExpert, Party, ProjectItem
+from schema.tables import EVALUATION_EXPERTS as EXPERTS
+from schema.tables import PARTIES
+from schema.tables import PROJECT_ITEMS as ITEMS
 
-ITEMS = ProjectItem.__table__  # type: ignore[attr-defined]
-EXPERTS = EvaluationExpert.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
 ROLE_LABELS = {"chair": "评审组长", "expert": "评审专家", "purchaserRepresentative": "采购人代表"}
 
 

@@ -19,28 +19,18 @@ from hub.read.paging import Keyset, PageArgs, keyset
 from hub.read.rows import shown
 from schema.severity import severity_rank
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Flag,
-    Notice,
-    Party,
-    PenaltyRecord,
-    Project,
-    Transaction,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    FLAGS,
+    NOTICES,
+    PARTIES,
+    PROJECTS,
+    TRANSACTIONS,
 )
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
 TIMELINE = (NOTICES.c.published_at, NOTICES.c.id)  # a project's notices, in publishing order
 
 

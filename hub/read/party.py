@@ -14,28 +14,18 @@ from sqlalchemy.orm import aliased
 
 from hub.read.lists import flags_where
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Flag,
-    Party,
-    PartyRoleLink,
-    PenaltyRecord,
-    Project,
-    Transaction,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    FLAGS,
+    PARTIES,
+    PROJECTS,
+    TRANSACTIONS,
 )
+from schema.tables import PARTY_ROLES as ROLES
+from schema.tables import PENALTY_RECORDS as PENALTIES
 
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
-FLAGS = Flag.__table__  # type: ignore[attr-defined]
-ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 LIST_LIMIT = 50
 TX_PAGE = 20
 

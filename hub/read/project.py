@@ -13,27 +13,19 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hub.read.details import details_data
-from hub.read.lists import FLAGS, TIMELINE, flags_where
+from hub.read.lists import TIMELINE, flags_where
 from hub.read.party import names
 from schema.tables import (
-    Award,
-    AwardSupplier,
-    Contract,
-    ContractSupplier,
-    Lot,
-    Notice,
-    Project,
-    Publisher,
+    AWARD_SUPPLIERS,
+    AWARDS,
+    CONTRACT_SUPPLIERS,
+    CONTRACTS,
+    FLAGS,
+    LOTS,
+    NOTICES,
+    PROJECTS,
+    PUBLISHERS,
 )
-
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-PUBLISHERS = Publisher.__table__  # type: ignore[attr-defined]
-LOTS = Lot.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-CONTRACT_SUPPLIERS = ContractSupplier.__table__  # type: ignore[attr-defined]
 
 
 def project_data(conn: Connection, ocid: str) -> dict[str, Any] | None:

@@ -17,12 +17,11 @@ from hub.read.cursors import parse_global_id
 from hub.read.errors import BadInput
 from schema.codes import is_region_code, region_prefix
 from schema.ocds import BEIJING
-from schema.tables import PartyRoleLink, PenaltyRecord, Project
+from schema.tables import PARTY_ROLES as ROLES
+from schema.tables import PENALTY_RECORDS as PENALTIES
+from schema.tables import PROJECTS
 
 MAX_BOUND = Decimal(10) ** 13  # beyond any stored amount, within 64 bits at four places
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-PENALTIES = PenaltyRecord.__table__  # type: ignore[attr-defined]
-ROLES = PartyRoleLink.__table__  # type: ignore[attr-defined]
 
 
 class Days(Protocol):

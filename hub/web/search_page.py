@@ -28,12 +28,8 @@ from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnav
 from indexer.text import parse_query
 from schema.codes import is_region_code
 from schema.divisions import region_label
-from schema.tables import Notice, Party, Project, Transaction
+from schema.tables import NOTICES, PARTIES, PROJECTS, TRANSACTIONS
 
-NOTICES = Notice.__table__  # type: ignore[attr-defined]
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
 PAGE_SIZE = 20
 KINDS = {"all": ("notice", "transaction"), "notice": ("notice",), "transaction": ("transaction",)}
 SORTS = ("relevance", "date", "amount")

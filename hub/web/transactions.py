@@ -23,12 +23,12 @@ from exports.arrow import entity_schema
 from exports.formats import CsvTableWriter, Spool
 from hub.read.cursors import encode_cursor
 from hub.read.labels import labels
-from hub.read.lists import PARTIES, TRANSACTIONS
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
 from hub.web.render import BadRequest, error_page, render
 from hub.web.search_page import Query, pager, read_query, records, run
 from indexer.search import MAX_SIZE, SearchResult, SearchUnavailable
+from schema.tables import PARTIES, TRANSACTIONS
 
 PAGE_SIZE = 50
 CSV_LIMIT = 10_000

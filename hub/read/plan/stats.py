@@ -31,15 +31,9 @@ from sqlalchemy import (
 from hub.read.plan.selection import Selection
 from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
-from schema.tables import Award, AwardSupplier, Contract, Party, Project, Transaction
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
 
-PROJECTS = Project.__table__  # type: ignore[attr-defined]
-CONTRACTS = Contract.__table__  # type: ignore[attr-defined]
-AWARDS = Award.__table__  # type: ignore[attr-defined]
-AWARD_SUPPLIERS = AwardSupplier.__table__  # type: ignore[attr-defined]
-PARTIES = Party.__table__  # type: ignore[attr-defined]
 PARTY_NAME = f"(SELECT name FROM {PARTIES.name} WHERE id = {{}})"  # a key's label
-TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
 MAX_GROUPS = 1000  # hub/graphql/stats.py refuses a limit beyond it: so do we (decline)
 PARTY_GROUPS = ("SUPPLIER", "PURCHASER")
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")  # a GraphQL name: safe as an SQL literal
