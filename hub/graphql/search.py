@@ -7,7 +7,6 @@ hit shows exactly what the rest of the API shows.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -17,14 +16,14 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from hub.graphql.catalogue_types import by_ids, from_row
-from hub.graphql.common import Info, category_of, region_name
+from hub.graphql.common import Info, category_of, region_name, selects
 from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
 from hub.graphql.parties import Party, PenaltyRecord
 from hub.graphql.projects import Notice
 from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, PageInfo, decode_cursor, encode_cursor
-from hub.graphql.transactions import Transaction, attach_parties
+from hub.graphql.transactions import Transaction
+from hub.read.search import SIDES, hydrate
 from indexer.search import (
     KINDS,
     Hit,
@@ -35,17 +34,13 @@ from indexer.search import (
 )
 from indexer.text import parse_query
 from schema.codes import is_region_code
-from schema.tables import Notice as NoticeTable
-from schema.tables import Party as PartyTable
-from schema.tables import PenaltyRecord as PenaltyTable
-from schema.tables import Transaction as TransactionTable
 from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
-TYPES: dict[str, tuple[Any, Any]] = {
-    "notice": (Notice, NoticeTable.__table__),  # type: ignore[attr-defined]
-    "transaction": (Transaction, TransactionTable.__table__),  # type: ignore[attr-defined]
-    "party": (Party, PartyTable.__table__),  # type: ignore[attr-defined]
-    "penalty": (PenaltyRecord, PenaltyTable.__table__),  # type: ignore[attr-defined]
+TYPES: dict[str, Any] = {
+    "notice": Notice,
+    "transaction": Transaction,
+    "party": Party,
+    "penalty": PenaltyRecord,
 }
 MAX_QUERY_CHARS = 200
 
@@ -221,7 +216,7 @@ class _Everything(Exception):
     """A field asked for under `node` on no particular kind: every kind's rows are needed."""
 
 
-KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, (cls, _t) in TYPES.items()}
+KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, cls in TYPES.items()}
 
 
 def _shown_kinds(selections: list[Any]) -> set[str] | None:
@@ -263,26 +258,37 @@ def _bare(cls: Any, pk: int) -> Any:
     return obj
 
 
+def _built(cls: Any, record: dict[str, Any]) -> Any:
+    """A catalogue type's instance from a record, bypassing `__init__` (as `from_row`)."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(record)
+    obj.pk = obj.__dict__.pop("id")
+    return obj
+
+
 def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
-    """The hits' records, one query per kind shown; transactions announce their parties."""
-    wanted: dict[str, list[int]] = defaultdict(list)
-    for hit in hits:
-        wanted[hit.kind].append(hit.pk)
-    found: dict[tuple[str, int], Any] = {}
-    if not wanted:
-        return found
-    conn = info.context.conn
+    """The hits' records (the read layer's one search hydration), as the schema's objects.
+
+    Rows only of the kinds the query shows fields of; the parties of transactions in the same
+    statement when the query asks for either, kept in the request's party cache.
+    """
     selections = info.selected_fields  # converted from the query's AST at each call: once
     shown_kinds = _shown_kinds(selections)
-    for kind, pks in wanted.items():
-        cls, table = TYPES[kind]
-        if shown_kinds is not None and kind not in shown_kinds:
-            found.update(((kind, pk), _bare(cls, pk)) for pk in pks)
-            continue
-        built = [from_row(cls, row) for row in by_ids(conn, table, pks)]
-        if kind == "transaction":
-            attach_parties(info, built, selections)
-        found.update(((kind, obj.pk), obj) for obj in built)
+    with_parties = selects(selections, {"supplier", "purchaser"})
+    found: dict[tuple[str, int], Any] = {}
+    for hit in hits:
+        if shown_kinds is not None and hit.kind not in shown_kinds:
+            found[(hit.kind, hit.pk)] = _bare(TYPES[hit.kind], hit.pk)
+    records = hydrate(info.context.conn, hits, shown_kinds, parties=with_parties)
+    cache = info.context.parties.built
+    for (kind, pk), record in records.items():
+        if kind == "transaction" and with_parties:
+            for side in SIDES:
+                party = record.pop(side)
+                record[side] = cache.get(party["id"]) or cache.setdefault(
+                    party["id"], _built(Party, party)
+                )
+        found[(kind, pk)] = _built(TYPES[kind], record)
     return found
 
 
