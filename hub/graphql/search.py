@@ -10,20 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from hub.graphql.common import Info, category_of, region_name, selects
+from hub.graphql.common import Info, selects
 from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange, party_pk
 from hub.graphql.parties import Party, PenaltyRecord
 from hub.graphql.projects import Notice
 from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, PageInfo, decode_cursor, encode_cursor
 from hub.graphql.transactions import Transaction
-from hub.read.search import SIDES, hydrate
+from hub.read.search import SIDES, facet_label, hydrate
 from indexer.search import (
     KINDS,
     Hit,
@@ -34,7 +33,6 @@ from indexer.search import (
 )
 from indexer.text import parse_query
 from schema.codes import is_region_code
-from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
 TYPES: dict[str, Any] = {
     "notice": Notice,
@@ -185,26 +183,11 @@ class SearchConnection:
         return [edge.node for edge in self.edges]
 
 
-@lru_cache(maxsize=4096)
-def _labels(facet: str, key: str) -> str | None:
-    """Cached: the same few hundred codes label every page's facets."""
-    if facet == "notice_type" and key in NoticeType.__members__:
-        return NOTICE_TYPE_LABELS[NoticeType(key)]
-    if facet == "channel" and key in Channel.__members__:
-        return CHANNEL_LABELS[Channel(key)]
-    if facet == "category":
-        category = category_of(key, None)
-        return category.name if category else None
-    if facet == "region":
-        return region_name(key)
-    return None
-
-
 def _facets(result: SearchResult) -> SearchFacets:
     names = ("kind", "notice_type", "region", "category", "channel", "year")
     buckets = {
         name: [
-            FacetBucket(key=b.key, label=_labels(name, b.key), count=b.count)
+            FacetBucket(key=b.key, label=facet_label(name, b.key), count=b.count)
             for b in result.facets.get(name, [])
         ]
         for name in names

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Select, any_, bindparam, select
@@ -19,7 +19,10 @@ from sqlalchemy.orm import aliased
 
 from indexer.search import Hit
 from schema.catalogue import public_fields
+from schema.codes import item_catalogue
+from schema.divisions import region_name
 from schema.tables import Notice, Party, PenaltyRecord, Project, Transaction
+from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
 TABLES: dict[str, Any] = {
     "notice": Notice.__table__,  # type: ignore[attr-defined]
@@ -33,6 +36,22 @@ SIDES = ("purchaser", "supplier")  # a transaction's parties, by the key they ap
 PROJECT_COLUMNS = ("region_code", "category_code", "category_edition")  # what a notice shows
 Key = tuple[str, int]
 Record = dict[str, Any]
+
+
+@lru_cache(maxsize=4096)
+def facet_label(facet: str, key: str) -> str | None:
+    """A facet value's Chinese name, where there is one. Cached: the same few hundred codes
+    label every page's facets."""
+    if facet == "notice_type" and key in NoticeType.__members__:
+        return NOTICE_TYPE_LABELS[NoticeType(key)]
+    if facet == "channel" and key in Channel.__members__:
+        return CHANNEL_LABELS[Channel(key)]
+    if facet == "category":
+        item = item_catalogue().get(key)
+        return item.name if item else None
+    if facet == "region":
+        return region_name(key)
+    return None
 
 
 @cache
