@@ -356,6 +356,7 @@ def search_shape() -> list[str]:
     spec = importlib.util.spec_from_file_location("bench_search", ROOT / "bench" / "search.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return list(module.shape_d(DB_URL, "bench-graphql"))
 
