@@ -3,7 +3,11 @@
 Three query shapes on the 1M-transaction demo data in PostgreSQL (`caigou_bench_graphql`):
   a  a page of 100 transactions of one day with supplier and purchaser;
   b  a supplier (by credit code) with 20 contracts, 20 transactions and its penalties;
-  c  transactionStats by MONTH for one county.
+  c  transactionStats by MONTH for one county;
+  d  a search page of 20 hits with parties and highlights, through GraphQL `search` and through
+     `/`, each against the same `_search` body posted straight to Elasticsearch (bench/search.py
+     `shape_d`, on indices of this database under the prefix bench-graphql, built by the hub's
+     own indexer when missing). Target: median and p99 each <= 1.2x Elasticsearch's.
 Each request takes the next day / supplier / county, so no two neighbours are identical.
 
 Targets (issue 16), exit 1 when one is missed:
@@ -18,7 +22,7 @@ over objects fetched beforehand), which the planner no longer passes through.
 Servers run one process each on 127.0.0.1 and alternate phase by phase; the client is another
 process; CPU comes from /proc (server process, and the PostgreSQL backends of our database).
 
-    python bench/graphql.py [--requests 300] [--skip-peer] [--profile a|b|c]
+    python bench/graphql.py [--requests 300] [--skip-peer] [--profile a|b|c] [--skip-search]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import argparse
 import asyncio
 import cProfile
 import gc
+import importlib.util
 import json
 import os
 import pstats
@@ -292,6 +297,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="per phase (default 300)")
     parser.add_argument("--skip-peer", action="store_true", help="no PostGraphile")
     parser.add_argument("--profile", choices=list(HUB_QUERIES), help="cProfile hub, stop")
+    parser.add_argument("--skip-search", action="store_true", help="no shape d")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the servers
     load = Path("/proc/loadavg").read_text().strip()
@@ -345,7 +351,23 @@ def main() -> int:
         for server in servers:
             server.stop()
     print(f"load after: {Path('/proc/loadavg').read_text().strip()}")
-    return report(rows, inproc, peer_error, plans)
+    code = report(rows, inproc, peer_error, plans)
+    if args.skip_search:
+        return code
+    missed = search_shape()
+    print("\nshape d missed: " + ("; ".join(missed) if missed else "none"))
+    return 1 if code or missed else 0
+
+
+def search_shape() -> list[str]:
+    """Shape d, measured by bench/search.py's `shape_d` on this database (its own hub server:
+    one with Elasticsearch configured, so shapes a-c run on the server they always ran on)."""
+    spec = importlib.util.spec_from_file_location("bench_search", ROOT / "bench" / "search.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return list(module.shape_d(DB_URL, "bench-graphql"))
 
 
 def plan_path(port: int, query: str, variables: dict[str, str]) -> str:

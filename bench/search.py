@@ -44,8 +44,9 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -54,8 +55,10 @@ from typing import Any
 import graphql_peer as peer
 
 # Run as a script, this folder leads sys.path and bench/graphql.py would stand in for
-# graphql-core: the helper above is imported, so the folder can go.
-sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
+# graphql-core: the helper above is imported, so the folder can go (bench/graphql.py, which
+# loads this file for shape d, has taken it out already).
+if os.path.dirname(os.path.abspath(__file__)) in sys.path:
+    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
 
 import psycopg
 from elasticsearch import Elasticsearch, helpers
@@ -358,9 +361,13 @@ def pick_queries(engine: Engine) -> list[Query]:
     return list(dict.fromkeys(queries))
 
 
-def direct_body(backend: CapturingBackend, query: Query) -> tuple[str, bytes]:
+def direct_body(
+    backend: CapturingBackend, query: Query, kinds: tuple[str, ...] = ()
+) -> tuple[str, bytes]:
     """The path and body `ElasticBackend.search` sends, from the builders; checked equal."""
     request = query.request()
+    if kinds:
+        request = replace(request, kinds=kinds)
     body = {
         "query": elastic_query.query(request.query, request.filter, smartcn=backend.smartcn),
         "sort": elastic_query.sort(request),
@@ -392,6 +399,16 @@ class Client:
         if response.status != 200:
             raise SystemExit(f"POST {path}: {response.status} {raw[:500]!r}")
         return spent, json.loads(raw)
+
+    def get(self, path: str) -> float:
+        """A page: milliseconds until its whole body is read."""
+        started = time.perf_counter()
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        raw = response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path}: {response.status} {raw[:500]!r}")
+        return 1000 * (time.perf_counter() - started)
 
 
 @dataclass
@@ -517,6 +534,106 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+# shape d of bench/graphql.py: a search page through GraphQL and through `/`
+
+SHAPE_D = """query D($q: String!, $f: SearchFilterInput) {
+  search(query: $q, first: 20, filter: $f) { totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { cursor score highlights { field fragments }
+      node { __typename
+        ... on Transaction { orderId itemName brand model amount orderDate channel
+                             supplier { name uscc } purchaser { name } }
+        ... on Notice { title noticeType ocid }
+        ... on Party { name uscc }
+        ... on PenaltyRecord { recordId decisionDate } } } } }"""
+SHAPE_D_MAX = 1.2
+PAGE_KINDS = ("notice", "transaction")  # what `/` searches (kind=all)
+
+
+def ensure_index(db_url: str, prefix: str) -> None:
+    """The search indices of `db_url` under `prefix`, by the hub's own indexer: the outbox
+    drained (`caigou indexer run --once`: a demo's load enqueues every record, and a hub whose
+    outbox is a million behind counts it once a second), then `caigou index rebuild` unless
+    every transaction is in."""
+    client = Elasticsearch(ES_URL, request_timeout=120)
+    caigou = [CAIGOU, "--database-url", db_url, "--elasticsearch-url", ES_URL, "--index-prefix",
+              prefix]  # fmt: skip
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT count(*) FROM transactions").fetchone()[0]  # type: ignore[index]
+        pending = conn.execute("SELECT count(*) FROM search_outbox").fetchone()[0]  # type: ignore[index]
+    if pending:
+        print(f"shape d: draining {pending:,} changes into {prefix}…", flush=True)
+        subprocess.run([*caigou, "indexer", "run", "--once", "--no-export"], check=True, cwd=ROOT)
+    alias = f"{prefix}-transaction"
+    held = int(client.count(index=alias)["count"]) if client.indices.exists_alias(name=alias) else 0
+    if held != rows:
+        print(f"shape d: indexing {rows:,} transactions and the rest under {prefix}…", flush=True)
+        subprocess.run([*caigou, "index", "rebuild"], check=True, cwd=ROOT)
+
+
+def shape_d(db_url: str, prefix: str, passes: int = 2, n_queries: int = 100) -> list[str]:
+    """Shape d: ~100 searches of 20 hits with parties and highlights, as GraphQL `search` and
+    as the `/` page of one `caigou serve`, each against the same `_search` body posted straight
+    to Elasticsearch (the page's body searches notices and transactions, GraphQL's every
+    kind). A warm-up pass, then `passes` measured; per query the four requests in an order
+    that alternates. Target: each side's median and p99 <= 1.2x Elasticsearch's."""
+    ensure_index(db_url, prefix)
+    engine = make_engine(db_url)
+    every = pick_queries(engine)
+    engine.dispose()
+    queries = every[:: max(1, len(every) // n_queries)][:n_queries]
+    backend = CapturingBackend(ES_URL, prefix=prefix)
+    gql_es = [direct_body(backend, q) for q in queries]
+    page_es = [direct_body(backend, q, PAGE_KINDS) for q in queries]
+    gql = [json.dumps({"query": SHAPE_D, "variables": {"q": q.text, "f": dict(q.filter) or None}},
+                      ensure_ascii=False).encode() for q in queries]  # fmt: skip
+    names = {"channel": "channel", "regionCode": "region"}
+    pages = ["/?" + urllib.parse.urlencode({"q": q.text, **{names[k]: v for k, v in q.filter}})
+             for q in queries]  # fmt: skip
+    port = free_port()
+    env = {"CAIGOU_ELASTICSEARCH_URL": ES_URL, "CAIGOU_INDEX_PREFIX": prefix}
+    hub = peer.Server("hub-search", port, [CAIGOU, "--database-url", db_url, "serve", "--port",
+                      str(port)], ROOT, env, OUT / "search-d-hub.log", "/healthz")  # fmt: skip
+    ms: dict[str, list[float]] = {"graphql": [], "es-graphql": [], "page": [], "es-page": []}
+    hub.start()
+    try:
+        client, es = Client(port), Client(int(ES_URL.rsplit(":", 1)[1]))
+        cpu = 0.0
+        for n in range(passes + 1):
+            if n == 1:
+                cpu = hub.cpu()
+            for i in range(len(queries)):
+                calls = [("graphql", client, "/graphql", gql[i]),
+                         ("es-graphql", es, *gql_es[i]), ("page", client, pages[i], None),
+                         ("es-page", es, *page_es[i])]  # fmt: skip
+                for side, c, path, body in calls if i % 2 else calls[::-1]:
+                    spent = c.get(path) if body is None else c.post(path, body)[0]
+                    if n:
+                        ms[side].append(spent)
+        cpu = hub.cpu() - cpu
+    finally:
+        hub.stop()
+    per_request = 1000 * cpu / (2 * len(ms["page"]))
+    print(f"\nshape d: {len(queries)} queries × {passes} passes; hub CPU {per_request:.2f} ms a "
+          "request (GraphQL and page alike)")  # fmt: skip
+    print("\n| side | n | median ms | p99 ms | Elasticsearch median ms | Elasticsearch p99 ms"
+          " | median ratio | p99 ratio |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+    missed = []
+    for side in ("graphql", "page"):
+        hub_ms, es_ms = ms[side], ms[f"es-{side}"]
+        ratios = []
+        for q in (0.5, 0.99):
+            ratios.append(peer.percentile(hub_ms, q) / peer.percentile(es_ms, q))
+        marks = [f"{r:.2f}× {_mark(r <= SHAPE_D_MAX)}" for r in ratios]
+        print(f"| {side} | {len(hub_ms)} | {peer.median(hub_ms):.2f} | "
+              f"{peer.percentile(hub_ms, 0.99):.2f} | {peer.median(es_ms):.2f} | "
+              f"{peer.percentile(es_ms, 0.99):.2f} | {marks[0]} | {marks[1]} |")  # fmt: skip
+        missed += [f"d {side} {label} {r:.2f}× Elasticsearch's"
+                   for label, r in zip(("median", "p99"), ratios, strict=True)
+                   if r > SHAPE_D_MAX]  # fmt: skip
+    return missed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])  # type: ignore[union-attr]
     parser.add_argument("--rows", type=int, default=WANT_TRANSACTIONS, help="transactions")
@@ -525,7 +642,14 @@ def main() -> int:
     parser.add_argument("--py-spy", metavar="DIR", help="py-spy raw profiles into DIR")
     parser.add_argument("--search-only", action="store_true", help="no floor: index, search")
     parser.add_argument("--index-prefix", help="search the indices under this prefix, built before")
+    parser.add_argument("--shape-d", metavar="DATABASE_URL",
+                        help="only bench/graphql.py's shape d on this database (indexed under "
+                             "--index-prefix, default bench-graphql, if not yet)")  # fmt: skip
     args = parser.parse_args()
+    if args.shape_d:
+        missed = shape_d(args.shape_d, args.index_prefix or "bench-graphql", args.passes)
+        print("\nmissed: " + ("; ".join(missed) if missed else "none"))
+        return 1 if missed else 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` cleans up
     libs = ", ".join(f"{n} {version(n)}" for n in ("elasticsearch", "strawberry-graphql",
                                                    "uvicorn", "SQLAlchemy", "psycopg"))  # fmt: skip

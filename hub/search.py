@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -82,15 +83,19 @@ class GuardedSearch:
         catch_up: Any = None,
         threads: int = SEARCH_THREADS,
         busy_wait: float = BUSY_WAIT,
+        overlap_lag: bool = False,
     ) -> None:
         """`side`: an engine of its own for the lag and the catch-up, so their connections
-        never come out of the requests' pool; `catch_up`: the index the hub drains into."""
+        never come out of the requests' pool; `catch_up`: the index the hub drains into;
+        `overlap_lag`: read the lag while the backend answers (a remote backend: the lag's
+        round trip to the database, ~1 ms, then costs a search nothing)."""
         self.backend = backend  # the CLI's indexer commands write through it directly
         self.breaker = breaker or CircuitBreaker(counts=(SearchUnavailable,))
         self.side = side
         self.lag = OutboxLag(side)
         self.catch_up = CatchUpThread(catch_up) if catch_up is not None else None
         self.threads, self.busy_wait = threads, busy_wait
+        self._lag_threads = ThreadPoolExecutor(MAX_IN_FLIGHT, "search-lag") if overlap_lag else None
         self._limiter: anyio.CapacityLimiter | None = None
         self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
@@ -107,21 +112,26 @@ class GuardedSearch:
     def stop(self) -> None:
         if self.catch_up is not None:
             self.catch_up.stop()
+        if self._lag_threads is not None:
+            self._lag_threads.shutdown(wait=False)
         self.side.dispose()
 
     # searching
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Blocking: for threads and the command line. The hub awaits `asearch`."""
+        pending = self._lag_threads.submit(self._lag) if self._lag_threads else None
         try:
             result: SearchResult = self.breaker.call(lambda: self.backend.search(request))
         except CircuitOpen as exc:
             raise SearchUnavailable(f"search is unavailable: {exc}") from None
+        return replace(result, lag=pending.result() if pending else self._lag())
+
+    def _lag(self) -> IndexLag | None:
         try:
-            lag = self.lag()
+            return self.lag()
         except SQLAlchemyError:  # the database busy: the hits still stand, the lag is unknown
-            lag = None
-        return replace(result, lag=lag)
+            return None
 
     async def asearch(self, request: SearchRequest) -> SearchResult:
         """`search` in a worker thread: a slow backend holds a thread, never the event loop."""
@@ -221,7 +231,7 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
             settings.elasticsearch_url, prefix=settings.index_prefix,
             search_timeout=settings.search_timeout,
         )  # fmt: skip
-        return GuardedSearch(backend, side, breaker=breaker)
+        return GuardedSearch(backend, side, breaker=breaker, overlap_lag=True)
     from indexer.embedded import EmbeddedBackend
 
     # Searches read through `side` too: a search holding a request's pooled connection while

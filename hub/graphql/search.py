@@ -7,27 +7,24 @@ hit shows exactly what the rest of the API shows.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from hub.graphql.catalogue_types import from_row
-from hub.graphql.common import Info, category_of, region_name
+from hub.graphql.common import Info, selects
 from hub.graphql.errors import ApiError, BadUserInput
 from hub.graphql.filters import REGION_HELP, AmountRange, DateRange
 from hub.graphql.parties import Party, PenaltyRecord
 from hub.graphql.projects import Notice
 from hub.graphql.relay import PageInfo
-from hub.graphql.transactions import Transaction, attach_parties
+from hub.graphql.transactions import Transaction
 from hub.read.cursors import decode_cursor, encode_cursor
 from hub.read.paging import DEFAULT_PAGE, MAX_PAGE
-from hub.read.rows import by_ids
+from hub.read.search import SIDES, facet_label, hydrate
 from hub.read.where import party_pk
 from indexer.search import (
     KINDS,
@@ -39,14 +36,12 @@ from indexer.search import (
 )
 from indexer.text import parse_query
 from schema.codes import is_region_code
-from schema.tables import NOTICES, PARTIES, PENALTY_RECORDS, TRANSACTIONS
-from schema.types import CHANNEL_LABELS, NOTICE_TYPE_LABELS, Channel, NoticeType
 
-TYPES: dict[str, tuple[Any, Any]] = {
-    "notice": (Notice, NOTICES),
-    "transaction": (Transaction, TRANSACTIONS),
-    "party": (Party, PARTIES),
-    "penalty": (PenaltyRecord, PENALTY_RECORDS),
+TYPES: dict[str, Any] = {
+    "notice": Notice,
+    "transaction": Transaction,
+    "party": Party,
+    "penalty": PenaltyRecord,
 }
 MAX_QUERY_CHARS = 200
 
@@ -191,26 +186,11 @@ class SearchConnection:
         return [edge.node for edge in self.edges]
 
 
-@lru_cache(maxsize=4096)
-def _labels(facet: str, key: str) -> str | None:
-    """Cached: the same few hundred codes label every page's facets."""
-    if facet == "notice_type" and key in NoticeType.__members__:
-        return NOTICE_TYPE_LABELS[NoticeType(key)]
-    if facet == "channel" and key in Channel.__members__:
-        return CHANNEL_LABELS[Channel(key)]
-    if facet == "category":
-        category = category_of(key, None)
-        return category.name if category else None
-    if facet == "region":
-        return region_name(key)
-    return None
-
-
 def _facets(result: SearchResult) -> SearchFacets:
     names = ("kind", "notice_type", "region", "category", "channel", "year")
     buckets = {
         name: [
-            FacetBucket(key=b.key, label=_labels(name, b.key), count=b.count)
+            FacetBucket(key=b.key, label=facet_label(name, b.key), count=b.count)
             for b in result.facets.get(name, [])
         ]
         for name in names
@@ -222,7 +202,7 @@ class _Everything(Exception):
     """A field asked for under `node` on no particular kind: every kind's rows are needed."""
 
 
-KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, (cls, _t) in TYPES.items()}
+KIND_OF_TYPE = {cls.__strawberry_definition__.name: kind for kind, cls in TYPES.items()}
 
 
 def _shown_kinds(selections: list[Any]) -> set[str] | None:
@@ -264,26 +244,37 @@ def _bare(cls: Any, pk: int) -> Any:
     return obj
 
 
+def _built(cls: Any, record: dict[str, Any]) -> Any:
+    """A catalogue type's instance from a record, bypassing `__init__` (as `from_row`)."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(record)
+    obj.pk = obj.__dict__.pop("id")
+    return obj
+
+
 def _records(info: Info, hits: list[Hit]) -> dict[tuple[str, int], Any]:
-    """The hits' records, one query per kind shown; transactions announce their parties."""
-    wanted: dict[str, list[int]] = defaultdict(list)
-    for hit in hits:
-        wanted[hit.kind].append(hit.pk)
-    found: dict[tuple[str, int], Any] = {}
-    if not wanted:
-        return found
-    conn = info.context.conn
+    """The hits' records (the read layer's one search hydration), as the schema's objects.
+
+    Rows only of the kinds the query shows fields of; the parties of transactions in the same
+    statement when the query asks for either, kept in the request's party cache.
+    """
     selections = info.selected_fields  # converted from the query's AST at each call: once
     shown_kinds = _shown_kinds(selections)
-    for kind, pks in wanted.items():
-        cls, table = TYPES[kind]
-        if shown_kinds is not None and kind not in shown_kinds:
-            found.update(((kind, pk), _bare(cls, pk)) for pk in pks)
-            continue
-        built = [from_row(cls, row) for row in by_ids(conn, table, pks)]
-        if kind == "transaction":
-            attach_parties(info, built, selections)
-        found.update(((kind, obj.pk), obj) for obj in built)
+    with_parties = selects(selections, {"supplier", "purchaser"})
+    found: dict[tuple[str, int], Any] = {}
+    for hit in hits:
+        if shown_kinds is not None and hit.kind not in shown_kinds:
+            found[(hit.kind, hit.pk)] = _bare(TYPES[hit.kind], hit.pk)
+    records = hydrate(info.context.conn, hits, shown_kinds, parties=with_parties)
+    cache = info.context.parties.built
+    for (kind, pk), record in records.items():
+        if kind == "transaction" and with_parties:
+            for side in SIDES:
+                party = record.pop(side)
+                record[side] = cache.get(party["id"]) or cache.setdefault(
+                    party["id"], _built(Party, party)
+                )
+        found[(kind, pk)] = _built(TYPES[kind], record)
     return found
 
 

@@ -6,15 +6,13 @@ forward with the backend's `after` cursor; `prev` carries the cursors of earlier
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,13 +20,13 @@ from starlette.responses import Response
 from hub.read.cursors import decode_cursor, encode_cursor
 from hub.read.errors import BadInput
 from hub.read.labels import category_label, channel_label, notice_type_label
+from hub.read.search import SIDES, hydrate
 from hub.web import params as p
 from hub.web.render import BadRequest, error_page, render, url_with
 from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 from schema.codes import is_region_code
 from schema.divisions import region_label
-from schema.tables import NOTICES, PARTIES, PROJECTS, TRANSACTIONS
 
 PAGE_SIZE = 20
 KINDS = {"all": ("notice", "transaction"), "notice": ("notice",), "transaction": ("transaction",)}
@@ -122,35 +120,26 @@ async def run(
     return await search.asearch(request)
 
 
+# The columns a hit shows on the page (and on /transactions): not a notice's full text.
+COLUMNS = {
+    "notice": ("id", "ocid", "title", "notice_type", "published_at", "source_site"),
+    "transaction": ("id", "item_name", "brand", "model", "amount", "order_date", "channel",
+                    "purchaser_id", "supplier_id", "region_code", "category_code",
+                    "category_edition"),
+}  # fmt: skip
+
+
 def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    """The hits' rows, one query per kind, with party names for transactions."""
-    wanted: dict[str, list[int]] = defaultdict(list)
-    for hit in hits:
-        wanted[hit.kind].append(hit.pk)
-    found: dict[tuple[str, int], dict[str, Any]] = {}
+    """The hits' rows (the read layer's one search hydration), flat for the templates: a
+    notice with its project's region and category, a transaction with its parties' names."""
     with engine.connect() as conn:
-        if wanted["notice"]:
-            n, pr = NOTICES, PROJECTS
-            rows = conn.execute(
-                select(n.c.id, n.c.ocid, n.c.title, n.c.notice_type, n.c.published_at,
-                       n.c.source_site, pr.c.region_code, pr.c.category_code,
-                       pr.c.category_edition)
-                .join(pr, pr.c.id == n.c.project_id)
-                .where(n.c.id.in_(wanted["notice"]))
-            )  # fmt: skip
-            found.update((("notice", r.id), dict(r._mapping)) for r in rows)
-        if wanted["transaction"]:
-            t, buyer, seller = TRANSACTIONS, aliased(PARTIES), aliased(PARTIES)
-            rows = conn.execute(
-                select(t.c.id, t.c.item_name, t.c.brand, t.c.model, t.c.amount, t.c.order_date,
-                       t.c.channel, t.c.purchaser_id, t.c.supplier_id, t.c.region_code,
-                       t.c.category_code, t.c.category_edition,
-                       buyer.c.name.label("purchaser"), seller.c.name.label("supplier"))
-                .join(buyer, buyer.c.id == t.c.purchaser_id)
-                .join(seller, seller.c.id == t.c.supplier_id)
-                .where(t.c.id.in_(wanted["transaction"]))
-            )  # fmt: skip
-            found.update((("transaction", r.id), dict(r._mapping)) for r in rows)
+        found = hydrate(conn, hits, tuple(COLUMNS), columns=COLUMNS, parties=True, projects=True)
+    for record in found.values():
+        if "project" in record:
+            record.update(record.pop("project"))
+        for side in SIDES:
+            if side in record:
+                record[side] = record[side]["name"]
     return found
 
 
