@@ -87,7 +87,7 @@ class Dialect:
     def decimal(self, value: Any, kind: ScaledDecimal) -> Sql:
         """`str()` of the Decimal `ScaledDecimal.from_scaled` gives, from the scaled integer."""
         raw = type_coerce(value, Integer)
-        whole = func.abs(raw) // kind.factor
+        whole = func.abs(raw).op("/")(kind.factor)  # integers: whole units, on both
         sign = case((raw < 0, lit("-")), else_=lit(""))
         places = kind.scale
         shown = -kind.shown.as_tuple().exponent  # type: ignore[operator]
@@ -100,7 +100,7 @@ class Dialect:
             step = 10 ** (places - shown)
             short = cat(
                 sign, whole.cast(String), lit("."),
-                self._pad((func.abs(raw) % kind.factor) // step, shown),
+                self._pad((func.abs(raw) % kind.factor).op("/")(step), shown),
             )  # fmt: skip
             text = case((raw % step == 0, short), else_=func.rtrim(full, lit("0")))
         return func.coalesce(cat(lit('"'), text, lit('"')), lit("null"))
