@@ -215,7 +215,11 @@ class HubGraphQL(GraphQL[Context, None]):
         root_value: Any, sub_response: Any,
     ) -> Any:  # fmt: skip
         args = (request, request_adapter, request_data, context, root_value, sub_response)
-        answer = await self._planned(*args) if self.planner is not None else None
+        try:
+            answer = await self._planned(*args) if self.planner is not None else None
+        except Exception:  # the planner's fault: logged, and the resolvers answer
+            log.exception("the planner failed; the resolvers answer")
+            answer = None
         if answer is None:
             sub_response.headers["x-caigou-plan"] = FALLBACK
             self.metrics.plan.labels(FALLBACK).inc()

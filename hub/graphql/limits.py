@@ -36,6 +36,7 @@ from hub.graphql.errors import (
     BAD_USER_INPUT,
     PARSE_FAILED,
     VALIDATION_FAILED,
+    ApiError,
     QueryTooComplex,
     with_code,
 )
@@ -189,7 +190,7 @@ def checked(
     try:
         parsed = parse_within_limits(query, max_bytes)
         cost = check_cost(schema._schema, parsed.document, variables)
-    except (GraphQLError, QueryTooComplex):
+    except (GraphQLError, ApiError):  # QUERY_TOO_COMPLEX, fragment cycles, …
         return None
     if parsed.errors is None:
         parsed.errors = _validated(schema, parsed.document, specified_rules)

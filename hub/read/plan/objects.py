@@ -1,24 +1,37 @@
-"""Objects and pages as JSON expressions: a row of a catalogue type, a keyset page of rows.
+"""Objects and pages as JSON: a row of a catalogue type, a keyset page of rows.
 
-A compiler hands `node` a Selection and the row's columns (of a table or of a page
-subquery); it answers the object's JSON text or raises `Decline` at the first field it does
-not know. Columns come from the field catalogue (`schema.catalogue`), as the GraphQL types
-do: a public, non-key column is a field under its camelCase name.
+A compiler hands `node` a Selection and the row's source (`Rows`: the SQL name of a table
+or page subquery); it answers the object's JSON (SQL text, or an expression when a nested
+page holds bind parameters) or raises `Decline` at the first field it does not know.
+Columns come from the field catalogue (`schema.catalogue`), as the GraphQL types do: a
+public, non-key column is a field under its camelCase name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Integer, Select, bindparam, case, func, select, tuple_
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    select,
+    tuple_,
+    type_coerce,
+)
 from strawberry.utils.str_converters import to_camel_case
 
 from hub.graphql.relay import DEFAULT_PAGE, MAX_PAGE, _fits, decode_cursor
 from hub.read.plan.build import Decline
 from hub.read.plan.selection import Selection
-from hub.read.plan.sqljson import Dialect, Sql, base_type, cat, lit, obj
+from hub.read.plan.sqljson import Dialect, Part, base_type, element, lit, obj
 from schema.catalogue import public_fields
 from schema.columns import ScaledDecimal
 from schema.tables import Contract, Party, PenaltyRecord, Project, Transaction
@@ -51,25 +64,40 @@ def shown(type_name: str) -> tuple[Any, ...]:
     return (table.c.id, *(table.c[s.name] for s in public_fields(table.name) if s.name != "id"))
 
 
-Relation = Callable[[Dialect, Selection, Any], Sql]  # (dialect, selection, row columns)
+@dataclass
+class Rows:
+    """Where a node's columns come from, by SQL name (a table, or a page's subquery); the
+    columns referred to are noted, so a page selects only those."""
+
+    name: str
+    used: set[str] = field(default_factory=set)
+
+    def ref(self, column: str) -> str:
+        self.used.add(column)
+        return f"{self.name}.{column}"
 
 
-def node(d: Dialect, sel: Selection, row: Any, relations: dict[str, Relation] | None = None) -> Sql:
-    """The object `sel` asks for, from `row` (columns by name); Decline on anything unknown."""
+Relation = Callable[[Dialect, Selection, Rows], Part]
+
+
+def node(
+    d: Dialect, sel: Selection, row: Rows, relations: dict[str, Relation] | None = None
+) -> Part:
+    """The object `sel` asks for, from `row`; Decline on anything unknown."""
     type_name = sel.type_name
     table = TABLES.get(type_name)
     if table is None:
         raise Decline(f"no table for {type_name}")
     plain = fields_of(type_name)
     relations = relations or {}
-    pairs: list[tuple[str, Sql]] = []
+    pairs: list[tuple[str, Part]] = []
     for child in sel.children:
         name = child.name
         if name in plain:
             column = table.c[plain[name]]
-            pairs.append((child.key, d.column(column, row[column.key])))
+            pairs.append((child.key, d.column(column, row.ref(column.key))))
         elif name == "id":
-            pairs.append((child.key, d.global_id(type_name, row["id"])))
+            pairs.append((child.key, d.global_id(type_name, row.ref("id"))))
         elif name == "__typename":
             pairs.append((child.key, lit(f'"{type_name}"')))
         elif name in relations:
@@ -79,33 +107,38 @@ def node(d: Dialect, sel: Selection, row: Any, relations: dict[str, Relation] | 
     return obj(pairs)
 
 
-def party(d: Dialect, sel: Selection, key: Any) -> Sql:
-    """A party by its key (a nullable reference gives null), plain fields only."""
-    parties = TABLES["Party"]
-    found = select(node(d, sel, parties.c)).where(parties.c.id == key).scalar_subquery()
-    return func.coalesce(found, lit("null"))
+def party(d: Dialect, sel: Selection, key: str) -> str:
+    """A party by its key (SQL text; a nullable reference gives null), plain fields only."""
+    name = d.alias()
+    found = node(d, sel, Rows(name))
+    if not isinstance(found, str):  # pragma: no cover - a party has no nested page here
+        raise Decline("a party with nested pages")
+    return f"coalesce((select {found} from parties {name} where {name}.id={key}),'null')"
 
 
-def channel_label(d: Dialect, sel: Selection, row: Any) -> Sql:
-    labels = {channel.value: label for channel, label in CHANNEL_LABELS.items()}
-    return case(*((row["channel"] == k, lit(f'"{v}"')) for k, v in labels.items()))
+def channel_label(d: Dialect, sel: Selection, row: Rows) -> str:
+    cases = " ".join(
+        f"when {lit(channel.value)} then {lit(chr(34) + label + chr(34))}"
+        for channel, label in CHANNEL_LABELS.items()
+    )
+    return f"case {row.ref('channel')} {cases} end"
 
 
-def cursor(d: Dialect, order: list[Any], row: Any) -> Sql:
+def cursor(d: Dialect, order: list[Any], row: Rows) -> str:
     """`relay.encode_cursor` of the row's order values, spelled by the database."""
-    parts: list[Sql] = []
+    parts: list[str] = []
     for i, column in enumerate(order):
-        value = d.column(column, row[column.key])
+        value = d.column(column, row.ref(column.key))
         kind = base_type(column.type)
         tag = "n" if isinstance(kind, ScaledDecimal) else "dt" if isinstance(kind, DateTime) \
             else "d" if isinstance(kind, Date) else None  # fmt: skip
         if tag is None and not isinstance(kind, Integer):
             raise Decline("a cursor on an unknown type")
-        parts += [lit(("[" if i == 0 else ",") + (f'["{tag}",' if tag else "")), value]
+        parts += [lit(("[" if i == 0 else ",") + (f'["{tag}",' if tag else "")), f"({value})"]
         if tag:
             parts.append(lit("]"))
     parts.append(lit("]"))
-    return cat(lit('"'), d.b64url(cat(*parts)), lit('"'))
+    return f"'\"'||{d.b64url('||'.join(parts))}||'\"'"
 
 
 def page(
@@ -115,9 +148,8 @@ def page(
     type_name: str,
     order: list[Any],
     descending: bool,
-    build: Callable[[Selection, Any], Sql],
-    outer: Any = None,
-) -> Sql:
+    build: Callable[[Selection, Rows], Part],
+) -> Part:
     """A Connection (`keyset_page`'s answer) forward from `after`, as a scalar subquery.
 
     The page is `LIMIT first + 1` rows numbered in order (`rn`); the extra row only says
@@ -128,11 +160,9 @@ def page(
         raise Decline("backward pages are left to the resolvers")
     size = args.get("first")
     size = DEFAULT_PAGE if size is None else size
-    if not 0 <= size <= MAX_PAGE:
+    if not isinstance(size, int) or not 0 <= size <= MAX_PAGE:
         raise Decline("first out of range: the resolver's error")
     after = args.get("after")
-    if outer is not None:  # a page per row of `outer`: correlated to it
-        base = base.correlate(outer)
     keyed = base
     if after is not None:
         try:
@@ -147,60 +177,59 @@ def page(
         key = tuple_(*order)
         keyed = keyed.where(key < bound if descending else key > bound)
     ordering = [c.desc() if descending else c.asc() for c in order]
-    rn = func.row_number().over(order_by=ordering).label("rn")
-    rows = (
-        keyed.with_only_columns(*shown(type_name), rn)
-        .order_by(*ordering)
-        .limit(size + 1)
-        .subquery()
-    )
-    inner = [rows.c[c.key] for c in order]
-    within = rows.c.rn <= size
-    pairs: list[tuple[str, Sql]] = []
+    name = d.alias()
+    rows = Rows(name)
+    within, position = f"{name}.rn<={size}", f"{name}.rn"
+    pairs: list[tuple[str, Part]] = []
     for child in sel.children:
         if child.name == "nodes":
-            pairs.append((child.key, d.array(rows.c.rn, build(child, rows.c), within)))
+            pairs.append((child.key, d.array(position, build(child, rows), within)))
         elif child.name == "edges":
-            edge: list[tuple[str, Sql]] = []
+            edge: list[tuple[str, Part]] = []
             for part in child.children:
                 if part.name == "node":
-                    edge.append((part.key, build(part, rows.c)))
+                    edge.append((part.key, build(part, rows)))
                 elif part.name == "cursor":
-                    edge.append((part.key, cursor(d, inner, rows.c)))
+                    edge.append((part.key, cursor(d, order, rows)))
                 elif part.name == "__typename":
                     edge.append((part.key, lit(f'"{child.type_name}"')))
                 else:
                     raise Decline(f"Edge.{part.name}")
-            pairs.append((child.key, d.array(rows.c.rn, obj(edge), within)))
+            pairs.append((child.key, d.array(position, obj(edge), within)))
         elif child.name == "pageInfo":
-            pairs.append((child.key, _page_info(d, child, rows, inner, size, after is not None)))
+            pairs.append((child.key, _page_info(d, child, rows, order, size, after is not None)))
         elif child.name == "totalCount":
             counted = select(func.count()).select_from(base.order_by(None).subquery())
-            pairs.append((child.key, d.integer(counted.scalar_subquery())))
+            pairs.append((child.key, type_coerce(counted.scalar_subquery(), Integer).cast(String)))
         elif child.name == "__typename":
             pairs.append((child.key, lit(f'"{sel.type_name}"')))
         else:
             raise Decline(f"Connection.{child.name}")
-    return select(obj(pairs)).select_from(rows).scalar_subquery()
+    # The page's rows: the columns the answer refers to (and the order's), numbered.
+    used = [c for c in shown(type_name) if c.key in rows.used or any(c is o for o in order)]
+    rn = func.row_number().over(order_by=ordering).label("rn")
+    subquery = keyed.with_only_columns(*used, rn).order_by(*ordering).limit(size + 1)
+    return select(element(obj(pairs))).select_from(subquery.subquery(name)).scalar_subquery()
 
 
 def _page_info(
-    d: Dialect, sel: Selection, rows: Any, inner: list[Any], size: int, after: bool
-) -> Sql:
-    pairs: list[tuple[str, Sql]] = []
+    d: Dialect, sel: Selection, rows: Rows, order: list[Any], size: int, after: bool
+) -> str:
+    pairs: list[tuple[str, Part]] = []
+    within, position = rows.ref("rn") + f"<={size}", rows.ref("rn")
     for child in sel.children:
         if child.name == "hasNextPage":
-            pairs.append((child.key, d.boolean(func.count() > size)))
+            pairs.append((child.key, d.boolean(f"count(*)>{size}")))
         elif child.name == "hasPreviousPage":
             pairs.append((child.key, lit("true" if after else "false")))
         elif child.name == "startCursor":
-            first = d.last(-rows.c.rn, cursor(d, inner, rows.c), rows.c.rn <= size)
-            pairs.append((child.key, func.coalesce(first, lit("null"))))
+            pairs.append((child.key, d.last(f"-{position}", cursor(d, order, rows), within)))
         elif child.name == "endCursor":
-            end = d.last(rows.c.rn, cursor(d, inner, rows.c), rows.c.rn <= size)
-            pairs.append((child.key, func.coalesce(end, lit("null"))))
+            pairs.append((child.key, d.last(position, cursor(d, order, rows), within)))
         elif child.name == "__typename":
             pairs.append((child.key, lit('"PageInfo"')))
         else:
             raise Decline(f"PageInfo.{child.name}")
-    return obj(pairs)
+    info = obj(pairs)
+    assert isinstance(info, str)
+    return info

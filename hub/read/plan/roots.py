@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, func, select
+from sqlalchemy import Executable, func, literal_column, select
 
 from hub.read.plan.build import Decline
-from hub.read.plan.objects import TABLES, Relation, channel_label, node, page, party, shown
+from hub.read.plan.objects import TABLES, Relation, Rows, channel_label, node, page, party, shown
 from hub.read.plan.selection import Selection
-from hub.read.plan.sqljson import Dialect, Sql, lit
+from hub.read.plan.sqljson import Dialect, Part, element
 from schema.tables import ContractSupplier
 
 TRANSACTIONS = TABLES["Transaction"]
@@ -41,13 +41,13 @@ RootCompiler = Callable[[Selection, str], "Compiled | None"]
 ROOT: dict[str, RootCompiler] = {}
 
 
-def root(name: str) -> Callable[[Callable[[Selection, Dialect], Sql]], Callable[..., Any]]:
-    """Register a compiler that builds the field's JSON expression (or raises Decline)."""
+def root(name: str) -> Callable[[Callable[[Selection, Dialect], Part]], Callable[..., Any]]:
+    """Register a compiler that builds the field's JSON (or raises Decline)."""
 
-    def register(build: Callable[[Selection, Dialect], Sql]) -> Callable[..., Any]:
+    def register(build: Callable[[Selection, Dialect], Part]) -> Callable[..., Any]:
         def compiled(sel: Selection, dialect: str) -> Compiled | None:
             try:
-                return Compiled(select(build(sel, Dialect(dialect))))
+                return Compiled(select(element(build(sel, Dialect(dialect)))))
             except Decline:
                 return None
 
@@ -57,23 +57,23 @@ def root(name: str) -> Callable[[Callable[[Selection, Dialect], Sql]], Callable[
     return register
 
 
-def _transaction(d: Dialect, sel: Selection, row: Any) -> Sql:
+def _transaction(d: Dialect, sel: Selection, row: Rows) -> Part:
     relations: dict[str, Relation] = {
-        "supplier": lambda d, s, r: party(d, s, r["supplier_id"]),
-        "purchaser": lambda d, s, r: party(d, s, r["purchaser_id"]),
+        "supplier": lambda d, s, r: party(d, s, r.ref("supplier_id")),
+        "purchaser": lambda d, s, r: party(d, s, r.ref("purchaser_id")),
         "channelLabel": channel_label,
     }
     return node(d, sel, row, relations)
 
 
-def _transactions_page(d: Dialect, sel: Selection, base: Any, outer: Any = None) -> Sql:
+def _transactions_page(d: Dialect, sel: Selection, base: Any) -> Part:
     """`transactions_page`: ordered by `orderBy` (order date, newest first), then id."""
     order = sel.args.get("order_by")
     field = order.field.value if order is not None else "order_date"
     descending = order is None or order.direction.value == "desc"
     columns = [TRANSACTIONS.c.id] if field == "id" else [TRANSACTIONS.c[field], TRANSACTIONS.c.id]
     build = lambda s, row: _transaction(d, s, row)  # noqa: E731
-    return page(d, sel, base, "Transaction", columns, descending, build, outer)
+    return page(d, sel, base, "Transaction", columns, descending, build)
 
 
 def _query(filter: Any, default: Any) -> Any:
@@ -87,53 +87,59 @@ def _query(filter: Any, default: Any) -> Any:
 
 
 @root("transactions")
-def transactions(sel: Selection, d: Dialect) -> Sql:
-    base = _query(sel.args.get("filter"), select(*shown("Transaction")))
+def transactions(sel: Selection, d: Dialect) -> Part:
+    base = _query(sel.args.get("filter"), select(TRANSACTIONS.c.id))
     return _transactions_page(d, sel, base)
 
 
-def _party_node(d: Dialect, sel: Selection, row: Any, outer: Any) -> Sql:
-    def contracts(d: Dialect, s: Selection, r: Any) -> Sql:
-        signed = select(LINKS.c.contract_pk).where(LINKS.c.party_id == r["id"]).correlate(outer)
-        base = select(*shown("Contract")).where(CONTRACTS.c.id.in_(signed))
-        build = lambda s2, row: node(d, s2, row)  # noqa: E731
-        return page(d, s, base, "Contract", [CONTRACTS.c.id], False, build, outer)
+def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
+    """A party of a page; its lists refer to the page's row by name (SQL text), so each
+    nested statement is correlated to it without SQLAlchemy having to know."""
 
-    def transactions(d: Dialect, s: Selection, r: Any) -> Sql:
+    def contracts(d: Dialect, s: Selection, r: Rows) -> Part:
+        party_id = literal_column(r.ref("id"))
+        signed = select(LINKS.c.contract_pk).where(LINKS.c.party_id == party_id)
+        base = select(CONTRACTS.c.id).where(CONTRACTS.c.id.in_(signed))
+        build = lambda s2, rows: node(d, s2, rows)  # noqa: E731
+        return page(d, s, base, "Contract", [CONTRACTS.c.id], False, build)
+
+    def transactions(d: Dialect, s: Selection, r: Rows) -> Part:
         relation = s.args.get("as_")
         column = relation.value if relation is not None else "supplier_id"
-        base = select(*shown("Transaction")).where(TRANSACTIONS.c[column] == r["id"])
-        return _transactions_page(d, s, base, outer)
+        party_id = literal_column(r.ref("id"))
+        base = select(TRANSACTIONS.c.id).where(TRANSACTIONS.c[column] == party_id)
+        return _transactions_page(d, s, base)
 
-    def penalties(d: Dialect, s: Selection, r: Any) -> Sql:
-        order = PENALTIES.c.decision_date.desc()
-        rows = (
-            select(*shown("PenaltyRecord"), func.row_number().over(order_by=order).label("rn"))
-            .where(PENALTIES.c.subject_id == r["id"])
-            .correlate(outer)
-            .subquery()
+    def penalties(d: Dialect, s: Selection, r: Rows) -> Part:
+        """`Party.penalties`: newest decision first (ties as the database gives them)."""
+        name = d.alias()
+        rows = Rows(name)
+        item = node(d, s, rows)
+        if not isinstance(item, str):  # pragma: no cover - penalties have no nested page
+            raise Decline("a penalty with nested pages")
+        columns = "".join(f"p.{c.key}," for c in shown("PenaltyRecord") if c.key in rows.used)
+        source = (
+            f"(select {columns}row_number() over (order by p.decision_date desc) as rn "
+            f"from penalty_records p where p.subject_id={r.ref('id')}) {name}"
         )
-        return select(d.array(rows.c.rn, node(d, s, rows.c))).select_from(rows).scalar_subquery()
+        return f"(select {d.array(name + '.rn', item)} from {source})"
 
     relations = {"contracts": contracts, "transactions": transactions, "penalties": penalties}
     return node(d, sel, row, relations)
 
 
-def _parties(sel: Selection, d: Dialect, base: Any) -> Sql:
-    def build(s: Selection, row: Any) -> Sql:
-        # The page's own rows are the outer every nested list correlates to.
-        return _party_node(d, s, row, row["id"].table)
-
+def _parties(sel: Selection, d: Dialect, base: Any) -> Part:
+    build = lambda s, row: _party_node(d, s, row)  # noqa: E731
     return page(d, sel, base, "Party", [PARTIES.c.id], False, build)
 
 
 @root("parties")
-def parties(sel: Selection, d: Dialect) -> Sql:
-    return _parties(sel, d, _query(sel.args.get("filter"), select(*shown("Party"))))
+def parties(sel: Selection, d: Dialect) -> Part:
+    return _parties(sel, d, _query(sel.args.get("filter"), select(PARTIES.c.id)))
 
 
 @root("suppliers")
-def suppliers(sel: Selection, d: Dialect) -> Sql:
+def suppliers(sel: Selection, d: Dialect) -> Part:
     chosen = sel.args.get("filter")
     if chosen is None:
         raise Decline("suppliers without a filter: the resolver builds its own")
@@ -141,16 +147,16 @@ def suppliers(sel: Selection, d: Dialect) -> Sql:
 
 
 @root("project")
-def project(sel: Selection, d: Dialect) -> Sql:
+def project(sel: Selection, d: Dialect) -> Part:
     """`project(ocid:)`: null when there is none."""
     relations: dict[str, Relation] = {
-        "purchaser": lambda d, s, r: party(d, s, r["purchaser_id"]),
-        "agency": lambda d, s, r: party(d, s, r["agency_id"]),
+        "purchaser": lambda d, s, r: party(d, s, r.ref("purchaser_id")),
+        "agency": lambda d, s, r: party(d, s, r.ref("agency_id")),
     }
     found = (
-        select(node(d, sel, PROJECTS.c, relations))
+        select(element(node(d, sel, Rows("projects"), relations)))
         .where(PROJECTS.c.ocid == sel.args["ocid"])
         .limit(1)
         .scalar_subquery()
     )
-    return func.coalesce(found, lit("null"))
+    return func.coalesce(found, literal_column("'null'"))

@@ -35,6 +35,8 @@ from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.sqljson import prepare as prepare_connection
 
 PLANNED, PARTIAL, FALLBACK = "planned", "partial", "fallback"
+MAX_KEPT_QUERY = 16_384  # as the parse cache: longer texts are planned each time
+MAX_KEPT_VARIABLES = 4_096
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Planner:
         self.shapes: OrderedDict[tuple[str, str | None], Shape | None] = OrderedDict()
         self.cached = cached
         self.lock = threading.Lock()
+        # Plans by (text, operation, dialect, variables): a plan is a pure function of them
+        # (no clock, no data), and clients repeat their variables (a page's filters).
+        self.plans: OrderedDict[tuple[str, str | None, str, bytes], Prepared] = OrderedDict()
 
     def shape(self, document: DocumentNode, query: str, name: str | None) -> Shape | None:
         key = (query, name)
@@ -80,6 +85,34 @@ class Planner:
         return found
 
     def prepare(
+        self,
+        document: DocumentNode,
+        query: str,
+        name: str | None,
+        variables: dict[str, Any] | None,
+        dialect: str,
+    ) -> Prepared:
+        """Each included root field's statement (or None), cached per variables too."""
+        try:
+            values = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON (cannot come from HTTP): planned, not kept
+            return self._prepare(document, query, name, variables, dialect)
+        if len(values) > MAX_KEPT_VARIABLES or len(query) > MAX_KEPT_QUERY:
+            return self._prepare(document, query, name, variables, dialect)
+        key = (query, name, dialect, values)
+        with self.lock:
+            found = self.plans.get(key)
+            if found is not None:
+                self.plans.move_to_end(key)
+                return found
+        prepared = self._prepare(document, query, name, variables, dialect)
+        with self.lock:
+            self.plans[key] = prepared
+            while len(self.plans) > self.cached:
+                self.plans.popitem(last=False)
+        return prepared
+
+    def _prepare(
         self,
         document: DocumentNode,
         query: str,
