@@ -23,7 +23,9 @@ from graphql import (
     GraphQLSkipDirective,
     InlineFragmentNode,
     SelectionSetNode,
+    Visitor,
     get_named_type,
+    visit,
 )
 from graphql.execution.values import get_argument_values, get_directive_values
 from strawberry.types.arguments import convert_arguments
@@ -54,11 +56,15 @@ class Builder:
         strawberry_schema: Any,
         fragments: dict[str, FragmentDefinitionNode],
         variables: dict[str, Any],
+        constant: dict[int, Any] | None = None,
     ) -> None:
         self.strawberry = strawberry_schema
         self.schema: GraphQLSchema = strawberry_schema._schema
         self.fragments = fragments
         self.variables = variables
+        # Arguments of the fields whose arguments name no variable, by node: the same for
+        # every request of the query, converted once (the caller keeps this per query).
+        self.constant: dict[int, Any] = {} if constant is None else constant
 
     def fields(
         self, parent: GraphQLObjectType, selection_set: SelectionSetNode | None
@@ -100,19 +106,7 @@ class Builder:
             raise Decline(f"no field {name} on {parent.name}")
         args: dict[str, Any] = {}
         if definition.args:
-            raw = get_argument_values(definition, node, self.variables)
-            field = definition.extensions.get(BACKREF)
-            if field is None:
-                raise Decline("not a strawberry field")
-            try:
-                args = convert_arguments(
-                    raw,
-                    field.arguments,
-                    scalar_registry=self.strawberry.schema_converter.scalar_registry,
-                    config=self.strawberry.config,
-                )
-            except Exception as error:  # strawberry refuses it: its error, not ours
-                raise Decline("arguments strawberry would refuse") from error
+            args = self.constant.get(id(node)) or self.arguments(definition, node)
         named: GraphQLNamedType = get_named_type(definition.type)
         children: tuple[Selection, ...] = ()
         if node.selection_set is not None:
@@ -122,3 +116,35 @@ class Builder:
                 self.selection(named, child) for child in self.fields(named, node.selection_set)
             )
         return Selection(key=key, name=name, args=args, children=children, type_name=named.name)
+
+    def arguments(self, definition: Any, node: FieldNode) -> dict[str, Any]:
+        """The resolver's keyword arguments: graphql-core's coercion, strawberry's types."""
+        field = definition.extensions.get(BACKREF)
+        if field is None:
+            raise Decline("not a strawberry field")
+        try:
+            raw = get_argument_values(definition, node, self.variables)
+            args: dict[str, Any] = convert_arguments(
+                raw,
+                field.arguments,
+                scalar_registry=self.strawberry.schema_converter.scalar_registry,
+                config=self.strawberry.config,
+            )
+        except Exception as error:  # graphql-core or strawberry refuses: their error
+            raise Decline("arguments the resolvers would refuse") from error
+        if args and not _names_variables(node):
+            self.constant[id(node)] = args
+        return args
+
+
+def _names_variables(node: FieldNode) -> bool:
+    found = False
+
+    class Find(Visitor):
+        def enter_variable(self, *_: Any) -> None:
+            nonlocal found
+            found = True
+
+    for argument in node.arguments or ():
+        visit(argument, Find())
+    return found

@@ -47,6 +47,7 @@ class Shape:
     fragments: dict[str, FragmentDefinitionNode]
     roots: list[FieldNode]
     single: bool  # the document's only operation (narrowing keeps the text valid)
+    constant: dict[int, Any] = field(default_factory=dict)  # arguments naming no variable
 
 
 @dataclass
@@ -128,7 +129,7 @@ class Planner:
         )
         if isinstance(coerced, list):  # the variables' errors: strawberry reports them
             return Prepared(FALLBACK)
-        builder = Builder(self.strawberry, shape.fragments, coerced)
+        builder = Builder(self.strawberry, shape.fragments, coerced, shape.constant)
         prepared = Prepared(PLANNED)
         named = shape.operation.name
         prepared.operation = named.value if named else None
