@@ -176,6 +176,22 @@ def test_errors_of_the_fields_left_to_the_resolvers_keep_their_place(hubs: Hubs)
     answer = orjson.loads(body)
     assert answer["data"]["n"] is None and len(answer["data"]["transactions"]["nodes"]) == 2
     assert answer["errors"][0]["locations"] == [{"line": 3, "column": 3}]
+    # A variable of each: the narrowed query keeps only the fallback's definition.
+    query = """query Two(
+  $d: Date!,
+  $id: ID!
+) { transactions(first: 2, filter: {orderDate: {from: $d}}) { nodes { orderId } }
+    n: node(id: $id) { id } }"""
+    path, body = hubs.both(query, {"d": "2024-01-01", "id": "bad"})
+    assert path == "partial"
+    assert orjson.loads(body)["errors"][0]["locations"] == [{"line": 5, "column": 5}]
+
+
+def test_the_planner_switch_is_named_when_wrong() -> None:
+    assert Settings.from_env({"CAIGOU_PLANNER": "off"}).planner is False
+    assert Settings.from_env({}).planner is True
+    with pytest.raises(ValueError, match="CAIGOU_PLANNER"):
+        Settings.from_env({"CAIGOU_PLANNER": "maybe"})
 
 
 @pytest.mark.parametrize(
