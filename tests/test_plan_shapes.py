@@ -216,6 +216,19 @@ def test_a_planned_field_with_a_bad_argument_gives_the_resolvers_error(
         assert orjson.loads(body)["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+def test_counts_and_flags_alone_are_one_row_however_long_the_page(hubs: Hubs) -> None:
+    for query in (
+        "{ transactions { totalCount } }",
+        "{ transactions(first: 0) { totalCount pageInfo { hasPreviousPage } } }",
+        '{ transactions(filter: {brand: "none such"}) { totalCount __typename } }',
+        '{ transactions(filter: {brand: "none such"}) { nodes { orderId } pageInfo { '
+        "hasNextPage startCursor endCursor } } }",
+        "{ parties(first: 3) { nodes { contracts { totalCount } transactions { totalCount } } } }",
+    ):
+        path, _ = hubs.both(query)
+        assert path == "planned"
+
+
 def test_an_unknown_ocid_is_null_and_the_other_fields_answer(hubs: Hubs) -> None:
     ocid = hubs.sql("SELECT ocid FROM projects ORDER BY id LIMIT 1")[0]
     query = """query($ocid: String!) {

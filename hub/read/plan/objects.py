@@ -209,7 +209,20 @@ def page(
     used = [c for c in shown(type_name) if c.key in rows.used or any(c is o for o in order)]
     rn = func.row_number().over(order_by=ordering).label("rn")
     subquery = keyed.with_only_columns(*used, rn).order_by(*ordering).limit(size + 1)
-    return select(element(obj(pairs))).select_from(subquery.subquery(name)).scalar_subquery()
+    answer = select(element(obj(pairs)))
+    if not rows.used and not _aggregates(sel):  # `totalCount` alone: one row, no page
+        return answer.scalar_subquery()
+    return answer.select_from(subquery.subquery(name)).scalar_subquery()
+
+
+AGGREGATED = {"nodes", "edges", "hasNextPage", "startCursor", "endCursor"}
+
+
+def _aggregates(sel: Selection) -> bool:
+    """Whether the page's JSON aggregates its rows (one row out, however many in)."""
+    return any(
+        c.name in AGGREGATED or (c.name == "pageInfo" and _aggregates(c)) for c in sel.children
+    )
 
 
 def _page_info(
