@@ -220,6 +220,7 @@ def test_counts_and_flags_alone_are_one_row_however_long_the_page(hubs: Hubs) ->
     for query in (
         "{ transactions { totalCount } }",
         "{ transactions(first: 0) { totalCount pageInfo { hasPreviousPage } } }",
+        "{ transactions(first: 50) { pageInfo { __typename hasPreviousPage } } }",
         '{ transactions(filter: {brand: "none such"}) { totalCount __typename } }',
         '{ transactions(filter: {brand: "none such"}) { nodes { orderId } pageInfo { '
         "hasNextPage startCursor endCursor } } }",

@@ -210,7 +210,7 @@ def page(
     rn = func.row_number().over(order_by=ordering).label("rn")
     subquery = keyed.with_only_columns(*used, rn).order_by(*ordering).limit(size + 1)
     answer = select(element(obj(pairs)))
-    if not rows.used and not _aggregates(sel):  # `totalCount` alone: one row, no page
+    if not _aggregates(sel):  # `totalCount` alone: one row, no page
         return answer.scalar_subquery()
     return answer.select_from(subquery.subquery(name)).scalar_subquery()
 
