@@ -210,7 +210,7 @@ class HubGraphQL(GraphQL[Context, None]):
     # The planner (hub/read/plan): after the same limits and validation, each root field it
     # covers is one SQL statement building its JSON, run in a worker thread on the request's
     # connection; the rest goes to strawberry as a narrowed query, spliced in root order.
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self, request: Request, request_adapter: Any, request_data: Any, context: Context,
         root_value: Any, sub_response: Any,
     ) -> Any:  # fmt: skip

@@ -39,7 +39,7 @@ class Decline(Exception):
     """The planner is not sure: the field goes to the resolvers."""
 
 
-def included(node: Any, variables: dict[str, Any]) -> bool:
+def included(node: Any, variables: Any) -> bool:
     """@skip/@include, as graphql-core's collect_fields applies them."""
     skip = get_directive_values(GraphQLSkipDirective, node, variables)
     if skip and skip.get("if") is True:
@@ -55,7 +55,7 @@ class Builder:
         self,
         strawberry_schema: Any,
         fragments: dict[str, FragmentDefinitionNode],
-        variables: dict[str, Any],
+        variables: Any,  # graphql-core's coerced VariableValues
         constant: dict[int, Any] | None = None,
     ) -> None:
         self.strawberry = strawberry_schema
@@ -83,7 +83,8 @@ class Builder:
                 fragment = self.fragments.get(node.name.value)
                 if fragment is None:
                     raise Decline("unknown fragment")
-                condition, inner = fragment.type_condition, fragment.selection_set
+                condition: Any = fragment.type_condition
+                inner = fragment.selection_set
             elif isinstance(node, InlineFragmentNode):
                 condition, inner = node.type_condition, node.selection_set
             else:  # pragma: no cover - graphql-core has no other selection

@@ -97,7 +97,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
     nested statement is correlated to it without SQLAlchemy having to know."""
 
     def contracts(d: Dialect, s: Selection, r: Rows) -> Part:
-        party_id = literal_column(r.ref("id"))
+        party_id: Any = literal_column(r.ref("id"))
         signed = select(LINKS.c.contract_pk).where(LINKS.c.party_id == party_id)
         base = select(CONTRACTS.c.id).where(CONTRACTS.c.id.in_(signed))
         build = lambda s2, rows: node(d, s2, rows)  # noqa: E731
@@ -106,7 +106,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
     def transactions(d: Dialect, s: Selection, r: Rows) -> Part:
         relation = s.args.get("as_")
         column = relation.value if relation is not None else "supplier_id"
-        party_id = literal_column(r.ref("id"))
+        party_id: Any = literal_column(r.ref("id"))
         base = select(TRANSACTIONS.c.id).where(TRANSACTIONS.c[column] == party_id)
         return _transactions_page(d, s, base)
 
@@ -124,7 +124,9 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
         )
         return f"(select {d.array(name + '.rn', item)} from {source})"
 
-    relations = {"contracts": contracts, "transactions": transactions, "penalties": penalties}
+    relations: dict[str, Relation] = {
+        "contracts": contracts, "transactions": transactions, "penalties": penalties,
+    }  # fmt: skip
     return node(d, sel, row, relations)
 
 

@@ -235,7 +235,7 @@ def narrow(query: str, shape: Shape, planned: list[FieldNode]) -> str:
         for definition in unused:
             _blank(text, definition.loc.start, definition.loc.end)  # type: ignore[union-attr]
     for node in blank:
-        _blank(text, node.loc.start, node.loc.end)  # type: ignore[union-attr]
+        _blank(text, node.loc.start, node.loc.end)
     return "".join(text)
 
 

@@ -165,7 +165,8 @@ class Dialect:
             if where is not None:
                 joined += f" filter (where {where})"
             return f"'['||coalesce({joined},'')||']'"
-        order = literal_column(position)
+        order: Any = literal_column(position)
+        agg: Any
         if self.pg:
             agg = func.string_agg(item, aggregate_order_by(literal_column("','"), order))
         else:
