@@ -153,6 +153,18 @@ def test_parties_with_nested_pages_are_planned(hubs: Hubs) -> None:
         path, body = hubs.both(query, {"after": after})
         assert path == "planned"
         after = orjson.loads(body)["data"]["parties"]["pageInfo"]["endCursor"]
+    # A nested list's next page: after a cursor it gave.
+    query = """query($first: Int) { parties(first: 15) { nodes {
+      transactions(as: PURCHASER, first: $first) { pageInfo { endCursor } } } } }"""
+    _, body = hubs.both(query, {"first": 1})
+    nodes = orjson.loads(body)["data"]["parties"]["nodes"]
+    cursors = [n["transactions"]["pageInfo"]["endCursor"] for n in nodes]
+    cursor = next(c for c in cursors if c)
+    query = """query($after: String) { parties(first: 15) { nodes { name
+      transactions(as: PURCHASER, first: 2, after: $after) {
+        totalCount pageInfo { hasPreviousPage endCursor } nodes { orderId } } } } }"""
+    path, _ = hubs.both(query, {"after": cursor})
+    assert path == "planned"
 
 
 def test_a_field_the_planner_does_not_cover_falls_back_alone(hubs: Hubs) -> None:

@@ -141,10 +141,22 @@ def cursor(d: Dialect, order: list[Any], row: Rows) -> str:
     return f"'\"'||{d.b64url('||'.join(parts))}||'\"'"
 
 
+@dataclass(frozen=True)
+class TextBase:
+    """A list a nested page reads with no value of the request's: its table and its
+    condition (on the table's alias, naming the outer row by its SQL name). Such a page
+    is SQL text throughout, built without SQLAlchemy; `select` is the same list for a page
+    that needs bind parameters (one after a cursor)."""
+
+    table: str
+    where: Callable[[str], str]
+    select: Select[Any]
+
+
 def page(
     d: Dialect,
     sel: Selection,
-    base: Select[Any],
+    base: Select[Any] | TextBase,
     type_name: str,
     order: list[Any],
     descending: bool,
@@ -163,6 +175,9 @@ def page(
     if not isinstance(size, int) or not 0 <= size <= MAX_PAGE:
         raise Decline("first out of range: the resolver's error")
     after = args.get("after")
+    text = base if isinstance(base, TextBase) and after is None else None
+    if isinstance(base, TextBase):
+        base = base.select
     keyed = base
     if after is not None:
         try:
@@ -199,6 +214,12 @@ def page(
         elif child.name == "pageInfo":
             pairs.append((child.key, _page_info(d, child, rows, order, size, after is not None)))
         elif child.name == "totalCount":
+            if text is not None:
+                alias = d.alias()
+                counted_text = f"(select count(*) from {text.table} {alias} "
+                counted_text += f"where {text.where(alias)})"
+                pairs.append((child.key, f"cast({counted_text} as text)"))
+                continue
             counted = select(func.count()).select_from(base.order_by(None).subquery())
             pairs.append((child.key, type_coerce(counted.scalar_subquery(), Integer).cast(String)))
         elif child.name == "__typename":
@@ -207,12 +228,42 @@ def page(
             raise Decline(f"Connection.{child.name}")
     # The page's rows: the columns the answer refers to (and the order's), numbered.
     used = [c for c in shown(type_name) if c.key in rows.used or any(c is o for o in order)]
+    if text is not None:
+        return _text_page(d, text, obj(pairs), used, order, descending, size, name, sel)
     rn = func.row_number().over(order_by=ordering).label("rn")
     subquery = keyed.with_only_columns(*used, rn).order_by(*ordering).limit(size + 1)
     answer = select(element(obj(pairs)))
     if not _aggregates(sel):  # `totalCount` alone: one row, no page
         return answer.scalar_subquery()
     return answer.select_from(subquery.subquery(name)).scalar_subquery()
+
+
+def _text_page(
+    d: Dialect,
+    base: TextBase,
+    answer: Part,
+    used: list[Any],
+    order: list[Any],
+    descending: bool,
+    size: int,
+    name: str,
+    sel: Selection,
+) -> Part:
+    """The page of a `TextBase`, as `page` builds it with SQLAlchemy, in SQL text."""
+    if not isinstance(answer, str):  # pragma: no cover - nested pages nest no further
+        raise Decline("a nested page with bind parameters")
+    if not _aggregates(sel):
+        return f"(select {answer})"
+    alias = d.alias()
+    columns = "".join(f"{alias}.{c.key}," for c in used)
+    direction = " desc" if descending else ""
+    ordering = ",".join(f"{alias}.{c.key}{direction}" for c in order)
+    rows = (
+        f"(select {columns}row_number() over (order by {ordering}) as rn "
+        f"from {base.table} {alias} where {base.where(alias)} "
+        f"order by {ordering} limit {size + 1}) {name}"
+    )
+    return f"(select {answer} from {rows})"
 
 
 AGGREGATED = {"nodes", "edges", "hasNextPage", "startCursor", "endCursor"}

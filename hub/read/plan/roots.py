@@ -16,7 +16,17 @@ from typing import Any
 from sqlalchemy import Executable, func, literal_column, select
 
 from hub.read.plan.build import Decline
-from hub.read.plan.objects import TABLES, Relation, Rows, channel_label, node, page, party, shown
+from hub.read.plan.objects import (
+    TABLES,
+    Relation,
+    Rows,
+    TextBase,
+    channel_label,
+    node,
+    page,
+    party,
+    shown,
+)
 from hub.read.plan.selection import Selection
 from hub.read.plan.sqljson import Dialect, Part, element
 from schema.tables import ContractSupplier
@@ -97,9 +107,17 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
     nested statement is correlated to it without SQLAlchemy having to know."""
 
     def contracts(d: Dialect, s: Selection, r: Rows) -> Part:
+        """`ContractFilter(supplier_id=…)`: contracts the party signed, lead or member."""
         party_id: Any = literal_column(r.ref("id"))
         signed = select(LINKS.c.contract_pk).where(LINKS.c.party_id == party_id)
-        base = select(CONTRACTS.c.id).where(CONTRACTS.c.id.in_(signed))
+        base = TextBase(
+            "contracts",
+            lambda t: (
+                f"{t}.id in (select contract_pk from contract_suppliers "
+                f"where party_id={r.ref('id')})"
+            ),
+            select(CONTRACTS.c.id).where(CONTRACTS.c.id.in_(signed)),
+        )
         build = lambda s2, rows: node(d, s2, rows)  # noqa: E731
         return page(d, s, base, "Contract", [CONTRACTS.c.id], False, build)
 
@@ -107,7 +125,11 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
         relation = s.args.get("as_")
         column = relation.value if relation is not None else "supplier_id"
         party_id: Any = literal_column(r.ref("id"))
-        base = select(TRANSACTIONS.c.id).where(TRANSACTIONS.c[column] == party_id)
+        base = TextBase(
+            "transactions",
+            lambda t: f"{t}.{column}={r.ref('id')}",
+            select(TRANSACTIONS.c.id).where(TRANSACTIONS.c[column] == party_id),
+        )
         return _transactions_page(d, s, base)
 
     def penalties(d: Dialect, s: Selection, r: Rows) -> Part:
