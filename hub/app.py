@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import json
@@ -29,16 +30,18 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
 from hub.config import Settings
 from hub.downloads import routes as download_routes
 from hub.edge import middleware
 from hub.extension_routes import extension_routes
 from hub.graphql.context import Context
-from hub.graphql.limits import MAX_QUERY_BYTES, return_freed_memory
+from hub.graphql.limits import MAX_QUERY_BYTES, checked, return_freed_memory
 from hub.graphql.schema import schema
 from hub.publishing import PublisherError
 from hub.publishing.publishers import authenticate
+from hub.read.plan.run import FALLBACK, Planner, assemble, execute
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
@@ -84,6 +87,10 @@ class Metrics:
             "Writes so far (the ETag's data version).",
             registry=self.registry,
         )
+        self.plan = Counter(
+            "caigou_graphql_plan", "GraphQL requests by path: planned, partial or fallback.",
+            ["outcome"], registry=self.registry,
+        )  # fmt: skip
         self.operations: set[str] = set()
 
     def label(self, operation: str) -> str:
@@ -103,7 +110,7 @@ class HubGraphQL(GraphQL[Context, None]):
 
     def __init__(
         self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None,
-        max_query_bytes: int = MAX_QUERY_BYTES,
+        max_query_bytes: int = MAX_QUERY_BYTES, planner: bool = True,
     ) -> None:  # fmt: skip
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
         self.engine = engine  # mutations write through it, each in its own transaction
@@ -111,6 +118,7 @@ class HubGraphQL(GraphQL[Context, None]):
         self.metrics = metrics
         self.search = search
         self.max_query_bytes = max_query_bytes
+        self.planner = Planner(schema) if planner else None  # CAIGOU_PLANNER
         return_freed_memory()  # request bodies up to the size cap, freed for good
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,6 +176,8 @@ class HubGraphQL(GraphQL[Context, None]):
 
     # orjson: a page of 100 rows is ~40 kB of JSON; the standard library took ~1 ms of it.
     def encode_json(self, data: object) -> bytes:
+        if isinstance(data, Planned):
+            return data.body
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -187,6 +197,8 @@ class HubGraphQL(GraphQL[Context, None]):
         It goes in the response's top-level `extensions`, leaving each error as the schema's
         error handling made it (a masked error carries nothing more than its message).
         """
+        if isinstance(result, Planned):
+            return result
         data = await super().process_result(request, result)
         request_id = request.scope.get("state", {}).get("request_id")
         if data.get("errors") and request_id:
@@ -194,6 +206,57 @@ class HubGraphQL(GraphQL[Context, None]):
             extensions["request_id"] = request_id
             data["extensions"] = extensions
         return data
+
+    # The planner (hub/read/plan): after the same limits and validation, each root field it
+    # covers is one SQL statement building its JSON, run in a worker thread on the request's
+    # connection; the rest goes to strawberry as a narrowed query, spliced in root order.
+    async def execute_operation(
+        self, request: Request, request_adapter: Any, request_data: Any, context: Context,
+        root_value: Any, sub_response: Any,
+    ) -> Any:  # fmt: skip
+        args = (request, request_adapter, request_data, context, root_value, sub_response)
+        try:
+            answer = await self._planned(*args) if self.planner is not None else None
+        except Exception:  # the planner's fault: logged, and the resolvers answer
+            log.exception("the planner failed; the resolvers answer")
+            answer = None
+        if answer is None:
+            sub_response.headers["x-caigou-plan"] = FALLBACK
+            self.metrics.plan.labels(FALLBACK).inc()
+            return await super().execute_operation(*args)
+        return answer
+
+    async def _planned(
+        self, request: Request, request_adapter: Any, request_data: Any, context: Context,
+        root_value: Any, sub_response: Any,
+    ) -> Planned | None:  # fmt: skip
+        if not isinstance(request_data, GraphQLRequestData) or request_data.protocol != "http":
+            return None
+        query, variables = request_data.query or "", request_data.variables
+        found = checked(schema, query, variables, self.max_query_bytes)
+        if found is None or self.planner is None:
+            return None
+        conn = context.conn
+        name = request_data.operation_name
+        prepared = self.planner.prepare(found[0], query, name, variables, conn.dialect.name)
+        if prepared.outcome == FALLBACK:
+            return None
+        request.state.operation, request.state.nodes = name or prepared.operation, found[1]
+        try:
+            planned = await anyio.to_thread.run_sync(execute, conn, prepared)
+        except Exception:  # a timeout or a fault: the resolvers answer it (and report it)
+            conn.rollback()
+            return None
+        fallback = None
+        if prepared.narrowed is not None:
+            narrowed = dataclasses.replace(request_data, query=prepared.narrowed)
+            result = await self.execute_single(
+                request, request_adapter, sub_response, context, root_value, narrowed
+            )
+            fallback = await self.process_result(request, result)
+        sub_response.headers["x-caigou-plan"] = prepared.outcome
+        self.metrics.plan.labels(prepared.outcome).inc()
+        return Planned(assemble(prepared, planned, fallback))
 
     async def parse_http_body(self, request: Any) -> Any:
         kind = (request.content_type or "").split(";")[0].strip().lower()
@@ -207,6 +270,15 @@ class HubGraphQL(GraphQL[Context, None]):
             request=request, engine=self.engine, conn=request.state.conn, response=response,
             search=self.search, max_query_bytes=self.max_query_bytes,
         )  # fmt: skip
+
+
+class Planned:
+    """A planned answer's bytes, passed through strawberry's response untouched."""
+
+    errors = None
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
 
 
 LARGE_BODY = 1 << 20
@@ -358,7 +430,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
             Route(
                 "/graphql",
-                HubGraphQL(engine, reads, metrics, search, settings.max_query_bytes),
+                HubGraphQL(
+                    engine, reads, metrics, search, settings.max_query_bytes, settings.planner
+                ),
                 methods=["GET", "POST"],
             ),
             *extension_routes(),  # before /downloads/{path}: the caigou OCDS extension

@@ -37,6 +37,9 @@ SETTINGS = {
     "search_cool_down": ("CAIGOU_SEARCH_COOL_DOWN", "30",
                          "seconds an open breaker fails searches at once before trying again"),
 }  # fmt: skip
+# No option of `caigou serve`: read from the environment alone, which workers inherit.
+PLANNER = ("CAIGOU_PLANNER", "on", "`on`: each GraphQL root field the planner covers is one "
+           "SQL statement; `off`: every field goes through the resolvers")  # fmt: skip
 
 # Limits of the HTTP edge (hub/edge) and of GraphQL: numbers, options of `caigou serve`,
 # handed to every worker.
@@ -95,6 +98,7 @@ class Settings:
     search_timeout: float = 2.0
     search_failures: int = 5
     search_cool_down: float = 30.0
+    planner: bool = True
 
     def __post_init__(self) -> None:
         for name, (variable, _, _) in LIMITS.items():
@@ -117,6 +121,7 @@ class Settings:
             search_timeout=_positive(values, "search_timeout", float),
             search_failures=_positive(values, "search_failures", int),
             search_cool_down=_positive(values, "search_cool_down", float),
+            planner=_switch(env.get(PLANNER[0], PLANNER[1])),
             **{name: type(getattr(cls, name))(_number(name, values[name])) for name in LIMITS},
         )
 
@@ -159,3 +164,11 @@ def _positive(values: dict[str, str], name: str, kind: type[float] | type[int]) 
     if number <= 0:
         raise ValueError(f"{variable}={text!r}: a positive {kind.__name__} is needed")
     return number
+
+
+def _switch(text: str) -> bool:
+    """CAIGOU_PLANNER: `on` or `off` (true/false, 1/0 too), or an error that names it."""
+    switch = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+    if text.strip().lower() not in switch:
+        raise ValueError(f"{PLANNER[0]}={text!r}: `on` or `off` is needed")
+    return switch[text.strip().lower()]

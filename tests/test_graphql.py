@@ -249,7 +249,6 @@ def test_publishing_over_graphql_uses_the_pipeline(hub: Hub) -> None:
     ("query", "code"),
     [
         ("{ transactions(first: 101) { totalCount } }", "BAD_USER_INPUT"),
-        ('{ project(ocid: "ocds-none") { title } }', "NOT_FOUND"),
         (
             "{ parties(first: 100) { nodes { transactions(first: 100) { nodes { supplier { "
             "contracts(first: 100) { totalCount } } } } } } }",

@@ -24,6 +24,7 @@ from graphql import (
     Source,
     TokenKind,
     parse,
+    specified_rules,
 )
 from graphql.language.lexer import Lexer
 from graphql.validation import ValuesOfCorrectTypeRule
@@ -35,6 +36,7 @@ from hub.graphql.errors import (
     BAD_USER_INPUT,
     PARSE_FAILED,
     VALIDATION_FAILED,
+    ApiError,
     QueryTooComplex,
     with_code,
 )
@@ -179,6 +181,31 @@ class _ValuesOfCorrectType(ValuesOfCorrectTypeRule):
         super().report_error(with_code(error, BAD_USER_INPUT))
 
 
+def checked(
+    schema: Any, query: str, variables: dict[str, Any] | None, max_bytes: int = MAX_QUERY_BYTES
+) -> tuple[DocumentNode, int] | None:
+    """The document and its cost when the query passes every check `QueryLimits` makes
+    (size, tokens, parse, cost, validation; the same caches), else None: the planned path
+    then leaves the request to strawberry, which reports the refusal."""
+    try:
+        parsed = parse_within_limits(query, max_bytes)
+        cost = check_cost(schema._schema, parsed.document, variables)
+    except (GraphQLError, ApiError):  # QUERY_TOO_COMPLEX, fragment cycles, …
+        return None
+    if parsed.errors is None:
+        parsed.errors = _validated(schema, parsed.document, specified_rules)
+    return None if parsed.errors else (parsed.document, cost.nodes)
+
+
+def _validated(schema: Any, document: DocumentNode, validation_rules: Any) -> list[GraphQLError]:
+    rules = tuple(
+        _ValuesOfCorrectType if rule is ValuesOfCorrectTypeRule else rule
+        for rule in validation_rules
+    )
+    errors = validate_document(schema._schema, document, rules)
+    return [with_code(error, VALIDATION_FAILED) for error in errors]
+
+
 class QueryLimits(SchemaExtension):
     """Parse (cached), cost, then validate (cached): each refusal carries its code."""
 
@@ -199,12 +226,9 @@ class QueryLimits(SchemaExtension):
             cost = check_cost(context.schema._schema, parsed.document, context.variables)
             _record(context, cost.nodes)
             if parsed.errors is None:
-                rules = tuple(
-                    _ValuesOfCorrectType if rule is ValuesOfCorrectTypeRule else rule
-                    for rule in context.validation_rules
+                parsed.errors = _validated(
+                    context.schema, parsed.document, context.validation_rules
                 )
-                errors = validate_document(context.schema._schema, parsed.document, rules)
-                parsed.errors = [with_code(error, VALIDATION_FAILED) for error in errors]
             context.pre_execution_errors = parsed.errors
         yield
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.graphql.catalogue_types import Node, from_row
 from hub.graphql.common import Info
-from hub.graphql.errors import BadUserInput, HubErrors, NotFound, is_logged
+from hub.graphql.errors import BadUserInput, HubErrors, is_logged
 from hub.graphql.exports import ExportFile, list_exports
 from hub.graphql.filters import Direction
 from hub.graphql.flags import Flag, flags_page
@@ -140,13 +140,14 @@ class Query:
             raise BadUserInput("at most 100 ids at a time")
         return [_node(info, i) for i in ids]
 
-    @strawberry.field(description="A project by its OCID.")
-    def project(self, info: Info, ocid: str) -> Project:
+    @strawberry.field(
+        description="A project by its OCID; null when there is none (the query's other "
+        "fields still answer)."
+    )
+    def project(self, info: Info, ocid: str) -> Project | None:
         table = PROJECTS
         row = info.context.conn.execute(select(*shown(table)).where(table.c.ocid == ocid)).first()
-        if row is None:
-            raise NotFound(f"no project with ocid {ocid!r}")
-        return from_row(Project, row)
+        return None if row is None else from_row(Project, row)
 
     @strawberry.field(description="采购项目: projects, latest published first by default.")
     def projects(

@@ -48,7 +48,7 @@ class Keyset:
     has_previous_page: bool
 
 
-def _fits(value: Any, column: Column[Any]) -> bool:
+def fits(value: Any, column: Column[Any]) -> bool:
     """A cursor value has its column's Python type (a forged one would fail in the driver)."""
     try:
         expected = column.type.python_type
@@ -82,7 +82,7 @@ def keyset(
     for cursor, upper in ((page.after, descending), (page.before, not descending)):
         if cursor is not None:
             values = decode_cursor(cursor)
-            if len(values) != len(order) or not all(map(_fits, values, order)):
+            if len(values) != len(order) or not all(map(fits, values, order)):
                 raise BadInput(f"{shown_value(cursor)} is a cursor of another list or ordering")
             bound = tuple_(
                 *(bindparam(None, v, type_=c.type) for v, c in zip(values, order, strict=True))

@@ -11,14 +11,13 @@ the resolver answers (or refuses).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Select,
     String,
     case,
     cast,
@@ -28,6 +27,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.selection import Selection
 from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
@@ -39,13 +39,6 @@ PARTY_GROUPS = ("SUPPLIER", "PURCHASER")
 NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")  # a GraphQL name: safe as an SQL literal
 MEASURES = ("sum", "avg", "min", "max")
 PREFIX = {"amount": "amount", "unitPrice": "price"}  # columns of layers g and r: lower case
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """One root field as one statement: its one row, one column is the field's JSON text."""
-
-    statement: Select[Any]
 
 
 @dataclass(frozen=True)
@@ -361,8 +354,8 @@ class Sql:
         return f"CASE WHEN {pk} IS NULL THEN NULL ELSE 'UGFydHk6' || {' || '.join(chunks)} END"
 
 
-ROOT: dict[str, Callable[[Selection, str], Compiled | None]] = {
-    "transactionStats": compile_transaction_stats,
-    "contractStats": compile_contract_stats,
-    "awardStats": compile_award_stats,
-}
+ROOT.update(
+    transactionStats=compile_transaction_stats,
+    contractStats=compile_contract_stats,
+    awardStats=compile_award_stats,
+)

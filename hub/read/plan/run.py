@@ -1,0 +1,274 @@
+"""Plan a validated operation, run the planned statements, assemble the answer's bytes.
+
+`Planner.prepare` (on the event loop, no I/O) gives each root field its statement or None;
+`execute` (in a worker thread, on the request's connection) runs the statements; fields
+with None go to strawberry as a *narrowed* query, the same text with the planned fields
+blanked out (so every error keeps its line and column), and `assemble` splices both in
+the query's root order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    OperationDefinitionNode,
+    OperationType,
+    TokenKind,
+    VariableNode,
+    Visitor,
+    get_operation_ast,
+    visit,
+)
+from graphql.execution.values import get_variable_values
+
+from hub.read.plan import stats as _stats  # noqa: F401  (registers the aggregates in ROOT)
+from hub.read.plan.build import Builder, Decline, included
+from hub.read.plan.roots import ROOT, Compiled
+from hub.read.plan.sqljson import prepare as prepare_connection
+
+PLANNED, PARTIAL, FALLBACK = "planned", "partial", "fallback"
+MAX_KEPT_QUERY = 16_384  # as the parse cache: longer texts are planned each time
+MAX_KEPT_VARIABLES = 4_096
+
+
+@dataclass
+class Shape:
+    """What a query text and operation name give, whatever the variables."""
+
+    operation: OperationDefinitionNode
+    fragments: dict[str, FragmentDefinitionNode]
+    roots: list[FieldNode]
+    single: bool  # the document's only operation (narrowing keeps the text valid)
+    constant: dict[int, Any] = field(default_factory=dict)  # arguments naming no variable
+
+
+@dataclass
+class Prepared:
+    outcome: str
+    keys: list[str] = field(default_factory=list)  # included root fields, in order
+    compiled: dict[str, Compiled] = field(default_factory=dict)
+    narrowed: str | None = None  # the query for strawberry, when some fields fall back
+    operation: str | None = None  # the operation's name, for the request log
+
+
+class Planner:
+    """Per schema: the shapes of the query texts seen (bounded), and the compilers."""
+
+    def __init__(self, strawberry_schema: Any, cached: int = 512) -> None:
+        self.strawberry = strawberry_schema
+        self.schema = strawberry_schema._schema
+        self.shapes: OrderedDict[tuple[str, str | None], Shape | None] = OrderedDict()
+        self.cached = cached
+        self.lock = threading.Lock()
+        # Plans by (text, operation, dialect, variables): a plan is a pure function of them
+        # (no clock, no data), and clients repeat their variables (a page's filters).
+        self.plans: OrderedDict[tuple[str, str | None, str, bytes], Prepared] = OrderedDict()
+
+    def shape(self, document: DocumentNode, query: str, name: str | None) -> Shape | None:
+        key = (query, name)
+        with self.lock:
+            if key in self.shapes:
+                self.shapes.move_to_end(key)
+                return self.shapes[key]
+        found = _shape(document, name)
+        with self.lock:
+            self.shapes[key] = found
+            while len(self.shapes) > self.cached:
+                self.shapes.popitem(last=False)
+        return found
+
+    def prepare(
+        self,
+        document: DocumentNode,
+        query: str,
+        name: str | None,
+        variables: dict[str, Any] | None,
+        dialect: str,
+    ) -> Prepared:
+        """Each included root field's statement (or None), cached per variables too."""
+        try:
+            values = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # not JSON (cannot come from HTTP): planned, not kept
+            return self._prepare(document, query, name, variables, dialect)
+        if len(values) > MAX_KEPT_VARIABLES or len(query) > MAX_KEPT_QUERY:
+            return self._prepare(document, query, name, variables, dialect)
+        key = (query, name, dialect, values)
+        with self.lock:
+            found = self.plans.get(key)
+            if found is not None:
+                self.plans.move_to_end(key)
+                return found
+        prepared = self._prepare(document, query, name, variables, dialect)
+        with self.lock:
+            self.plans[key] = prepared
+            while len(self.plans) > self.cached:
+                self.plans.popitem(last=False)
+        return prepared
+
+    def _prepare(
+        self,
+        document: DocumentNode,
+        query: str,
+        name: str | None,
+        variables: dict[str, Any] | None,
+        dialect: str,
+    ) -> Prepared:
+        shape = self.shape(document, query, name)
+        if shape is None:
+            return Prepared(FALLBACK)
+        coerced = get_variable_values(
+            self.schema, shape.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):  # the variables' errors: strawberry reports them
+            return Prepared(FALLBACK)
+        builder = Builder(self.strawberry, shape.fragments, coerced, shape.constant)
+        prepared = Prepared(PLANNED)
+        named = shape.operation.name
+        prepared.operation = named.value if named else None
+        declined: list[FieldNode] = []
+        query_type = self.schema.query_type
+        for node in shape.roots:
+            if not included(node, coerced):
+                continue
+            key = (node.alias or node.name).value
+            prepared.keys.append(key)
+            compiled = None
+            compiler = ROOT.get(node.name.value)
+            if compiler is not None:
+                try:
+                    compiled = compiler(builder.selection(query_type, node), dialect)
+                except Exception:  # Decline, or a compiler's fault: the resolver answers
+                    compiled = None
+            if compiled is None:
+                declined.append(node)
+            else:
+                prepared.compiled[key] = compiled
+        if not prepared.compiled:
+            return Prepared(FALLBACK)
+        if declined:
+            if not shape.single:
+                return Prepared(FALLBACK)
+            prepared.outcome = PARTIAL
+            planned = [n for n in shape.roots if (n.alias or n.name).value in prepared.compiled]
+            try:
+                prepared.narrowed = narrow(query, shape, planned)
+            except Decline:
+                return Prepared(FALLBACK)
+        return prepared
+
+
+def _shape(document: DocumentNode, name: str | None) -> Shape | None:
+    operation = get_operation_ast(document, name)
+    if operation is None or operation.operation is not OperationType.QUERY:
+        return None
+    roots: list[FieldNode] = []
+    for node in operation.selection_set.selections:
+        if not isinstance(node, FieldNode):
+            return None  # fragments at the root: left whole to strawberry
+        roots.append(node)
+    keys = [(n.alias or n.name).value for n in roots]
+    if len(set(keys)) != len(keys):
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return Shape(operation, fragments, roots, single=len(operations) == 1)
+
+
+def execute(conn: Any, prepared: Prepared) -> dict[str, bytes]:
+    """Each planned field's JSON text (blocking: run it in a worker thread)."""
+    prepare_connection(conn)
+    out: dict[str, bytes] = {}
+    for key, compiled in prepared.compiled.items():
+        text = conn.execute(compiled.statement).scalar()
+        out[key] = b"null" if text is None else text.encode()
+    return out
+
+
+def assemble(prepared: Prepared, planned: dict[str, bytes], fallback: Any = None) -> bytes:
+    """`{"data":{…}}` in root order; a fallback's errors and extensions after, as strawberry
+    puts them. A fallback whose `data` is null (a non-null field failed) is the answer."""
+    if fallback is not None and fallback.get("data") is None:
+        return orjson.dumps(fallback)
+    data = fallback.get("data") if fallback is not None else {}
+    parts = []
+    for key in prepared.keys:
+        value = planned[key] if key in planned else orjson.dumps(data[key])
+        parts.append(b'"' + key.encode() + b'":' + value)
+    body = b'{"data":{' + b",".join(parts) + b"}"
+    for extra in ("errors", "extensions"):
+        if fallback is not None and fallback.get(extra):
+            body += b',"' + extra.encode() + b'":' + orjson.dumps(fallback[extra])
+    return body + b"}"
+
+
+def narrow(query: str, shape: Shape, planned: list[FieldNode]) -> str:
+    """The query with the planned root fields blanked out, and with them the fragments and
+    variable definitions only they used: same length, same lines, still valid."""
+    text = list(query)
+    blank: list[Any] = list(planned)
+    kept = [n for n in shape.roots if n not in planned]
+    used_vars, used_fragments = _uses(kept, shape.fragments)
+    blank += [f for name, f in shape.fragments.items() if name not in used_fragments]
+    definitions = list(shape.operation.variable_definitions or ())
+    unused = [v for v in definitions if v.variable.name.value not in used_vars]
+    if unused and len(unused) == len(definitions):
+        start = definitions[0].loc.start_token.prev  # type: ignore[union-attr]
+        end = definitions[-1].loc.end_token.next  # type: ignore[union-attr]
+        while start is not None and start.kind is not TokenKind.PAREN_L:
+            start = start.prev
+        while end is not None and end.kind is not TokenKind.PAREN_R:
+            end = end.next
+        if start is None or end is None:
+            raise Decline("variable definitions not found")
+        _blank(text, start.start, end.end)
+    else:
+        for definition in unused:
+            _blank(text, definition.loc.start, definition.loc.end)  # type: ignore[union-attr]
+    for node in blank:
+        _blank(text, node.loc.start, node.loc.end)
+    return "".join(text)
+
+
+def _blank(text: list[str], start: int, end: int) -> None:
+    for i in range(start, end):
+        if text[i] not in "\r\n":
+            text[i] = " "
+
+
+def _uses(
+    nodes: list[FieldNode], fragments: dict[str, FragmentDefinitionNode]
+) -> tuple[set[str], set[str]]:
+    """Variables and fragments used by `nodes`, through fragments too."""
+    variables: set[str] = set()
+    seen: set[str] = set()
+    pending: list[Any] = list(nodes)
+    spreads: list[str] = []
+
+    class Collect(Visitor):
+        def enter_variable(self, node: VariableNode, *_: Any) -> None:
+            variables.add(node.name.value)
+
+        def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+            spreads.append(node.name.value)
+
+    while pending:
+        spreads.clear()
+        for node in pending:
+            visit(node, Collect())
+        pending = []
+        for name in spreads:
+            if name not in seen and name in fragments:
+                seen.add(name)
+                pending.append(fragments[name])
+    return variables, seen
