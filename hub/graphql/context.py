@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
+from indexer.search import SearchRequest, SearchResult, SearchUnavailable
 from schema.tables import Party as PartyTable
 
 PARTIES = PartyTable.__table__  # type: ignore[attr-defined]
@@ -49,6 +51,38 @@ class PartyCache:
                 self.built[row.id] = from_row(Party, row)
             party = self.built[pk]
         return party
+
+
+class SearchHere:
+    """The search backend as an operation running in a worker thread sees it.
+
+    The hub's `GuardedSearch.asearch` hands the call to a thread and counts searches in
+    flight on the event loop; an operation already off the loop (hub.app runs each one in a
+    worker thread, on that thread's own event loop) runs the search where it is, with the
+    same at-once refusal while the breaker is open and the same bound on searches running
+    at once, kept by a semaphore shared by every thread.
+    """
+
+    def __init__(self, guarded: Any) -> None:
+        self.guarded = guarded
+        self.slots = threading.BoundedSemaphore(guarded.threads)
+
+    async def asearch(self, request: SearchRequest) -> SearchResult:
+        refused = self.guarded.breaker.refusal()
+        if refused is not None:
+            raise SearchUnavailable(f"search is unavailable: {refused}")
+        if not self.slots.acquire(timeout=self.guarded.busy_wait):
+            raise SearchUnavailable(
+                f"search is busy: {self.guarded.threads} searches are waiting for the backend"
+            )
+        try:
+            result: SearchResult = self.guarded.search(request)
+            return result
+        finally:
+            self.slots.release()
+
+    def __getattr__(self, name: str) -> Any:  # health, backend, lag: the guarded search's
+        return getattr(self.guarded, name)
 
 
 @dataclass
