@@ -26,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,6 +38,7 @@ from strawberry.asgi import GraphQL
 from hub.config import Settings
 from hub.downloads import routes as download_routes
 from hub.edge import middleware
+from hub.edge.errors import body_for
 from hub.extension_routes import extension_routes
 from hub.graphql.context import Context, SearchHere
 from hub.graphql.limits import MAX_QUERY_BYTES, return_freed_memory
@@ -47,7 +49,7 @@ from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
 from schema.data_version import current_data_version
-from schema.db import current_revision, ensure_schema, make_engine, reader
+from schema.db import current_revision, ensure_schema, is_timeout, make_engine, reader
 
 if TYPE_CHECKING:  # checked against the strawberry installed, which has cross_web
     from cross_web import HTTPException
@@ -397,6 +399,26 @@ async def _settled_heap(app: Starlette) -> AsyncIterator[None]:
     yield
 
 
+PAGE_TIMEOUT = (
+    "查询超过了服务器允许的时间 the page's query ran longer than the server allows "
+    "(CAIGOU_QUERY_TIMEOUT): narrow the filter or ask for less"
+)
+
+
+async def statement_timeout(request: Request, exc: Exception) -> Response:
+    """A page's statement cut short by CAIGOU_QUERY_TIMEOUT: a 503 that says so (GraphQL
+    answers its own, QUERY_TIMEOUT); any other database error stays a 500."""
+    if not is_timeout(exc):
+        raise exc
+    request_id = str(request.scope.get("state", {}).get("request_id") or "")
+    kind, body = body_for(request.scope, 503, PAGE_TIMEOUT, request_id)
+    if kind == b"application/json":
+        body = orjson.dumps(
+            {"error": PAGE_TIMEOUT, "code": "QUERY_TIMEOUT", "request_id": request_id}
+        )
+    return Response(body, 503, media_type=kind.decode())
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -448,6 +470,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         lifespan=_lifespan,
+        exception_handlers={DBAPIError: statement_timeout},
         middleware=middleware(settings, is_publisher),
         routes=[
             Route("/healthz", healthz),
