@@ -16,6 +16,7 @@ from hub.graphql.limits import MAX_QUERY_BYTES
 from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
+from hub.search import MAX_IN_FLIGHT
 from indexer.search import SearchRequest, SearchResult, SearchUnavailable
 from schema.tables import Party as PartyTable
 
@@ -58,28 +59,37 @@ class SearchHere:
 
     The hub's `GuardedSearch.asearch` hands the call to a thread and counts searches in
     flight on the event loop; an operation already off the loop (hub.app runs each one in a
-    worker thread, on that thread's own event loop) runs the search where it is, with the
-    same at-once refusal while the breaker is open and the same bound on searches running
-    at once, kept by a semaphore shared by every thread.
+    worker thread, on that thread's own event loop) runs the search where it is, under the
+    same rules kept with thread locks: refused at once while the breaker is open; at most
+    MAX_IN_FLIGHT searches running or waiting (past them one waits `busy_wait` for a
+    place, then is refused as busy); at most `threads` of them calling the backend.
     """
 
     def __init__(self, guarded: Any) -> None:
         self.guarded = guarded
-        self.slots = threading.BoundedSemaphore(guarded.threads)
+        self.calling = threading.BoundedSemaphore(guarded.threads)
+        self.places = threading.Condition()
+        self.in_flight = 0
 
     async def asearch(self, request: SearchRequest) -> SearchResult:
         refused = self.guarded.breaker.refusal()
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
-        if not self.slots.acquire(timeout=self.guarded.busy_wait):
-            raise SearchUnavailable(
-                f"search is busy: {self.guarded.threads} searches are waiting for the backend"
-            )
+        with self.places:
+            room = lambda: self.in_flight < MAX_IN_FLIGHT  # noqa: E731
+            if not self.places.wait_for(room, timeout=self.guarded.busy_wait):
+                raise SearchUnavailable(
+                    f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
+                )
+            self.in_flight += 1
         try:
-            result: SearchResult = self.guarded.search(request)
-            return result
+            with self.calling:
+                result: SearchResult = self.guarded.search(request)
+                return result
         finally:
-            self.slots.release()
+            with self.places:
+                self.in_flight -= 1
+                self.places.notify()
 
     def __getattr__(self, name: str) -> Any:  # health, backend, lag: the guarded search's
         return getattr(self.guarded, name)
