@@ -52,13 +52,28 @@ class PeerUnavailable(RuntimeError):
     """PostGraphile could not be installed or started; the message says what failed."""
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (which may hold spaces), or None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def proc_cpu(pid: int) -> float:
     """User + system CPU seconds of a live process (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / TICK if fields else 0.0
+
+
+def session_cpu(session: int) -> float:
+    """User + system CPU seconds of every live process of a session: `caigou serve` and the
+    worker processes uvicorn starts for it (counting the parent alone missed them all)."""
+    total = 0.0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (fields := _stat(entry.name)) and int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
 
 
 @dataclass
@@ -100,7 +115,8 @@ class Server:
         raise RuntimeError(f"{self.name} not ready in {timeout}s: {self.log.read_text()[-2000:]}")
 
     def cpu(self) -> float:
-        return proc_cpu(self.proc.pid) if self.proc else 0.0
+        """CPU seconds of the server: every process of its session (it leads one)."""
+        return session_cpu(self.proc.pid) if self.proc else 0.0
 
     def stop(self) -> None:
         """SIGTERM to the whole session, SIGKILL after 10 s; safe to call twice."""

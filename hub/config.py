@@ -62,6 +62,9 @@ LIMITS = {
                            "seconds an idle keep-alive connection stays open"),
     "max_header_bytes": ("CAIGOU_MAX_HEADER_BYTES", "65536",
                          "largest request head (request line and headers)"),
+    "workers": ("CAIGOU_WORKERS", "0",
+                "worker processes of `caigou serve`; 0: one per core on PostgreSQL, and "
+                "always one on SQLite (one writer at a time)"),
 }  # fmt: skip
 SETTINGS.update(LIMITS)
 
@@ -95,6 +98,7 @@ class Settings:
     body_timeout: float = float(LIMITS["body_timeout"][1])
     keep_alive_timeout: float = float(LIMITS["keep_alive_timeout"][1])
     max_header_bytes: int = int(LIMITS["max_header_bytes"][1])
+    workers: int = int(LIMITS["workers"][1])
     search_timeout: float = 2.0
     search_failures: int = 5
     search_cool_down: float = 30.0

@@ -283,7 +283,9 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
     store = open_store(export_root)
     terms = licence or Licence()
 
-    async def index(request: Request) -> Response:
+    # `index` and `file` read the store (manifests, listings, stat calls; a bucket over the
+    # network): plain functions, so Starlette runs them in its thread pool, off the loop.
+    def index(request: Request) -> Response:
         files = list_files(store)
         newest = derived(store)
         whole = [e for e in newest.files] if newest else []
@@ -320,7 +322,7 @@ def routes(export_root: str, licence: Licence | None = None) -> list[Route]:
         """The publication policy the OCDS packages' `publicationPolicy` points at."""
         return render("downloads_policy.html", licence=terms)
 
-    async def file(request: Request) -> Response:
+    def file(request: Request) -> Response:
         relative = request.path_params["path"]
         relative = stable_path(relative) or relative
         served = _served(store, relative)

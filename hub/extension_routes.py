@@ -41,7 +41,7 @@ def extension_routes() -> list[Route]:
     """Mount before hub.downloads' routes: its `/downloads/{path}` would take these too."""
     files = _files()
 
-    async def serve(request: Request) -> Response:
+    def serve(request: Request) -> Response:  # reads a file: in Starlette's thread pool
         relative = request.path_params["path"]
         path = files.get(relative)
         if path is None:

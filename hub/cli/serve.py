@@ -29,8 +29,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            help="Overrides CAIGOU_WORKERS (default 0): worker processes. 0: one per core on "
+            "PostgreSQL; SQLite always serves with one, since it takes one writer at a time "
+            "(publishes would queue for the lock across processes) and the serving process "
+            "drains its embedded search index."
+        ),
+    ] = None,
     query_timeout: Annotated[float | None, typer.Option(help=_help("query_timeout"))] = None,
     max_query_bytes: Annotated[int | None, typer.Option(help=_help("max_query_bytes"))] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help=_help("max_body_bytes"))] = None,
@@ -43,7 +49,10 @@ def serve(
     ] = None,
     max_header_bytes: Annotated[int | None, typer.Option(help=_help("max_header_bytes"))] = None,
 ) -> None:
-    """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz and /metrics."""
+    """Serve GraphQL at /graphql (GraphiQL in a browser), /healthz and /metrics.
+
+    Workers: one per core on PostgreSQL; on SQLite one (SQLite has one writer at a time).
+    """
     limits = {
         "query_timeout": query_timeout, "max_query_bytes": max_query_bytes,
         "max_body_bytes": max_body_bytes, "max_publish_bytes": max_publish_bytes,
@@ -53,19 +62,45 @@ def serve(
     run(ctx, host, port, workers, limits)
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def worker_count(dialect: str, asked: int) -> tuple[int, str]:
+    """How many worker processes serve, and why; ValueError when SQLite is asked for more
+    than one. `asked` 0 means the default."""
+    if dialect == "sqlite":
+        if asked > 1:
+            raise ValueError(
+                f"--workers {asked} (CAIGOU_WORKERS) on SQLite: SQLite serves with one worker, "
+                "since it takes one writer at a time and the serving process drains its "
+                "embedded search index; use PostgreSQL for more"
+            )
+        return 1, "SQLite: one writer at a time, so one worker (PostgreSQL serves with more)"
+    if asked:
+        return asked, "--workers / CAIGOU_WORKERS"
+    count = cores()
+    return count, f"one per core ({count} cores)"
+
+
 def run(
     ctx: typer.Context,
     host: str,
     port: int,
-    workers: int,
+    workers: int | None,
     limits: dict[str, float | None] | None = None,
 ) -> None:
     try:
-        settings = state(ctx).settings.override(**(limits or {}))
+        settings = state(ctx).settings.override(**(limits or {}), workers=workers)
+        engine = state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
+        count, why = worker_count(engine.dialect.name, settings.workers)
     except ValueError as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None
-    state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
     # Workers are fresh processes: they read their settings from the environment.
     os.environ.update(settings.environ())
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -75,6 +110,8 @@ def run(
     # Elasticsearch call doubled the log and its writes. Its warnings (retries) still show.
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
     out.print(f"caigou-hub serving {settings.database_url}", highlight=False)
+    out.print(f"workers: {count} ({why})", highlight=False)
+    engine.dispose()  # each worker opens its own pool; this process keeps no connection
     out.print(f"GraphQL (GraphiQL in a browser): http://{host}:{port}/graphql", highlight=False)
     out.print(
         f"health: http://{host}:{port}/healthz   metrics: http://{host}:{port}/metrics",
@@ -85,7 +122,7 @@ def run(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=count,
         log_level="warning",
         **uvicorn_options(settings),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from hub.graphql.loaders import Loaders
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
 from hub.read.rows import by_ids
+from hub.search import MAX_IN_FLIGHT
+from indexer.search import SearchRequest, SearchResult, SearchUnavailable
 from schema.tables import PARTIES
 
 
@@ -46,6 +49,47 @@ class PartyCache:
                 self.built[row.id] = build(row)
             party = self.built[pk]
         return party
+
+
+class SearchHere:
+    """The search backend as an operation running in a worker thread sees it.
+
+    The hub's `GuardedSearch.asearch` hands the call to a thread and counts searches in
+    flight on the event loop; an operation already off the loop (hub.app runs each one in a
+    worker thread, on that thread's own event loop) runs the search where it is, under the
+    same rules kept with thread locks: refused at once while the breaker is open; at most
+    MAX_IN_FLIGHT searches running or waiting (past them one waits `busy_wait` for a
+    place, then is refused as busy); at most `threads` of them calling the backend.
+    """
+
+    def __init__(self, guarded: Any) -> None:
+        self.guarded = guarded
+        self.calling = threading.BoundedSemaphore(guarded.threads)
+        self.places = threading.Condition()
+        self.in_flight = 0
+
+    async def asearch(self, request: SearchRequest) -> SearchResult:
+        refused = self.guarded.breaker.refusal()
+        if refused is not None:
+            raise SearchUnavailable(f"search is unavailable: {refused}")
+        with self.places:
+            room = lambda: self.in_flight < MAX_IN_FLIGHT  # noqa: E731
+            if not self.places.wait_for(room, timeout=self.guarded.busy_wait):
+                raise SearchUnavailable(
+                    f"search is busy: {MAX_IN_FLIGHT} searches are waiting for the search backend"
+                )
+            self.in_flight += 1
+        try:
+            with self.calling:
+                result: SearchResult = self.guarded.search(request)
+                return result
+        finally:
+            with self.places:
+                self.in_flight -= 1
+                self.places.notify()
+
+    def __getattr__(self, name: str) -> Any:  # health, backend, lag: the guarded search's
+        return getattr(self.guarded, name)
 
 
 @dataclass
