@@ -298,6 +298,8 @@ def main() -> int:
     parser.add_argument("--skip-peer", action="store_true", help="no PostGraphile")
     parser.add_argument("--profile", choices=list(HUB_QUERIES), help="cProfile hub, stop")
     parser.add_argument("--skip-search", action="store_true", help="no shape d")
+    parser.add_argument("--hub-workers", type=int, default=0,
+                        help="caigou serve --workers (0: one per core on PostgreSQL)")  # fmt: skip
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the servers
     load = Path("/proc/loadavg").read_text().strip()
@@ -313,7 +315,7 @@ def main() -> int:
         return 0  # a profile is for reading, not for comparing
     servers = [peer.Server("hub", HUB_PORT,
                            [str(ROOT / ".venv" / "bin" / "caigou"), "--database-url", DB_URL,
-                            "serve", "--port", str(HUB_PORT)],
+                            "serve", "--port", str(HUB_PORT), "--workers", str(args.hub_workers)],
                            ROOT, {}, OUT / "graphql-hub.log", "/healthz")]  # fmt: skip
     peer_error = None
     rows: list[dict[str, Any]] = []
