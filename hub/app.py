@@ -191,7 +191,11 @@ class HubGraphQL(GraphQL[Context, None]):
         receive, size = await _buffered(receive)
         with await _connect(self.reads) as conn:
             state["conn"] = conn
-            etag = self._etag(scope, conn)
+            etag = None
+            if scope["method"] == "GET" and scope.get("query_string"):
+                # One primary-key read, but a read: a migration or VACUUM FULL holding
+                # data_version's lock must not hold the loop (a GET froze every request).
+                etag = await anyio.to_thread.run_sync(self._etag, scope, conn)
             if etag and etag in _if_none_match(scope):
                 await send(
                     {

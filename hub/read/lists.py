@@ -130,8 +130,8 @@ def party_penalties(conn: Connection, pk: int) -> Sequence[Any]:
     query = (
         select(*shown(PENALTIES))
         .where(PENALTIES.c.subject_id == pk)
-        .order_by(PENALTIES.c.decision_date.desc())
-    )
+        .order_by(PENALTIES.c.decision_date.desc(), PENALTIES.c.id.desc())
+    )  # the id breaks ties: two decisions on one day come back in one order, every time
     return conn.execute(query).all()
 
 

@@ -66,13 +66,15 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
     if party is None:
         return None
     roles = sorted(conn.execute(select(ROLES.c.role).where(ROLES.c.party_id == pk)).scalars())
+    # Each list ends its order with the id: rows tied on the date (and the row at the limit)
+    # come back the same on every view.
     awards = conn.execute(
         select(AWARDS.c.award_id, AWARDS.c.title, AWARDS.c.amount, AWARDS.c.decision_date,
                PROJECTS.c.ocid, PROJECTS.c.title.label("project_title"))
         .join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
         .join(PROJECTS, PROJECTS.c.id == AWARDS.c.project_id)
         .where(AWARD_SUPPLIERS.c.party_id == pk)
-        .order_by(AWARDS.c.decision_date.desc()).limit(LIST_LIMIT)
+        .order_by(AWARDS.c.decision_date.desc(), AWARDS.c.id.desc()).limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     contracts = conn.execute(
         select(CONTRACTS.c.contract_id, CONTRACTS.c.title, CONTRACTS.c.amount,
@@ -80,16 +82,17 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
         .join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
         .join(CONTRACT_SUPPLIERS, CONTRACT_SUPPLIERS.c.contract_pk == CONTRACTS.c.id)
         .where(CONTRACT_SUPPLIERS.c.party_id == pk)
-        .order_by(CONTRACTS.c.date_signed.desc()).limit(LIST_LIMIT)
+        .order_by(CONTRACTS.c.date_signed.desc(), CONTRACTS.c.id.desc()).limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     projects = conn.execute(
         select(PROJECTS.c.ocid, PROJECTS.c.title, PROJECTS.c.budget, PROJECTS.c.status)
         .where(PROJECTS.c.purchaser_id == pk)
-        .order_by(PROJECTS.c.last_published_at.desc()).limit(LIST_LIMIT)
+        .order_by(PROJECTS.c.last_published_at.desc(), PROJECTS.c.id.desc())
+        .limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     penalties = conn.execute(
         select(PENALTIES).where(PENALTIES.c.subject_id == pk)
-        .order_by(PENALTIES.c.decision_date.desc())
+        .order_by(PENALTIES.c.decision_date.desc(), PENALTIES.c.id.desc())
     ).mappings().all()  # fmt: skip
     today = date.today()
     active = [
