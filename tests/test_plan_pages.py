@@ -87,7 +87,7 @@ def test_the_project_page_is_planned(hubs: Hubs) -> None:  # noqa: F811
     assert all(seen.values()), seen  # every list was compared with rows in it
 
 
-def _party_ids(hubs: Hubs) -> list[int]:
+def _party_ids(both: Hubs) -> list[int]:
     """The parties with the most of each list the page shows: awards won, projects bought,
     penalties, flags."""
     found: list[int] = []
@@ -97,7 +97,7 @@ def _party_ids(hubs: Hubs) -> list[int]:
         "SELECT count(*) FROM penalty_records r WHERE r.subject_id=p.id",
         "SELECT count(*) FROM flags f WHERE f.party_id=p.id",
     ):
-        top = hubs.sql(f"SELECT p.id FROM parties p ORDER BY ({count}) DESC, p.id LIMIT 3")
+        top = both.sql(f"SELECT p.id FROM parties p ORDER BY ({count}) DESC, p.id LIMIT 3")
         found += [pk for pk in top if pk not in found]
     return found
 
