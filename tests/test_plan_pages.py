@@ -16,9 +16,11 @@ from tests.test_plan_shapes import Hubs, hubs  # noqa: F401 - the two hubs on on
 
 PARTY_REF = "id name uscc"
 
-# project.html (+ flags.html). Left to the resolvers, so not asked for here: `regionName`,
-# `categoryName` (the page formats codes itself), `items`/`evaluationExperts`
-# (project_details.html), `Notice.sources`.
+# project.html (+ flags.html, project_details.html). Left to the resolvers, so not asked
+# for here: `regionName`, `categoryName` (the page formats codes itself), `Notice.sources`.
+ITEM = (
+    "section itemId lotId awardId position name specification categoryCode quantity unit unitPrice"
+)
 PROJECT_PAGE = f"""query ProjectPage($ocid: String!) {{ project(ocid: $ocid) {{
   id ocid title projectCode status budget ceilingPrice agencyFee regionCode categoryCode
   categoryEdition smeSetAside consortiumAllowed procurementMethod mainCategory
@@ -27,9 +29,12 @@ PROJECT_PAGE = f"""query ProjectPage($ocid: String!) {{ project(ocid: $ocid) {{
   agency {{ {PARTY_REF} contactName contactTelephone address }}
   notices {{ id releaseId noticeType title publishedAt sourceSite publicityStart publicityEnd
     publicityDays titleDerived publisher {{ name }}
-    supersedes {{ id noticeType title publishedAt }} }}
-  lots {{ id lotId title budget ceilingPrice status smeSetAside consortiumAllowed }}
-  awards {{ id awardId title status amount decisionDate suppliers {{ {PARTY_REF} }} }}
+    supersedes {{ id noticeType title publishedAt }} evaluationExperts {{ name }} }}
+  lots {{ id lotId title budget ceilingPrice status smeSetAside consortiumAllowed
+    items {{ itemId name }} }}
+  awards {{ id awardId title status amount decisionDate suppliers {{ {PARTY_REF} }}
+    items {{ {ITEM} }} evaluationExperts {{ awardId position name role }} }}
+  items {{ {ITEM} }} evaluationExperts {{ awardId position name role }}
   contracts {{ id contractId title status amount dateSigned periodStart periodEnd
     supplier {{ {PARTY_REF} }} suppliers {{ {PARTY_REF} }} }}
   flags {{ id code severity message legalBasis evidence detectedAt }}
@@ -73,7 +78,8 @@ def test_the_project_page_is_planned(hubs: Hubs) -> None:  # noqa: F811
         "f.project_id=p.id) DESC, (SELECT count(*) FROM contracts c WHERE c.project_id=p.id) "
         "DESC, p.id LIMIT 12"
     )
-    seen = {"notices": 0, "awards": 0, "contracts": 0, "flags": 0, "lots": 0, "suppliers": 0}
+    seen = {"notices": 0, "awards": 0, "contracts": 0, "flags": 0, "lots": 0, "suppliers": 0,
+            "items": 0, "evaluationExperts": 0}  # fmt: skip
     for ocid in [*ocids, "ocds-none-such"]:
         path, body = hubs.both(PROJECT_PAGE, {"ocid": ocid})
         assert path == "planned"
@@ -81,7 +87,8 @@ def test_the_project_page_is_planned(hubs: Hubs) -> None:  # noqa: F811
         if found is None:
             assert ocid == "ocds-none-such"
             continue
-        for name in ("notices", "awards", "contracts", "flags", "lots"):
+        for name in ("notices", "awards", "contracts", "flags", "lots", "items",
+                     "evaluationExperts"):  # fmt: skip
             seen[name] += len(found[name])
         seen["suppliers"] += sum(len(a["suppliers"]) for a in found["awards"])
     assert all(seen.values()), seen  # every list was compared with rows in it

@@ -39,11 +39,13 @@ from schema.columns import ScaledDecimal
 from schema.tables import (
     AWARDS,
     CONTRACTS,
+    EVALUATION_EXPERTS,
     FLAGS,
     LOTS,
     NOTICES,
     PARTIES,
     PENALTY_RECORDS,
+    PROJECT_ITEMS,
     PROJECTS,
     PUBLISHERS,
     TRANSACTIONS,
@@ -61,6 +63,8 @@ TABLES: dict[str, Any] = {
     "Award": AWARDS,
     "Flag": FLAGS,
     "Publisher": PUBLISHERS,
+    "Item": PROJECT_ITEMS,
+    "EvaluationExpert": EVALUATION_EXPERTS,
 }
 
 

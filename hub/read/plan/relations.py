@@ -106,9 +106,37 @@ def flags(where: Callable[[Rows], Where]) -> Relation:
     return relation
 
 
+def _details(type_name: str, pick: Callable[[Rows], Where]) -> Relation:
+    """A project's item lines or experts (hub.graphql.details), the rows `pick` keeps, in the
+    loader's order (then id)."""
+    table, order = (
+        ("project_items", "{a}.section desc,{a}.position,{a}.id")
+        if type_name == "Item"
+        else ("evaluation_experts", "{a}.award_id,{a}.position,{a}.id")
+    )
+
+    def relation(d: Dialect, s: Selection, r: Rows) -> str:
+        kept = pick(r)
+        return listing(
+            d, s, type_name, lambda a: f"{table} {a} where {kept(a)}", lambda a: order.format(a=a)
+        )
+
+    return relation
+
+
+def _same(r: Rows, mine: str, theirs: str, more: str = "") -> Where:
+    """Rows whose `theirs` is the row's `mine`, of the row's project (as the resolver
+    filters its project's rows), and `more` (SQL on `{a}`)."""
+    ref = r.ref(mine)
+    project = "" if theirs == "project_id" else f" and {{a}}.project_id={r.ref('project_id')}"
+    return lambda a: f"{a}.{theirs}={ref}" + (project + more).format(a=a)
+
+
 AWARD: dict[str, Relation] = {
     "suppliers": _suppliers("award_suppliers", "award_pk", "party_id"),
     "project": _project,
+    "items": _details("Item", lambda r: _same(r, "award_id", "award_id")),
+    "evaluationExperts": _details("EvaluationExpert", lambda r: _same(r, "award_id", "award_id")),
 }
 CONTRACT: dict[str, Relation] = {
     "supplier": lambda d, s, r: _party(d, s, r.ref("supplier_id")),
@@ -129,8 +157,12 @@ NOTICE: dict[str, Relation] = {
     "publisher": _publisher,
     "project": _project,
     "supersedes": _supersedes,
+    "evaluationExperts": _details("EvaluationExpert", lambda r: _same(r, "id", "notice_id")),
 }
-LOT: dict[str, Relation] = {"project": _project}
+LOT: dict[str, Relation] = {
+    "project": _project,
+    "items": _details("Item", lambda r: _same(r, "lot_id", "lot_id", " and {a}.section='tender'")),
+}
 
 
 def _children(table: str, type_name: str, order: str, refs: Any = None) -> Relation:
@@ -158,6 +190,8 @@ PROJECT: dict[str, Relation] = {
     "awards": _children("awards", "Award", "award_id", AWARD),
     "contracts": _children("contracts", "Contract", "contract_id", CONTRACT),
     "flags": flags(lambda r: _about_project(r.ref("id"))),
+    "items": _details("Item", lambda r: _same(r, "id", "project_id", " and {a}.section='tender'")),
+    "evaluationExperts": _details("EvaluationExpert", lambda r: _same(r, "id", "project_id")),
 }
 
 
