@@ -174,3 +174,42 @@ def test_the_transactions_page_is_planned(hubs: Hubs) -> None:  # noqa: F811
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]
+
+
+NESTED_PAGES = """query($id: ID, $projects: String, $contracts: String, $sold: String,
+  $order: TransactionOrder) { party(id: $id) {
+  projects(first: 1, after: $projects) { totalCount pageInfo { hasNextPage hasPreviousPage
+    startCursor endCursor } edges { cursor node { ocid lastPublishedAt } } }
+  contracts(first: 1, after: $contracts) { pageInfo { hasNextPage endCursor }
+    nodes { contractId suppliers { name } } }
+  transactions(first: 3, after: $sold, orderBy: $order) { pageInfo { hasNextPage endCursor }
+    nodes { orderId amount unitPrice } } } }"""
+
+
+@pytest.mark.parametrize(
+    "order", [None, {"field": "AMOUNT", "direction": "ASC"}, {"field": "UNIT_PRICE"}]
+)
+def test_a_partys_nested_lists_are_walked_forward_by_cursor(
+    hubs: Hubs,  # noqa: F811
+    order: object,
+) -> None:
+    counts = {
+        "projects": "SELECT count(*) FROM projects j WHERE j.purchaser_id=p.id",
+        "contracts": "SELECT count(*) FROM contract_suppliers c WHERE c.party_id=p.id",
+        "sold": "SELECT count(*) FROM transactions t WHERE t.supplier_id=p.id",
+    }
+    for name, count in counts.items():
+        [pk] = hubs.sql(f"SELECT p.id FROM parties p ORDER BY ({count}) DESC, p.id LIMIT 1")
+        cursors: dict[str, object] = {"id": global_id("Party", pk), "order": order}
+        pages = 0
+        while pages < 3:  # up to three pages of the party with the most rows
+            path, body = hubs.both(NESTED_PAGES, cursors)
+            assert path == "planned"
+            pages += 1
+            found = orjson.loads(body)["data"]["party"]
+            lists = {"projects": "projects", "contracts": "contracts", "sold": "transactions"}
+            info = found[lists[name]]["pageInfo"]
+            if info["endCursor"] is None:  # past the end: an empty page was compared too
+                break
+            cursors[name] = info["endCursor"]
+        assert pages > 1, name  # a page after a cursor was compared
