@@ -17,7 +17,7 @@ from tests.test_plan_shapes import Hubs, hubs  # noqa: F401 - the two hubs on on
 PARTY_REF = "id name uscc"
 
 # project.html (+ flags.html, project_details.html). Left to the resolvers, so not asked
-# for here: `regionName`, `categoryName` (the page formats codes itself), `Notice.sources`.
+# for here: `regionName`, `categoryName` (the page formats codes itself).
 ITEM = (
     "section itemId lotId awardId position name specification categoryCode quantity unit unitPrice"
 )
@@ -29,10 +29,11 @@ PROJECT_PAGE = f"""query ProjectPage($ocid: String!) {{ project(ocid: $ocid) {{
   agency {{ {PARTY_REF} contactName contactTelephone address }}
   notices {{ id releaseId noticeType title publishedAt sourceSite publicityStart publicityEnd
     publicityDays titleDerived publisher {{ name }}
-    supersedes {{ id noticeType title publishedAt }} evaluationExperts {{ name }} }}
+    supersedes {{ id noticeType title publishedAt }} evaluationExperts {{ name }}
+    sources {{ sourceSite receivedAt publisher {{ name role }} }} }}
   lots {{ id lotId title budget ceilingPrice status smeSetAside consortiumAllowed
     items {{ itemId name }} }}
-  awards {{ id awardId title status amount decisionDate suppliers {{ {PARTY_REF} }}
+  awards {{ id awardId title status amount decisionDate suppliers {{ {PARTY_REF} roles }}
     items {{ {ITEM} }} evaluationExperts {{ awardId position name role }} }}
   items {{ {ITEM} }} evaluationExperts {{ awardId position name role }}
   contracts {{ id contractId title status amount dateSigned periodStart periodEnd

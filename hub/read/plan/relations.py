@@ -16,7 +16,7 @@ from sqlalchemy import literal_column, select
 from hub.read.plan.build import Decline
 from hub.read.plan.objects import TABLES, Relation, Rows, TextBase, node, page
 from hub.read.plan.selection import Selection
-from hub.read.plan.sqljson import Dialect, Part
+from hub.read.plan.sqljson import Dialect, Part, lit, obj
 from schema.severity import SEVERITIES
 
 Where = Callable[[str], str]
@@ -52,7 +52,7 @@ def _text(part: Part) -> str:
 
 
 def _party(d: Dialect, s: Selection, key: str) -> str:
-    return one(d, s, "Party", key)
+    return one(d, s, "Party", key, PARTY)
 
 
 def _suppliers(links: str, key: str, order: str) -> Relation:
@@ -64,14 +64,14 @@ def _suppliers(links: str, key: str, order: str) -> Relation:
             d, s, "Party",
             lambda a: f"parties {a} join {links} {a}l on {a}l.party_id={a}.id "
             f"where {a}l.{key}={ref}",
-            lambda a: f"{a}l.{order}",
+            lambda a: f"{a}l.{order}", PARTY,
         )  # fmt: skip
 
     return relation
 
 
 def _project(d: Dialect, s: Selection, r: Rows) -> str:
-    return one(d, s, "Project", r.ref("project_id"))
+    return one(d, s, "Project", r.ref("project_id"), PROJECT)
 
 
 def severity_order(a: str) -> str:
@@ -89,7 +89,7 @@ def _evidence(d: Dialect, s: Selection, r: Rows) -> str:
 def _flag_refs() -> dict[str, Relation]:
     return {
         "evidence": _evidence,
-        "project": lambda d, s, r: one(d, s, "Project", r.ref("project_id")),
+        "project": _project,
         "party": lambda d, s, r: _party(d, s, r.ref("party_id")),
     }
 
@@ -153,7 +153,35 @@ def _supersedes(d: Dialect, s: Selection, r: Rows) -> str:
     return one(d, s, "Notice", r.ref("supersedes_id"), NOTICE)
 
 
+def _sources(d: Dialect, s: Selection, r: Rows) -> str:
+    """`Notice.sources`: every site it arrived from, by arrival (then id)."""
+    name, ref = d.alias(), r.ref("id")
+    rows = Rows(name)
+    pairs: list[tuple[str, Part]] = []
+    for child in s.children:
+        if child.name == "sourceSite":
+            pairs.append((child.key, d.string(rows.ref("source_site"))))
+        elif child.name == "receivedAt":
+            pairs.append((child.key, d.datetime(rows.ref("received_at"))))
+        elif child.name == "publisher":
+            pairs.append((child.key, _publisher(d, child, rows)))
+        elif child.name == "__typename":
+            pairs.append((child.key, lit('"NoticeSource"')))
+        else:
+            raise Decline(f"NoticeSource.{child.name}")
+    item = _text(obj(pairs))
+    a = d.alias()
+    columns = "".join(f"{a}.{c}," for c in sorted(rows.used))
+    ordering = f"{a}.received_at,{a}.id"
+    inner = (
+        f"select {columns}row_number() over (order by {ordering}) as rn "
+        f"from notice_sources {a} where {a}.notice_id={ref}"
+    )
+    return f"(select {d.array(name + '.rn', item)} from ({inner}) {name})"
+
+
 NOTICE: dict[str, Relation] = {
+    "sources": _sources,
     "publisher": _publisher,
     "project": _project,
     "supersedes": _supersedes,
