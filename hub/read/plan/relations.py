@@ -249,7 +249,7 @@ def _awards(d: Dialect, s: Selection, r: Rows) -> str:
     )  # fmt: skip
 
 
-def _party_flags(d: Dialect, s: Selection, r: Rows) -> str:
+def _party_flags(d: Dialect, s: Selection, r: Rows) -> Part:
     """`Party.flags(as:)`: as the supplier concerned, or on the projects it purchased."""
     relation = s.args.get("as_")
     ref = r.ref("id")
