@@ -146,7 +146,8 @@ class Loaders:
     @cached_property
     def award_suppliers(self) -> DataLoader[Hashable, list[Any]]:
         links = _table(AwardSupplier)
-        return many_loader(self.conn, _children(links, "award_pk"), "award_pk")
+        order = links.c.party_id  # the key: the same order on every database
+        return many_loader(self.conn, _children(links, "award_pk", order), "award_pk")
 
     @cached_property
     def contract_suppliers(self) -> DataLoader[Hashable, list[Any]]:

@@ -59,9 +59,10 @@ from hub.graphql.stats import StatsGroup, StatsRow, award_stats, contract_stats,
 from hub.graphql.transactions import Transaction, attach_parties, transactions_page
 from hub.read.cursors import parse_global_id, shown_value
 from hub.read.paging import PageArgs
+from hub.read.plan.lookup import party_where
 from hub.read.rows import shown
 from schema.columns import table_of
-from schema.tables import PROJECTS, PUBLISHERS
+from schema.tables import PARTIES, PROJECTS, PUBLISHERS
 from schema.tables import (
     Award as AwardTable,
 )
@@ -148,6 +149,17 @@ class Query:
         table = PROJECTS
         row = info.context.conn.execute(select(*shown(table)).where(table.c.ocid == ocid)).first()
         return None if row is None else from_row(Project, row)
+
+    @strawberry.field(
+        description="主体: a party by its global `id` or its 统一社会信用代码 `uscc` (exactly "
+        "one of the two); null when there is none (the query's other fields still answer)."
+    )
+    def party(
+        self, info: Info, id: strawberry.ID | None = None, uscc: str | None = None
+    ) -> Party | None:
+        condition = party_where(id, uscc)
+        row = info.context.conn.execute(select(*shown(PARTIES)).where(condition)).first()
+        return None if row is None else from_row(Party, row)
 
     @strawberry.field(description="采购项目: projects, latest published first by default.")
     def projects(

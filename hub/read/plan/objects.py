@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Integer,
@@ -35,7 +36,20 @@ from hub.read.plan.selection import Selection
 from hub.read.plan.sqljson import Dialect, Part, base_type, element, lit, obj
 from schema.catalogue import public_fields
 from schema.columns import ScaledDecimal
-from schema.tables import CONTRACTS, PARTIES, PENALTY_RECORDS, PROJECTS, TRANSACTIONS
+from schema.tables import (
+    AWARDS,
+    CONTRACTS,
+    EVALUATION_EXPERTS,
+    FLAGS,
+    LOTS,
+    NOTICES,
+    PARTIES,
+    PENALTY_RECORDS,
+    PROJECT_ITEMS,
+    PROJECTS,
+    PUBLISHERS,
+    TRANSACTIONS,
+)
 from schema.types import CHANNEL_LABELS
 
 TABLES: dict[str, Any] = {
@@ -44,6 +58,13 @@ TABLES: dict[str, Any] = {
     "Contract": CONTRACTS,
     "PenaltyRecord": PENALTY_RECORDS,
     "Project": PROJECTS,
+    "Notice": NOTICES,
+    "Lot": LOTS,
+    "Award": AWARDS,
+    "Flag": FLAGS,
+    "Publisher": PUBLISHERS,
+    "Item": PROJECT_ITEMS,
+    "EvaluationExpert": EVALUATION_EXPERTS,
 }
 
 
@@ -94,18 +115,25 @@ def node(
     pairs: list[tuple[str, Part]] = []
     for child in sel.children:
         name = child.name
-        if name in plain:
+        if name in relations:  # a resolver of the type's own, over a catalogue name too
+            pairs.append((child.key, relations[name](d, child, row)))
+        elif name in plain:
             column = table.c[plain[name]]
-            pairs.append((child.key, d.column(column, row.ref(column.key))))
+            pairs.append((child.key, value(d, column, row.ref(column.key))))
         elif name == "id":
             pairs.append((child.key, d.global_id(type_name, row.ref("id"))))
         elif name == "__typename":
             pairs.append((child.key, lit(f'"{type_name}"')))
-        elif name in relations:
-            pairs.append((child.key, relations[name](d, child, row)))
         else:
             raise Decline(f"{type_name}.{name} is not planned")
     return obj(pairs)
+
+
+def value(d: Dialect, column: Any, ref: str) -> str:
+    """A column's JSON; a boolean (SQLite: 0/1) as `true`/`false`."""
+    if isinstance(base_type(column.type), Boolean):
+        return f"case when {ref} is null then 'null' when {ref} then 'true' else 'false' end"
+    return d.column(column, ref)
 
 
 def party(d: Dialect, sel: Selection, key: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Executable, func, literal_column, select
 
 from hub.read.plan.build import Decline
+from hub.read.plan.lookup import party_where
 from hub.read.plan.objects import (
     TABLES,
     Relation,
@@ -27,6 +28,7 @@ from hub.read.plan.objects import (
     party,
     shown,
 )
+from hub.read.plan.relations import CONTRACT, PARTY, PROJECT
 from hub.read.plan.selection import Selection
 from hub.read.plan.sqljson import Dialect, Part, element
 from schema.tables import CONTRACT_SUPPLIERS as LINKS
@@ -117,7 +119,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
             ),
             select(CONTRACTS.c.id).where(CONTRACTS.c.id.in_(signed)),
         )
-        build = lambda s2, rows: node(d, s2, rows)  # noqa: E731
+        build = lambda s2, rows: node(d, s2, rows, CONTRACT)  # noqa: E731
         return page(d, s, base, "Contract", [CONTRACTS.c.id], False, build)
 
     def transactions(d: Dialect, s: Selection, r: Rows) -> Part:
@@ -146,7 +148,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
         return f"(select {d.array(name + '.rn', item)} from {source})"
 
     relations: dict[str, Relation] = {
-        "contracts": contracts, "transactions": transactions, "penalties": penalties,
+        **PARTY, "contracts": contracts, "transactions": transactions, "penalties": penalties,
     }  # fmt: skip
     return node(d, sel, row, relations)
 
@@ -172,13 +174,25 @@ def suppliers(sel: Selection, d: Dialect) -> Part:
 @root("project")
 def project(sel: Selection, d: Dialect) -> Part:
     """`project(ocid:)`: null when there is none."""
-    relations: dict[str, Relation] = {
-        "purchaser": lambda d, s, r: party(d, s, r.ref("purchaser_id")),
-        "agency": lambda d, s, r: party(d, s, r.ref("agency_id")),
-    }
     found = (
-        select(element(node(d, sel, Rows("projects"), relations)))
+        select(element(node(d, sel, Rows("projects"), PROJECT)))
         .where(PROJECTS.c.ocid == sel.args["ocid"])
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(found, literal_column("'null'"))
+
+
+@root("party")
+def party_lookup(sel: Selection, d: Dialect) -> Part:
+    """`party(id:, uscc:)`: null when there is none; a lookup the resolver refuses declines."""
+    try:
+        where = party_where(sel.args.get("id"), sel.args.get("uscc"))
+    except Exception as error:
+        raise Decline("the lookup's arguments are refused") from error
+    found = (
+        select(element(_party_node(d, sel, Rows("parties"))))
+        .where(where)
         .limit(1)
         .scalar_subquery()
     )
