@@ -134,7 +134,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
         return _transactions_page(d, s, base)
 
     def penalties(d: Dialect, s: Selection, r: Rows) -> Part:
-        """`Party.penalties`: newest decision first (ties as the database gives them)."""
+        """`Party.penalties`: newest decision first, then newest id (as lists.party_penalties)."""
         name = d.alias()
         rows = Rows(name)
         item = node(d, s, rows)
@@ -142,7 +142,7 @@ def _party_node(d: Dialect, sel: Selection, row: Rows) -> Part:
             raise Decline("a penalty with nested pages")
         columns = "".join(f"p.{c.key}," for c in shown("PenaltyRecord") if c.key in rows.used)
         source = (
-            f"(select {columns}row_number() over (order by p.decision_date desc) as rn "
+            f"(select {columns}row_number() over (order by p.decision_date desc, p.id desc) as rn "
             f"from penalty_records p where p.subject_id={r.ref('id')}) {name}"
         )
         return f"(select {d.array(name + '.rn', item)} from {source})"
