@@ -486,6 +486,12 @@ async def statement_timeout(request: Request, exc: Exception) -> Response:
     answers its own, QUERY_TIMEOUT); any other database error stays a 500."""
     if not is_timeout(exc):
         raise exc
+    # A client's slow page, not a server fault: one line, no traceback.
+    limit = getattr(request.app.state, "settings", None)
+    log.warning(
+        "page %s cut short at CAIGOU_QUERY_TIMEOUT = %s", request.url.path,
+        f"{limit.query_timeout:g} s" if limit else "its limit",
+    )  # fmt: skip
     request_id = str(request.scope.get("state", {}).get("request_id") or "")
     kind, body = body_for(request.scope, 503, PAGE_TIMEOUT, request_id)
     if kind == b"application/json":

@@ -25,9 +25,17 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.config import Settings
+from hub.read.errors import BadInput
 from indexer.breaker import CircuitBreaker, CircuitOpen
 from indexer.catch_up import CatchUpThread
-from indexer.search import IndexLag, SearchBackend, SearchRequest, SearchResult, SearchUnavailable
+from indexer.search import (
+    CursorMismatch,
+    IndexLag,
+    SearchBackend,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+)
 from schema.db import make_engine
 from schema.search_outbox import OUTBOX
 
@@ -125,6 +133,8 @@ class GuardedSearch:
             result: SearchResult = self.breaker.call(lambda: self.backend.search(request))
         except CircuitOpen as exc:
             raise SearchUnavailable(f"search is unavailable: {exc}") from None
+        except CursorMismatch as exc:  # GraphQL answers BAD_USER_INPUT, the pages a 400
+            raise BadInput(f"`after`: {exc}") from None
         return replace(result, lag=pending.result() if pending else self._lag())
 
     def _lag(self) -> IndexLag | None:

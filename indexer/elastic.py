@@ -22,7 +22,15 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from indexer import elastic_query
 from indexer.es_node import StdlibHttpNode
-from indexer.search import KINDS, MAX_SIZE, Hit, SearchRequest, SearchResult, SearchUnavailable
+from indexer.search import (
+    KINDS,
+    MAX_SIZE,
+    CursorMismatch,
+    Hit,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+)
 from indexer.text import highlight
 
 log = logging.getLogger(__name__)
@@ -288,7 +296,16 @@ class ElasticBackend:
             pit = after.pop()[len(PIT_PREFIX) :]
         if after:
             body["search_after"] = after[: len(body["sort"]) + 1]
-        answer = self._search(",".join(self.alias(k) for k in kinds), body, pit)
+        try:
+            answer = self._search(",".join(self.alias(k) for k in kinds), body, pit)
+        except ApiError as exc:
+            # Elasticsearch refuses sort values that do not fit the sort (a cursor of another
+            # order or list): the client's cursor, not a fault of the cluster.
+            if exc.meta.status != 400 or "search_after" not in body:
+                raise
+            raise CursorMismatch(
+                "the cursor belongs to another order or backend: start again"
+            ) from None
         return self._result(request, answer, size)
 
     def _search(self, index: str, body: dict[str, Any], pit: str | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from indexer.documents import region_path
 from indexer.elastic_query import BOOST_CODE, BOOST_TITLE, BOOST_TOKEN
-from indexer.search import ParsedQuery, SearchFilter, SearchRequest
+from indexer.search import CursorMismatch, ParsedQuery, SearchFilter, SearchRequest
 from indexer.text import normalise
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
@@ -241,7 +241,7 @@ def order_by(keys: list[SortKey]) -> str:
 def after(keys: list[SortKey], values: tuple[Any, ...], params: dict[str, Any]) -> str:
     """Keyset condition: rows strictly after `values` in the order of `keys`."""
     if len(values) != len(keys):
-        raise ValueError("the cursor belongs to another order or backend: start again")
+        raise CursorMismatch("the cursor belongs to another order or backend: start again")
     condition = "0"
     for i in reversed(range(len(keys))):
         key, value, column = keys[i], values[i], f"hits.{keys[i].column}"

@@ -22,6 +22,11 @@ class SearchUnavailable(Exception):
     """The search backend cannot answer (Elasticsearch down, index missing)."""
 
 
+class CursorMismatch(ValueError):
+    """`after` holds sort values of another order, list or backend: the client's mistake
+    (a page kept across a change of order), not a fault of the backend."""
+
+
 @dataclass(frozen=True)
 class ParsedQuery:
     """User syntax, parsed: `复印纸 "联想 启天" -A3` → words, phrases, excluded."""

@@ -27,6 +27,11 @@ class ScaledDecimal(TypeDecorator[Decimal]):
         # Places always shown; those beyond, up to `scale`, only when not zero.
         self.shown = Decimal(1).scaleb(-(scale if shown is None else shown))
 
+    @property
+    def python_type(self) -> type:
+        """What it holds for Python (a keyset cursor's value is checked against it)."""
+        return Decimal
+
     def process_bind_param(self, value: Any, dialect: Any) -> int | None:
         if value is None:
             return None

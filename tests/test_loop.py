@@ -8,6 +8,7 @@ tens of thousands of penalty records); no statement is mocked or slowed artifici
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -117,9 +118,10 @@ def test_a_slow_aggregate_in_flight_holds_up_neither_healthz_nor_a_small_query(
 
 
 def test_the_query_timeout_cuts_a_graphql_aggregate_and_a_page_with_a_clear_error(
-    crowded: tuple[str, int], tmp_path: Path
+    crowded: tuple[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url, party = crowded
+    caplog.set_level(logging.INFO)
     app = create_app(Settings(url, str(tmp_path / "exports"), None, query_timeout=0.05))
     with running(app) as base:
         started = time.perf_counter()
@@ -133,3 +135,12 @@ def test_the_query_timeout_cuts_a_graphql_aggregate_and_a_page_with_a_clear_erro
         assert data.status_code == 503 and data.json()["code"] == "QUERY_TIMEOUT", data.text
         assert time.perf_counter() - started < 10
         assert httpx.get(f"{base}/healthz", timeout=20).json()["database"] == "ok"
+    # A client's slow query is no server fault: one line each, naming what was cut and the
+    # limit, and no traceback (those are kept for real faults).
+    assert not [r for r in caplog.records if r.exc_info], [
+        r.getMessage()[:200] for r in caplog.records if r.exc_info
+    ]
+    cut = [r.getMessage() for r in caplog.records if "CAIGOU_QUERY_TIMEOUT" in r.getMessage()]
+    assert any("transactionStats" in m and "0.05" in m for m in cut), cut
+    assert sum(f"/parties/{party}" in m and "0.05" in m for m in cut) == 2, cut
+    assert all("\n" not in m for m in cut), cut

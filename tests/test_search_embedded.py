@@ -25,7 +25,7 @@ from indexer.catch_up import CatchUpThread
 from indexer.documents import documents
 from indexer.embedded import EmbeddedBackend
 from indexer.outbox import IndexOp
-from indexer.search import KINDS, SearchFilter, SearchRequest, SearchResult
+from indexer.search import KINDS, CursorMismatch, SearchFilter, SearchRequest, SearchResult
 from indexer.text import parse_query
 from indexer.worker import database_counts
 from schema.db import make_engine
@@ -372,7 +372,7 @@ def test_rebuild_refills_every_kind_from_the_records(hub: Hub) -> None:
 
 def test_an_after_of_another_order_is_refused(hub: Hub) -> None:
     first = hub.search("科技", order_by="amount", size=1).hits[0]
-    with pytest.raises(ValueError, match="cursor"):
+    with pytest.raises(CursorMismatch, match="cursor"):
         hub.search("科技", order_by="date", after=(*first.sort, 1))
 
 

@@ -217,6 +217,23 @@ def test_bad_search_input_names_the_argument(hub: SearchHub) -> None:
     assert "first" in answer["errors"][0]["message"]
 
 
+def test_a_cursor_of_another_order_or_list_names_after_on_graphql_and_the_page(
+    hub: SearchHub,
+) -> None:
+    """A cursor kept from a page in another order (or from another list) and sent back is the
+    client's mistake: BAD_USER_INPUT naming `after`, a 400 page; never "Unexpected error"."""
+    by_amount = hub.search("复印纸", first=1, order="AMOUNT")["pageInfo"]["endCursor"]
+    listed = graphql(hub.base, "{ transactions(first: 1) { pageInfo { endCursor } } }")
+    of_a_list = listed["data"]["transactions"]["pageInfo"]["endCursor"]
+    for cursor, order, sort in ((by_amount, "DATE", "date"), (of_a_list, "RELEVANCE", "")):
+        answer = graphql(hub.base, SEARCH, {"q": "复印纸", "after": cursor, "order": order})
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+        assert "after" in answer["errors"][0]["message"]
+        page = httpx.get(f"{hub.base}/", params={"q": "复印纸", "sort": sort, "after": cursor})
+        assert page.status_code == 400, page.text[:300]
+        assert "after" in page.text
+
+
 def test_search_down_is_an_error_of_its_own_and_the_rest_keeps_answering(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from hub.cli.serve import cores
@@ -90,6 +91,35 @@ def test_on_postgresql_serve_starts_a_worker_per_core(database_url: str, tmp_pat
         assert all(parent_of(pid) == server.pid for pid in pids), pids  # its own workers
     log = (tmp_path / "serve.log").read_text()
     assert f"workers: {expected} (" in log, log
+    assert f"database connections: {expected} workers × 15 " in log, log
+    assert "of max_connections" in log, log
+
+
+@pytest.mark.only_on("postgresql")
+def test_on_postgresql_more_workers_than_max_connections_holds_are_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    """8 cores × 15 pooled connections is 120 > an untuned server's 100: past the limit a
+    busy hub's requests fail with "too many clients". The server's own limit is read."""
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
+    workers = limit // 15 + 1  # each worker's pool: pool_size 5 + max_overflow 10
+    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url, "CAIGOU_EXPORT_ROOT": str(tmp_path),
+           "CAIGOU_ELASTICSEARCH_URL": "", "CAIGOU_WORKERS": "0"}  # fmt: skip
+    argv = [sys.executable, "-m", "hub.cli.main", "serve", "--port", str(free_port()),
+            "--workers", str(workers)]  # fmt: skip
+    server = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True)  # fmt: skip
+    try:
+        said, _ = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it started serving: stop it and its workers
+        os.killpg(server.pid, signal.SIGKILL)
+        said, _ = server.communicate()
+        pytest.fail(f"--workers {workers} was not refused: {said[-2000:]}")
+    assert server.returncode == 2, said
+    said = " ".join(said.split())
+    assert f"--workers {workers} (CAIGOU_WORKERS)" in said, said
+    assert f"max_connections {limit}" in said and "--workers" in said, said
 
 
 @pytest.mark.only_on("sqlite")

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy import Engine
 
 from hub.cli.context import err, out, state
 from hub.config import LIMITS
@@ -87,6 +88,45 @@ def worker_count(dialect: str, asked: int) -> tuple[int, str]:
     return count, f"one per core ({count} cores)"
 
 
+def connection_budget(engine: Engine, count: int, asked: bool) -> tuple[int, str]:
+    """The workers PostgreSQL's `max_connections` has room for, and the start-up line that
+    says so; ValueError when `--workers` was asked for more.
+
+    Each worker has its own pool (pool_size + max_overflow connections at most); the search
+    indexer (`caigou index worker`) takes a pool too, and superusers keep their reserved
+    connections. Past the limit a busy hub fails requests with "too many clients" instead of
+    queueing them in its pools. The default (a worker per core) is lowered to fit, saying so.
+    """
+    if engine.dialect.name != "postgresql":
+        return count, ""
+    from hub.app import pool_capacity  # here: every other command starts without the app
+
+    with engine.connect() as conn:
+        limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+    per = pool_capacity(engine)
+    usable = limit - reserved
+    fits = (usable - per) // per
+    if count > fits:
+        needed = count * per + per
+        why = (f"{count} workers × {per} pooled connections + {per} for the indexer = {needed} "
+               f"> PostgreSQL's max_connections {limit} less {reserved} reserved for "
+               "superusers")  # fmt: skip
+        if asked or fits < 1:
+            raise ValueError(
+                f"--workers {count} (CAIGOU_WORKERS): {why}; serve with --workers "
+                f"{max(fits, 0)} at most, or raise max_connections"
+            )
+        count = fits
+        note = f" (a worker per core lowered to {fits}: {why})"
+    else:
+        note = ""
+    line = (f"database connections: {count} workers × {per} (pool size + overflow) + {per} for "
+            f"the indexer = {count * per + per} of max_connections {limit} ({reserved} reserved "
+            f"for superusers){note}")  # fmt: skip
+    return count, line
+
+
 def run(
     ctx: typer.Context,
     host: str,
@@ -98,6 +138,9 @@ def run(
         settings = state(ctx).settings.override(**(limits or {}), workers=workers)
         engine = state(ctx).engine()  # migrate (SQLite) or stop with advice before workers start
         count, why = worker_count(engine.dialect.name, settings.workers)
+        fitting, connections = connection_budget(engine, count, asked=bool(settings.workers))
+        if fitting != count:
+            count, why = fitting, f"{why}, lowered to fit max_connections"
     except ValueError as exc:
         err.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -111,6 +154,8 @@ def run(
     logging.getLogger("elastic_transport.transport").setLevel(logging.WARNING)
     out.print(f"caigou-hub serving {settings.database_url}", highlight=False)
     out.print(f"workers: {count} ({why})", highlight=False)
+    if connections:
+        out.print(connections, highlight=False)
     engine.dispose()  # each worker opens its own pool; this process keeps no connection
     out.print(f"GraphQL (GraphiQL in a browser): http://{host}:{port}/graphql", highlight=False)
     out.print(

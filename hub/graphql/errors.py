@@ -8,6 +8,9 @@ NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, QUERY_TOO_COMPLEX (limits), QUERY_TIMEOUT
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import psycopg
 from graphql import GraphQLError
 from sqlalchemy.exc import DataError, StatementError
@@ -20,6 +23,8 @@ PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 QUERY_TIMEOUT = "QUERY_TIMEOUT"
+
+log = logging.getLogger("caigou.graphql")
 
 
 class ApiError(Exception):
@@ -77,8 +82,20 @@ def is_request_error(error: GraphQLError) -> bool:
 
 
 def is_logged(error: GraphQLError) -> bool:
-    """Only what is masked is a fault worth a traceback in the log."""
+    """Only what is masked is a fault worth a traceback in the log; a statement cut short by
+    the query timeout is a client's slow query, logged in one line (`HubErrors`)."""
+    original = error.original_error
+    if original is not None and is_timeout(original):
+        return False
     return is_unexpected(error) and not is_request_error(error)
+
+
+def query_timeout(context: Any) -> str:
+    """The CAIGOU_QUERY_TIMEOUT the hub serving this request runs with, for the log."""
+    try:
+        return f"{context.request.app.state.settings.query_timeout:g} s"
+    except AttributeError:
+        return "its limit"
 
 
 def _out_of_range(error: BaseException) -> bool:
@@ -120,9 +137,23 @@ class HubErrors(MaskErrors):
                 nodes=error.nodes, path=error.path, extensions={"code": BAD_USER_INPUT},
             )  # fmt: skip
         if original is not None and is_timeout(original):
+            self._log_timeout(error)
             return GraphQLError(
                 "the query ran longer than the server allows (CAIGOU_QUERY_TIMEOUT): "
                 "narrow the filter or ask for less",
                 nodes=error.nodes, path=error.path, extensions={"code": QUERY_TIMEOUT},
             )  # fmt: skip
         return error
+
+    def _log_timeout(self, error: GraphQLError) -> None:
+        """One line naming the operation, the field and the limit; no traceback."""
+        context = self.execution_context
+        path = ".".join(str(p) for p in error.path or ()) or "?"
+        named = getattr(error.nodes[0], "name", None) if error.nodes else None
+        field = getattr(named, "value", None)
+        if field and field != path.split(".")[-1]:
+            path = f"{path} ({field})"
+        log.warning(
+            "GraphQL operation %s: field %s cut short at CAIGOU_QUERY_TIMEOUT = %s",
+            context.operation_name or "(anonymous)", path, query_timeout(context.context),
+        )  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from hub.flags.debarments import recompute_debarred
 from hub.publishing.batch import BatchContext, content_hash
 from hub.publishing.cells import (
     MAX_MONEY,
@@ -158,4 +159,7 @@ class PenaltyHandler:
     def finish(self) -> None:
         if self.ctx.report.writing:
             enqueue(self.ctx.conn, "penalty", self.written, self.ctx.received_at)
+            # A debarment reaches the flags of projects compiled before it, in this batch's
+            # transaction (as a notice's project's flags do), not at the next rebuild.
+            recompute_debarred(self.ctx.conn, self.written)
             self.ctx.parties.enqueue_changed(self.ctx.received_at)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Select, bindparam, tuple_
+from sqlalchemy import BigInteger, Column, Connection, Select, TypeDecorator, bindparam, tuple_
 
 from hub.read.cursors import MAX_PK, decode_cursor, encode_cursor, shown_value
 from hub.read.errors import BadInput
@@ -49,13 +50,21 @@ class Keyset:
 
 
 def fits(value: Any, column: Column[Any]) -> bool:
-    """A cursor value has its column's Python type (a forged one would fail in the driver)."""
+    """A cursor value has its column's Python type (a forged one, or one of another order,
+    would fail in the driver: a date bound as an amount is "Unexpected error.")."""
+    kind = column.type
     try:
-        expected = column.type.python_type
+        expected = kind.python_type
+        if expected is object and isinstance(kind, TypeDecorator):  # e.g. AutoString
+            expected = kind.impl_instance.python_type
     except NotImplementedError:
         return True
+    if isinstance(value, bool):
+        return expected is bool
     if isinstance(value, int) and expected is int:
-        return abs(value) <= (2**63 if isinstance(column.type, BigInteger) else MAX_PK)
+        return abs(value) <= (2**63 if isinstance(kind, BigInteger) else MAX_PK)
+    if isinstance(value, datetime) and expected is date:  # a time is no day
+        return False
     if value is None or isinstance(value, expected):
         return True
     return expected in (Decimal, float) and type(value) in (int, float, Decimal)
@@ -79,11 +88,19 @@ def keyset(
         size = DEFAULT_PAGE
     keyed = query
     key = tuple_(*order)
-    for cursor, upper in ((page.after, descending), (page.before, not descending)):
+    for name, cursor, upper in (
+        ("after", page.after, descending),
+        ("before", page.before, not descending),
+    ):
         if cursor is not None:
-            values = decode_cursor(cursor)
+            try:
+                values = decode_cursor(cursor)
+            except BadInput as error:
+                raise BadInput(f"`{name}`: {error}") from None
             if len(values) != len(order) or not all(map(fits, values, order)):
-                raise BadInput(f"{shown_value(cursor)} is a cursor of another list or ordering")
+                raise BadInput(
+                    f"`{name}`: {shown_value(cursor)} is a cursor of another list or ordering"
+                )
             bound = tuple_(
                 *(bindparam(None, v, type_=c.type) for v, c in zip(values, order, strict=True))
             )

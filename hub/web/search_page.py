@@ -199,6 +199,8 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
                 result = await run(search, query)
             except SearchUnavailable as exc:
                 problem = f"搜索暂不可用 search is unavailable: {exc}"
+            except BadInput as exc:  # a cursor of another order or list
+                return error_page(request, 400, f"after: 不是本排序的翻页游标 {exc}")
         hits = result.hits[:PAGE_SIZE]
         rows = await run_in_threadpool(records, engine, hits)  # SQL off the event loop
         shown = [(h, rows[(h.kind, h.pk)]) for h in hits if (h.kind, h.pk) in rows]

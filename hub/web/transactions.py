@@ -22,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from exports.arrow import entity_schema
 from exports.formats import CsvTableWriter, Spool
 from hub.read.cursors import encode_cursor
+from hub.read.errors import BadInput
 from hub.read.labels import labels
 from hub.web import params as p
 from hub.web.charts import Bar, price_ranges
@@ -119,6 +120,8 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             rows, model, bars = await run_in_threadpool(table_and_chart, engine, hits, model)
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
+        except BadInput as exc:  # a cursor of another order or list
+            return error_page(request, 400, f"after: 不是本排序的翻页游标 {exc}")
         title = f"{model} 最近 {CHART_SAMPLE} 笔各采购人成交单价 unit prices by purchaser"
         next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
         current = p.text(request.query_params, "after", 400)
@@ -187,6 +190,8 @@ def csv_download(engine: Engine, search: Any) -> Callable[[Request], Awaitable[R
             first = await run(search, query, MAX_SIZE - 1, keys_only=True)
         except SearchUnavailable as exc:
             return error_page(request, 503, f"搜索暂不可用 search unavailable: {exc}")
+        except BadInput as exc:  # a cursor of another order or list
+            return error_page(request, 400, f"after: 不是本排序的翻页游标 {exc}")
         return StreamingResponse(
             csv_lines(engine, search, query, first),
             media_type="text/csv; charset=utf-8",
