@@ -163,9 +163,15 @@ def cursor(d: Dialect, order: list[Any], row: Rows) -> str:
             else "d" if isinstance(kind, Date) else None  # fmt: skip
         if tag is None and not isinstance(kind, Integer):
             raise Decline("a cursor on an unknown type")
-        parts += [lit(("[" if i == 0 else ",") + (f'["{tag}",' if tag else "")), f"({value})"]
+        # A NULL sort value is `null` in the cursor, as encode_cursor writes None (a NULL
+        # would make the whole cursor NULL). No planned order has a nullable column today
+        # (a party's projects leave those without a time out): this keeps the next one right.
         if tag:
-            parts.append(lit("]"))
+            opening = lit('["' + tag + '",')
+            piece = f"{opening}||({value})||{lit(']')}"
+        else:
+            piece = f"cast(({value}) as text)"
+        parts += [lit("[" if i == 0 else ","), f"coalesce({piece},'null')"]
     parts.append(lit("]"))
     return f"'\"'||{d.b64url('||'.join(parts))}||'\"'"
 

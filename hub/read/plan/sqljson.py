@@ -191,9 +191,10 @@ def base_type(kind: Any) -> Any:
     return kind
 
 
-def b64url(text: str) -> str:
-    """SQLite's `caigou_b64url`, registered on each connection the planner uses."""
-    return base64.urlsafe_b64encode(text.encode()).decode()
+def b64url(text: str | None) -> str | None:
+    """SQLite's `caigou_b64url`, registered on each connection the planner uses; NULL in,
+    NULL out, as PostgreSQL's encode()."""
+    return None if text is None else base64.urlsafe_b64encode(text.encode()).decode()
 
 
 class _Array:
