@@ -61,6 +61,15 @@ def obj(pairs: list[tuple[str, Part]]) -> Part:
     return cat(*parts)
 
 
+def arr(items: list[Part]) -> Part:
+    """`[a,b,…]` from a fixed number of JSON texts (for a variable number: `Dialect.array`)."""
+    parts: list[Part] = []
+    for i, item in enumerate(items):
+        parts += [lit("[" if i == 0 else ","), _grouped(item)]
+    parts.append(lit("]" if items else "[]"))
+    return cat(*parts)
+
+
 def _grouped(part: Part) -> Part:
     return f"({part})" if isinstance(part, str) else part
 
@@ -112,8 +121,12 @@ class Dialect:
     def decimal(self, ref: str, kind: ScaledDecimal) -> str:
         """`str()` of the Decimal `ScaledDecimal.from_scaled` gives, from the scaled integer:
         integer division and remainder on both databases (no float on the way)."""
-        factor, places = kind.factor, kind.scale
-        shown = -int(kind.shown.as_tuple().exponent)
+        return self.scaled(ref, kind.scale, -int(kind.shown.as_tuple().exponent))
+
+    def scaled(self, ref: str, places: int, shown: int) -> str:
+        """A whole number of 10**-places units (`ref`) as the JSON string of its Decimal,
+        `shown` places always written, up to `places` when it has them (0.005)."""
+        factor = 10**places
         sign = f"case when {ref}<0 then '-' else '' end"
         whole = f"cast(abs({ref})/{factor} as text)"
         full = f"{sign}||{whole}||'.'||{self._pad(f'abs({ref})%{factor}', places)}"
@@ -149,6 +162,10 @@ class Dialect:
         """`relay.global_id`: urlsafe base64 of `Type:pk`, padding dropped."""
         raw = f"'{type_name}:'||cast({pk} as text)"
         return f"'\"'||rtrim({self.b64url(raw)},'=')||'\"'"
+
+    def optional_id(self, type_name: str, pk: str) -> str:
+        """`global_id` of a key that may be NULL: then JSON null."""
+        return f"coalesce({self.global_id(type_name, pk)},'null')"
 
     def b64url(self, text: str) -> str:
         if self.pg:  # encode() breaks lines every 76 characters: translate drops them

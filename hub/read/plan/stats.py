@@ -1,7 +1,7 @@
 """Aggregates compiled: `transactionStats`, `contractStats`, `awardStats` as one statement.
 
 The statement's single row and column is the field's JSON text, built by the database, the
-same bytes (after parsing) as the resolvers in hub/graphql/stats.py give: the same groups
+same bytes as the resolvers in hub/graphql/stats.py give: the same groups
 (GROUP BY, ORDER BY and LIMIT as there), party keys as global ids with the party's name,
 and amounts formatted as `ScaledDecimal.from_scaled` does, the mean rounded half to even as
 `Decimal.to_integral_value` does. Whatever it cannot match exactly it declines (None), and
@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.selection import Selection
+from hub.read.plan.sqljson import Dialect, Part, arr, lit, obj
 from hub.read.where import region_clause
 from schema.columns import ScaledDecimal
 from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
@@ -197,23 +198,24 @@ def _wanted(shape: Shape) -> set[tuple[str, str]]:
 def _text(
     dialect: str, shape: Shape, groups: tuple[str, ...], scales: tuple[Places, Places]
 ) -> tuple[list[tuple[str, str]], str]:
-    """The columns of layer `r` over `g` (keys, count, measures as whole stored integers,
-    the mean rounded) and the JSON aggregate over `r`, as SQL text: our own constants and
-    GraphQL names only (checked), so nothing a client sends is spelled into it."""
-    sql = Sql(dialect, scales)
+    """The columns of layer `r` over `g` (keys, count, position, measures as whole stored
+    integers, the mean rounded) and the JSON array over `r`, as SQL text concatenated by
+    sqljson (orjson's bytes on both databases): our own constants and GraphQL names only
+    (checked), so nothing a client sends is spelled into it."""
+    rows = Rows(Dialect(dialect), scales)
+    order = ", ".join(f"g.k{i}" for i in range(len(groups)))
     columns = [(f"k{i}", f"g.k{i}") for i in range(len(groups))] + [("n", "g.n")]
+    columns.append(("pos", f"row_number() OVER (ORDER BY {order})"))  # g's ORDER BY
     for field, m in sorted(_wanted(shape)):
-        if sql.scales[field] is not None:  # unitPrice of contracts and awards: null
+        if rows.scales[field] is not None:  # unitPrice of contracts and awards: null
             value = f"g.{PREFIX[field]}_{m}"
-            made = sql.half_even(value) if m == "avg" else sql.whole(value)
+            made = _half_even(dialect, value) if m == "avg" else _whole(dialect, value)
             columns.append((f"{PREFIX[field]}_{m}", made))
-    row = sql.row(shape, groups)
-    keys = ", ".join(f"r.k{i}" for i in range(len(groups)))
-    if sql.pg:
-        return columns, f"coalesce(CAST(json_agg({row} ORDER BY {keys}) AS TEXT), '[]')"
-    # SQLite 3.40 has no ORDER BY in an aggregate: the rows come in `g`'s ORDER BY (its
-    # LIMIT keeps it; `r` and the names' subqueries are per row and do not reorder).
-    return columns, f"json_group_array({row})"
+    item = rows.row(shape, groups)
+    assert isinstance(item, str)  # text only: no bind parameters in it
+    json = rows.sql.array("r.pos", item)
+    assert isinstance(json, str)
+    return columns, json
 
 
 Places = tuple[int, int] | None  # a money column's scale, and the places always shown
@@ -228,130 +230,84 @@ def _places(column: Any) -> Places:
 
 
 def _quoted(value: str) -> str:
+    """A GraphQL name as a JSON string, as an SQL literal."""
     if not NAME.fullmatch(value):
         raise ValueError(f"not a GraphQL name: {value!r}")
-    return f"'{value}'"
+    return lit(f'"{value}"')
 
 
-# base64 of "Party:" is UGFydHk6 (two whole groups); then each 3 digits d0 d1 d2 (bytes
-# 0x30 + d) make 4 letters, looked up by digit: (0x30+d0)>>2, ((0x30+d0)&3)<<4 | 3 (or | 0
-# when d0 is the last digit), (0x30+d1)<<2 & 63, (0x30+d2) & 63.
-C0, C1, C1_LAST, C2, C3 = "MMMMNNNNOO", "DTjzDTjzDT", "AQgwAQgwAQ", "AEIMQUYcgk", "wxyz012345"
+class Rows:
+    """A StatsRow's JSON text, spelled by sqljson's helpers."""
 
-
-class Sql:
-    """The dialect's spelling of JSON building, number text and global ids."""
-
-    def __init__(self, dialect: str, scales: tuple[Places, Places]) -> None:
-        self.pg = dialect == "postgresql"
+    def __init__(self, sql: Dialect, scales: tuple[Places, Places]) -> None:
+        self.sql = sql
         self.scales = {"amount": scales[0], "unitPrice": scales[1]}
 
-    def obj(self, pairs: list[tuple[str, str]]) -> str:
-        inner = ", ".join(f"{_quoted(k)}, {v}" for k, v in pairs)
-        return f"{'json_build_object' if self.pg else 'json_object'}({inner})"
-
-    def row(self, shape: Shape, groups: tuple[str, ...]) -> str:
-        pairs = []
+    def row(self, shape: Shape, groups: tuple[str, ...]) -> Part:
+        pairs: list[tuple[str, Part]] = []
         for key, name, sub in shape:
             if name == "__typename":
-                pairs.append((key, "'StatsRow'"))
+                pairs.append((key, _quoted("StatsRow")))
             elif name == "count":
-                pairs.append((key, "r.n"))
+                pairs.append((key, self.sql.integer("r.n")))
             elif name == "keys":
-                items = ", ".join(self.key(sub, f"r.k{i}", g) for i, g in enumerate(groups))
-                pairs.append((key, f"{'json_build_array' if self.pg else 'json_array'}({items})"))
+                pairs.append(
+                    (key, arr([self.key(sub, f"r.k{i}", g) for i, g in enumerate(groups)]))
+                )
             elif self.scales[name] is None:  # unitPrice of contracts and awards
-                pairs.append((key, "NULL"))
+                pairs.append((key, lit("null")))
             else:
                 pairs.append((key, self.measure(sub, name)))
-        return self.obj(pairs)
+        return obj(pairs)
 
-    def key(self, shape: Shape, column: str, group: str) -> str:
+    def key(self, shape: Shape, column: str, group: str) -> Part:
         party = group in PARTY_GROUPS
-        pairs = []
+        pairs: list[tuple[str, Part]] = []
         for key, name, _ in shape:
             if name == "__typename":
-                pairs.append((key, "'StatsKey'"))
+                pairs.append((key, _quoted("StatsKey")))
             elif name == "group":
                 pairs.append((key, _quoted(group)))
-            elif name == "value":
-                pairs.append((key, self.party_id(column) if party else column))
-            else:  # label: the party's name, None for other groups
-                pairs.append((key, PARTY_NAME.format(column) if party else "NULL"))
-        return self.obj(pairs)
+            elif name == "value":  # a party's global id; other keys as text
+                shown = self.sql.optional_id("Party", column) if party else None
+                pairs.append((key, shown or self.sql.string(f"CAST({column} AS TEXT)")))
+            elif party:  # label: the party's name, null for other groups
+                pairs.append((key, self.sql.string(PARTY_NAME.format(column))))
+            else:
+                pairs.append((key, lit("null")))
+        return obj(pairs)
 
-    def measure(self, shape: Shape, field: str) -> str:
+    def measure(self, shape: Shape, field: str) -> Part:
         places = self.scales[field]
         assert places is not None
-        pairs = []
+        pairs: list[tuple[str, Part]] = []
         for key, name, _ in shape:
             if name == "__typename":
-                pairs.append((key, "'Measure'"))
+                pairs.append((key, _quoted("Measure")))
             else:
-                pairs.append((key, self.decimal(f"r.{PREFIX[field]}_{name}", *places)))
-        return self.obj(pairs)
+                pairs.append((key, self.sql.scaled(f"r.{PREFIX[field]}_{name}", *places)))
+        return obj(pairs)
 
-    def whole(self, value: str) -> str:
-        """sum() of bigint is numeric on PostgreSQL: the stored integers' exact total."""
-        return f"CAST({value} AS BIGINT)" if self.pg else value
 
-    def half_even(self, mean: str) -> str:
-        """The mean to a whole number, ties to even: `Decimal(avg).to_integral_value()`.
+def _whole(dialect: str, value: str) -> str:
+    """sum() of bigint is numeric on PostgreSQL: the stored integers' exact total."""
+    return f"CAST({value} AS BIGINT)" if dialect == "postgresql" else value
 
-        The database's own mean (numeric on PostgreSQL, a double on SQLite: the value the
-        resolver receives), its floor and the exact remainder, compared with one half."""
-        if self.pg:
-            floor = f"floor({mean})"
-        else:  # CAST truncates toward zero; a negative fraction goes one lower
-            floor = f"(CAST({mean} AS INTEGER) - ({mean} < CAST({mean} AS INTEGER)))"
-        twice = f"({mean} - {floor}) * 2"
-        up = (f"CASE WHEN {twice} > 1 THEN 1 WHEN {twice} < 1 THEN 0 "
-              f"WHEN {floor} % 2 = 0 THEN 0 ELSE 1 END")  # fmt: skip
-        return f"CASE WHEN {mean} IS NULL THEN NULL ELSE {self.whole(f'{floor} + {up}')} END"
 
-    def decimal(self, value: str, scale: int, shown: int) -> str:
-        """The stored integer as `ScaledDecimal.from_scaled` prints it: 49990000 → 4999.00,
-        -5 → -0.05; a unit price shows 2 places, up to 4 when it has them (0.005)."""
-        factor = 10**scale
-        magnitude = f"abs({value})"
-        sign = f"CASE WHEN {value} < 0 THEN '-' ELSE '' END"
-        start = f"{sign} || CAST({magnitude} / {factor} AS TEXT) || '.'"
-        fraction = f"({magnitude} % {factor})"
-        text = f"{start} || {self.pad(fraction, scale)}"
-        if shown < scale:
-            drop = 10 ** (scale - shown)
-            short = f"{start} || {self.pad(f'({fraction} / {drop})', shown)}"
-            trimmed = f"{start} || rtrim({self.pad(fraction, scale)}, '0')"
-            text = f"CASE WHEN {magnitude} % {drop} = 0 THEN {short} ELSE {trimmed} END"
-        return f"CASE WHEN {value} IS NULL THEN NULL ELSE {text} END"
+def _half_even(dialect: str, mean: str) -> str:
+    """The mean to a whole number, ties to even: `Decimal(avg).to_integral_value()`.
 
-    def pad(self, value: str, places: int) -> str:
-        if self.pg:
-            return f"lpad(CAST({value} AS TEXT), {places}, '0')"
-        return f"printf('%0{places}d', {value})"
-
-    def party_id(self, pk: str) -> str:
-        """`global_id("Party", pk)`: unpadded url-safe base64 of "Party:<pk>"."""
-        if self.pg:
-            raw = f"convert_to('Party:' || CAST({pk} AS TEXT), 'UTF8')"
-            b64 = f"translate(rtrim(encode({raw}, 'base64'), '='), '+/', '-_')"
-            return f"CASE WHEN {pk} IS NULL THEN NULL ELSE {b64} END"
-        digits = f"CAST({pk} AS TEXT)"
-
-        def letter(table: str, at: int) -> str:
-            return f"substr('{table}', instr('0123456789', substr({digits}, {at}, 1)), 1)"
-
-        chunks = []
-        for at in (1, 4, 7, 10):  # primary keys are at most 2**31 - 1: ten digits
-            three = " || ".join(
-                [letter(C0, at), letter(C1, at), letter(C2, at + 1), letter(C3, at + 2)]
-            )
-            two = " || ".join([letter(C0, at), letter(C1, at), letter(C2, at + 1)])
-            one = f"{letter(C0, at)} || {letter(C1_LAST, at)}"
-            left = f"length({digits}) - {at - 1}"
-            chunks.append(f"CASE WHEN {left} >= 3 THEN {three} WHEN {left} = 2 THEN {two} "
-                          f"WHEN {left} = 1 THEN {one} ELSE '' END")  # fmt: skip
-        return f"CASE WHEN {pk} IS NULL THEN NULL ELSE 'UGFydHk6' || {' || '.join(chunks)} END"
+    The database's own mean (numeric on PostgreSQL, a double on SQLite: the value the
+    resolver receives), its floor and the exact remainder, compared with one half."""
+    if dialect == "postgresql":
+        floor = f"floor({mean})"
+    else:  # CAST truncates toward zero; a negative fraction goes one lower
+        floor = f"(CAST({mean} AS INTEGER) - ({mean} < CAST({mean} AS INTEGER)))"
+    twice = f"({mean} - {floor}) * 2"
+    up = (f"CASE WHEN {twice} > 1 THEN 1 WHEN {twice} < 1 THEN 0 "
+          f"WHEN {floor} % 2 = 0 THEN 0 ELSE 1 END")  # fmt: skip
+    whole = _whole(dialect, f"{floor} + {up}")
+    return f"CASE WHEN {mean} IS NULL THEN NULL ELSE {whole} END"
 
 
 ROOT.update(
