@@ -11,7 +11,7 @@ test (tests/test_search_plan.py) holds them to it.
 Like every planner compiler it takes only the happy path: an argument the resolver might
 refuse, a field it does not know (a resolver such as `region`, a date-time, `indexLag`) or a
 fragment it cannot place → `compile_search` returns None and strawberry answers. A backend
-that fails (`SearchUnavailable`) → `run_planned` returns None: the fallback gives the error.
+that fails (`SearchUnavailable`) → `run_planned` raises it: the fallback reports it.
 
 The union `SearchNode` (under `edges.node` and `nodes`) arrives as `Selection`s of two sorts:
 fields on the union itself (`__typename`), and one group per type condition, a `Selection`
@@ -28,7 +28,6 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from sqlalchemy import Connection
 
@@ -346,13 +345,13 @@ def _fields(
             out[f.key] = write(value) if write else value
 
 
-async def run_planned(plan: SearchPlan, conn: Connection, backend: Any) -> bytes | None:
-    """The planned answer: the backend's search, then the records in a worker thread; None
-    when the backend fails (the fallback's resolver reports it, as `SEARCH_UNAVAILABLE`)."""
+def run_planned(plan: SearchPlan, conn: Connection, backend: Any) -> bytes:
+    """The planned answer (blocking: the operation's worker thread runs it): the backend's
+    search, without the index lag (never shown here), then the records in one statement.
+    A backend that fails raises `SearchUnavailable`: the resolver then reports it.
+
+    `backend` is the request's search service (`SearchHere`): its breaker and its limits on
+    searches in flight hold for planned searches too."""
     if backend is None:
-        return None
-    try:
-        result = await backend.asearch(plan.request)
-    except SearchUnavailable:
-        return None
-    return await anyio.to_thread.run_sync(plan.answer, conn, result)
+        raise SearchUnavailable("search is not configured")
+    return plan.answer(conn, backend.search(plan.request, lag=False))
