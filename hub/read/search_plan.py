@@ -88,14 +88,14 @@ class SearchPlan:
     request: SearchRequest
     size: int
     kinds: frozenset[str]  # the kinds whose fields are shown: only their rows are read
-    fields: Mapping[str, frozenset[str]]  # kind → its columns asked for (parties: "party")
-    parties: bool
+    fields: Mapping[str, frozenset[str]]  # kind → its columns asked for
+    parties: tuple[str, ...]  # a transaction's parties' columns asked for; () for none
 
     def answer(self, conn: Connection, result: SearchResult) -> bytes:
         """The field's JSON value; blocking (one statement): run it in a worker thread."""
         hits = result.hits[: self.size]
         wanted = {kind: ("id", *sorted(names)) for kind, names in self.fields.items()}
-        records = hydrate(conn, hits, self.kinds, columns=wanted, parties=self.parties)
+        records = hydrate(conn, hits, self.kinds, columns=wanted, parties=self.parties or False)
         edges: list[tuple[Hit, dict[str, Any] | None]] = []
         for hit in hits:
             key = (hit.kind, hit.pk)
@@ -151,8 +151,16 @@ def _compile(selection: Selection) -> SearchPlan:
     )
     shown: dict[str, set[str]] = {}
     parties = _check_connection(selection.children, shown)
+    party_columns = tuple(sorted(shown.pop("party-of-transaction", set()))) if parties else ()
     fields = {kind: frozenset(names) for kind, names in shown.items()}
-    return SearchPlan(selection, request, size, frozenset(shown), fields, parties)
+    return SearchPlan(
+        selection,
+        request,
+        size,
+        frozenset(shown),
+        fields,
+        ("id", *party_columns) if parties else (),
+    )
 
 
 def _unique(children: tuple[Selection, ...]) -> None:
@@ -226,9 +234,12 @@ def _check_node(children: tuple[Selection, ...], shown: dict[str, set[str]]) -> 
             if f.name in ("__typename", "id"):
                 _leaf(f)
             elif kind == "transaction" and f.name in SIDES:
+                asked = shown.setdefault("party-of-transaction", set())
                 for p in f.children:
-                    if p.name not in ("__typename", "id") and p.name not in columns("party"):
-                        raise Decline
+                    if p.name not in ("__typename", "id"):
+                        if p.name not in columns("party"):
+                            raise Decline
+                        asked.add(columns("party")[p.name][0])
                     _leaf(p)
                 parties = True
             elif f.name in columns(kind):
