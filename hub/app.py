@@ -49,7 +49,7 @@ from hub.graphql.limits import MAX_QUERY_BYTES, checked, return_freed_memory
 from hub.graphql.schema import schema
 from hub.publishing import PublisherError
 from hub.publishing.publishers import authenticate
-from hub.read.plan.run import FALLBACK, Planner, assemble, execute
+from hub.read.plan.run import FALLBACK, Executed, Planner, Prepared, assemble, execute
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
@@ -317,7 +317,7 @@ class HubGraphQL(GraphQL[Context, None]):
             if narrowed_plan is None:
                 return None
             prepared = narrowed_plan
-        errors = self._timeouts(request, prepared, done)
+        errors = self._timeouts(prepared, done)
         request_id = request.scope.get("state", {}).get("request_id")
         extensions = {"request_id": request_id} if errors and request_id else None
         fallback = None
@@ -340,7 +340,7 @@ class HubGraphQL(GraphQL[Context, None]):
         self.metrics.plan.labels(prepared.outcome).inc()
         return Planned(answer)
 
-    def _timeouts(self, request: Request, prepared: Any, done: Any) -> list[dict[str, Any]]:
+    def _timeouts(self, prepared: Prepared, done: Executed) -> list[dict[str, Any]]:
         """The errors of planned fields cut short by CAIGOU_QUERY_TIMEOUT, as the resolvers
         give them: the same logging (`schema.process_errors`), coding and masking (HubErrors)."""
         raw = [
@@ -350,7 +350,7 @@ class HubGraphQL(GraphQL[Context, None]):
         if not raw:
             return []
         schema.process_errors(raw)
-        return [error.formatted for error in HubErrors()._process_errors(raw)]
+        return [dict(error.formatted) for error in HubErrors()._process_errors(raw)]
 
     async def parse_http_body(self, request: Any) -> Any:
         kind = (request.content_type or "").split(";")[0].strip().lower()
