@@ -591,9 +591,12 @@ def shape_d(db_url: str, prefix: str, passes: int = 2, n_queries: int = 100) -> 
     pages = ["/?" + urllib.parse.urlencode({"q": q.text, **{names[k]: v for k, v in q.filter}})
              for q in queries]  # fmt: skip
     port = free_port()
-    env = {"CAIGOU_ELASTICSEARCH_URL": ES_URL, "CAIGOU_INDEX_PREFIX": prefix}
+    # one client, one request at a time: one worker (py-spy can follow it), no rate limit
+    env = {"CAIGOU_ELASTICSEARCH_URL": ES_URL, "CAIGOU_INDEX_PREFIX": prefix,
+           "CAIGOU_RATE_LIMIT": "0"}  # fmt: skip
     hub = peer.Server("hub-search", port, [CAIGOU, "--database-url", db_url, "serve", "--port",
-                      str(port)], ROOT, env, OUT / "search-d-hub.log", "/healthz")  # fmt: skip
+                      str(port), "--workers", "1"], ROOT, env, OUT / "search-d-hub.log",
+                      "/healthz")  # fmt: skip
     ms: dict[str, list[float]] = {"graphql": [], "es-graphql": [], "page": [], "es-page": []}
     hub.start()
     try:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import orjson
+from graphql import GraphQLError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -42,12 +43,13 @@ from hub.downloads import routes as download_routes
 from hub.edge import middleware
 from hub.edge.errors import body_for
 from hub.extension_routes import extension_routes
-from hub.graphql.context import Context, SearchHere
+from hub.graphql.context import Context, SearchFailed, SearchHere
+from hub.graphql.errors import HubErrors
 from hub.graphql.limits import MAX_QUERY_BYTES, checked, return_freed_memory
 from hub.graphql.schema import schema
 from hub.publishing import PublisherError
 from hub.publishing.publishers import authenticate
-from hub.read.plan.run import FALLBACK, Planner, assemble, execute
+from hub.read.plan.run import FALLBACK, Executed, Planner, Prepared, assemble, execute
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
@@ -306,20 +308,53 @@ class HubGraphQL(GraphQL[Context, None]):
             return None
         request.state.operation, request.state.nodes = name or prepared.operation, found[1]
         try:
-            planned = await anyio.to_thread.run_sync(execute, conn, prepared, limiter=self.limiter)
-        except Exception:  # a timeout or a fault: the resolvers answer it (and report it)
+            done = await anyio.to_thread.run_sync(
+                execute, conn, prepared, context.search, limiter=self.limiter
+            )
+        except Exception:  # a fault: the resolvers answer it (and report it)
             conn.rollback()
             return None
+        if done.failed:  # the search backend failed: its resolver reports that failure
+            if context.search is not None:
+                context.search = SearchFailed(context.search, next(iter(done.failed.values())))
+            narrowed_plan = self.planner.without(prepared, done.failed)
+            if narrowed_plan is None:
+                return None
+            prepared = narrowed_plan
+        errors = self._timeouts(prepared, done)
+        request_id = request.scope.get("state", {}).get("request_id")
+        extensions = {"request_id": request_id} if errors and request_id else None
         fallback = None
-        if prepared.narrowed is not None:
-            narrowed = dataclasses.replace(request_data, query=prepared.narrowed)
-            result = await self.execute_single(
-                request, request_adapter, sub_response, context, root_value, narrowed
-            )
-            fallback = await self.process_result(request, result)
+        if errors and done.null_data(prepared):  # a non-null field timed out: data is null
+            body = {
+                "data": None,
+                "errors": errors,
+                **({"extensions": extensions} if extensions else {}),
+            }
+            answer = orjson.dumps(body)
+        else:
+            if prepared.narrowed is not None:
+                narrowed = dataclasses.replace(request_data, query=prepared.narrowed)
+                result = await self.execute_single(
+                    request, request_adapter, sub_response, context, root_value, narrowed
+                )
+                fallback = await self.process_result(request, result)
+            answer = assemble(prepared, done.answers, fallback, errors, extensions)
         sub_response.headers["x-caigou-plan"] = prepared.outcome
         self.metrics.plan.labels(prepared.outcome).inc()
-        return Planned(assemble(prepared, planned, fallback))
+        return Planned(answer)
+
+    def _timeouts(self, prepared: Prepared, done: Executed) -> list[dict[str, Any]]:
+        """The errors of planned fields cut short by CAIGOU_QUERY_TIMEOUT, as the resolvers
+        give them: the same logging (`schema.process_errors`), coding and masking (HubErrors)."""
+        raw = [
+            GraphQLError(str(error), nodes=[prepared.nodes[key]], path=[key], original_error=error)
+            for key, error in done.timed_out.items()
+        ]
+        if not raw:
+            return []
+        schema.process_errors(raw)
+        return [dict(error.formatted) for error in HubErrors()._process_errors(raw)]
 
     async def parse_http_body(self, request: Any) -> Any:
         kind = (request.content_type or "").split(";")[0].strip().lower()

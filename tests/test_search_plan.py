@@ -9,12 +9,12 @@ same encoder (orjson, which keeps key order and float digits when it reads the a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import httpx
 import orjson
 import pytest
@@ -38,6 +38,7 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
+from hub.graphql.context import SearchHere
 from hub.graphql.schema import schema as hub_schema
 from hub.read.plan.selection import Selection
 from hub.read.search_plan import compile_search, run_planned
@@ -124,6 +125,7 @@ class Hub:
     base: str
     engine: Engine
     search: Any
+    off: str  # the same database and index, served with CAIGOU_PLANNER=off
 
     def both(self, query: str, **variables: Any) -> tuple[bytes, bytes | None]:
         """(the server's `search` value re-encoded, the planned bytes or None if declined)."""
@@ -135,11 +137,10 @@ class Hub:
         if plan is None:
             return orjson.dumps(answer["data"][key]), None
 
-        async def planned() -> bytes | None:
-            with self.engine.connect() as conn:
-                return await run_planned(plan, conn, self.search)
-
-        return orjson.dumps(answer["data"][key]), anyio.run(planned)
+        with self.engine.connect() as conn:
+            return orjson.dumps(answer["data"][key]), run_planned(
+                plan, conn, SearchHere(self.search)
+            )
 
 
 @pytest.fixture(scope="module", params=["embedded", "elasticsearch"])
@@ -157,15 +158,17 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         files = generate(folder / "demo", projects=30, transactions=1_500, penalties=30)
         assert all(result.status == "accepted" for _, result in load_demo(engine, files))
         search = app.state.search
-        with running(app) as base:
+        off = create_app(dataclasses.replace(settings, planner=False))
+        with running(app) as base, running(off) as off_base:
             if es_url:
                 drain_outbox(engine, search.backend, once=True)
                 search.backend.refresh()
             else:
                 caught_up(engine)
-            yield Hub(base, engine, search)
+            yield Hub(base, engine, search, off_base)
         if es_url:
             search.backend.drop_all()
+        off.state.engine.dispose()
         engine.dispose()
 
 
@@ -252,3 +255,35 @@ def test_aliases_nodes_and_a_page_without_records(hub: Hub) -> None:
 )
 def test_what_it_is_not_sure_of_it_leaves_to_the_resolvers(query: str, variables: dict) -> None:
     assert compile_search(search_selection(query, {"q": "复印纸", **variables}), "sqlite") is None
+
+
+def _served(base: str, query: str, variables: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{base}/graphql", json={"query": query, "variables": variables},
+                      timeout=30)  # fmt: skip
+
+
+def test_the_server_plans_a_search_and_answers_as_without_the_planner(hub: Hub) -> None:
+    """Through the real server: header `planned`, the bytes of CAIGOU_PLANNER=off."""
+    alongside = PAGE.replace("search(query", "transactions(first: 2) { totalCount nodes { "
+                             "orderId supplier { name } } }\n  search(query")  # fmt: skip
+    for word in _words(hub)[:3]:
+        for query, variables in ((PAGE, {"q": word}), (ONLY_ORDERS, {"q": word}),
+                                 (alongside, {"q": word, "first": 5})):  # fmt: skip
+            planned, off = _served(hub.base, query, variables), _served(hub.off, query, variables)
+            assert planned.headers["x-caigou-plan"] == "planned", (query, planned.text)
+            assert off.headers["x-caigou-plan"] == "fallback"
+            assert planned.content == off.content, (word, query)
+            page = orjson.loads(planned.content)["data"]
+            if "search" in page and page["search"]["pageInfo"]["hasNextPage"]:
+                after = {**variables, "after": page["search"]["pageInfo"]["endCursor"]}
+                planned, off = _served(hub.base, query, after), _served(hub.off, query, after)
+                assert planned.headers["x-caigou-plan"] == "planned"
+                data = (orjson.loads(r.content)["data"]["search"] for r in (planned, off))
+                assert _no_pit(orjson.dumps(next(data))) == _no_pit(orjson.dumps(next(data)))
+
+
+def test_a_search_the_planner_is_not_sure_of_goes_to_the_resolvers(hub: Hub) -> None:
+    query = "query($q: String!) { search(query: $q) { nodes { ... on Node { id } } } }"
+    served = _served(hub.base, query, {"q": "采购"})
+    assert served.headers["x-caigou-plan"] == "fallback"
+    assert served.content == _served(hub.off, query, {"q": "采购"}).content

@@ -18,6 +18,7 @@ from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import PublisherAccount, authenticate
 from hub.read.rows import by_ids
 from hub.search import MAX_IN_FLIGHT
+from indexer.breaker import CircuitOpen
 from indexer.search import SearchRequest, SearchResult, SearchUnavailable
 from schema.tables import PARTIES
 
@@ -69,6 +70,11 @@ class SearchHere:
         self.in_flight = 0
 
     async def asearch(self, request: SearchRequest) -> SearchResult:
+        return self.search(request)
+
+    def search(self, request: SearchRequest, *, lag: bool = True) -> SearchResult:
+        """Blocking, in the operation's worker thread. `lag=False` (the planner, which never
+        shows `indexLag`): the backend's answer alone, without the outbox read beside it."""
         refused = self.guarded.breaker.refusal()
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
@@ -81,15 +87,43 @@ class SearchHere:
             self.in_flight += 1
         try:
             with self.calling:
-                result: SearchResult = self.guarded.search(request)
-                return result
+                if lag:
+                    found: SearchResult = self.guarded.search(request)
+                    return found
+                return self._hits(request)
         finally:
             with self.places:
                 self.in_flight -= 1
                 self.places.notify()
 
+    def _hits(self, request: SearchRequest) -> SearchResult:
+        backend = self.guarded.backend
+        try:
+            result: SearchResult = self.guarded.breaker.call(lambda: backend.search(request))
+        except CircuitOpen as exc:
+            raise SearchUnavailable(f"search is unavailable: {exc}") from None
+        return result
+
     def __getattr__(self, name: str) -> Any:  # health, backend, lag: the guarded search's
         return getattr(self.guarded, name)
+
+
+class SearchFailed:
+    """The request's search service once a planned search of it has failed: the resolver
+    that answers the field reports that failure instead of trying the backend again (which
+    would wait a second time and count twice towards the breaker)."""
+
+    def __init__(self, here: Any, error: SearchUnavailable) -> None:
+        self.here, self.error = here, error
+
+    async def asearch(self, request: SearchRequest) -> SearchResult:
+        raise self.error
+
+    def search(self, request: SearchRequest, *, lag: bool = True) -> SearchResult:
+        raise self.error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.here, name)
 
 
 @dataclass

@@ -11,7 +11,7 @@ test (tests/test_search_plan.py) holds them to it.
 Like every planner compiler it takes only the happy path: an argument the resolver might
 refuse, a field it does not know (a resolver such as `region`, a date-time, `indexLag`) or a
 fragment it cannot place → `compile_search` returns None and strawberry answers. A backend
-that fails (`SearchUnavailable`) → `run_planned` returns None: the fallback gives the error.
+that fails (`SearchUnavailable`) → `run_planned` raises it: the fallback reports it.
 
 The union `SearchNode` (under `edges.node` and `nodes`) arrives as `Selection`s of two sorts:
 fields on the union itself (`__typename`), and one group per type condition, a `Selection`
@@ -28,7 +28,6 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from sqlalchemy import Connection
 
@@ -89,14 +88,14 @@ class SearchPlan:
     request: SearchRequest
     size: int
     kinds: frozenset[str]  # the kinds whose fields are shown: only their rows are read
-    fields: Mapping[str, frozenset[str]]  # kind → its columns asked for (parties: "party")
-    parties: bool
+    fields: Mapping[str, frozenset[str]]  # kind → its columns asked for
+    parties: tuple[str, ...]  # a transaction's parties' columns asked for; () for none
 
     def answer(self, conn: Connection, result: SearchResult) -> bytes:
         """The field's JSON value; blocking (one statement): run it in a worker thread."""
         hits = result.hits[: self.size]
         wanted = {kind: ("id", *sorted(names)) for kind, names in self.fields.items()}
-        records = hydrate(conn, hits, self.kinds, columns=wanted, parties=self.parties)
+        records = hydrate(conn, hits, self.kinds, columns=wanted, parties=self.parties or False)
         edges: list[tuple[Hit, dict[str, Any] | None]] = []
         for hit in hits:
             key = (hit.kind, hit.pk)
@@ -152,8 +151,16 @@ def _compile(selection: Selection) -> SearchPlan:
     )
     shown: dict[str, set[str]] = {}
     parties = _check_connection(selection.children, shown)
+    party_columns = tuple(sorted(shown.pop("party-of-transaction", set()))) if parties else ()
     fields = {kind: frozenset(names) for kind, names in shown.items()}
-    return SearchPlan(selection, request, size, frozenset(shown), fields, parties)
+    return SearchPlan(
+        selection,
+        request,
+        size,
+        frozenset(shown),
+        fields,
+        ("id", *party_columns) if parties else (),
+    )
 
 
 def _unique(children: tuple[Selection, ...]) -> None:
@@ -227,9 +234,12 @@ def _check_node(children: tuple[Selection, ...], shown: dict[str, set[str]]) -> 
             if f.name in ("__typename", "id"):
                 _leaf(f)
             elif kind == "transaction" and f.name in SIDES:
+                asked = shown.setdefault("party-of-transaction", set())
                 for p in f.children:
-                    if p.name not in ("__typename", "id") and p.name not in columns("party"):
-                        raise Decline
+                    if p.name not in ("__typename", "id"):
+                        if p.name not in columns("party"):
+                            raise Decline
+                        asked.add(columns("party")[p.name][0])
                     _leaf(p)
                 parties = True
             elif f.name in columns(kind):
@@ -346,13 +356,13 @@ def _fields(
             out[f.key] = write(value) if write else value
 
 
-async def run_planned(plan: SearchPlan, conn: Connection, backend: Any) -> bytes | None:
-    """The planned answer: the backend's search, then the records in a worker thread; None
-    when the backend fails (the fallback's resolver reports it, as `SEARCH_UNAVAILABLE`)."""
+def run_planned(plan: SearchPlan, conn: Connection, backend: Any) -> bytes:
+    """The planned answer (blocking: the operation's worker thread runs it): the backend's
+    search, without the index lag (never shown here), then the records in one statement.
+    A backend that fails raises `SearchUnavailable`: the resolver then reports it.
+
+    `backend` is the request's search service (`SearchHere`): its breaker and its limits on
+    searches in flight hold for planned searches too."""
     if backend is None:
-        return None
-    try:
-        result = await backend.asearch(plan.request)
-    except SearchUnavailable:
-        return None
-    return await anyio.to_thread.run_sync(plan.answer, conn, result)
+        raise SearchUnavailable("search is not configured")
+    return plan.answer(conn, backend.search(plan.request, lag=False))

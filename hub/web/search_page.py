@@ -133,7 +133,8 @@ def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, 
     """The hits' rows (the read layer's one search hydration), flat for the templates: a
     notice with its project's region and category, a transaction with its parties' names."""
     with engine.connect() as conn:
-        found = hydrate(conn, hits, tuple(COLUMNS), columns=COLUMNS, parties=True, projects=True)
+        found = hydrate(conn, hits, tuple(COLUMNS), columns=COLUMNS, parties=("name",),
+                        projects=True)  # fmt: skip
     for record in found.values():
         if "project" in record:
             record.update(record.pop("project"))

@@ -21,6 +21,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
+    GraphQLUnionType,
     InlineFragmentNode,
     SelectionSetNode,
     Visitor,
@@ -111,12 +112,59 @@ class Builder:
         named: GraphQLNamedType = get_named_type(definition.type)
         children: tuple[Selection, ...] = ()
         if node.selection_set is not None:
-            if not isinstance(named, GraphQLObjectType):
-                raise Decline("an interface or union")
-            children = tuple(
-                self.selection(named, child) for child in self.fields(named, node.selection_set)
-            )
+            if isinstance(named, GraphQLUnionType):
+                children = self.groups(named, node.selection_set)
+            elif isinstance(named, GraphQLObjectType):
+                children = tuple(
+                    self.selection(named, child) for child in self.fields(named, node.selection_set)
+                )
+            else:
+                raise Decline("an interface")
         return Selection(key=key, name=name, args=args, children=children, type_name=named.name)
+
+    def groups(
+        self, union: GraphQLUnionType, selection_set: SelectionSetNode
+    ) -> tuple[Selection, ...]:
+        """A union's selections: its `__typename`, and one group per member type asked for
+        (`Selection(name="", type_name=<the type>)`, that fragment's fields as children), in
+        the order asked. A type asked in two fragments, or a fragment on an interface → Decline.
+        """
+        out: list[Selection] = []
+        seen: set[str] = set()
+        for node in selection_set.selections:
+            if not included(node, self.variables):
+                continue
+            if isinstance(node, FieldNode):
+                if node.name.value != "__typename" or node.selection_set is not None:
+                    raise Decline("a field on a union")
+                key = (node.alias or node.name).value
+                out.append(Selection(key=key, name="__typename", type_name="String"))
+                continue
+            if isinstance(node, FragmentSpreadNode):
+                fragment = self.fragments.get(node.name.value)
+                if fragment is None:
+                    raise Decline("unknown fragment")
+                condition: Any = fragment.type_condition
+                inner = fragment.selection_set
+            elif isinstance(node, InlineFragmentNode):
+                condition, inner = node.type_condition, node.selection_set
+            else:  # pragma: no cover - graphql-core has no other selection
+                raise Decline("unknown selection")
+            if condition is None or condition.name.value == union.name:
+                out.extend(self.groups(union, inner))  # the union's own fields, spread
+                continue
+            member = self.schema.get_type(condition.name.value)
+            if not isinstance(member, GraphQLObjectType) or member not in union.types:
+                raise Decline("a fragment on an interface")
+            if member.name in seen:
+                raise Decline("a type asked in two fragments: their selections would be merged")
+            seen.add(member.name)
+            fields = tuple(self.selection(member, f) for f in self.fields(member, inner))
+            out.append(Selection(key="", name="", children=fields, type_name=member.name))
+        typenames = [s.key for s in out if s.name == "__typename"]
+        if len(set(typenames)) != len(typenames):
+            raise Decline("a response key asked twice")
+        return tuple(out)
 
     def arguments(self, definition: Any, node: FieldNode) -> dict[str, Any]:
         """The resolver's keyword arguments: graphql-core's coercion, strawberry's types."""

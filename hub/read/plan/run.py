@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLNonNull,
     OperationDefinitionNode,
     OperationType,
     TokenKind,
@@ -29,15 +31,20 @@ from graphql import (
     visit,
 )
 from graphql.execution.values import get_variable_values
+from sqlalchemy.exc import DBAPIError
 
 from hub.read.plan import stats as _stats  # noqa: F401  (registers the aggregates in ROOT)
 from hub.read.plan.build import Builder, Decline, included
 from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.sqljson import prepare as prepare_connection
+from hub.read.search_plan import SearchPlan, compile_search, run_planned
+from indexer.search import SearchUnavailable
+from schema.db import is_timeout
 
 PLANNED, PARTIAL, FALLBACK = "planned", "partial", "fallback"
 MAX_KEPT_QUERY = 16_384  # as the parse cache: longer texts are planned each time
 MAX_KEPT_VARIABLES = 4_096
+SEARCH = {"search": compile_search}  # answered by the search service, then one statement
 
 
 @dataclass
@@ -55,9 +62,28 @@ class Shape:
 class Prepared:
     outcome: str
     keys: list[str] = field(default_factory=list)  # included root fields, in order
-    compiled: dict[str, Compiled] = field(default_factory=dict)
+    compiled: dict[str, Compiled | SearchPlan] = field(default_factory=dict)
     narrowed: str | None = None  # the query for strawberry, when some fields fall back
     operation: str | None = None  # the operation's name, for the request log
+    query: str = ""
+    shape: Shape | None = None
+    nodes: dict[str, FieldNode] = field(default_factory=dict)  # the planned fields, by key
+    nullable: dict[str, bool] = field(default_factory=dict)  # …and whether they may be null
+
+
+@dataclass
+class Executed:
+    """What running a plan gave: each field's JSON, the searches whose backend failed (the
+    resolvers answer them), and the fields cut short by the query timeout (answered null,
+    their error once: the resolvers would only wait the limit out a second time)."""
+
+    answers: dict[str, bytes] = field(default_factory=dict)
+    failed: dict[str, SearchUnavailable] = field(default_factory=dict)
+    timed_out: dict[str, DBAPIError] = field(default_factory=dict)
+
+    def null_data(self, prepared: Prepared) -> bool:
+        """A non-null root field timed out: `data` is null, as graphql-core makes it."""
+        return any(not prepared.nullable[key] for key in self.timed_out)
 
 
 class Planner:
@@ -131,7 +157,7 @@ class Planner:
         if isinstance(coerced, list):  # the variables' errors: strawberry reports them
             return Prepared(FALLBACK)
         builder = Builder(self.strawberry, shape.fragments, coerced, shape.constant)
-        prepared = Prepared(PLANNED)
+        prepared = Prepared(PLANNED, query=query, shape=shape)
         named = shape.operation.name
         prepared.operation = named.value if named else None
         declined: list[FieldNode] = []
@@ -141,8 +167,8 @@ class Planner:
                 continue
             key = (node.alias or node.name).value
             prepared.keys.append(key)
-            compiled = None
-            compiler = ROOT.get(node.name.value)
+            compiled: Compiled | SearchPlan | None = None
+            compiler = ROOT.get(node.name.value) or SEARCH.get(node.name.value)
             if compiler is not None:
                 try:
                     compiled = compiler(builder.selection(query_type, node), dialect)
@@ -152,6 +178,9 @@ class Planner:
                 declined.append(node)
             else:
                 prepared.compiled[key] = compiled
+                prepared.nodes[key] = node
+                definition = query_type.fields[node.name.value]
+                prepared.nullable[key] = not isinstance(definition.type, GraphQLNonNull)
         if not prepared.compiled:
             return Prepared(FALLBACK)
         if declined:
@@ -164,6 +193,20 @@ class Planner:
             except Decline:
                 return Prepared(FALLBACK)
         return prepared
+
+    def without(self, prepared: Prepared, keys: Collection[str]) -> Prepared | None:
+        """The plan with `keys` left to the resolvers (their search backend failed), or None
+        when the resolvers must answer the whole request."""
+        kept = {k: c for k, c in prepared.compiled.items() if k not in keys}
+        shape = prepared.shape
+        if not kept or shape is None or not shape.single:
+            return None
+        planned = [n for n in shape.roots if (n.alias or n.name).value in kept]
+        try:
+            narrowed = narrow(prepared.query, shape, planned)
+        except Decline:
+            return None
+        return replace(prepared, outcome=PARTIAL, compiled=kept, narrowed=narrowed)
 
 
 def _shape(document: DocumentNode, name: str | None) -> Shape | None:
@@ -185,30 +228,56 @@ def _shape(document: DocumentNode, name: str | None) -> Shape | None:
     return Shape(operation, fragments, roots, single=len(operations) == 1)
 
 
-def execute(conn: Any, prepared: Prepared) -> dict[str, bytes]:
-    """Each planned field's JSON text (blocking: run it in a worker thread)."""
+def execute(conn: Any, prepared: Prepared, search: Any = None) -> Executed:
+    """Each planned field's JSON text (blocking: run it in a worker thread). A `search` goes
+    to the request's search service (`search`) first; a statement cut short by the query
+    timeout answers that field null and is reported once (`Executed.timed_out`)."""
     prepare_connection(conn)
-    out: dict[str, bytes] = {}
+    done = Executed()
     for key, compiled in prepared.compiled.items():
-        text = conn.execute(compiled.statement).scalar()
-        out[key] = b"null" if text is None else text.encode()
-    return out
+        try:
+            if isinstance(compiled, SearchPlan):
+                try:
+                    done.answers[key] = run_planned(compiled, conn, search)
+                except SearchUnavailable as error:
+                    done.failed[key] = error
+                continue
+            text = conn.execute(compiled.statement).scalar()
+        except DBAPIError as error:
+            if not is_timeout(error):
+                raise
+            conn.rollback()
+            done.timed_out[key] = error
+            done.answers[key] = b"null"
+            continue
+        done.answers[key] = b"null" if text is None else text.encode()
+    return done
 
 
-def assemble(prepared: Prepared, planned: dict[str, bytes], fallback: Any = None) -> bytes:
-    """`{"data":{…}}` in root order; a fallback's errors and extensions after, as strawberry
-    puts them. A fallback whose `data` is null (a non-null field failed) is the answer."""
+def assemble(
+    prepared: Prepared,
+    planned: dict[str, bytes],
+    fallback: Any = None,
+    errors: list[dict[str, Any]] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> bytes:
+    """`{"data":{…}}` in root order; the planned fields' `errors` (timeouts) then the
+    fallback's, and the extensions, as strawberry puts them. A fallback whose `data` is null
+    (a non-null field failed) is the answer."""
+    errors = [*(errors or ()), *((fallback or {}).get("errors") or ())]
     if fallback is not None and fallback.get("data") is None:
-        return orjson.dumps(fallback)
+        return orjson.dumps({**fallback, "errors": errors} if errors else fallback)
+    extra = {**(extensions or {}), **((fallback or {}).get("extensions") or {})}
     data = fallback.get("data") if fallback is not None else {}
     parts = []
     for key in prepared.keys:
         value = planned[key] if key in planned else orjson.dumps(data[key])
         parts.append(b'"' + key.encode() + b'":' + value)
     body = b'{"data":{' + b",".join(parts) + b"}"
-    for extra in ("errors", "extensions"):
-        if fallback is not None and fallback.get(extra):
-            body += b',"' + extra.encode() + b'":' + orjson.dumps(fallback[extra])
+    if errors:
+        body += b',"errors":' + orjson.dumps(errors)
+    if extra:
+        body += b',"extensions":' + orjson.dumps(extra)
     return body + b"}"
 
 

@@ -1,0 +1,105 @@
+"""A planned statement cut short by CAIGOU_QUERY_TIMEOUT is answered once, on PostgreSQL.
+
+Before, the failure sent the whole request to the resolvers, which ran the same slow
+statement again and waited the limit out a second time. The planned answer is now the
+resolvers' own error (QUERY_TIMEOUT, same message, path and location), given at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import Engine, event, inspect
+
+from hub.app import create_app
+from hub.config import Settings
+from hub.demo import generate
+from hub.demo.load import load_demo
+from schema.db import is_timeout
+from tests.conftest import fresh_database
+from tests.hub_server import running
+
+SLOW = """{ transactionStats(groupBy: [BRAND, MONTH, SUPPLIER], limit: 1000) {
+    count amount { sum avg } unitPrice { min max } } }"""
+
+
+@dataclasses.dataclass
+class Served:
+    planned: str
+    off: str
+    timeouts: list[Any]  # every statement the server's engines saw cut short
+
+
+@pytest.fixture(scope="module")
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    folder: Path = tmp_path_factory.mktemp("plan-timeouts")
+    with fresh_database("postgresql", request, folder) as url:
+        settings = Settings(url, str(folder / "exports"), None, query_timeout=0.05)
+        app = create_app(settings)
+        engine: Engine = app.state.engine
+        files = generate(folder / "demo", projects=5, transactions=300, penalties=5)
+        assert all(result.status == "accepted" for _, result in load_demo(engine, files))
+        columns = [
+            c["name"] for c in inspect(engine).get_columns("transactions") if c["name"] != "id"
+        ]
+        values = [
+            "order_id || '-' || CAST(n AS VARCHAR)" if c == "order_id" else c for c in columns
+        ]
+        with engine.begin() as conn:  # ~200k transactions: an aggregate well past 50 ms
+            conn.exec_driver_sql(
+                "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 700) "
+                f"INSERT INTO transactions ({', '.join(columns)}) "
+                f"SELECT {', '.join(values)} FROM transactions, s"
+            )
+        off = create_app(dataclasses.replace(settings, planner=False))
+        timeouts: list[Any] = []
+        for served_engine in (engine, off.state.engine):
+            event.listen(served_engine, "handle_error",
+                         lambda context: timeouts.append(context) if is_timeout(context.original_exception) else None)  # fmt: skip
+        with running(app) as base, running(off) as off_base:
+            yield Served(base, off_base, timeouts)
+        off.state.engine.dispose()
+        engine.dispose()
+
+
+def _post(base: str, query: str) -> httpx.Response:
+    response = httpx.post(f"{base}/graphql", json={"query": query}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _bare(response: httpx.Response) -> dict:
+    answer = orjson.loads(response.content)
+    answer.get("extensions", {}).pop("request_id", None)
+    return answer
+
+
+def test_a_planned_statement_past_the_limit_is_answered_once(served: Served) -> None:
+    served.timeouts.clear()
+    planned = _post(served.planned, SLOW)
+    assert planned.headers["x-caigou-plan"] == "planned"
+    assert len(served.timeouts) == 1  # before: a second time, in the resolvers
+    answer = _bare(planned)
+    assert answer["errors"][0]["extensions"]["code"] == "QUERY_TIMEOUT", answer
+    assert "CAIGOU_QUERY_TIMEOUT" in answer["errors"][0]["message"]
+    assert orjson.loads(planned.content)["extensions"]["request_id"]
+    served.timeouts.clear()
+    assert answer == _bare(_post(served.off, SLOW))  # the resolvers' very answer
+    assert len(served.timeouts) == 1
+
+
+def test_beside_a_field_that_answers(served: Served) -> None:
+    """A fast field in the same query: the resolvers' answer, with one wait."""
+    query = SLOW.replace("{ transactionStats", "{ publishers { name } transactionStats")
+    served.timeouts.clear()
+    planned = _post(served.planned, query)
+    assert len(served.timeouts) == 1
+    assert _bare(planned) == _bare(_post(served.off, query))
