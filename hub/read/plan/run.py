@@ -9,8 +9,6 @@ the query's root order.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hub.read.plan import stats as _stats  # noqa: F401  (registers the aggregates in ROOT)
 from hub.read.plan.build import Builder, Decline, included
+from hub.read.plan.kept import MISSING, Kept
 from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.sqljson import prepare as prepare_connection
 from hub.read.search_plan import SearchPlan, compile_search, run_planned
@@ -44,6 +43,7 @@ from schema.db import is_timeout
 PLANNED, PARTIAL, FALLBACK = "planned", "partial", "fallback"
 MAX_KEPT_QUERY = 16_384  # as the parse cache: longer texts are planned each time
 MAX_KEPT_VARIABLES = 4_096
+KEPT_TEXT = 256 * 1024  # text behind each cache (a plan is ~130 bytes per byte of it)
 SEARCH = {"search": compile_search}  # answered by the search service, then one statement
 
 
@@ -92,24 +92,19 @@ class Planner:
     def __init__(self, strawberry_schema: Any, cached: int = 512) -> None:
         self.strawberry = strawberry_schema
         self.schema = strawberry_schema._schema
-        self.shapes: OrderedDict[tuple[str, str | None], Shape | None] = OrderedDict()
-        self.cached = cached
-        self.lock = threading.Lock()
+        self.shapes: Kept[tuple[str, str | None], Shape | None] = Kept(cached, KEPT_TEXT)
         # Plans by (text, operation, dialect, variables): a plan is a pure function of them
         # (no clock, no data), and clients repeat their variables (a page's filters).
-        self.plans: OrderedDict[tuple[str, str | None, str, bytes], Prepared] = OrderedDict()
+        self.plans: Kept[tuple[str, str | None, str, bytes], Prepared] = Kept(cached, KEPT_TEXT)
 
     def shape(self, document: DocumentNode, query: str, name: str | None) -> Shape | None:
         key = (query, name)
-        with self.lock:
-            if key in self.shapes:
-                self.shapes.move_to_end(key)
-                return self.shapes[key]
+        kept = self.shapes.get(key)
+        if kept is not MISSING:
+            return kept  # type: ignore[return-value]  # a Shape or None, as put below
         found = _shape(document, name)
-        with self.lock:
-            self.shapes[key] = found
-            while len(self.shapes) > self.cached:
-                self.shapes.popitem(last=False)
+        if len(query) <= MAX_KEPT_QUERY:
+            self.shapes.put(key, found, len(query))
         return found
 
     def prepare(
@@ -128,16 +123,11 @@ class Planner:
         if len(values) > MAX_KEPT_VARIABLES or len(query) > MAX_KEPT_QUERY:
             return self._prepare(document, query, name, variables, dialect)
         key = (query, name, dialect, values)
-        with self.lock:
-            found = self.plans.get(key)
-            if found is not None:
-                self.plans.move_to_end(key)
-                return found
+        found = self.plans.get(key)
+        if isinstance(found, Prepared):
+            return found
         prepared = self._prepare(document, query, name, variables, dialect)
-        with self.lock:
-            self.plans[key] = prepared
-            while len(self.plans) > self.cached:
-                self.plans.popitem(last=False)
+        self.plans.put(key, prepared, len(query) + len(values))
         return prepared
 
     def _prepare(
