@@ -147,7 +147,9 @@ class HubErrors(MaskErrors):
 
     def _log_timeout(self, error: GraphQLError) -> None:
         """One line naming the operation, the field and the limit; no traceback."""
-        context = self.execution_context
+        # The planned path (hub/app.py) codes its errors with a HubErrors of its own,
+        # outside any execution: then the operation is not known here, the limit is.
+        context = getattr(self, "execution_context", None)
         path = ".".join(str(p) for p in error.path or ()) or "?"
         named = getattr(error.nodes[0], "name", None) if error.nodes else None
         field = getattr(named, "value", None)
@@ -155,5 +157,6 @@ class HubErrors(MaskErrors):
             path = f"{path} ({field})"
         log.warning(
             "GraphQL operation %s: field %s cut short at CAIGOU_QUERY_TIMEOUT = %s",
-            context.operation_name or "(anonymous)", path, query_timeout(context.context),
+            getattr(context, "operation_name", None) or "(anonymous)", path,
+            query_timeout(getattr(context, "context", None)),
         )  # fmt: skip
