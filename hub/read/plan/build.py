@@ -67,6 +67,17 @@ class Builder:
         # every request of the query, converted once (the caller keeps this per query).
         self.constant: dict[int, Any] = {} if constant is None else constant
 
+    def _fragment(self, node: Any) -> tuple[Any, Any]:
+        """A spread's or inline fragment's type condition and selections."""
+        if isinstance(node, FragmentSpreadNode):
+            fragment = self.fragments.get(node.name.value)
+            if fragment is None:
+                raise Decline("unknown fragment")
+            return fragment.type_condition, fragment.selection_set
+        if isinstance(node, InlineFragmentNode):
+            return node.type_condition, node.selection_set
+        raise Decline("unknown selection")  # pragma: no cover - graphql-core has no other
+
     def fields(
         self, parent: GraphQLObjectType, selection_set: SelectionSetNode | None
     ) -> list[FieldNode]:
@@ -80,16 +91,7 @@ class Builder:
             if isinstance(node, FieldNode):
                 out.append(node)
                 continue
-            if isinstance(node, FragmentSpreadNode):
-                fragment = self.fragments.get(node.name.value)
-                if fragment is None:
-                    raise Decline("unknown fragment")
-                condition: Any = fragment.type_condition
-                inner = fragment.selection_set
-            elif isinstance(node, InlineFragmentNode):
-                condition, inner = node.type_condition, node.selection_set
-            else:  # pragma: no cover - graphql-core has no other selection
-                raise Decline("unknown selection")
+            condition, inner = self._fragment(node)
             if condition is not None and condition.name.value != parent.name:
                 raise Decline("a fragment on another type (interface or union)")
             out.extend(self.fields(parent, inner))
@@ -140,16 +142,7 @@ class Builder:
                 key = (node.alias or node.name).value
                 out.append(Selection(key=key, name="__typename", type_name="String"))
                 continue
-            if isinstance(node, FragmentSpreadNode):
-                fragment = self.fragments.get(node.name.value)
-                if fragment is None:
-                    raise Decline("unknown fragment")
-                condition: Any = fragment.type_condition
-                inner = fragment.selection_set
-            elif isinstance(node, InlineFragmentNode):
-                condition, inner = node.type_condition, node.selection_set
-            else:  # pragma: no cover - graphql-core has no other selection
-                raise Decline("unknown selection")
+            condition, inner = self._fragment(node)
             if condition is None or condition.name.value == union.name:
                 out.extend(self.groups(union, inner))  # the union's own fields, spread
                 continue
