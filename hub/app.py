@@ -304,6 +304,31 @@ class HubGraphQL(GraphQL[Context, None]):
             return await super().execute_operation(*args)
         return answer
 
+    def _plan_and_run(
+        self, planner: Planner, conn: Connection, query: str, variables: Any, name: str | None,
+        search: Any, whole: bool,
+    ) -> tuple[Prepared, int | None, Executed] | None:  # fmt: skip
+        """Checks, plan and statements, all in a worker thread (a new query's checks and
+        plan cost ~0.1 s of CPU for 25 aliases, which on the loop delayed /healthz). `whole`
+        (`_fast`, past strawberry): only a plan whose every root field is a statement."""
+        found = checked(schema, query, variables, self.max_query_bytes)
+        if found is None:
+            return None
+        prepared = planner.prepare(found[0], query, name, variables, conn.dialect.name)
+        if prepared.outcome == FALLBACK:
+            return None
+        if whole and (
+            prepared.outcome != PLANNED
+            or not all(isinstance(c, Compiled) for c in prepared.compiled.values())
+        ):
+            return None
+        try:
+            return prepared, found[1], execute(conn, prepared, search)
+        except Exception:  # a fault: the resolvers answer it (and report it)
+            log.warning("a planned statement failed; the resolvers answer", exc_info=True)
+            conn.rollback()
+            return None
+
     async def _fast(
         self, scope: Scope, body: bytes, conn: Connection, state: dict[str, Any]
     ) -> bytes | None:
@@ -327,24 +352,10 @@ class HubGraphQL(GraphQL[Context, None]):
         if not isinstance(name, str | None):
             return None
 
-        def run() -> tuple[Prepared, int | None, Executed] | None:
-            found = checked(schema, query, variables, self.max_query_bytes)
-            if found is None:
-                return None
-            prepared = planner.prepare(found[0], query, name, variables, conn.dialect.name)
-            if prepared.outcome != PLANNED or not all(
-                isinstance(c, Compiled) for c in prepared.compiled.values()
-            ):
-                return None
-            try:
-                done = execute(conn, prepared, None)
-            except Exception:  # a fault: the view's path answers it (and reports it)
-                log.warning("a planned statement failed; the resolvers answer", exc_info=True)
-                conn.rollback()
-                return None
-            return prepared, found[1], done
-
-        ran = await anyio.to_thread.run_sync(run, limiter=self.limiter)
+        ran = await anyio.to_thread.run_sync(
+            self._plan_and_run, planner, conn, query, variables, name, None, True,
+            limiter=self.limiter,
+        )  # fmt: skip
         if ran is None:
             return None
         prepared, nodes, done = ran
@@ -369,23 +380,17 @@ class HubGraphQL(GraphQL[Context, None]):
             return None
         query, variables = request_data.query or "", request_data.variables
 
-        def plan_and_run() -> tuple[Prepared, int | None, Executed] | None:
-            """In a worker thread, all of it: a new query's checks and plan cost ~0.1 s of
-            CPU for 25 aliases (a reviewer's), which on the loop delayed /healthz."""
-            found = checked(schema, query, variables, self.max_query_bytes)
-            if found is None:
-                return None
-            prepared = planner.prepare(found[0], query, name, variables, conn.dialect.name)
-            if prepared.outcome == FALLBACK:
-                return None
-            try:
-                return prepared, found[1], execute(conn, prepared, context.search)
-            except Exception:  # a fault: the resolvers answer it (and report it)
-                log.warning("a planned statement failed; the resolvers answer", exc_info=True)
-                conn.rollback()
-                return None
-
-        ran = await anyio.to_thread.run_sync(plan_and_run, limiter=self.limiter)
+        ran = await anyio.to_thread.run_sync(
+            self._plan_and_run,
+            planner,
+            conn,
+            query,
+            variables,
+            name,
+            context.search,
+            False,
+            limiter=self.limiter,
+        )
         if ran is None:
             return None
         prepared, nodes, done = ran
