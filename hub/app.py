@@ -28,7 +28,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,6 +48,7 @@ from hub.graphql.context import Context, SearchFailed, SearchHere
 from hub.graphql.errors import HubErrors
 from hub.graphql.limits import MAX_QUERY_BYTES, checked, return_freed_memory
 from hub.graphql.schema import schema
+from hub.pg_reads import PgReads
 from hub.publishing import PublisherError
 from hub.publishing.publishers import authenticate
 from hub.read.plan.roots import Compiled
@@ -58,6 +59,7 @@ from hub.read.plan.run import (
     Planner,
     Prepared,
     assemble,
+    driver_texts,
     execute,
 )
 from hub.search import search_backend
@@ -110,6 +112,11 @@ class Metrics:
             "caigou_graphql_plan", "GraphQL requests by path: planned, partial or fallback.",
             ["outcome"], registry=self.registry,
         )  # fmt: skip
+        self.timeouts = Counter(
+            "caigou_statement_timeouts", "Read statements cut short by CAIGOU_QUERY_TIMEOUT "
+            "(GraphQL and pages; each counted once, where the database cut it).",
+            registry=self.registry,
+        )  # fmt: skip
         self.worker = Gauge(
             "caigou_worker_pid", "The id of the worker process that answered (one of "
             "`caigou serve --workers`): each worker counts its own requests.",
@@ -140,9 +147,10 @@ class HubGraphQL(GraphQL[Context, None]):
 
     def __init__(
         self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None,
-        max_query_bytes: int = MAX_QUERY_BYTES, planner: bool = True,
+        max_query_bytes: int = MAX_QUERY_BYTES, planner: bool = True, pg: PgReads | None = None,
     ) -> None:  # fmt: skip
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.pg = pg  # PostgreSQL: planned statements and the ETag's version on the loop
         self.engine = engine  # mutations write through it, each in its own transaction
         self.reads = reads  # the request's connection: `reader(engine, CAIGOU_QUERY_TIMEOUT)`
         self.metrics = metrics
@@ -202,27 +210,24 @@ class HubGraphQL(GraphQL[Context, None]):
         # (the edge bounds how slowly) must not hold one of the pool's few connections.
         receive, body = await _buffered(receive)
         size = len(body)
-        with await _connect(self.reads) as conn:
-            state["conn"] = conn
-            etag = None
-            if scope["method"] == "GET" and scope.get("query_string"):
-                # One primary-key read, but a read: a migration or VACUUM FULL holding
-                # data_version's lock must not hold the loop (a GET froze every request).
-                etag = await anyio.to_thread.run_sync(self._etag, scope, conn)
-            if etag and etag in _if_none_match(scope):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 304,
-                        "headers": [(b"etag", etag.encode())],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
-                state["outcome"] = "not_modified"
-            elif (answer := await self._fast(scope, body, conn, state)) is not None:
-                await _send_json(_with_etag(send, etag, state), answer)
-            else:
-                await super().__call__(scope, receive, _with_etag(send, etag, state))
+        etag = await self._loop_etag(scope)
+        if etag and etag in _if_none_match(scope):
+            await _not_modified(send, etag, state)
+        elif etag is None and (answer := await self._fast_loop(scope, body, state)) is not None:
+            await _send_json(send, answer, state)
+        else:
+            with await _connect(self.reads) as conn:
+                state["conn"] = conn
+                if etag is None and scope["method"] == "GET" and scope.get("query_string"):
+                    # One primary-key read, but a read: a migration or VACUUM FULL holding
+                    # data_version's lock must not hold the loop (a GET froze every request).
+                    etag = await anyio.to_thread.run_sync(self._etag, scope, conn)
+                if etag and etag in _if_none_match(scope):
+                    await _not_modified(send, etag, state)
+                elif (answer := await self._fast(scope, body, conn, state)) is not None:
+                    await _send_json(_with_etag(send, etag, state), answer, state)
+                else:
+                    await super().__call__(scope, receive, _with_etag(send, etag, state))
         if size > LARGE_BODY:
             # A refused query's text is held by a cycle (error -> traceback -> frame ->
             # context); the young generation holds it, collected now rather than after
@@ -243,10 +248,17 @@ class HubGraphQL(GraphQL[Context, None]):
     def _etag(self, scope: Scope, conn: Connection) -> str | None:
         if scope["method"] != "GET" or not scope.get("query_string"):
             return None
-        digest = hashlib.sha256(
-            data_version(conn).encode() + b"\0" + scope["query_string"]
-        ).hexdigest()
-        return f'W/"{digest[:32]}"'
+        return _etag_of(data_version(conn), scope)
+
+    async def _loop_etag(self, scope: Scope) -> str | None:
+        """A GET's ETag from the version read on the loop (PostgreSQL, hub/pg_reads.py): a
+        304 then needs no thread and no pooled connection. A lock held on the version's
+        table (a migration, VACUUM FULL) makes it wait without holding the loop. None: not a
+        GET with a query, or the version is read in a thread (SQLite, the pool failing)."""
+        if self.pg is None or scope["method"] != "GET" or not scope.get("query_string"):
+            return None
+        version = await self.pg.version()
+        return None if version is None else _etag_of(str(version), scope)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the hub's own static files (hub/web/graphiql.py), never a CDN."""
@@ -304,17 +316,17 @@ class HubGraphQL(GraphQL[Context, None]):
             return await super().execute_operation(*args)
         return answer
 
-    def _plan_and_run(
-        self, planner: Planner, conn: Connection, query: str, variables: Any, name: str | None,
-        search: Any, whole: bool,
-    ) -> tuple[Prepared, int | None, Executed] | None:  # fmt: skip
-        """Checks, plan and statements, all in a worker thread (a new query's checks and
-        plan cost ~0.1 s of CPU for 25 aliases, which on the loop delayed /healthz). `whole`
-        (`_fast`, past strawberry): only a plan whose every root field is a statement."""
+    def _plan(
+        self, planner: Planner, query: str, variables: Any, name: str | None, dialect: Any,
+        whole: bool,
+    ) -> Prepared | None:  # fmt: skip
+        """Checks and plan (in a worker thread: a new query's checks and plan cost ~0.1 s of
+        CPU for 25 aliases, which on the loop delayed /healthz). `whole` (`_fast`, past
+        strawberry): only a plan whose every root field is a statement."""
         found = checked(schema, query, variables, self.max_query_bytes)
         if found is None:
             return None
-        prepared = planner.prepare(found[0], query, name, variables, conn.dialect.name)
+        prepared = planner.prepare(found[0], query, name, variables, dialect.name)
         if prepared.outcome == FALLBACK:
             return None
         if whole and (
@@ -322,12 +334,59 @@ class HubGraphQL(GraphQL[Context, None]):
             or not all(isinstance(c, Compiled) for c in prepared.compiled.values())
         ):
             return None
+        prepared.checked = found[1]
+        if whole and dialect.name == "postgresql" and prepared.texts is None:
+            prepared.texts = driver_texts(prepared, dialect)
+        return prepared
+
+    def _plan_and_run(
+        self, planner: Planner, conn: Connection, query: str, variables: Any, name: str | None,
+        search: Any, whole: bool,
+    ) -> tuple[Prepared, int | None, Executed] | None:  # fmt: skip
+        """`_plan`, then the statements, all in one worker thread."""
+        prepared = self._plan(planner, query, variables, name, conn.dialect, whole)
+        if prepared is None:
+            return None
         try:
-            return prepared, found[1], execute(conn, prepared, search)
+            return prepared, prepared.checked, execute(conn, prepared, search)
         except Exception:  # a fault: the resolvers answer it (and report it)
             log.warning("a planned statement failed; the resolvers answer", exc_info=True)
             conn.rollback()
             return None
+
+    async def _fast_loop(self, scope: Scope, body: bytes, state: dict[str, Any]) -> bytes | None:
+        """`_fast` on PostgreSQL without a thread or a pooled SQLAlchemy connection: a request
+        seen before (same text and variables) is checked and planned already, and its
+        statements are awaited on the loop (hub/pg_reads.py); a new one is checked and planned
+        in a thread first. None: `_fast` on the threads, or strawberry, answers."""
+        planner, pg = self.planner, self.pg
+        asked = _fast_request(scope, body) if planner is not None and pg is not None else None
+        if asked is None or planner is None or pg is None:
+            return None
+        query, variables, name = asked
+        prepared = planner.kept(query, name, variables, "postgresql")
+        if prepared is None:
+            prepared = await anyio.to_thread.run_sync(
+                self._plan, planner, query, variables, name, self.engine.dialect, True,
+                limiter=self.limiter,
+            )  # fmt: skip
+        if prepared is None or not prepared.texts:
+            return None
+        cells = await pg.scalars(prepared.texts)
+        if cells is None:
+            return None
+        done = Executed()
+        for key, cell in zip(prepared.compiled, cells, strict=True):
+            if isinstance(cell, DBAPIError):
+                done.timed_out[key], done.answers[key] = cell, b"null"
+            else:
+                done.answers[key] = b"null" if cell is None else cell.encode()
+        state["operation"], state["nodes"] = name or prepared.operation, prepared.checked
+        self.metrics.plan.labels(PLANNED).inc()
+        if not done.timed_out:
+            return assemble(prepared, done.answers)
+        asking = SimpleNamespace(request=Request(scope))  # what the timeout's log line reads
+        return self._with_timeouts(prepared, done, asking, state.get("request_id"))
 
     async def _fast(
         self, scope: Scope, body: bytes, conn: Connection, state: dict[str, Any]
@@ -338,19 +397,10 @@ class HubGraphQL(GraphQL[Context, None]):
         plans, searches and timeouts take the view, as does anything unusual in the body:
         then strawberry gives its own answer or error."""
         planner = self.planner
-        if planner is None or scope["method"] != "POST" or not _json_body(scope):
+        asked = _fast_request(scope, body) if planner is not None else None
+        if asked is None or planner is None:
             return None
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
-        if not isinstance(query, str) or not isinstance(variables, dict | None):
-            return None
-        if not isinstance(name, str | None):
-            return None
+        query, variables, name = asked
 
         ran = await anyio.to_thread.run_sync(
             self._plan_and_run, planner, conn, query, variables, name, None, True,
@@ -363,11 +413,8 @@ class HubGraphQL(GraphQL[Context, None]):
         self.metrics.plan.labels(PLANNED).inc()
         if not done.timed_out:
             return assemble(prepared, done.answers)
-        context = Context(
-            request=Request(scope), engine=self.engine, conn=conn, search=self.search,
-            max_query_bytes=self.max_query_bytes,
-        )  # fmt: skip
-        return self._with_timeouts(prepared, done, context, state.get("request_id"))
+        asking = SimpleNamespace(request=Request(scope))  # what the timeout's log line reads
+        return self._with_timeouts(prepared, done, asking, state.get("request_id"))
 
     async def _planned(
         self, request: Request, request_adapter: Any, request_data: Any, context: Context,
@@ -417,7 +464,7 @@ class HubGraphQL(GraphQL[Context, None]):
         return Planned(answer)
 
     def _with_timeouts(
-        self, prepared: Prepared, done: Executed, context: Context, request_id: Any,
+        self, prepared: Prepared, done: Executed, context: Any, request_id: Any,
         fallback: Any = None,
     ) -> bytes:  # fmt: skip
         """The planned answer, with the errors of fields cut short by the query timeout (a
@@ -433,9 +480,7 @@ class HubGraphQL(GraphQL[Context, None]):
             return orjson.dumps(body)
         return assemble(prepared, done.answers, fallback, errors, extensions)
 
-    def _timeouts(
-        self, prepared: Prepared, done: Executed, context: Context
-    ) -> list[dict[str, Any]]:
+    def _timeouts(self, prepared: Prepared, done: Executed, context: Any) -> list[dict[str, Any]]:
         """The errors of planned fields cut short by CAIGOU_QUERY_TIMEOUT, as the resolvers
         give them: the same logging (`schema.process_errors`), coding and masking (HubErrors)."""
         raw = [
@@ -517,6 +562,27 @@ def in_thread_loop(function: Callable[..., Awaitable[T]], *args: Any) -> T:
     return own.runner.run(coroutine, context=contextvars.copy_context())  # type: ignore[arg-type]
 
 
+def _count_timeout(metrics: Metrics, context: Any) -> None:
+    if is_timeout(context.original_exception):
+        metrics.timeouts.inc()
+
+
+def _etag_of(version: str, scope: Scope) -> str:
+    """The data version and the query string, hashed: weak, since the bytes are not compared."""
+    digest = hashlib.sha256(version.encode() + b"\0" + scope["query_string"]).hexdigest()
+    return f'W/"{digest[:32]}"'
+
+
+async def _not_modified(send: Send, etag: str, state: dict[str, Any]) -> None:
+    if state.get("conn") is not None:
+        state["conn"].close()
+    state["outcome"], state["status"] = "not_modified", 304
+    await send(
+        {"type": "http.response.start", "status": 304, "headers": [(b"etag", etag.encode())]}
+    )
+    await send({"type": "http.response.body", "body": b""})
+
+
 def _if_none_match(scope: Scope) -> set[str]:
     for name, value in scope["headers"]:
         if name == b"if-none-match":
@@ -537,6 +603,25 @@ async def _connect(engine: Engine) -> Connection:
     return await anyio.to_thread.run_sync(engine.connect)
 
 
+def _fast_request(scope: Scope, body: bytes) -> tuple[str, Any, str | None] | None:
+    """(query, variables, operation name) of a plain JSON POST, else None: strawberry's view
+    takes anything unusual and gives its own answer or error."""
+    if scope["method"] != "POST" or not _json_body(scope):
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str) or not isinstance(variables, dict | None):
+        return None
+    if not isinstance(name, str | None):
+        return None
+    return query, variables, name
+
+
 def _json_body(scope: Scope) -> bool:
     """The request says its body is JSON (strawberry refuses a POST that does not)."""
     for key, value in scope["headers"]:
@@ -545,8 +630,9 @@ def _json_body(scope: Scope) -> bool:
     return False
 
 
-async def _send_json(send: Send, body: bytes) -> None:
+async def _send_json(send: Send, body: bytes, state: dict[str, Any]) -> None:
     """A planned answer: status 200, the bytes as the database built them."""
+    state["status"] = 200
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -608,6 +694,8 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         finally:
             if search is not None:
                 await anyio.to_thread.run_sync(search.stop)
+            if app.state.pg is not None:
+                await app.state.pg.close()
 
 
 @asynccontextmanager
@@ -658,6 +746,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     search = search_backend(settings, engine)
     reads = reader(engine, settings.query_timeout)
+    event.listen(engine, "handle_error", lambda context: _count_timeout(metrics, context))
+    postgres = engine.dialect.name == "postgresql"
+    pg = PgReads(engine, settings.query_timeout, metrics.timeouts.inc) if postgres else None
 
     def database_health() -> dict[str, Any]:
         with reads.connect() as conn:
@@ -710,7 +801,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(
                 "/graphql",
                 HubGraphQL(
-                    engine, reads, metrics, search, settings.max_query_bytes, settings.planner
+                    engine, reads, metrics, search, settings.max_query_bytes, settings.planner, pg
                 ),
                 methods=["GET", "POST"],
             ),
@@ -721,6 +812,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.engine = engine
     app.state.search = search
+    app.state.pg = pg
     app.state.export_root = settings.export_root
     app.state.settings = settings
     return app

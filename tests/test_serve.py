@@ -91,7 +91,7 @@ def test_on_postgresql_serve_starts_a_worker_per_core(database_url: str, tmp_pat
         assert all(parent_of(pid) == server.pid for pid in pids), pids  # its own workers
     log = (tmp_path / "serve.log").read_text()
     assert f"workers: {expected} (" in log, log
-    assert f"database connections: {expected} workers × 15 " in log, log
+    assert f"database connections: {expected} workers × 19 " in log, log  # 15 + 4 on the loop
     assert "of max_connections" in log, log
 
 
@@ -99,11 +99,11 @@ def test_on_postgresql_serve_starts_a_worker_per_core(database_url: str, tmp_pat
 def test_on_postgresql_more_workers_than_max_connections_holds_are_refused(
     database_url: str, tmp_path: Path
 ) -> None:
-    """8 cores × 15 pooled connections is 120 > an untuned server's 100: past the limit a
+    """8 cores × 19 pooled connections is 152 > an untuned server's 100: past the limit a
     busy hub's requests fail with "too many clients". The server's own limit is read."""
     with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
         limit = int(conn.execute("SHOW max_connections").fetchone()[0])  # type: ignore[index]
-    workers = limit // 15 + 1  # each worker's pool: pool_size 5 + max_overflow 10
+    workers = limit // 19 + 1  # each worker: pool_size 5 + max_overflow 10, and 4 on the loop
     env = {**os.environ, "CAIGOU_DATABASE_URL": database_url, "CAIGOU_EXPORT_ROOT": str(tmp_path),
            "CAIGOU_ELASTICSEARCH_URL": "", "CAIGOU_WORKERS": "0"}  # fmt: skip
     argv = [sys.executable, "-m", "hub.cli.main", "serve", "--port", str(free_port()),

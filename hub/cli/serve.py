@@ -92,7 +92,8 @@ def connection_budget(engine: Engine, count: int, asked: bool) -> tuple[int, str
     """The workers PostgreSQL's `max_connections` has room for, and the start-up line that
     says so; ValueError when `--workers` was asked for more.
 
-    Each worker has its own pool (pool_size + max_overflow connections at most); the search
+    Each worker has its own pool (pool_size + max_overflow connections at most) and a small
+    one for the reads it awaits on its event loop (hub/pg_reads.py); the search
     indexer (`caigou index worker`) takes a pool too, and superusers keep their reserved
     connections. Past the limit a busy hub fails requests with "too many clients" instead of
     queueing them in its pools. The default (a worker per core) is lowered to fit, saying so.
@@ -100,16 +101,18 @@ def connection_budget(engine: Engine, count: int, asked: bool) -> tuple[int, str
     if engine.dialect.name != "postgresql":
         return count, ""
     from hub.app import pool_capacity  # here: every other command starts without the app
+    from hub.pg_reads import POOL_SIZE
 
     with engine.connect() as conn:
         limit = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
         reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
-    per = pool_capacity(engine)
+    indexer = pool_capacity(engine)
+    per = indexer + POOL_SIZE
     usable = limit - reserved
-    fits = (usable - per) // per
+    fits = (usable - indexer) // per
     if count > fits:
-        needed = count * per + per
-        why = (f"{count} workers × {per} pooled connections + {per} for the indexer = {needed} "
+        needed = count * per + indexer
+        why = (f"{count} workers × {per} pooled connections + {indexer} for the indexer = {needed} "
                f"> PostgreSQL's max_connections {limit} less {reserved} reserved for "
                "superusers")  # fmt: skip
         if asked or fits < 1:
@@ -121,9 +124,10 @@ def connection_budget(engine: Engine, count: int, asked: bool) -> tuple[int, str
         note = f" (a worker per core lowered to {fits}: {why})"
     else:
         note = ""
-    line = (f"database connections: {count} workers × {per} (pool size + overflow) + {per} for "
-            f"the indexer = {count * per + per} of max_connections {limit} ({reserved} reserved "
-            f"for superusers){note}")  # fmt: skip
+    line = (f"database connections: {count} workers × {per} (pool size + overflow, and "
+            f"{POOL_SIZE} for reads on the event loop) + {indexer} for the indexer = "
+            f"{count * per + indexer} of max_connections {limit} ({reserved} reserved for "
+            f"superusers){note}")  # fmt: skip
     return count, line
 
 

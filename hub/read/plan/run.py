@@ -69,6 +69,12 @@ class Prepared:
     shape: Shape | None = None
     nodes: dict[str, FieldNode] = field(default_factory=dict)  # the planned fields, by key
     nullable: dict[str, bool] = field(default_factory=dict)  # …and whether they may be null
+    # Set once a request with this text and these variables passed the hub's checks
+    # (`checked`: size, depth, cost): the query's node count. A later request with the same
+    # key is planned, checked and counted already (`Planner.kept`).
+    checked: int | None = None
+    # The statements as the driver takes them (PostgreSQL, `driver_texts`), compiled once.
+    texts: list[tuple[str, dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -129,6 +135,22 @@ class Planner:
         prepared = self._prepare(document, query, name, variables, dialect)
         self.plans.put(key, prepared, len(query) + len(values))
         return prepared
+
+    def kept(self, query: str, name: str | None, variables: Any, dialect: str) -> Prepared | None:
+        """The plan of a request seen before, checked and wholly planned (every root field a
+        statement): no parsing, validation or planning again. None: plan it afresh."""
+        if len(query) > MAX_KEPT_QUERY:
+            return None
+        try:
+            values = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        if len(values) > MAX_KEPT_VARIABLES:
+            return None
+        found = self.plans.get((query, name, dialect, values))
+        if isinstance(found, Prepared) and found.checked is not None and found.texts:
+            return found
+        return None
 
     def _prepare(
         self,
@@ -242,6 +264,26 @@ def execute(conn: Any, prepared: Prepared, search: Any = None) -> Executed:
             continue
         done.answers[key] = b"null" if text is None else text.encode()
     return done
+
+
+def driver_texts(prepared: Prepared, dialect: Any) -> list[tuple[str, dict[str, Any]]] | None:
+    """Each planned statement as its driver takes it (text, parameters), as SQLAlchemy would
+    send it: compiled once per plan, so a request kept runs without SQLAlchemy at all
+    (hub/pg_reads.py). None when a field is not a plain statement (a search)."""
+    texts = []
+    for compiled in prepared.compiled.values():
+        if not isinstance(compiled, Compiled):
+            return None
+        done = compiled.statement.compile(  # type: ignore[attr-defined]
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        )  # fmt: skip
+        processors = done._bind_processors
+        params = {
+            k: processors[k](v) if k in processors else v
+            for k, v in done.construct_params().items()
+        }  # fmt: skip
+        texts.append((str(done), params))
+    return texts
 
 
 def assemble(

@@ -1,0 +1,138 @@
+"""PostgreSQL reads awaited on the event loop itself: the planned statements and the ETag's
+data version.
+
+A planned request is one statement the database answers in ~0.2 ms; carried through a
+worker thread and SQLAlchemy's pooled connection it cost the hub more than that in the hop
+(GIL hand-over, anyio's bookkeeping), the checkout and check-in, and the result wrapping.
+psycopg's async connections wait for the database without holding the loop or any thread,
+so the loop stays free (the rule: never block it) without a hop. Only statements the planner
+built (texts compiled once, kept with the plan) and the version read come here; everything
+else keeps SQLAlchemy's pool and the worker threads. SQLite has no such driver: it keeps the
+threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
+
+from schema.data_version import TABLE as DATA_VERSION
+
+log = logging.getLogger("caigou.http")
+
+POOL_SIZE = 4  # per worker: statements of ~0.2 ms; more in flight wait their turn briefly
+CONNECT_TIMEOUT = 5.0  # seconds to wait for a connection before the threads answer instead
+
+
+class PgReads:
+    """A small psycopg async pool per worker, opened on the loop that serves (lazily: the
+    first request opens it; a call from another loop is declined and the caller falls back
+    to its threaded path)."""
+
+    def __init__(
+        self, engine: Engine, timeout: float | None, on_timeout: Callable[[], None] | None = None
+    ) -> None:
+        self.on_timeout = on_timeout  # counts a statement cut short (the hub's metrics)
+        url = engine.url.set(drivername="postgresql")
+        self.conninfo = url.render_as_string(hide_password=False)
+        ms = max(int(timeout * 1000), 1) if timeout and timeout > 0 else 0
+        self.options = f"-c statement_timeout={ms}"
+        self.pool: AsyncConnectionPool | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        compiled = select(DATA_VERSION.c.version).where(DATA_VERSION.c.id == 1).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+        )  # fmt: skip
+        self.version_sql = str(compiled)
+        self._pending: asyncio.Future[int] | None = None  # the next version read, not sent
+        self._reading: asyncio.Lock | None = None
+
+    def _ready(self) -> AsyncConnectionPool | None:
+        loop = asyncio.get_running_loop()
+        if self.pool is None:
+            self.pool = AsyncConnectionPool(
+                self.conninfo, min_size=1, max_size=POOL_SIZE, open=False, timeout=CONNECT_TIMEOUT,
+                kwargs={"autocommit": True, "options": self.options},
+                name="caigou-reads",
+            )  # fmt: skip
+            self.loop, self._reading = loop, asyncio.Lock()
+        elif self.loop is not loop:
+            return None
+        return self.pool
+
+    async def _pool(self) -> AsyncConnectionPool | None:
+        pool = self._ready()
+        if pool is not None and pool.closed:
+            await pool.open(wait=False)
+        return pool
+
+    async def close(self) -> None:
+        if self.pool is not None and self.loop is asyncio.get_running_loop():
+            await self.pool.close()
+
+    async def version(self) -> int | None:
+        """The data version, read after the caller arrived. Callers that arrive while a read is
+        in flight share the next one (its statement starts after they came, so it sees every
+        write committed before them): at c=4 a read serves several requests. None: the
+        pool cannot answer; the caller reads the version its own way."""
+        if await self._pool() is None or self._reading is None:
+            return None
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().create_future()
+        waiting = self._pending
+        async with self._reading:
+            if self._pending is waiting:  # nobody read it for us while we queued: read it
+                self._pending = None
+                try:
+                    waiting.set_result(await self._version())
+                except Exception as exc:  # every sharer falls back on its own
+                    waiting.set_exception(exc)
+        try:
+            return await waiting
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            log.warning("reading the data version on the loop failed (%s): read in a thread", exc)
+            return None
+
+    async def _version(self) -> int:
+        pool = await self._pool()
+        assert pool is not None
+        async with pool.connection() as conn:
+            row = await (await conn.execute(self.version_sql, prepare=True)).fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def scalars(
+        self, statements: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[str | DBAPIError | None] | None:
+        """Each statement's single cell (its JSON text); a statement cut short by the query
+        timeout gives its error in its place, wrapped as SQLAlchemy wraps it (one coding of
+        timeouts for both paths). None: the pool could not answer (no connection, a fault):
+        the caller answers through the threads."""
+        pool = await self._pool()
+        if pool is None:
+            return None
+        out: list[str | DBAPIError | None] = []
+        try:
+            async with pool.connection() as conn:
+                for sql, params in statements:
+                    try:
+                        cursor = await conn.execute(sql, params, prepare=True)
+                    except psycopg.errors.QueryCanceled as exc:
+                        if self.on_timeout is not None:
+                            self.on_timeout()
+                        error = DBAPIError.instance(sql, params, exc, psycopg.Error)
+                        if not isinstance(error, DBAPIError):
+                            raise
+                        out.append(error)
+                        continue
+                    row = await cursor.fetchone()
+                    out.append(None if row is None else row[0])
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            log.warning("a planned statement failed on the loop (%s): the threads answer", exc)
+            return None
+        return out
