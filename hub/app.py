@@ -211,9 +211,10 @@ class HubGraphQL(GraphQL[Context, None]):
         receive, body = await _buffered(receive)
         size = len(body)
         etag = await self._loop_etag(scope)
+        asked = _fast_request(scope, body) if self.planner is not None else None
         if etag and etag in _if_none_match(scope):
             await _not_modified(send, etag, state)
-        elif etag is None and (answer := await self._fast_loop(scope, body, state)) is not None:
+        elif asked and (answer := await self._fast_loop(scope, asked, state)) is not None:
             await _send_json(send, answer, state)
         else:
             with await _connect(self.reads) as conn:
@@ -224,7 +225,7 @@ class HubGraphQL(GraphQL[Context, None]):
                     etag = await anyio.to_thread.run_sync(self._etag, scope, conn)
                 if etag and etag in _if_none_match(scope):
                     await _not_modified(send, etag, state)
-                elif (answer := await self._fast(scope, body, conn, state)) is not None:
+                elif asked and (answer := await self._fast(scope, asked, conn, state)) is not None:
                     await _send_json(_with_etag(send, etag, state), answer, state)
                 else:
                     await super().__call__(scope, receive, _with_etag(send, etag, state))
@@ -354,22 +355,19 @@ class HubGraphQL(GraphQL[Context, None]):
             conn.rollback()
             return None
 
-    async def _fast_loop(self, scope: Scope, body: bytes, state: dict[str, Any]) -> bytes | None:
-        """`_fast` on PostgreSQL without a thread or a pooled SQLAlchemy connection: a request
-        seen before (same text and variables) is checked and planned already, and its
-        statements are awaited on the loop (hub/pg_reads.py); a new one is checked and planned
-        in a thread first. None: `_fast` on the threads, or strawberry, answers."""
+    async def _fast_loop(
+        self, scope: Scope, asked: tuple[str, Any, str | None], state: dict[str, Any]
+    ) -> bytes | None:
+        """`_fast` on PostgreSQL without a thread or a pooled SQLAlchemy connection, for a
+        request seen before (same text, operation and variables): checked and planned then,
+        its statements are awaited on the loop (hub/pg_reads.py). A request not seen, or not
+        planned whole (a mutation, a search, a partial plan), goes on to `_fast` and the view
+        with no extra hop: `_fast` keeps what this needs for next time."""
         planner, pg = self.planner, self.pg
-        asked = _fast_request(scope, body) if planner is not None and pg is not None else None
-        if asked is None or planner is None or pg is None:
+        if planner is None or pg is None:
             return None
         query, variables, name = asked
         prepared = planner.kept(query, name, variables, "postgresql")
-        if prepared is None:
-            prepared = await anyio.to_thread.run_sync(
-                self._plan, planner, query, variables, name, self.engine.dialect, True,
-                limiter=self.limiter,
-            )  # fmt: skip
         if prepared is None or not prepared.texts:
             return None
         cells = await pg.scalars(prepared.texts)
@@ -381,7 +379,14 @@ class HubGraphQL(GraphQL[Context, None]):
                 done.timed_out[key], done.answers[key] = cell, b"null"
             else:
                 done.answers[key] = b"null" if cell is None else cell.encode()
-        state["operation"], state["nodes"] = name or prepared.operation, prepared.checked
+        return self._answered(scope, state, name, prepared, prepared.checked, done)
+
+    def _answered(
+        self, scope: Scope, state: dict[str, Any], name: str | None, prepared: Prepared,
+        nodes: int | None, done: Executed,
+    ) -> bytes:  # fmt: skip
+        """A whole plan's answer (`_fast`, `_fast_loop`), counted and logged as planned."""
+        state["operation"], state["nodes"] = name or prepared.operation, nodes
         self.metrics.plan.labels(PLANNED).inc()
         if not done.timed_out:
             return assemble(prepared, done.answers)
@@ -389,16 +394,16 @@ class HubGraphQL(GraphQL[Context, None]):
         return self._with_timeouts(prepared, done, asking, state.get("request_id"))
 
     async def _fast(
-        self, scope: Scope, body: bytes, conn: Connection, state: dict[str, Any]
-    ) -> bytes | None:
+        self, scope: Scope, asked: tuple[str, Any, str | None], conn: Connection,
+        state: dict[str, Any],
+    ) -> bytes | None:  # fmt: skip
         """A POST the planner answers whole, from its body to its bytes, past strawberry's
         view (request adapter, context, result processing: most of the hub's 1.9 ms of CPU
         on bench shape b, where the planned statement takes 0.15 ms). GETs (ETags), partial
         plans, searches and timeouts take the view, as does anything unusual in the body:
         then strawberry gives its own answer or error."""
         planner = self.planner
-        asked = _fast_request(scope, body) if planner is not None else None
-        if asked is None or planner is None:
+        if planner is None:
             return None
         query, variables, name = asked
 
@@ -408,13 +413,7 @@ class HubGraphQL(GraphQL[Context, None]):
         )  # fmt: skip
         if ran is None:
             return None
-        prepared, nodes, done = ran
-        state["operation"], state["nodes"] = name or prepared.operation, nodes
-        self.metrics.plan.labels(PLANNED).inc()
-        if not done.timed_out:
-            return assemble(prepared, done.answers)
-        asking = SimpleNamespace(request=Request(scope))  # what the timeout's log line reads
-        return self._with_timeouts(prepared, done, asking, state.get("request_id"))
+        return self._answered(scope, state, name, *ran)
 
     async def _planned(
         self, request: Request, request_adapter: Any, request_data: Any, context: Context,

@@ -69,7 +69,10 @@ class PgReads:
     async def _pool(self) -> AsyncConnectionPool | None:
         pool = self._ready()
         if pool is not None and pool.closed:
-            await pool.open(wait=False)
+            try:
+                await pool.open(wait=False)
+            except psycopg.Error:  # closed at shutdown: a late request takes the threads
+                return None
         return pool
 
     async def close(self) -> None:
