@@ -29,6 +29,7 @@ log = logging.getLogger("caigou.http")
 
 POOL_SIZE = 4  # per worker: statements of ~0.2 ms; more in flight wait their turn briefly
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a connection before the threads answer instead
+STALL = 30.0  # seconds a read may take here when CAIGOU_QUERY_TIMEOUT sets no limit
 
 
 class PgReads:
@@ -44,6 +45,9 @@ class PgReads:
         self.conninfo = url.render_as_string(hide_password=False)
         ms = max(int(timeout * 1000), 1) if timeout and timeout > 0 else 0
         self.options = f"-c statement_timeout={ms}"
+        # A bound of our own past the server's: a database that stops answering (a network
+        # gone quiet) must not keep requests waiting here for ever.
+        self.wait = (timeout if timeout and timeout > 0 else STALL) + 1.0
         self.pool: AsyncConnectionPool | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         compiled = select(DATA_VERSION.c.version).where(DATA_VERSION.c.id == 1).compile(
@@ -93,12 +97,18 @@ class PgReads:
             if self._pending is waiting:  # nobody read it for us while we queued: read it
                 self._pending = None
                 try:
-                    waiting.set_result(await self._version())
-                except Exception as exc:  # every sharer falls back on its own
-                    waiting.set_exception(exc)
+                    async with asyncio.timeout(self.wait):
+                        waiting.set_result(await self._version())
+                except BaseException as exc:  # every sharer falls back on its own
+                    if not waiting.done():  # cancelled too: the sharers must not wait for ever
+                        failed = exc if isinstance(exc, Exception) else ConnectionError(exc)
+                        waiting.set_exception(failed)
+                    if not isinstance(exc, Exception):
+                        waiting.exception()  # retrieved: only sharers, if any, still await it
+                        raise
         try:
             return await waiting
-        except (TimeoutError, psycopg.Error, OSError) as exc:
+        except (TimeoutError, psycopg.Error, OSError) as exc:  # ConnectionError: an OSError
             log.warning("reading the data version on the loop failed (%s): read in a thread", exc)
             return None
 
@@ -121,7 +131,7 @@ class PgReads:
             return None
         out: list[str | DBAPIError | None] = []
         try:
-            async with pool.connection() as conn:
+            async with asyncio.timeout(self.wait), pool.connection() as conn:
                 for sql, params in statements:
                     try:
                         cursor = await conn.execute(sql, params, prepare=True)
