@@ -9,12 +9,15 @@ the projects of notices joined into the same statement.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache, lru_cache
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, any_, bindparam, select
+from sqlalchemy import Connection, Dialect, Select, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
 from indexer.search import Hit
@@ -89,26 +92,79 @@ def hydrate(
         joined = bool(parties and kind == "transaction") or (projects and kind == "notice")
         sides = _party_columns(parties) if joined and kind == "transaction" else ()
         statement = _statement(kind, names, joined, conn.dialect.name, sides)
-        for row in conn.execute(statement, {"ids": pks}):
-            found[(kind, row.id)] = _record(kind, row._mapping, len(names), joined)
+        shape = _shape(statement, conn.dialect)
+        for row in _rows(conn, statement, shape, pks):
+            found[(kind, row[0])] = shape.record(row)
     return found
 
 
-def _record(kind: str, values: Mapping[Any, Any], own: int, joined: bool) -> Record:
-    """A row's own columns, then its joined records under their keys."""
-    items = list(values.items())
-    record = dict(items[:own])
-    if not joined:
+@dataclass(frozen=True)
+class _Shape:
+    """How one cached statement runs on one dialect and how its rows become records."""
+
+    sql: str  # the statement's text, compiled once
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, its type's reading)
+    own: tuple[str, ...]  # the kind's own columns, first in each row
+    nested: tuple[tuple[str, tuple[str, ...]], ...]  # then each joined record's key, columns
+
+    def record(self, row: Sequence[Any]) -> Record:
+        """A row's own columns, then its joined records under their keys."""
+        record = dict(zip(self.own, row, strict=False))
+        at = len(self.own)
+        for key, names in self.nested:
+            record[key] = dict(zip(names, row[at : at + len(names)], strict=True))
+            at += len(names)
         return record
-    nested: dict[str, Record] = defaultdict(dict)
-    for name, value in items[own:]:
-        side, column = name.split("__", 1)
-        nested[side][column] = value
-    if kind == "notice":
-        record["project"] = nested["project"]
-    else:
-        record.update((side, nested[side]) for side in SIDES)
-    return record
+
+
+@cache
+def _shape(statement: Select[Any], dialect: Dialect) -> _Shape:
+    keys = list(statement.selected_columns.keys())
+    processors = []
+    for i, selected in enumerate(statement.selected_columns):
+        process = selected.type.dialect_impl(dialect).result_processor(dialect, None)
+        if process is not None:
+            processors.append((i, process))
+    own = tuple(k for k in keys if "__" not in k)
+    nested: dict[str, list[str]] = {}
+    for key in keys[len(own) :]:
+        side, column = key.split("__", 1)
+        nested.setdefault(side, []).append(column)
+    sql = statement.compile(dialect=dialect).string if dialect.name == "postgresql" else ""
+    return _Shape(sql, tuple(processors), own, tuple((k, tuple(v)) for k, v in nested.items()))
+
+
+def _rows(conn: Connection, statement: Select[Any], shape: _Shape, pks: list[int]) -> list[Any]:
+    """The statement's rows for `pks`, as tuples.
+
+    On PostgreSQL in autocommit (the request connections) straight through psycopg, as a
+    prepared statement: SQLAlchemy's execution and result machinery cost about 0.3 ms of
+    CPU a search, twice the driver's own work. The engine's `before_cursor_execute`
+    listeners still run (the statement timeout is set there); errors come out as
+    SQLAlchemy's, as the planner's timeout handling expects. Elsewhere through SQLAlchemy.
+    """
+    driver: Any = conn.connection.driver_connection
+    if not shape.sql or not getattr(driver, "autocommit", False):
+        return [tuple(row) for row in conn.execute(statement, {"ids": pks})]
+    params = {"ids": pks}
+    with driver.cursor() as cursor:
+        context = SimpleNamespace(execution_options=conn.get_execution_options())
+        conn.dispatch.before_cursor_execute(conn, cursor, shape.sql, params, context, False)
+        try:
+            cursor.execute(shape.sql, params, prepare=True)
+            rows = cursor.fetchall()
+        except conn.dialect.loaded_dbapi.Error as error:
+            dbapi_error = conn.dialect.loaded_dbapi.Error
+            raise DBAPIError.instance(shape.sql, params, error, dbapi_error) from error
+    if not shape.processors:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, process in shape.processors:
+            values[i] = process(values[i])
+        out.append(values)
+    return out
 
 
 def _party_columns(parties: bool | Sequence[str]) -> tuple[str, ...]:
