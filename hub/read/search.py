@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Select, any_, bindparam, select
+from sqlalchemy import Connection, Dialect, Select, any_, bindparam, literal_column, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
@@ -197,17 +197,29 @@ def _statement(
     """Built once per shape: building and keying a new one for every page cost a quarter of
     a millisecond, a tenth of the hub's own time in a search."""
     table = TABLES[kind]
-    statement = select(*(table.c[n] for n in names))
+    joins: list[tuple[str, Any, str, tuple[str, ...]]] = []  # (key, table, foreign key, columns)
     if joined and kind == "transaction":
-        for side in SIDES:
-            party = aliased(PARTIES, name=side)
-            statement = statement.add_columns(
-                *(party.c[n].label(f"{side}__{n}") for n in sides)
-            ).join(party, party.c.id == table.c[f"{side}_id"])
+        joins = [(side, PARTIES, f"{side}_id", sides) for side in SIDES]
     elif joined and kind == "notice":
-        statement = statement.add_columns(
-            *(PROJECTS.c[n].label(f"project__{n}") for n in PROJECT_COLUMNS)
-        ).join(PROJECTS, PROJECTS.c.id == table.c.project_id)
+        joins = [("project", PROJECTS, "project_id", PROJECT_COLUMNS)]
+    columns: list[Any] = [table.c[n] for n in names]
+    source: Any = table
+    for key, other, foreign, wanted in joins:
+        if dialect == "postgresql":
+            # A lookup by key per row (LIMIT: not pulled up into a join): PostgreSQL hashed
+            # a small table whole instead, 0.32 ms against 0.11 ms for a page of 21.
+            found = (
+                select(*(other.c[n] for n in wanted))
+                .where(other.c.id == table.c[foreign])
+                .limit(literal_column("1"))
+                .lateral(key)
+            )
+            source = source.join(found, true())
+        else:
+            found = aliased(other, name=key)
+            source = source.join(found, found.c.id == table.c[foreign])
+        columns += [found.c[n].label(f"{key}__{n}") for n in wanted]
+    statement = select(*columns).select_from(source)
     if dialect == "postgresql":  # one short statement text for any number of ids
         return statement.where(table.c.id == any_(bindparam("ids", type_=ARRAY(table.c.id.type))))
     return statement.where(table.c.id.in_(bindparam("ids", expanding=True)))
