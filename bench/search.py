@@ -66,7 +66,7 @@ from sqlalchemy import Connection, Engine
 
 from indexer import elastic_query, worker
 from indexer.documents import documents
-from indexer.elastic import ElasticBackend, source
+from indexer.elastic import SEARCH_FILTER, ElasticBackend, search_path, source
 from indexer.search import SearchFilter, SearchRequest
 from indexer.text import parse_query
 from schema.db import make_engine
@@ -373,15 +373,16 @@ def direct_body(
         "sort": elastic_query.sort(request),
         "size": request.size,
         "track_total_hits": True,
-        "source": ["kind", "pk", "title", "text"],
+        "_source": ["kind", "pk", "title", "text"],
         "aggs": elastic_query.aggregations(),
     }
     index = ",".join(backend.alias(k) for k in request.kinds)
     backend.search(request)
     if backend.sent != (index, json.loads(json.dumps(body))):
         raise SystemExit(f"{query}: the bench's body differs from ElasticBackend's {backend.sent}")
-    body["_source"] = body.pop("source")  # the client's name for it
-    return f"/{index}/_search", json.dumps(body, ensure_ascii=False).encode()
+    # the path and filter_path the backend posts to (indexer.elastic._post)
+    path = f"{search_path(index)}?{urllib.parse.urlencode({'filter_path': SEARCH_FILTER})}"
+    return path, json.dumps(body, ensure_ascii=False).encode()
 
 
 class Client:

@@ -62,6 +62,7 @@ from hub.read.plan.run import (
     driver_texts,
     execute,
 )
+from hub.read.search_plan import SearchPlan
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
@@ -332,7 +333,7 @@ class HubGraphQL(GraphQL[Context, None]):
             return None
         if whole and (
             prepared.outcome != PLANNED
-            or not all(isinstance(c, Compiled) for c in prepared.compiled.values())
+            or not all(isinstance(c, Compiled | SearchPlan) for c in prepared.compiled.values())
         ):
             return None
         prepared.checked = found[1]
@@ -400,20 +401,25 @@ class HubGraphQL(GraphQL[Context, None]):
         """A POST the planner answers whole, from its body to its bytes, past strawberry's
         view (request adapter, context, result processing: most of the hub's 1.9 ms of CPU
         on bench shape b, where the planned statement takes 0.15 ms). GETs (ETags), partial
-        plans, searches and timeouts take the view, as does anything unusual in the body:
-        then strawberry gives its own answer or error."""
+        plans and timeouts take the view, as does anything unusual in the body: then
+        strawberry gives its own answer or error. A search whose backend failed takes the
+        view too, its failure kept (`search_failed`) so the resolver reports it untried."""
         planner = self.planner
         if planner is None:
             return None
         query, variables, name = asked
 
         ran = await anyio.to_thread.run_sync(
-            self._plan_and_run, planner, conn, query, variables, name, None, True,
+            self._plan_and_run, planner, conn, query, variables, name, self.search, True,
             limiter=self.limiter,
         )  # fmt: skip
         if ran is None:
             return None
-        return self._answered(scope, state, name, *ran)
+        prepared, nodes, done = ran
+        if done.failed:
+            state["search_failed"] = next(iter(done.failed.values()))
+            return None
+        return self._answered(scope, state, name, prepared, nodes, done)
 
     async def _planned(
         self, request: Request, request_adapter: Any, request_data: Any, context: Context,
@@ -505,9 +511,13 @@ class HubGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         # `search` is `SearchHere`: the operation will run in a worker thread
+        search: Any = self.search
+        failed = request.scope.get("state", {}).get("search_failed")
+        if failed is not None and search is not None:  # `_fast` tried it: report, not retry
+            search = SearchFailed(search, failed)
         return Context(
             request=request, engine=self.engine, conn=request.state.conn, response=response,
-            search=self.search, max_query_bytes=self.max_query_bytes,
+            search=search, max_query_bytes=self.max_query_bytes,
         )  # fmt: skip
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
+from urllib.parse import quote
 
+import orjson
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.serializer import OrjsonSerializer
@@ -38,6 +40,18 @@ log = logging.getLogger(__name__)
 PIT_KEEP_ALIVE = "2m"  # between two pages; each page renews it
 LAST_SHARD_DOC = 2**63 - 1
 PIT_PREFIX = "pit:"  # marks the point-in-time id carried as the cursor's last value
+
+
+# What a search answer keeps (`filter_path`): no _index, _id, _shards, took.
+SEARCH_FILTER = (
+    "pit_id,hits.total.value,hits.hits._score,hits.hits._source,hits.hits.sort,aggregations"
+)
+JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+
+
+def search_path(index: str) -> str:
+    """The URL path of a search of `index` (aliases joined by commas)."""
+    return f"/{quote(index, safe=',')}/_search"
 
 
 class BulkOp(NamedTuple):
@@ -284,11 +298,11 @@ class ElasticBackend:
             "sort": elastic_query.sort(request),
             "size": size,
             "track_total_hits": True,
-            "source": ["kind", "pk", "title", "text"],
+            "_source": ["kind", "pk", "title", "text"],
             "aggs": elastic_query.aggregations(),  # every page: facets do not change as one pages
         }
         if request.keys_only:
-            body.update(track_total_hits=False, source=["kind", "pk"])
+            body.update(track_total_hits=False, _source=["kind", "pk"])
             del body["aggs"]
         after = list(request.after or ())
         pit = None
@@ -319,13 +333,22 @@ class ElasticBackend:
             if pit is not None:
                 try:
                     pit_body = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
-                    return dict(self.reads.search(pit=pit_body, **body).body)
+                    return self._post("/_search", {**body, "pit": pit_body})
                 except ApiError as exc:
                     if exc.meta.status not in (400, 404, 503):  # 503: its shards are gone
                         raise
             if "search_after" in body:  # expired PIT or none: without the _shard_doc value
                 body["search_after"] = body["search_after"][:sort_length]
-            return dict(self.reads.search(index=index, **body).body)
+            return self._post(search_path(index), body)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A search through the client's low-level call: the body serialised once with
+        orjson, and `filter_path` so Elasticsearch sends back only what `_result` reads."""
+        answer = self.reads.perform_request(
+            "POST", path, params={"filter_path": SEARCH_FILTER}, headers=JSON_HEADERS,
+            body=orjson.dumps(body),
+        )  # fmt: skip
+        return dict(answer.body)
 
     def _open_pit(self, index: str) -> str | None:
         try:
@@ -337,7 +360,7 @@ class ElasticBackend:
             return None
 
     def _result(self, request: SearchRequest, answer: dict[str, Any], size: int) -> SearchResult:
-        hits = answer["hits"]["hits"]
+        hits = answer.get("hits", {}).get("hits", [])  # filter_path drops an empty list
         pit = answer.get("pit_id")
         terms = [] if request.keys_only else elastic_query.highlight_terms(request.query)
         out = []

@@ -114,6 +114,26 @@ def _fold_char(char: str) -> str:
     return normalise(char)
 
 
+class _FoldTable(dict[int, str]):
+    """Code point → its folded text, filled in as `str.translate` meets new characters;
+    `uneven` holds the characters that fold to other than one character."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uneven: set[str] = set()
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        if len(folded) != 1:
+            self.uneven.add(chr(code))
+        if len(self) < 65536:  # bounded: a flood of rare characters cannot grow it forever
+            self[code] = folded
+        return folded
+
+
+_FOLDS = _FoldTable()
+
+
 def _folded(text: str) -> tuple[str, Sequence[int]]:
     """`text` normalised character by character, with each folded character's source index.
 
@@ -124,11 +144,11 @@ def _folded(text: str) -> tuple[str, Sequence[int]]:
         lowered = text.lower()
         if len(lowered) == len(text):
             return lowered, range(len(text))  # no list of a number per character
-    # Chinese text is seldom NFKC (full-width ，（）), but folds one character to one: a
-    # table of its distinct characters then folds it in C, a tenth of the loop below.
-    table = {ord(char): _fold_char(char) for char in set(text)}
-    if all(len(folded) == 1 for folded in table.values()):
-        return text.translate(table), range(len(text))
+    # Chinese text is seldom NFKC (full-width ，（）), but folds one character to one: one
+    # table of every character met so far then folds it in C, a tenth of the loop below.
+    translated = text.translate(_FOLDS)
+    if len(translated) == len(text) and _FOLDS.uneven.isdisjoint(text):
+        return translated, range(len(text))
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -107,7 +106,14 @@ async def run(
 ) -> SearchResult:
     """The backend call, exactly as GraphQL `search` makes it: in a worker thread.
     `keys_only` for a download, which needs the hits and not their facets or highlights."""
-    request = SearchRequest(
+    result: SearchResult = await search.asearch(search_request(query, size, keys_only=keys_only))
+    return result
+
+
+def search_request(
+    query: Query, size: int = PAGE_SIZE, *, keys_only: bool = False
+) -> SearchRequest:
+    return SearchRequest(
         query=parse_query(query.text),
         kinds=KINDS[query.kind],
         filter=query.filter,
@@ -117,7 +123,6 @@ async def run(
         after=query.after,
         keys_only=keys_only,
     )
-    return await search.asearch(request)
 
 
 # The columns a hit shows on the page (and on /transactions): not a notice's full text.
@@ -132,6 +137,8 @@ COLUMNS = {
 def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, Any]]:
     """The hits' rows (the read layer's one search hydration), flat for the templates: a
     notice with its project's region and category, a transaction with its parties' names."""
+    if not hits:
+        return {}
     with engine.connect() as conn:
         found = hydrate(conn, hits, tuple(COLUMNS), columns=COLUMNS, parties=("name",),
                         projects=True)  # fmt: skip
@@ -193,17 +200,19 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
             return error_page(request, 400, str(exc))
         # Without search the page still offers the form and the other pages, with a 503.
         problem, result = None, SearchResult(total=0, hits=[], facets={})
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
         if search is None:
             problem = "搜索未配置 search is not configured: set CAIGOU_ELASTICSEARCH_URL"
         else:
-            try:
-                result = await run(search, query)
+            try:  # the hits' rows read in the search's worker thread: SQL off the event loop
+                result, rows = await search.asearch_then(
+                    search_request(query), lambda found: records(engine, found.hits[:PAGE_SIZE])
+                )
             except SearchUnavailable as exc:
                 problem = f"搜索暂不可用 search is unavailable: {exc}"
             except BadInput as exc:  # a cursor of another order or list
                 return error_page(request, 400, f"after: 不是本排序的翻页游标 {exc}")
         hits = result.hits[:PAGE_SIZE]
-        rows = await run_in_threadpool(records, engine, hits)  # SQL off the event loop
         shown = [(h, rows[(h.kind, h.pk)]) for h in hits if (h.kind, h.pk) in rows]
         next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
         current = p.text(request.query_params, "after", 400)
