@@ -59,7 +59,6 @@ from hub.read.plan.run import (
     Planner,
     Prepared,
     assemble,
-    driver_texts,
     execute,
 )
 from hub.read.search_plan import SearchPlan
@@ -337,8 +336,8 @@ class HubGraphQL(GraphQL[Context, None]):
         ):
             return None
         prepared.checked = found[1]
-        if whole and dialect.name == "postgresql" and prepared.texts is None:
-            prepared.texts = driver_texts(prepared, dialect)
+        if whole and dialect.name == "postgresql":
+            planner.with_texts(prepared, query, name, variables, dialect)
         return prepared
 
     def _plan_and_run(

@@ -44,7 +44,9 @@ class PgReads:
         url = engine.url.set(drivername="postgresql")
         self.conninfo = url.render_as_string(hide_password=False)
         ms = max(int(timeout * 1000), 1) if timeout and timeout > 0 else 0
-        self.options = f"-c statement_timeout={ms}"
+        # Said after connecting, not as libpq `options`: those would replace the operator's
+        # own (a search_path in the URL or PGOPTIONS), and the loop would read another schema.
+        self.set_timeout = f"SET statement_timeout = {ms}"
         # A bound of our own past the server's: a database that stops answering (a network
         # gone quiet) must not keep requests waiting here for ever.
         self.wait = (timeout if timeout and timeout > 0 else STALL) + 1.0
@@ -62,13 +64,15 @@ class PgReads:
         if self.pool is None:
             self.pool = AsyncConnectionPool(
                 self.conninfo, min_size=1, max_size=POOL_SIZE, open=False, timeout=CONNECT_TIMEOUT,
-                kwargs={"autocommit": True, "options": self.options},
-                name="caigou-reads",
+                kwargs={"autocommit": True}, configure=self._configure, name="caigou-reads",
             )  # fmt: skip
             self.loop, self._reading = loop, asyncio.Lock()
         elif self.loop is not loop:
             return None
         return self.pool
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(self.set_timeout)
 
     async def _pool(self) -> AsyncConnectionPool | None:
         pool = self._ready()
@@ -87,7 +91,8 @@ class PgReads:
         """The data version, read after the caller arrived. Callers that arrive while a read is
         in flight share the next one (its statement starts after they came, so it sees every
         write committed before them): at c=4 a read serves several requests. None: the
-        pool cannot answer; the caller reads the version its own way."""
+        pool cannot answer; the caller reads the version its own way. A read cut short by
+        the query timeout raises its error (the caller's 503), not read a second time."""
         if await self._pool() is None or self._reading is None:
             return None
         if self._pending is None:
@@ -109,15 +114,28 @@ class PgReads:
         try:
             return await waiting
         except (TimeoutError, psycopg.Error, OSError) as exc:  # ConnectionError: an OSError
-            log.warning("reading the data version on the loop failed (%s): read in a thread", exc)
+            log.warning("reading the data version on the loop failed (%r): read in a thread", exc)
             return None
 
     async def _version(self) -> int:
         pool = await self._pool()
         assert pool is not None
         async with pool.connection() as conn:
-            row = await (await conn.execute(self.version_sql, prepare=True)).fetchone()
+            try:
+                row = await (await conn.execute(self.version_sql, prepare=True)).fetchone()
+            except psycopg.errors.QueryCanceled as exc:  # the 503 the thread's read would give,
+                raise self._cut(self.version_sql, {}, exc) from None  # without a second wait
         return int(row[0]) if row and row[0] is not None else 0
+
+    def _cut(self, sql: str, params: dict[str, Any], exc: psycopg.Error) -> DBAPIError:
+        """A statement cut short by the query timeout, counted, and wrapped as SQLAlchemy
+        wraps it: one coding of timeouts (QUERY_TIMEOUT, the page's 503) for both paths."""
+        if self.on_timeout is not None:
+            self.on_timeout()
+        error = DBAPIError.instance(sql, params, exc, psycopg.Error)
+        if not isinstance(error, DBAPIError):
+            raise exc
+        return error
 
     async def scalars(
         self, statements: Sequence[tuple[str, dict[str, Any]]]
@@ -131,21 +149,17 @@ class PgReads:
             return None
         out: list[str | DBAPIError | None] = []
         try:
-            async with asyncio.timeout(self.wait), pool.connection() as conn:
+            async with pool.connection() as conn:  # waits CONNECT_TIMEOUT at most
                 for sql, params in statements:
-                    try:
-                        cursor = await conn.execute(sql, params, prepare=True)
+                    try:  # each statement bounded on its own: none is cut and run twice
+                        async with asyncio.timeout(self.wait):
+                            cursor = await conn.execute(sql, params, prepare=True)
+                            row = await cursor.fetchone()
                     except psycopg.errors.QueryCanceled as exc:
-                        if self.on_timeout is not None:
-                            self.on_timeout()
-                        error = DBAPIError.instance(sql, params, exc, psycopg.Error)
-                        if not isinstance(error, DBAPIError):
-                            raise
-                        out.append(error)
+                        out.append(self._cut(sql, params, exc))
                         continue
-                    row = await cursor.fetchone()
                     out.append(None if row is None else row[0])
         except (TimeoutError, psycopg.Error, OSError) as exc:
-            log.warning("a planned statement failed on the loop (%s): the threads answer", exc)
+            log.warning("a planned statement failed on the loop (%r): the threads answer", exc)
             return None
         return out

@@ -45,6 +45,7 @@ class Hubs:
     planned: str
     off: str
     engine: Engine
+    short: str  # CAIGOU_QUERY_TIMEOUT = 0.5 s
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,11 @@ def hubs(
         files = generate(folder / "demo", projects=6, transactions=400, penalties=8)
         assert all(result.status == "accepted" for _, result in load_demo(engine, files))
         off = create_app(dataclasses.replace(settings, planner=False))
-        with running(app) as base, running(off) as off_base:
-            yield Hubs(base, off_base, engine)
+        short = create_app(dataclasses.replace(settings, query_timeout=0.5))
+        with running(app) as base, running(off) as off_base, running(short) as short_base:
+            yield Hubs(base, off_base, engine, short_base)
         off.state.engine.dispose()
+        short.state.engine.dispose()
         engine.dispose()
 
 
@@ -128,3 +131,48 @@ def test_a_locked_version_table_holds_up_only_the_revalidation(hubs: Hubs) -> No
         locker.rollback()
     waiting.join(timeout=30)
     assert outcome["status"] == 304 and float(outcome["waited"]) >= 0.5  # type: ignore[arg-type]
+
+
+def _timeouts(base: str) -> float:
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    line = next(x for x in text.splitlines() if x.startswith("caigou_statement_timeouts_total"))
+    return float(line.split()[-1])
+
+
+def test_a_version_read_past_the_limit_is_a_503_at_once(hubs: Hubs) -> None:
+    """Locked past CAIGOU_QUERY_TIMEOUT, the version read is cut once: a 503 after ~0.5 s,
+    counted once (it was read again in a thread after the loop's read, waiting twice)."""
+    params = {"query": SMALL}
+    etag = httpx.get(f"{hubs.short}/graphql", params=params, timeout=30).headers["etag"]
+    before = _timeouts(hubs.short)
+    with hubs.engine.connect() as locker:
+        locker.execute(text("LOCK TABLE data_version IN ACCESS EXCLUSIVE MODE"))
+        started = time.monotonic()
+        answer = httpx.get(f"{hubs.short}/graphql", params=params, timeout=30,
+                           headers={"if-none-match": etag})  # fmt: skip
+        waited = time.monotonic() - started
+        locker.rollback()
+    assert answer.status_code == 503, answer.text
+    assert "CAIGOU_QUERY_TIMEOUT" in answer.text
+    assert waited < 0.95, waited  # one wait of 0.5 s, not two
+    assert _timeouts(hubs.short) == before + 1
+
+
+def test_the_loop_reads_the_schema_the_url_names(hubs: Hubs, tmp_path: Path) -> None:
+    """An operator's session settings in the URL (here `search_path`) hold on the loop too:
+    libpq `options` of the loop's own replaced them, and a request asked again was answered
+    from another schema's table (review: 200 rows, then 2,000)."""
+    with hubs.engine.begin() as conn:
+        conn.execute(text("CREATE SCHEMA IF NOT EXISTS elsewhere"))
+        conn.execute(text("CREATE TABLE IF NOT EXISTS elsewhere.transactions "
+                          "(LIKE public.transactions INCLUDING ALL)"))  # fmt: skip
+    url = hubs.engine.url.update_query_dict({"options": "-csearch_path=elsewhere,public"})
+    app = create_app(Settings(url.render_as_string(hide_password=False), str(tmp_path), None))
+    query = "{ transactions(first: 1) { totalCount } }"
+    try:
+        with running(app) as base:
+            counts = [_post(base, query).json()["data"]["transactions"]["totalCount"]
+                      for _ in range(4)]  # fmt: skip
+    finally:
+        app.state.engine.dispose()
+    assert counts == [0, 0, 0, 0]
