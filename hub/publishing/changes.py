@@ -14,8 +14,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, literal, select
 
+from hub.publishing.batch import BatchContext
 from schema.changes import CHANGES, INSERT, SOURCE
-from schema.tables import NOTICES, PENALTY_RECORDS, TRANSACTIONS
+from schema.tables import NOTICE_SOURCES, NOTICES, PENALTY_RECORDS, TRANSACTIONS
 from schema.types import RecordKind
 
 TABLES = {
@@ -64,10 +65,10 @@ def record_changes(
     hashes = dict(
         conn.execute(
             select(table.c.id, table.c.content_hash).where(table.c.id.in_({s[0] for s in extra}))
-        ).tuples()
+        ).all()
     )
     ocids = (
-        dict(conn.execute(select(table.c.id, table.c.ocid).where(table.c.id.in_(hashes))).tuples())
+        dict(conn.execute(select(table.c.id, table.c.ocid).where(table.c.id.in_(hashes))).all())
         if "ocid" in table.c
         else {}
     )
@@ -80,3 +81,26 @@ def record_changes(
             for record_id, publisher_id, site, at in extra
         ],
     )  # fmt: skip
+
+
+def new_notice_sources(
+    ctx: BatchContext, resourced: Iterable[int]
+) -> list[tuple[int, int, str | None, datetime]]:
+    """Held notices this batch gave a new source (a site that had not sent them before):
+    their `notice_sources` row is this batch's, stamped with its time. (Issue 17's
+    record_sources will say this for every kind; until then notices are the ones.)"""
+    ids = sorted(set(resourced))
+    table = NOTICE_SOURCES
+    found: list[int] = []
+    for start in range(0, len(ids), 900):
+        found += ctx.conn.execute(
+            select(table.c.notice_id)
+            .join(NOTICES, NOTICES.c.id == table.c.notice_id)
+            .where(
+                table.c.notice_id.in_(ids[start : start + 900]),
+                table.c.publisher_id == ctx.publisher.id,
+                table.c.received_at == ctx.received_at,
+                NOTICES.c.received_at != ctx.received_at,  # not stored by this very batch
+            )
+        ).scalars()
+    return [(i, ctx.publisher.id, ctx.source_site, ctx.received_at) for i in sorted(found)]

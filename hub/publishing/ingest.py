@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
-from hub.publishing.changes import record_changes
+from hub.publishing.changes import new_notice_sources, record_changes
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
 from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
@@ -188,7 +188,8 @@ def _write_batch(
         if report.rejected and not partial:
             transaction.rollback()
             return report
-        record_changes(conn, kind)  # the change feed, in this transaction (changes.py)
+        # The change feed, in this transaction (changes.py): new records, then new sources.
+        record_changes(conn, kind, new_notice_sources(ctx, getattr(handler, "resourced", ())))
         log.record(
             conn, "partial" if report.rejected else "accepted", total=report.total,
             accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected,
