@@ -18,13 +18,18 @@ from hub.app import create_app
 from hub.config import Settings
 from hub.demo import generate
 from hub.demo.load import load_demo
+from hub.publishing import ingest_records
+from hub.publishing.publishers import add_publisher
 from hub.read.rows import shown
 from schema.db import make_engine
-from schema.tables import CHANGES, MIRROR_CURSORS, metadata
+from schema.tables import CHANGES, MIRROR_CURSORS, TRANSACTIONS, metadata
+from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
+from tests.factories import transaction
 from tests.hub_server import running
 
 CAIGOU = str(Path(sys.executable).with_name("caigou"))
+MALL = "吉林省政府采购电子卖场"
 # The hub's own bookkeeping, not what it publishes; publishers compared by name and role.
 NOT_MIRRORED = {"ingestions", "search_outbox", "search_state", "data_version", "mirror_cursors"}
 INTERNAL = {"id", "seq", "record_pk", "record_id"}  # surrogate ids: equal content, other ids
@@ -93,9 +98,16 @@ def snapshot(engine: Engine) -> dict[str, list[str]]:
     return {t.name: sorted(content(t, pk) for pk in rows[t.name]) for t in tables}
 
 
-def assert_same(source: dict[str, list[str]], mirror: dict[str, list[str]]) -> None:
-    for table in ("notices", "transactions", "penalty_records", "projects", "parties",
-                  "awards", "contracts", "changes", "notice_sources", "flags"):  # fmt: skip
+DEMO_TABLES = ("notices", "transactions", "penalty_records", "projects", "parties", "awards",
+               "contracts", "changes", "notice_sources", "flags")  # fmt: skip
+
+
+def assert_same(
+    source: dict[str, list[str]],
+    mirror: dict[str, list[str]],
+    required: tuple[str, ...] = DEMO_TABLES,
+) -> None:
+    for table in required:
         assert source[table], f"the demo has no {table}: the comparison would prove nothing"
     for table, rows in source.items():
         missing = sorted(set(rows) - set(mirror[table]))[:2]
@@ -162,4 +174,61 @@ def test_a_pull_killed_mid_way_resumes_and_stores_nothing_twice(
         _out, err = resumed.communicate(timeout=600)
         assert resumed.returncode == 0, err
         assert_same(snapshot(engine), snapshot(mirror))
+        mirror.dispose()
+
+
+@pytest.fixture
+def small_hub(engine: Engine, database_url: str, add: Any, tmp_path: Path) -> Any:
+    """A hub holding one e-mall order, served."""
+    add(MALL, "trading_platform", ["220000"], ["transaction"])
+    assert ingest_records(engine, MALL, RecordKind.transaction, [transaction("DD1")]).accepted
+    with running(create_app(Settings(database_url, str(tmp_path / "exports"), None))) as base:
+        yield base
+
+
+def _count(engine: Engine, table: Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_follow_stores_what_the_source_accepts_later(
+    small_hub: str, engine: Engine, dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    (tmp_path / "mirror").mkdir()
+    with fresh_database(dialect, request, tmp_path / "mirror") as url:
+        mirror = make_engine(url)
+        following = caigou(url, "mirror", "pull", small_hub, "--follow", "--interval", "0.2")
+        try:
+            deadline = time.monotonic() + 120
+            while _count(mirror, TRANSACTIONS) < 1:
+                assert following.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            later = [transaction("DD2"), transaction("DD3")]
+            assert ingest_records(engine, MALL, RecordKind.transaction, later).accepted == 2
+            while _count(mirror, TRANSACTIONS) < 3:
+                assert following.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        finally:
+            following.send_signal(signal.SIGINT)
+            following.communicate(timeout=60)
+        assert_same(snapshot(engine), snapshot(mirror), required=("transactions", "changes"))
+        mirror.dispose()
+
+
+def test_a_record_the_mirror_refuses_stops_the_pull_named(
+    small_hub: str, dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A local account of the same name that may not publish there: refused, not skipped."""
+    (tmp_path / "mirror").mkdir()
+    with fresh_database(dialect, request, tmp_path / "mirror") as url:
+        mirror = make_engine(url)
+        with mirror.begin() as conn:
+            add_publisher(conn, MALL, PublisherRole.trading_platform, ["110000"],
+                          [RecordKind.transaction])  # fmt: skip
+        pulled = caigou(url, "mirror", "pull", small_hub)
+        _out, err = pulled.communicate(timeout=300)
+        assert pulled.returncode == 1
+        assert "record DD1, field region_code" in " ".join(err.split()), err
+        assert _count(mirror, TRANSACTIONS) == 0
+        assert _count(mirror, MIRROR_CURSORS) == 0  # the next pull starts at that record again
         mirror.dispose()

@@ -23,7 +23,7 @@ import typer
 from sqlalchemy import Engine, select
 
 from hub.cli.context import err, out, state
-from hub.publishing import ingest_records
+from hub.publishing import PublisherError, ingest_records
 from hub.publishing.publishers import NATIONWIDE, add_publisher
 from schema.changes import MIRROR_CURSORS
 from schema.ocds import utc_now_beijing
@@ -173,7 +173,10 @@ def pull_command(
     engine = state(ctx).engine()
     try:
         stored = pull(engine, url, follow=follow, interval=interval, limit=limit)
-    except (MirrorError, httpx.HTTPError) as exc:
+    except (MirrorError, PublisherError, httpx.HTTPError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # --follow stops on Ctrl-C; the cursor is kept batch by batch
+        err.print("stopped; the next pull resumes from the last batch stored")
+        raise typer.Exit(130) from None
     out.print(f"{stored:,} records stored from {url.rstrip('/')}", highlight=False)
