@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from sqlalchemy import Engine, select
 from hub.app import create_app
 from hub.config import Settings
 from hub.publishing import ingest_records
+from hub.read.changes import read_changes
 from schema.db import alembic_config
 from schema.tables import CHANGES, NOTICES
 from schema.types import RecordKind
@@ -146,3 +149,45 @@ def test_a_hub_that_already_holds_records_gets_its_feed_from_the_migration(
         after = conn.execute(select(CHANGES.c.record_id).order_by(CHANGES.c.seq)).scalars().all()
         ids = conn.execute(select(NOTICES.c.id).order_by(NOTICES.c.id)).scalars().all()
     assert before == after == ids
+
+
+def test_a_reader_following_concurrent_batches_never_misses_a_change(
+    engine: Engine, add: Any
+) -> None:
+    """seq order is commit order: what a follower read up to a cursor never gains a change
+    below it later, while batches commit from several threads at once."""
+    add(MALL, "trading_platform", ["220000"], ["transaction"])
+    done = threading.Event()
+
+    def publish(thread: int) -> None:
+        for batch in range(8):
+            rows = [transaction(f"DD{thread}{batch:02d}{i:03d}") for i in range(3)]
+            assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == 3
+
+    seen: list[int] = []
+
+    def follow() -> None:
+        after = 0
+        while True:
+            finished = done.is_set()
+            with engine.connect() as conn:
+                page = read_changes(conn, after, 5)
+            seen.extend(row.seq for row in page.rows)
+            after = page.rows[-1].seq if page.rows else after
+            if finished and not page.rows:
+                return
+            time.sleep(0.005)
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    publishers = [threading.Thread(target=publish, args=(t,)) for t in range(3)]
+    for thread in publishers:
+        thread.start()
+    for thread in publishers:
+        thread.join()
+    done.set()
+    follower.join(timeout=60)
+    with engine.connect() as conn:
+        every = conn.execute(select(CHANGES.c.seq).order_by(CHANGES.c.seq)).scalars().all()
+    assert len(every) == 3 * 8 * 3
+    assert seen == every  # read once each, in order, none skipped
