@@ -9,6 +9,7 @@ from typing import Final
 from sqlalchemy import Table
 from sqlmodel import SQLModel
 
+from schema.changes import Change, MirrorCursor
 from schema.columns import table_of
 from schema.data_version import DataVersion
 from schema.details import EvaluationExpert, ProjectItem
@@ -30,6 +31,7 @@ from schema.search_outbox import SearchOutbox, SearchState
 metadata = SQLModel.metadata
 
 AWARD_SUPPLIERS: Final[Table] = table_of(AwardSupplier)
+CHANGES: Final[Table] = table_of(Change)
 AWARDS: Final[Table] = table_of(Award)
 CONTRACT_SUPPLIERS: Final[Table] = table_of(ContractSupplier)
 CONTRACTS: Final[Table] = table_of(Contract)
@@ -39,6 +41,7 @@ EVALUATION_EXPERTS: Final[Table] = table_of(EvaluationExpert)
 FLAGS: Final[Table] = table_of(Flag)
 INGESTIONS: Final[Table] = table_of(Ingestion)
 LOTS: Final[Table] = table_of(Lot)
+MIRROR_CURSORS: Final[Table] = table_of(MirrorCursor)
 NOTICE_SOURCES: Final[Table] = table_of(NoticeSource)
 NOTICES: Final[Table] = table_of(Notice)
 PARTIES: Final[Table] = table_of(Party)
@@ -54,6 +57,7 @@ TRANSACTIONS: Final[Table] = table_of(Transaction)
 __all__ = [
     "AWARDS",
     "AWARD_SUPPLIERS",
+    "CHANGES",
     "CONTRACTS",
     "CONTRACT_SUPPLIERS",
     "DATA_QUALITY_ISSUES",
@@ -62,6 +66,7 @@ __all__ = [
     "FLAGS",
     "INGESTIONS",
     "LOTS",
+    "MIRROR_CURSORS",
     "NOTICES",
     "NOTICE_SOURCES",
     "PARTIES",
@@ -75,6 +80,7 @@ __all__ = [
     "TRANSACTIONS",
     "Award",
     "AwardSupplier",
+    "Change",
     "Contract",
     "ContractSupplier",
     "DataQualityIssue",
@@ -83,6 +89,7 @@ __all__ = [
     "Flag",
     "Ingestion",
     "Lot",
+    "MirrorCursor",
     "Notice",
     "NoticeSource",
     "Party",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import db, demo, export, flags, indexer, publishers, serve
+from hub.cli import db, demo, export, flags, indexer, mirror, publishers, serve
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import FieldError, PublisherError, ingest_file
@@ -30,6 +30,7 @@ serve.register(app)
 indexer.register(app)
 export.register(app)
 flags.register(app)
+mirror.register(app)
 
 
 @app.callback()

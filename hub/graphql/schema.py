@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy import select
 
 from hub.graphql.catalogue_types import Node, from_row
+from hub.graphql.changes import ChangeConnection, RecordKind, changes_page
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, HubErrors, is_logged
 from hub.graphql.exports import ExportFile, list_exports
@@ -316,6 +317,17 @@ class Query:
         to: date | None = None, entity: str | None = None,
     ) -> list[ExportFile]:  # fmt: skip
         return list_exports(info, from_, to, entity)
+
+    @strawberry.field(
+        description="变更: every accepted record in acceptance order, payload verbatim, with a "
+        "stable cursor: read from the start and follow `pageInfo.endCursor` to mirror this hub "
+        "(README: Mirroring a hub). At most 1000 a page."
+    )
+    def changes(
+        self, info: Info, after: After = None, first: int | None = 100,
+        kinds: list[RecordKind] | None = None,
+    ) -> ChangeConnection:  # fmt: skip
+        return changes_page(info, after, first, kinds)
 
     @strawberry.field(description="发布者: every publisher (public fields only).")
     def publishers(self, info: Info) -> list[Publisher]:

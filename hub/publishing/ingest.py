@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
+from hub.publishing.changes import new_notice_sources, record_changes
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
 from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
@@ -75,6 +77,7 @@ def ingest_records(
     raise_on_reject: bool = False,
     digest: str | None = None,
     on_retry: Callable[[], None] | None = None,
+    received_at: datetime | None = None,
 ) -> IngestResult:
     """Validate and write one batch in one transaction.
 
@@ -83,6 +86,7 @@ def ingest_records(
     `digest` (SHA-256 of what was sent; of the records as NDJSON when not given). `records`
     may be a function that reads them afresh: a batch is only retried after a write
     conflict when they can be read again (a function or a collection, not an iterator).
+    `received_at` keeps another hub's acceptance time (a mirror); by default, now.
     """
     with engine.connect() as conn:
         account = (
@@ -108,7 +112,8 @@ def ingest_records(
                 on_retry()
             hasher = None if digest else hashlib.sha256()
             report = _write_batch(engine, account, kind, records, partial, source_site,
-                                  progress, on_reject, hasher, log, digest)  # fmt: skip
+                                  progress, on_reject, hasher, log, digest,
+                                  received_at)  # fmt: skip
             return report, digest or (hasher.hexdigest() if hasher else None)
 
         report, batch_digest = retrying(attempt, MAX_ATTEMPTS if reread else 1)
@@ -148,7 +153,7 @@ def _write_batch(
     records: Records | Callable[[], Records], partial: bool,
     source_site: str | None, progress: Progress | None,
     on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None, hasher: Any,
-    log: IngestionLog, digest: str | None,
+    log: IngestionLog, digest: str | None, received_at: datetime | None = None,
 ) -> BatchReport:  # fmt: skip
     """One attempt: the batch in one transaction, committed with its log row's final state
     unless all-or-nothing refused it."""
@@ -158,7 +163,8 @@ def _write_batch(
         try:
             _one_writer_at_a_time(conn)
             ctx = BatchContext(
-                conn, account, source_site or account.source_site, utc_now_beijing(), report,
+                conn, account, source_site or account.source_site,
+                received_at or utc_now_beijing(), report,
                 PartyResolver(conn),
             )  # fmt: skip
             handler = HANDLERS[kind](ctx)
@@ -182,6 +188,8 @@ def _write_batch(
         if report.rejected and not partial:
             transaction.rollback()
             return report
+        # The change feed, in this transaction (changes.py): new records, then new sources.
+        record_changes(conn, kind, new_notice_sources(ctx, getattr(handler, "resourced", ())))
         log.record(
             conn, "partial" if report.rejected else "accepted", total=report.total,
             accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected,

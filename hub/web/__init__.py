@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from hub.changes_route import endpoint as changes_feed
 from hub.web import parties, projects, search_page, transactions, transparency
 from hub.web.render import STATIC
 
@@ -25,5 +26,6 @@ def routes(engine: Engine, search: Any) -> list[BaseRoute]:
         Route("/transactions", transactions.page(engine, search)),
         Route("/transactions.csv", transactions.csv_download(engine, search)),
         Route("/transparency", transparency.page(engine)),
+        Route("/changes", changes_feed(engine)),  # NDJSON for mirrors (hub.changes_route)
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

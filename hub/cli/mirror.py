@@ -1,0 +1,182 @@
+"""caigou mirror pull: build (and keep) a copy of another hub from its change feed alone.
+
+Reads `GET URL/changes` page by page and stores each record as its original publisher did,
+through the same pipeline and checks as any publish, at the time the source accepted it (so
+publish times that default to arrival, and the flags read from them, come out the same).
+Consecutive changes of one source batch go in as one batch. The cursor is kept in the local
+database after each batch: a pull killed at any point resumes where it stopped, and a batch
+read twice is only counted as duplicates (records are idempotent), never stored twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import typer
+from sqlalchemy import Engine, select
+
+from hub.cli.context import err, out, state
+from hub.publishing import PublisherError, ingest_records
+from hub.publishing.publishers import NATIONWIDE, add_publisher
+from schema.changes import MIRROR_CURSORS
+from schema.ocds import utc_now_beijing
+from schema.tables import PUBLISHERS
+from schema.types import PublisherRole, RecordKind
+
+app = typer.Typer(help="Mirror another hub from its change feed (GET /changes).",
+                  no_args_is_help=True)  # fmt: skip
+PAGE = 1_000
+TIMEOUT = 60.0
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="mirror")
+
+
+class MirrorError(Exception):
+    """The source answered something a mirror cannot use, or refused a record: named."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """Consecutive changes the source accepted in one batch: one local batch."""
+
+    kind: RecordKind
+    publisher: str
+    role: str
+    source_site: str | None
+    accepted_at: datetime
+    records: list[dict[str, Any]]
+    cursor: str  # after the last of them
+    first_seq: int
+
+
+def read_page(client: httpx.Client, url: str, after: str | None, limit: int) -> tuple[
+    list[dict[str, Any]], str, bool
+]:  # fmt: skip
+    """One page of the feed: its changes, the cursor after them, whether more follow."""
+    params = {"limit": str(limit), **({"after": after} if after else {})}
+    response = client.get(f"{url}/changes", params=params)
+    if response.status_code != 200:
+        raise MirrorError(f"{url}/changes answered {response.status_code}: "
+                          f"{response.text.strip()[:300]}")  # fmt: skip
+    lines = [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
+    if not lines or "next" not in lines[-1]:
+        raise MirrorError(f'{url}/changes: the page has no closing {{"next": …}} line')
+    return lines[:-1], str(lines[-1]["next"]), bool(lines[-1].get("more"))
+
+
+def groups(changes: list[dict[str, Any]]) -> Iterator[Group]:
+    """Consecutive changes with the same kind, deliverer, site, time and action."""
+
+    def key(change: dict[str, Any]) -> tuple[Any, ...]:
+        return (change["kind"], change["publisher"], change["sourceSite"],
+                change["acceptedAt"], change["action"])  # fmt: skip
+
+    for _key, run in itertools.groupby(changes, key=key):
+        batch = list(run)
+        first = batch[0]
+        yield Group(
+            RecordKind(first["kind"]), first["publisher"], first["publisherRole"],
+            first["sourceSite"], datetime.fromisoformat(first["acceptedAt"]),
+            [orjson.loads(c["payload"]) for c in batch], batch[-1]["cursor"], int(first["seq"]),
+        )  # fmt: skip
+
+
+def ensure_account(engine: Engine, group: Group) -> None:
+    """A local account for the source's publisher: same name and role, nationwide (the
+    source checked its scope), its token never shown: nobody publishes as it."""
+    with engine.begin() as conn:
+        if conn.execute(
+            select(PUBLISHERS.c.id).where(PUBLISHERS.c.name == group.publisher)
+        ).first():
+            return
+        role = PublisherRole(group.role)
+        kinds = [RecordKind.notice, RecordKind.transaction]
+        if role is PublisherRole.finance_department:
+            kinds.append(RecordKind.penalty)
+        add_publisher(conn, group.publisher, role, [NATIONWIDE], kinds, group.source_site)
+
+
+def saved_cursor(engine: Engine, url: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(MIRROR_CURSORS.c.cursor).where(MIRROR_CURSORS.c.url == url)
+        ).scalar()
+
+
+def save_cursor(engine: Engine, url: str, cursor: str) -> None:
+    values = {"cursor": cursor, "updated_at": utc_now_beijing()}
+    with engine.begin() as conn:
+        table = MIRROR_CURSORS
+        moved = conn.execute(table.update().where(table.c.url == url).values(**values))
+        if not moved.rowcount:
+            conn.execute(table.insert().values(url=url, **values))
+
+
+def store(engine: Engine, url: str, group: Group) -> int:
+    """One source batch stored locally; refused records stop the pull, named."""
+    ensure_account(engine, group)
+    result = ingest_records(
+        engine, group.publisher, group.kind, group.records, source=f"mirror {url}",
+        source_site=group.source_site, received_at=group.accepted_at,
+    )  # fmt: skip
+    if result.rejected:
+        first = result.refusals[0] if result.refusals else None
+        where = (f"record {first.record_id or first.position}, field {first.field}: "
+                 f"{first.reason}") if first else "refused"  # fmt: skip
+        raise MirrorError(f"change {group.first_seq}ff ({group.kind}, {group.publisher}) "
+                          f"refused here: {where}")  # fmt: skip
+    return result.accepted
+
+
+def pull(engine: Engine, url: str, *, follow: bool = False, interval: float = 5.0,
+         limit: int = PAGE) -> int:  # fmt: skip
+    """Read the feed from the saved cursor to its end (and on, with `follow`); returns the
+    records stored."""
+    url = url.rstrip("/")
+    cursor = saved_cursor(engine, url)
+    stored = 0
+    with httpx.Client(timeout=TIMEOUT) as client:
+        while True:
+            changes, after, more = read_page(client, url, cursor, limit)
+            for group in groups(changes):
+                stored += store(engine, url, group)
+                save_cursor(engine, url, group.cursor)
+            if after != cursor:
+                save_cursor(engine, url, after)
+                cursor = after
+            if not more and not follow:
+                return stored
+            if not more:
+                time.sleep(interval)
+
+
+@app.command("pull")
+def pull_command(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="Base URL of the hub to mirror.")],
+    follow: Annotated[bool, typer.Option(help="Keep following the feed.")] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between polls with --follow.", min=0.1)
+    ] = 5.0,
+    limit: Annotated[int, typer.Option(help="Changes a request.", min=1, max=PAGE)] = PAGE,
+) -> None:
+    """Mirror URL into this hub's database from its change feed; resumes after a crash."""
+    engine = state(ctx).engine()
+    try:
+        stored = pull(engine, url, follow=follow, interval=interval, limit=limit)
+    except (MirrorError, PublisherError, httpx.HTTPError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:  # --follow stops on Ctrl-C; the cursor is kept batch by batch
+        err.print("stopped; the next pull resumes from the last batch stored")
+        raise typer.Exit(130) from None
+    out.print(f"{stored:,} records stored from {url.rstrip('/')}", highlight=False)
