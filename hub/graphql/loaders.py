@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from hub.read.lists import TIMELINE
 from hub.read.rows import among, by_ids, shown
+from hub.read.sources import sources_of
 from schema.columns import table_of
 from schema.tables import (
     Award,
@@ -29,6 +30,7 @@ from schema.tables import (
     Publisher,
     Transaction,
 )
+from schema.types import RecordKind
 
 T = Any
 
@@ -89,6 +91,18 @@ class Loaders:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._record_sources: dict[RecordKind, DataLoader[int, list[Any]]] = {}
+
+    def record_sources(self, kind: RecordKind) -> DataLoader[int, list[Any]]:
+        """Each record's deliveries (record_sources), by the record's id."""
+        if kind not in self._record_sources:
+
+            async def load(keys: list[int]) -> list[list[Any]]:
+                found = sources_of(self.conn, kind, keys)
+                return [found.get(k, []) for k in keys]
+
+            self._record_sources[kind] = DataLoader(load_fn=load)
+        return self._record_sources[kind]
 
     @cached_property
     def party(self) -> DataLoader[int, Any]:

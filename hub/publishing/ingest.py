@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,12 +21,14 @@ from sqlalchemy import Connection, Engine, func, select
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
+from hub.publishing.cells import record_ref
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
 from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
 from hub.publishing.parties import PartyResolver
 from hub.publishing.penalties import PenaltyHandler
 from hub.publishing.publishers import PublisherAccount, find_publisher
+from hub.publishing.sources import read_relay, this_hub
 from hub.publishing.transactions import TransactionHandler
 from schema.data_version import bump_data_version
 from schema.db import bulk_cache
@@ -38,9 +40,12 @@ HANDLERS: dict[RecordKind, Callable[[BatchContext], RecordHandler]] = {
     RecordKind.transaction: TransactionHandler,
     RecordKind.penalty: PenaltyHandler,
 }
+RECORD_REF = {RecordKind.notice: "id", RecordKind.transaction: "order_id",
+              RecordKind.penalty: "record_id"}  # fmt: skip
 BATCH_LOCK = 0x6367626174636800  # pg_advisory_xact_lock key: one batch writes at a time
 Progress = Callable[[int], None]
 Records = Iterable[Mapping[str, Any]]
+Relays = Sequence[Mapping[str, Any] | None]  # the i-th record's relay metadata, or None
 
 
 @dataclass
@@ -75,6 +80,8 @@ def ingest_records(
     raise_on_reject: bool = False,
     digest: str | None = None,
     on_retry: Callable[[], None] | None = None,
+    relays: Relays | None = None,
+    hub: str | None = None,
 ) -> IngestResult:
     """Validate and write one batch in one transaction.
 
@@ -83,6 +90,8 @@ def ingest_records(
     `digest` (SHA-256 of what was sent; of the records as NDJSON when not given). `records`
     may be a function that reads them afresh: a batch is only retried after a write
     conflict when they can be read again (a function or a collection, not an iterator).
+    `relays` holds each record's relay metadata (hub/publishing/sources.py), by position;
+    `hub` names this hub on their paths (CAIGOU_PUBLIC_URL when not given).
     """
     with engine.connect() as conn:
         account = (
@@ -108,7 +117,8 @@ def ingest_records(
                 on_retry()
             hasher = None if digest else hashlib.sha256()
             report = _write_batch(engine, account, kind, records, partial, source_site,
-                                  progress, on_reject, hasher, log, digest)  # fmt: skip
+                                  progress, on_reject, hasher, log, digest, relays,
+                                  hub or this_hub())  # fmt: skip
             return report, digest or (hasher.hexdigest() if hasher else None)
 
         report, batch_digest = retrying(attempt, MAX_ATTEMPTS if reread else 1)
@@ -148,7 +158,7 @@ def _write_batch(
     records: Records | Callable[[], Records], partial: bool,
     source_site: str | None, progress: Progress | None,
     on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None, hasher: Any,
-    log: IngestionLog, digest: str | None,
+    log: IngestionLog, digest: str | None, relays: Relays | None, hub: str,
 ) -> BatchReport:  # fmt: skip
     """One attempt: the batch in one transaction, committed with its log row's final state
     unless all-or-nothing refused it."""
@@ -159,7 +169,7 @@ def _write_batch(
             _one_writer_at_a_time(conn)
             ctx = BatchContext(
                 conn, account, source_site or account.source_site, utc_now_beijing(), report,
-                PartyResolver(conn),
+                PartyResolver(conn), hub,
             )  # fmt: skip
             handler = HANDLERS[kind](ctx)
             rows = records() if callable(records) else records
@@ -169,7 +179,7 @@ def _write_batch(
                     hasher.update(_digest_line(raw))
                 if isinstance(raw, readers.BadRecord):
                     report.refuse(position, None, raw.error, raw)
-                else:
+                elif _relay_read(ctx, kind, relays, position, raw):
                     handler.add(position, raw)
                 if progress is not None and position % 10_000 == 0:
                     progress(position)
@@ -191,6 +201,20 @@ def _write_batch(
         transaction.commit()
     log.closed = True
     return report
+
+
+def _relay_read(
+    ctx: BatchContext, kind: RecordKind, relays: Relays | None, position: int,
+    raw: Mapping[str, Any],
+) -> bool:  # fmt: skip
+    """Read the record's relay metadata into the context; False when it refused the record."""
+    try:
+        relay = relays[position - 1] if relays is not None else None
+        ctx.relay = read_relay(relay, ctx.publisher, kind, ctx.hub)
+    except FieldError as error:
+        ctx.report.refuse(position, record_ref(raw, RECORD_REF[kind]), error, raw)
+        return False
+    return True
 
 
 def _one_writer_at_a_time(conn: Connection) -> None:

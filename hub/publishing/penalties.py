@@ -1,4 +1,5 @@
-"""Penalty records (supervision information), published by finance departments alone."""
+"""Penalty records (supervision information), first published by finance departments alone
+(and relayed by regional sites registered for them)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ from hub.publishing.cells import (
 )
 from hub.publishing.errors import FieldError
 from hub.publishing.parties import Note, record_notes
+from hub.publishing.sources import (
+    add_second_source,
+    add_source,
+    direct,
+    held_by_original,
+    source_site_of,
+)
 from schema.search_outbox import enqueue
 from schema.tables import PENALTY_RECORDS as TABLE
 from schema.tables import PROJECTS
@@ -44,7 +52,7 @@ KNOWN = frozenset(COLUMNS) | EXTRA_COLUMNS
 class PenaltyHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.seen: dict[str, str] = {}
+        self.seen: dict[tuple[str, str], str] = {}  # (original publisher, record id)
         self.written: list[int] = []  # ids for the search outbox, written by finish()
         self.region_note: Note | None = None  # how the record's region name was read
 
@@ -113,17 +121,17 @@ class PenaltyHandler:
                              f"scope ({', '.join(publisher.regions)})")  # fmt: skip
 
     def write(self, position: int, raw: Mapping[str, Any], values: dict[str, Any]) -> None:
+        """A record is its record id and its original publisher (the finance department),
+        whoever delivered it: delivered again by another site, it gains a source."""
         ctx = self.ctx
         record_id = values["record_id"]
         digest = content_hash({k: str(v) for k, v in values.items() if k != "published_at"})
-        held = (
-            self.seen.get(record_id)
-            or ctx.conn.execute(
-                select(TABLE.c.content_hash).where(
-                    TABLE.c.publisher_id == ctx.publisher.id, TABLE.c.record_id == record_id
-                )
-            ).scalar()
-        )
+        site = source_site_of(ctx.relay, ctx.source_site)
+        relay = ctx.relay or direct(ctx.publisher, site, values["published_at"])
+        key = (relay.original_publisher, record_id)
+        stored = held_by_original(ctx.conn, RecordKind.penalty, TABLE, TABLE.c.record_id,
+                                  record_id, relay.original_publisher)  # fmt: skip
+        held = self.seen.get(key) or (stored.content_hash if stored else None)
         if held is not None:
             if held != digest:
                 raise FieldError(
@@ -131,8 +139,12 @@ class PenaltyHandler:
                     "immutable, publish the new decision under a new record id",
                 )  # fmt: skip
             ctx.report.duplicates += 1
+            if stored is not None and ctx.report.writing:
+                add_second_source(ctx.conn, RecordKind.penalty, stored.id, ctx.delivery, relay,
+                                  digest, values["ocid"])  # fmt: skip
             return
-        self.seen[record_id] = digest
+        self._check_one_per_account(record_id, relay.original_publisher)
+        self.seen[key] = digest
         if not ctx.report.writing:
             return
         subject = ctx.parties.resolve(
@@ -144,17 +156,32 @@ class PenaltyHandler:
                 **values,
                 subject_id=subject,
                 publisher_id=ctx.publisher.id,
-                source_site=ctx.source_site,
+                source_site=site,
                 received_at=ctx.received_at,
                 payload=orjson.dumps(raw).decode(),
                 content_hash=digest,
             )
             .returning(TABLE.c.id)
         ).scalar_one()
+        add_source(ctx.conn, RecordKind.penalty, penalty_id, ctx.delivery, relay)
         self.written.append(penalty_id)
         notes = [self.region_note] if self.region_note else []
         record_notes(ctx.conn, RecordKind.penalty, penalty_id, record_id, notes, ctx.received_at)
         ctx.report.accepted += 1
+
+    def _check_one_per_account(self, record_id: str, original: str) -> None:
+        """An account delivers one record per record id (the table's unique key): a relay of
+        another department's record under an id it already delivered is refused by name."""
+        ctx = self.ctx
+        taken = ctx.conn.execute(
+            select(TABLE.c.id).where(
+                TABLE.c.publisher_id == ctx.publisher.id, TABLE.c.record_id == record_id
+            )
+        ).first()
+        if taken is not None:
+            raise FieldError("record_id", f"{ctx.publisher.name} already delivered a record "
+                             f"{record_id} first published by another publisher than "
+                             f"{original}; relay it from that publisher's hub")  # fmt: skip
 
     def finish(self) -> None:
         if self.ctx.report.writing:
