@@ -119,7 +119,7 @@ def ingest(
         try:
             result = ingest_file(
                 engine, path, publisher, kind=kind, partial=partial, source_site=source_site,
-                progress=_progress,
+                progress=_progress, hub=state(ctx).settings.public_url,
             )  # fmt: skip
         except PublisherError as exc:
             err.print(f"[red]refused:[/red] {exc}")

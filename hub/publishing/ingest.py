@@ -239,6 +239,7 @@ def ingest_file(
     partial: bool = False,
     source_site: str | None = None,
     progress: Progress | None = None,
+    hub: str | None = None,
 ) -> IngestResult:
     """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it."""
     kind = kind or readers.detect_kind(path)
@@ -272,7 +273,7 @@ def ingest_file(
         result = ingest_records(
             engine, publisher, kind, read, partial=partial, source=path.name,
             source_site=source_site, progress=progress, on_reject=keep_reject if partial else None,
-            digest=digest, on_retry=start_again,
+            digest=digest, on_retry=start_again, hub=hub,
         )  # fmt: skip
     finally:
         if handle is not None:
