@@ -2,9 +2,10 @@
 
 Issue 17 (federation): a record reaches a hub from its publisher and from the sites that
 relay it; each delivery keeps the original publisher, the site and time of first
-publication and the hops it passed. Records already held get one row each, from what they
-stored (a notice one per notice_sources row, with that row's site); their path before this hub is unknown, so
-their hops are `[]`.
+publication and the hops it passed. Records already held get one row per delivery, from
+what they stored (a notice one per notice_sources row, with that row's site); as a direct
+publish does now, each delivering account is its own original publisher. Their path before
+this hub is unknown: their hops are `[]`.
 
 Revision ID: 0017
 Revises: 0015
@@ -26,7 +27,7 @@ INSERT INTO record_sources (kind, record_id, publisher_id, original_publisher, o
                             source_site, first_published_at, received_at, hops)
 SELECT {kind}, r.id, {delivered}, p.name, p.role, {site}, r.published_at,
        {received}, '[]'
-FROM {table} r JOIN publishers p ON p.id = r.publisher_id {join}
+FROM {table} r {join} JOIN publishers p ON p.id = {delivered}
 ORDER BY r.id
 """
 
