@@ -183,6 +183,9 @@ def _write_batch(
                     handler.add(position, raw)
                 if progress is not None and position % 10_000 == 0:
                     progress(position)
+            if relays is not None and len(relays) > report.total:
+                raise FieldError("relays", f"{len(relays)} relay entries for "
+                                 f"{report.total} records: one per record")  # fmt: skip
             handler.finish()
         except FieldError as error:  # the batch itself is unreadable (header, not JSON, …)
             transaction.rollback()
@@ -209,12 +212,29 @@ def _relay_read(
 ) -> bool:  # fmt: skip
     """Read the record's relay metadata into the context; False when it refused the record."""
     try:
+        if relays is not None and position > len(relays):
+            raise FieldError("relay", f"{len(relays)} relay entries: none for this record")
         relay = relays[position - 1] if relays is not None else None
         ctx.relay = read_relay(relay, ctx.publisher, kind, ctx.hub)
     except FieldError as error:
         ctx.report.refuse(position, record_ref(raw, RECORD_REF[kind]), error, raw)
         return False
     return True
+
+
+def read_relays(path: Path) -> list[Mapping[str, Any] | None]:
+    """A relays file: one JSON object (or null) a line; a line that is neither refuses it."""
+    found: list[Mapping[str, Any] | None] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                value = ...
+            if value is not None and not isinstance(value, dict):
+                raise FieldError("relays", f"{path.name} line {number}: not a JSON object or null")
+            found.append(value)
+    return found
 
 
 def _one_writer_at_a_time(conn: Connection) -> None:
@@ -240,8 +260,13 @@ def ingest_file(
     source_site: str | None = None,
     progress: Progress | None = None,
     hub: str | None = None,
+    relays: Path | None = None,
 ) -> IngestResult:
-    """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it."""
+    """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it.
+
+    `relays`: an NDJSON file with each record's relay metadata (an object, or null for a
+    record the publisher publishes itself), line by line in the records' order.
+    """
     kind = kind or readers.detect_kind(path)
     rejects_path = path.with_name(path.name + ".rejects.ndjson")
     handle: TextIO | None = None
@@ -274,6 +299,7 @@ def ingest_file(
             engine, publisher, kind, read, partial=partial, source=path.name,
             source_site=source_site, progress=progress, on_reject=keep_reject if partial else None,
             digest=digest, on_retry=start_again, hub=hub,
+            relays=None if relays is None else read_relays(relays),
         )  # fmt: skip
     finally:
         if handle is not None:
