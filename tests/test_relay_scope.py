@@ -4,6 +4,7 @@ sources (issue 17, design §2). Each test runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -95,8 +96,11 @@ def test_a_penalty_relayed_by_a_site_registered_for_penalties_is_accepted(engine
     ] * 2
     assert [len(orjson.loads(r.hops)) for r in rows] == [1, 1]
     with engine.connect() as conn:
-        stored = conn.execute(select(PENALTY_RECORDS.c.source_site)).scalar_one()
-    assert stored == "http://czt.jl.gov.cn"  # where it was first published, not the relayer
+        stored = conn.execute(
+            select(PENALTY_RECORDS.c.source_site, PENALTY_RECORDS.c.published_at)
+        ).one()
+    assert stored.source_site == "http://czt.jl.gov.cn"  # where first published, not the relayer
+    assert stored.published_at == datetime(2024, 5, 21, 9)  # its first publication, not now
 
 
 def test_a_penalty_relayed_by_a_site_not_registered_for_penalties_is_refused(engine, add) -> None:
@@ -154,6 +158,9 @@ def test_a_transaction_relayed_and_pushed_directly_is_one_order_with_two_sources
     for row in sources(engine, "transaction"):
         by_order.setdefault(row.record_id, []).append(row.original_publisher)
     assert sorted(by_order.values()) == [[PLATFORM], [PLATFORM, PLATFORM]]
+    with engine.connect() as conn:
+        query = select(TRANSACTIONS.c.published_at).where(TRANSACTIONS.c.order_id == "DD-2")
+        assert conn.execute(query).scalar_one() == datetime(2024, 5, 21, 9)
     changed = ingest_records(engine, PROVINCE, RecordKind.transaction, [transaction("DD-1", quantity="3")],
                              relays=[relay(PLATFORM, "trading_platform")])  # fmt: skip
     assert faults(changed) == [(1, "DD-1", "order_id")]

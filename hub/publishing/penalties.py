@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -106,8 +107,13 @@ class PenaltyHandler:
             "debarment_end": end,
             "region_code": region_code,
             "ocid": ocid,
-            "published_at": published_at or self.ctx.received_at,
+            "published_at": published_at or self._first_published(),
         }
+
+    def _first_published(self) -> datetime:
+        """A record without its publish time: its relay's first publication, else now."""
+        relay = self.ctx.relay
+        return relay.first_published_at if relay is not None else self.ctx.received_at
 
     def _check_project(self, ocid: str) -> None:
         """A penalty may name a project only within the publisher's scope: the subject may be

@@ -268,8 +268,12 @@ class TransactionHandler:
         self._registrations_ok.add(registered)
 
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
-        """The publisher's publish time when the row gives one, else the batch's arrival."""
+        """The publisher's publish time when the row gives one, else its relay's first
+        publication, else the batch's arrival."""
         value = raw.get("published_at")
+        if not value and self.ctx.relay is not None:
+            first = self.ctx.relay.first_published_at
+            return self.convert(first) if self.convert else first
         if not value:
             return self.received
         published = iso_datetime(value, "published_at")
