@@ -164,3 +164,15 @@ def test_a_transaction_relayed_and_pushed_directly_is_one_order_with_two_sources
     changed = ingest_records(engine, PROVINCE, RecordKind.transaction, [transaction("DD-1", quantity="3")],
                              relays=[relay(PLATFORM, "trading_platform")])  # fmt: skip
     assert faults(changed) == [(1, "DD-1", "order_id")]
+
+
+def test_one_id_twice_from_two_originals_through_one_site_is_refused_by_name(engine, add) -> None:
+    add(PROVINCE, "regional_site", ["220000"], ["penalty"])
+    first = ingest_records(engine, PROVINCE, RecordKind.penalty, [penalty("X")],
+                           relays=[relay(FINANCE, "finance_department")])  # fmt: skip
+    assert first.accepted == 1
+    other = ingest_records(engine, PROVINCE, RecordKind.penalty, [penalty("X")],
+                           relays=[relay("长春市财政局", "finance_department")])  # fmt: skip
+    assert faults(other) == [(1, "X", "record_id")]
+    assert "already delivered a record X" in other.refusals[0].reason
+    assert count(engine, PENALTY_RECORDS) == 1

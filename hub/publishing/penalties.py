@@ -29,7 +29,7 @@ from hub.publishing.sources import (
     add_second_source,
     add_source,
     direct,
-    held_by_original,
+    held_by_originals,
     source_site_of,
 )
 from schema.search_outbox import enqueue
@@ -135,8 +135,9 @@ class PenaltyHandler:
         site = source_site_of(ctx.relay, ctx.source_site)
         relay = ctx.relay or direct(ctx.publisher, site, values["published_at"])
         key = (relay.original_publisher, record_id)
-        stored = held_by_original(ctx.conn, RecordKind.penalty, TABLE, TABLE.c.record_id,
-                                  record_id, relay.original_publisher)  # fmt: skip
+        found, mine = held_by_originals(ctx.conn, RecordKind.penalty, TABLE, TABLE.c.record_id,
+                                        [record_id], ctx.publisher)  # fmt: skip
+        stored = found.get(key)
         held = self.seen.get(key) or (stored.content_hash if stored else None)
         if held is not None:
             if held != digest:
@@ -149,7 +150,10 @@ class PenaltyHandler:
                 add_second_source(ctx.conn, RecordKind.penalty, stored.id, ctx.delivery, relay,
                                   digest, values["ocid"])  # fmt: skip
             return
-        self._check_one_per_account(record_id, relay.original_publisher)
+        if mine:  # the table keeps one record per record id and delivering account
+            raise FieldError("record_id", f"{ctx.publisher.name} already delivered a record "
+                             f"{record_id} first published by another publisher than "
+                             f"{relay.original_publisher}")  # fmt: skip
         self.seen[key] = digest
         if not ctx.report.writing:
             return
@@ -174,20 +178,6 @@ class PenaltyHandler:
         notes = [self.region_note] if self.region_note else []
         record_notes(ctx.conn, RecordKind.penalty, penalty_id, record_id, notes, ctx.received_at)
         ctx.report.accepted += 1
-
-    def _check_one_per_account(self, record_id: str, original: str) -> None:
-        """An account delivers one record per record id (the table's unique key): a relay of
-        another department's record under an id it already delivered is refused by name."""
-        ctx = self.ctx
-        taken = ctx.conn.execute(
-            select(TABLE.c.id).where(
-                TABLE.c.publisher_id == ctx.publisher.id, TABLE.c.record_id == record_id
-            )
-        ).first()
-        if taken is not None:
-            raise FieldError("record_id", f"{ctx.publisher.name} already delivered a record "
-                             f"{record_id} first published by another publisher than "
-                             f"{original}; relay it from that publisher's hub")  # fmt: skip
 
     def finish(self) -> None:
         if self.ctx.report.writing:

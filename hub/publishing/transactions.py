@@ -304,7 +304,7 @@ class TransactionHandler:
         rows: list[tuple[Any, ...]] = []
         issues: list[Issue] = []
         seen: dict[tuple[str, str], str] = {}
-        delivered: list[tuple[str, Relay]] = []
+        delivered: list[tuple[str, Relay | None]] = []
         convert = self.convert
         resolve = ctx.parties.resolve
         for position, raw, order, relayed in pending:
@@ -334,7 +334,7 @@ class TransactionHandler:
                 continue
             seen[key] = digest
             mine.add(order_id)
-            delivered.append((order_id, relay))
+            delivered.append((order_id, relayed))
             purchaser = resolve(
                 order.purchaser_name, order.purchaser_uscc, order.region_code, PartyRole.purchaser
             )
