@@ -17,7 +17,7 @@ from hub.publishing.publishers import add_publisher
 from schema.tables import NOTICES, RECORD_SOURCES
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
-from tests.factories import project_releases
+from tests.factories import penalty, project_releases, transaction
 from tests.hub_server import graphql, running
 
 PLATFORM = "吉林省公共资源交易平台"
@@ -141,3 +141,49 @@ def test_a_relay_through_this_hub_already_is_refused_as_a_loop(hubs) -> None:
                      central.tokens[PROVINCE])  # fmt: skip
     assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert central.notices() == []
+
+
+def test_penalties_and_transactions_show_their_sources(hubs) -> None:
+    """The central hub: the province relays the finance department's penalty and the
+    platform's order; the department pushes its penalty directly too."""
+    _, central = hubs
+    finance = "吉林省财政厅"
+    with central.engine.begin() as conn:
+        _, central.tokens[finance] = add_publisher(
+            conn, finance, PublisherRole.finance_department, ["220000"], [RecordKind.penalty]
+        )
+        _, central.tokens["site"] = add_publisher(
+            conn, "吉林省政府采购网（转发）", PublisherRole.regional_site, ["220000"],
+            [RecordKind.penalty, RecordKind.transaction],
+        )  # fmt: skip
+    mutation = PUBLISH.replace("kind: NOTICE", "kind: $kind").replace(
+        "mutation(", "mutation($kind: PublishKind!, "
+    )
+    hops = [{"hub": PROVINCE_HUB, "receivedAt": "2024-05-21T09:00:05+08:00"}]
+
+    def publish(who: str, kind: str, record: dict, original: str | None, role: str) -> dict:
+        relay = None if original is None else [{
+            "originalPublisher": original, "originalRole": role, "hops": hops,
+            "firstPublishedAt": "2024-05-21T09:00:00+08:00",
+        }]  # fmt: skip
+        variables = {"kind": kind, "records": [record], "relay": relay}
+        answer = graphql(central.base, mutation, variables, central.tokens[who])
+        assert "errors" not in answer, answer
+        return answer["data"]["publish"]
+
+    assert publish("site", "PENALTY", penalty(), finance, "finance_department")["accepted"] == 1
+    assert publish(finance, "PENALTY", penalty(), None, "")["duplicates"] == 1
+    order = transaction("DD-9")
+    assert publish("site", "TRANSACTION", order, PLATFORM, "trading_platform")["accepted"] == 1
+    fields = "sources { publisher { name } originalPublisher hops { hub } }"
+    answer = graphql(central.base, f"{{ penalties(first: 5) {{ nodes {{ {fields} }} }} "
+                     f"transactions(first: 5) {{ nodes {{ {fields} }} }} }}")  # fmt: skip
+    assert "errors" not in answer, answer
+    [record] = answer["data"]["penalties"]["nodes"]
+    assert [(s["publisher"]["name"], s["originalPublisher"], [h["hub"] for h in s["hops"]])
+            for s in record["sources"]] == [
+        ("吉林省政府采购网（转发）", finance, [PROVINCE_HUB, CENTRAL_HUB]),
+        (finance, finance, [CENTRAL_HUB]),
+    ]  # fmt: skip
+    [bought] = answer["data"]["transactions"]["nodes"]
+    assert [s["originalPublisher"] for s in bought["sources"]] == [PLATFORM]
