@@ -22,7 +22,6 @@ from schema.tables import (
     Flag,
     Lot,
     Notice,
-    NoticeSource,
     Party,
     PartyRoleLink,
     PenaltyRecord,
@@ -133,12 +132,6 @@ class Loaders:
     def notices(self) -> DataLoader[Hashable, list[Any]]:
         notices = _table(Notice)
         return many_loader(self.conn, _children(notices, "project_id", *TIMELINE), "project_id")
-
-    @cached_property
-    def sources(self) -> DataLoader[Hashable, list[Any]]:
-        sources = _table(NoticeSource)
-        order = sources.c.received_at
-        return many_loader(self.conn, _children(sources, "notice_id", order), "notice_id")
 
     @cached_property
     def lots(self) -> DataLoader[Hashable, list[Any]]:
