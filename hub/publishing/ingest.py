@@ -229,9 +229,10 @@ def read_relays(path: Path) -> list[Mapping[str, Any] | None]:
         for number, line in enumerate(lines, start=1):
             try:
                 value = orjson.loads(line)
+                readable = value is None or isinstance(value, dict)
             except orjson.JSONDecodeError:
-                value = ...
-            if value is not None and not isinstance(value, dict):
+                readable = False
+            if not readable:
                 raise FieldError("relays", f"{path.name} line {number}: not a JSON object or null")
             found.append(value)
     return found

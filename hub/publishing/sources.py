@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, literal, select
 
+from hub.config import SETTINGS
 from hub.publishing.cells import iso_datetime
 from hub.publishing.changes import record_change
 from hub.publishing.dialect import insert_ignoring_conflicts
@@ -27,12 +28,12 @@ from schema.types import PublisherRole, RecordKind
 
 MAX_HOPS = 16  # a path longer than the network is deep is a loop or a mistake
 FIELDS = frozenset({"originalPublisher", "originalRole", "sourceSite", "firstPublishedAt", "hops"})
-DEFAULT_HUB = "http://127.0.0.1:8000"
 
 
 def this_hub() -> str:
     """This hub's name on a relay path: its public URL (CAIGOU_PUBLIC_URL)."""
-    return os.environ.get("CAIGOU_PUBLIC_URL") or DEFAULT_HUB
+    variable, default, _ = SETTINGS["public_url"]
+    return os.environ.get(variable) or default
 
 
 @dataclass(frozen=True)
