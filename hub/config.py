@@ -20,7 +20,8 @@ SETTINGS = {
     "elasticsearch_url": ("CAIGOU_ELASTICSEARCH_URL", "",
                           "Elasticsearch base URL; empty means search runs on the database"),
     "public_url": ("CAIGOU_PUBLIC_URL", "http://127.0.0.1:8000",
-                   "the hub's public base URL, written into the OCDS packages' uri"),
+                   "the hub's public base URL, written into the OCDS packages' uri; this "
+                   "hub's name on relay paths"),
     "data_license": ("CAIGOU_DATA_LICENSE", "https://creativecommons.org/licenses/by/4.0/",
                      "URL of the licence of the hub's compilation in the dumps (CC BY 4.0 by "
                      "default); publishers' own terms stay theirs"),

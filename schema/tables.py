@@ -27,6 +27,7 @@ from schema.projects import (
 )
 from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
 from schema.search_outbox import SearchOutbox, SearchState
+from schema.sources import RecordSource
 
 metadata = SQLModel.metadata
 
@@ -50,6 +51,7 @@ PENALTY_RECORDS: Final[Table] = table_of(PenaltyRecord)
 PROJECT_ITEMS: Final[Table] = table_of(ProjectItem)
 PROJECTS: Final[Table] = table_of(Project)
 PUBLISHERS: Final[Table] = table_of(Publisher)
+RECORD_SOURCES: Final[Table] = table_of(RecordSource)
 SEARCH_OUTBOX: Final[Table] = table_of(SearchOutbox)
 SEARCH_STATE: Final[Table] = table_of(SearchState)
 TRANSACTIONS: Final[Table] = table_of(Transaction)
@@ -75,6 +77,7 @@ __all__ = [
     "PROJECTS",
     "PROJECT_ITEMS",
     "PUBLISHERS",
+    "RECORD_SOURCES",
     "SEARCH_OUTBOX",
     "SEARCH_STATE",
     "TRANSACTIONS",
@@ -98,6 +101,7 @@ __all__ = [
     "Project",
     "ProjectItem",
     "Publisher",
+    "RecordSource",
     "SearchOutbox",
     "SearchState",
     "Transaction",

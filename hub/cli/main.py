@@ -112,15 +112,26 @@ def ingest(
         RecordKind | None, typer.Option(help="Record kind; guessed when absent.")
     ] = None,
     source_site: Annotated[str | None, typer.Option(help="Site the records came from.")] = None,
+    relays: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Relay metadata (转发): NDJSON, one object or null per record.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest OCDS release packages, transaction or penalty CSV/NDJSON files."""
+    if relays is not None and len(files) > 1:
+        err.print("[red]--relays[/red] goes with one file: its lines follow that file's records")
+        raise typer.Exit(2)
     engine = state(ctx).engine()
     failed = False
     for path in files:
         try:
             result = ingest_file(
                 engine, path, publisher, kind=kind, partial=partial, source_site=source_site,
-                progress=_progress,
+                progress=_progress, hub=state(ctx).settings.public_url, relays=relays,
             )  # fmt: skip
         except PublisherError as exc:
             err.print(f"[red]refused:[/red] {exc}")

@@ -12,6 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from hub.read.lists import TIMELINE
 from hub.read.rows import among, by_ids, shown
+from hub.read.sources import sources_of
 from schema.columns import table_of
 from schema.tables import (
     Award,
@@ -21,7 +22,6 @@ from schema.tables import (
     Flag,
     Lot,
     Notice,
-    NoticeSource,
     Party,
     PartyRoleLink,
     PenaltyRecord,
@@ -29,6 +29,7 @@ from schema.tables import (
     Publisher,
     Transaction,
 )
+from schema.types import RecordKind
 
 T = Any
 
@@ -89,6 +90,18 @@ class Loaders:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self._record_sources: dict[RecordKind, DataLoader[int, list[Any]]] = {}
+
+    def record_sources(self, kind: RecordKind) -> DataLoader[int, list[Any]]:
+        """Each record's deliveries (record_sources), by the record's id."""
+        if kind not in self._record_sources:
+
+            async def load(keys: list[int]) -> list[list[Any]]:
+                found = sources_of(self.conn, kind, keys)
+                return [found.get(k, []) for k in keys]
+
+            self._record_sources[kind] = DataLoader(load_fn=load)
+        return self._record_sources[kind]
 
     @cached_property
     def party(self) -> DataLoader[int, Any]:
@@ -119,12 +132,6 @@ class Loaders:
     def notices(self) -> DataLoader[Hashable, list[Any]]:
         notices = _table(Notice)
         return many_loader(self.conn, _children(notices, "project_id", *TIMELINE), "project_id")
-
-    @cached_property
-    def sources(self) -> DataLoader[Hashable, list[Any]]:
-        sources = _table(NoticeSource)
-        order = sources.c.received_at
-        return many_loader(self.conn, _children(sources, "notice_id", order), "notice_id")
 
     @cached_property
     def lots(self) -> DataLoader[Hashable, list[Any]]:

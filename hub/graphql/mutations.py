@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from enum import Enum
+from typing import Annotated
 
 import anyio.to_thread
 import strawberry
@@ -11,11 +12,19 @@ from strawberry.scalars import JSON
 
 from hub.graphql.common import Info
 from hub.graphql.errors import BadUserInput, Forbidden
+from hub.graphql.sources import RelayInput, relay_values
 from hub.publishing import FieldError, PublisherError, ingest_records
 from hub.publishing.readers import BadRecord
 from schema.types import RecordKind
 
 MAX_RECORDS = 10_000
+Relays = Annotated[
+    list[RelayInput | None] | None,
+    strawberry.argument(
+        description="转发: for a regional site or trading platform, each record's relay "
+        "metadata, by position (null: a record it publishes itself)."
+    ),
+]
 
 
 @strawberry.enum(description="What a batch holds.")
@@ -59,12 +68,21 @@ class Mutation:
         "unless `partial`."
     )
     async def publish(
-        self, info: Info, kind: PublishKind, records: list[JSON], partial: bool = False
+        self,
+        info: Info,
+        kind: PublishKind,
+        records: list[JSON],
+        partial: bool = False,
+        relay: Relays = None,
     ) -> PublishResult:
         context = info.context
         publisher = context.publisher()
         if len(records) > MAX_RECORDS:
             raise BadUserInput(f"at most {MAX_RECORDS:,} records a batch; split it")
+        if relay is not None and len(relay) != len(records):
+            raise BadUserInput(f"relay: {len(relay)} entries for {len(records)} records; give "
+                               "one per record (null for one not relayed)")  # fmt: skip
+        relays = None if relay is None else [relay_values(r) for r in relay]
         # A record that is not an object is refused at its position, as an NDJSON line is;
         # every other check is the files' own (hub/publishing/cells.py).
         rows = [
@@ -76,7 +94,7 @@ class Mutation:
             # at a time), and the event loop must keep serving everyone else meanwhile.
             ingest = functools.partial(
                 ingest_records, context.engine, publisher, RecordKind(kind.value), rows,
-                partial=partial, source="graphql",
+                partial=partial, source="graphql", relays=relays, hub=_hub(info),
             )  # fmt: skip
             result = await anyio.to_thread.run_sync(ingest)
         except PublisherError as exc:
@@ -90,3 +108,9 @@ class Mutation:
             duplicates=result.duplicates, rejected=result.rejected, refusals=refusals,
             warnings=result.warnings,
         )  # fmt: skip
+
+
+def _hub(info: Info) -> str | None:
+    """This hub's name on relay paths: its public URL (CAIGOU_PUBLIC_URL) as served."""
+    settings = getattr(info.context.request.app.state, "settings", None)
+    return getattr(settings, "public_url", None)

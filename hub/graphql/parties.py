@@ -22,10 +22,12 @@ from hub.graphql.inputs import (
 from hub.graphql.projects import Award, Contract, Project, contracts_page, projects_page
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import connection
+from hub.graphql.sources import RecordSource, record_sources
 from hub.graphql.transactions import Transaction, transactions_page
 from hub.read import lists
 from hub.read.cursors import global_id
 from hub.read.paging import PageArgs
+from schema.types import RecordKind
 
 
 @strawberry.type(
@@ -125,6 +127,13 @@ class PenaltyRecord(catalogue_type("penalty_records", "PenaltyRecord"), Node):  
     @strawberry.field(description=REGION_NAME_HELP)
     def region_name(self) -> str | None:
         return region_name(self.region_code)
+
+    @strawberry.field(
+        description="Every delivery of it: by its finance department, or relayed by a site "
+        "registered for penalty records."
+    )
+    async def sources(self, info: Info) -> list[RecordSource]:
+        return await record_sources(info, RecordKind.penalty, self.pk)
 
 
 def parties_page(conn: Connection, query: Any, page: PageArgs) -> Page[Party]:

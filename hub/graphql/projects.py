@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -27,6 +26,7 @@ from hub.graphql.inputs import NoticeOrder, ProjectOrder
 from hub.graphql.nodes import PARTY, PUBLISHER, PartyRef, PublisherRef
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import connection
+from hub.graphql.sources import NoticeSource, notice_sources
 from hub.read import lists
 from hub.read.paging import PageArgs
 
@@ -90,17 +90,6 @@ async def _project(info: Info, pk: int) -> Project:
     return from_row(Project, await info.context.loaders.project.load(pk))
 
 
-@strawberry.type(description="A site a notice arrived from.")
-class NoticeSource:
-    source_site: str | None = strawberry.field(description="来源网站: the site it came from.")
-    received_at: datetime = strawberry.field(description="接收时间: when it arrived (UTC+8).")
-    publisher_pk: strawberry.Private[int]
-
-    @strawberry.field(description="The publisher that pushed it.")
-    async def publisher(self, info: Info) -> PublisherRef:
-        return PUBLISHER.build(await info.context.loaders.publisher.load(self.publisher_pk))
-
-
 @strawberry.type(name="Notice", description="公告: an immutable notice.")
 class Notice(catalogue_type("notices", "Notice"), NoticeDetails, Node):  # type: ignore[misc]
     @strawberry.field(description="The project it belongs to.")
@@ -111,15 +100,12 @@ class Notice(catalogue_type("notices", "Notice"), NoticeDetails, Node):  # type:
     async def publisher(self, info: Info) -> PublisherRef:
         return PUBLISHER.build(await info.context.loaders.publisher.load(self.publisher_id))
 
-    @strawberry.field(description="Every site it arrived from (a sub-site and the central site).")
+    @strawberry.field(
+        description="Every delivery of it: each account that pushed or relayed it here (a "
+        "trading platform and the provincial site relaying it are one notice, two sources)."
+    )
     async def sources(self, info: Info) -> list[NoticeSource]:
-        rows = await info.context.loaders.sources.load(self.pk)
-        return [
-            NoticeSource(
-                source_site=r.source_site, received_at=r.received_at, publisher_pk=r.publisher_id
-            )
-            for r in rows
-        ]
+        return await notice_sources(info, self.pk)
 
     @strawberry.field(
         description="更正对象: for a correction, the notice whose fields it supersedes."

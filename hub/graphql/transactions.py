@@ -24,9 +24,11 @@ from hub.graphql.inputs import TransactionOrder
 from hub.graphql.nodes import PARTY, PUBLISHER, PartyRef, PublisherRef
 from hub.graphql.relay import Connection as Page
 from hub.graphql.relay import connection
+from hub.graphql.sources import RecordSource, record_sources
 from hub.read import lists
 from hub.read.labels import channel_label
 from hub.read.paging import PageArgs
+from schema.types import RecordKind
 
 
 @strawberry.type(
@@ -41,6 +43,10 @@ class Transaction(catalogue_type("transactions", "Transaction"), Node):  # type:
     @strawberry.field(description="发布者: the platform that pushed it.")
     async def publisher(self, info: Info) -> PublisherRef:
         return PUBLISHER.build(await info.context.loaders.publisher.load(self.publisher_id))
+
+    @strawberry.field(description="Every delivery of it: directly by its platform, or relayed.")
+    async def sources(self, info: Info) -> list[RecordSource]:
+        return await record_sources(info, RecordKind.transaction, self.pk)
 
     @strawberry.field(description="采购渠道名称: 协议供货, 定点采购 or 电子卖场.")
     def channel_label(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from hub.publishing.errors import FieldError, Refusal, faults_of
 from hub.publishing.parties import PartyResolver
 from hub.publishing.publishers import PublisherAccount
+from hub.publishing.sources import Delivery, Relay
 
 MAX_REFUSALS_KEPT = 10_000
 
@@ -61,6 +62,12 @@ class BatchContext:
     received_at: datetime
     report: BatchReport
     parties: PartyResolver
+    hub: str = ""  # this hub's name on relay paths (its public URL)
+    relay: Relay | None = None  # the record being added's relay metadata (None: direct)
+
+    @property
+    def delivery(self) -> Delivery:
+        return Delivery(self.publisher, self.hub, self.received_at)
 
 
 class RecordHandler(Protocol):

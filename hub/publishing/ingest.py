@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +22,15 @@ from sqlalchemy import Connection, Engine, func, select
 
 from hub.publishing import readers
 from hub.publishing.batch import BatchContext, BatchReport, RecordHandler
-from hub.publishing.changes import new_notice_sources, record_changes
+from hub.publishing.cells import record_ref
+from hub.publishing.changes import record_changes
 from hub.publishing.errors import BatchRejected, FieldError, PublisherError, Refusal
 from hub.publishing.ingestlog import MAX_ATTEMPTS, IngestionLog, open_log, retrying
 from hub.publishing.notices import NoticeHandler
 from hub.publishing.parties import PartyResolver
 from hub.publishing.penalties import PenaltyHandler
 from hub.publishing.publishers import PublisherAccount, find_publisher
+from hub.publishing.sources import read_relay, this_hub
 from hub.publishing.transactions import TransactionHandler
 from schema.data_version import bump_data_version
 from schema.db import bulk_cache
@@ -40,9 +42,12 @@ HANDLERS: dict[RecordKind, Callable[[BatchContext], RecordHandler]] = {
     RecordKind.transaction: TransactionHandler,
     RecordKind.penalty: PenaltyHandler,
 }
+RECORD_REF = {RecordKind.notice: "id", RecordKind.transaction: "order_id",
+              RecordKind.penalty: "record_id"}  # fmt: skip
 BATCH_LOCK = 0x6367626174636800  # pg_advisory_xact_lock key: one batch writes at a time
 Progress = Callable[[int], None]
 Records = Iterable[Mapping[str, Any]]
+Relays = Sequence[Mapping[str, Any] | None]  # the i-th record's relay metadata, or None
 
 
 @dataclass
@@ -78,6 +83,8 @@ def ingest_records(
     digest: str | None = None,
     on_retry: Callable[[], None] | None = None,
     received_at: datetime | None = None,
+    relays: Relays | None = None,
+    hub: str | None = None,
 ) -> IngestResult:
     """Validate and write one batch in one transaction.
 
@@ -87,6 +94,8 @@ def ingest_records(
     may be a function that reads them afresh: a batch is only retried after a write
     conflict when they can be read again (a function or a collection, not an iterator).
     `received_at` keeps another hub's acceptance time (a mirror); by default, now.
+    `relays` holds each record's relay metadata (hub/publishing/sources.py), by position;
+    `hub` names this hub on their paths (CAIGOU_PUBLIC_URL when not given).
     """
     with engine.connect() as conn:
         account = (
@@ -112,8 +121,8 @@ def ingest_records(
                 on_retry()
             hasher = None if digest else hashlib.sha256()
             report = _write_batch(engine, account, kind, records, partial, source_site,
-                                  progress, on_reject, hasher, log, digest,
-                                  received_at)  # fmt: skip
+                                  progress, on_reject, hasher, log, digest, relays,
+                                  hub or this_hub(), received_at)  # fmt: skip
             return report, digest or (hasher.hexdigest() if hasher else None)
 
         report, batch_digest = retrying(attempt, MAX_ATTEMPTS if reread else 1)
@@ -153,7 +162,8 @@ def _write_batch(
     records: Records | Callable[[], Records], partial: bool,
     source_site: str | None, progress: Progress | None,
     on_reject: Callable[[list[Refusal], Mapping[str, Any]], None] | None, hasher: Any,
-    log: IngestionLog, digest: str | None, received_at: datetime | None = None,
+    log: IngestionLog, digest: str | None, relays: Relays | None, hub: str,
+    received_at: datetime | None = None,
 ) -> BatchReport:  # fmt: skip
     """One attempt: the batch in one transaction, committed with its log row's final state
     unless all-or-nothing refused it."""
@@ -164,8 +174,7 @@ def _write_batch(
             _one_writer_at_a_time(conn)
             ctx = BatchContext(
                 conn, account, source_site or account.source_site,
-                received_at or utc_now_beijing(), report,
-                PartyResolver(conn),
+                received_at or utc_now_beijing(), report, PartyResolver(conn), hub,
             )  # fmt: skip
             handler = HANDLERS[kind](ctx)
             rows = records() if callable(records) else records
@@ -175,10 +184,13 @@ def _write_batch(
                     hasher.update(_digest_line(raw))
                 if isinstance(raw, readers.BadRecord):
                     report.refuse(position, None, raw.error, raw)
-                else:
+                elif _relay_read(ctx, kind, relays, position, raw):
                     handler.add(position, raw)
                 if progress is not None and position % 10_000 == 0:
                     progress(position)
+            if relays is not None and len(relays) > report.total:
+                raise FieldError("relays", f"{len(relays)} relay entries for "
+                                 f"{report.total} records: one per record")  # fmt: skip
             handler.finish()
         except FieldError as error:  # the batch itself is unreadable (header, not JSON, …)
             transaction.rollback()
@@ -189,7 +201,7 @@ def _write_batch(
             transaction.rollback()
             return report
         # The change feed, in this transaction (changes.py): new records, then new sources.
-        record_changes(conn, kind, new_notice_sources(ctx, getattr(handler, "resourced", ())))
+        record_changes(conn, kind)
         log.record(
             conn, "partial" if report.rejected else "accepted", total=report.total,
             accepted=report.accepted, duplicates=report.duplicates, rejected=report.rejected,
@@ -199,6 +211,38 @@ def _write_batch(
         transaction.commit()
     log.closed = True
     return report
+
+
+def _relay_read(
+    ctx: BatchContext, kind: RecordKind, relays: Relays | None, position: int,
+    raw: Mapping[str, Any],
+) -> bool:  # fmt: skip
+    """Read the record's relay metadata into the context; False when it refused the record."""
+    try:
+        if relays is not None and position > len(relays):
+            raise FieldError("relay", f"{len(relays)} relay entries: none for this record")
+        relay = relays[position - 1] if relays is not None else None
+        ctx.relay = read_relay(relay, ctx.publisher, kind, ctx.hub)
+    except FieldError as error:
+        ctx.report.refuse(position, record_ref(raw, RECORD_REF[kind]), error, raw)
+        return False
+    return True
+
+
+def read_relays(path: Path) -> list[Mapping[str, Any] | None]:
+    """A relays file: one JSON object (or null) a line; a line that is neither refuses it."""
+    found: list[Mapping[str, Any] | None] = []
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            try:
+                value = orjson.loads(line)
+                readable = value is None or isinstance(value, dict)
+            except orjson.JSONDecodeError:
+                readable = False
+            if not readable:
+                raise FieldError("relays", f"{path.name} line {number}: not a JSON object or null")
+            found.append(value)
+    return found
 
 
 def _one_writer_at_a_time(conn: Connection) -> None:
@@ -223,8 +267,14 @@ def ingest_file(
     partial: bool = False,
     source_site: str | None = None,
     progress: Progress | None = None,
+    hub: str | None = None,
+    relays: Path | None = None,
 ) -> IngestResult:
-    """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it."""
+    """Ingest a file; with `partial`, refused records go to `<file>.rejects.ndjson` beside it.
+
+    `relays`: an NDJSON file with each record's relay metadata (an object, or null for a
+    record the publisher publishes itself), line by line in the records' order.
+    """
     kind = kind or readers.detect_kind(path)
     rejects_path = path.with_name(path.name + ".rejects.ndjson")
     handle: TextIO | None = None
@@ -256,7 +306,8 @@ def ingest_file(
         result = ingest_records(
             engine, publisher, kind, read, partial=partial, source=path.name,
             source_site=source_site, progress=progress, on_reject=keep_reject if partial else None,
-            digest=digest, on_retry=start_again,
+            digest=digest, on_retry=start_again, hub=hub,
+            relays=None if relays is None else read_relays(relays),
         )  # fmt: skip
     finally:
         if handle is not None:

@@ -27,6 +27,7 @@ from hub.publishing.parties import (
     resolve_region,
 )
 from hub.publishing.release_shape import extension_fields, shape_faults, value_faults
+from hub.publishing.sources import add_second_source, add_source, direct, source_site_of
 from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, notice_type_of
 from schema.ocds_validation import SchemaFault, schema_faults
@@ -250,6 +251,8 @@ class NoticeHandler:
         ocid, release_id = release["ocid"].strip(), release["id"].strip()
         tender = release.get("tender") or {}
         digest = content_hash(release)
+        site = source_site_of(ctx.relay, ctx.source_site)
+        relay = ctx.relay or direct(ctx.publisher, site, published_at)
         held = conn.execute(
             select(NOTICES.c.id, NOTICES.c.content_hash).where(
                 NOTICES.c.ocid == ocid, NOTICES.c.release_id == release_id
@@ -263,8 +266,10 @@ class NoticeHandler:
             if ctx.report.writing:  # the same notice from another site: record the source
                 conn.execute(insert_ignoring_conflicts(conn, SOURCES).values(
                     notice_id=held.id, publisher_id=ctx.publisher.id,
-                    source_site=ctx.source_site, received_at=ctx.received_at,
+                    source_site=site, received_at=ctx.received_at,
                 ))  # fmt: skip
+                add_second_source(conn, RecordKind.notice, held.id, ctx.delivery, relay, digest,
+                                  ocid)  # fmt: skip
                 self.resourced.add(held.id)
             return
         if not ctx.report.writing:
@@ -285,7 +290,7 @@ class NoticeHandler:
                 ocid=ocid, project_id=project_id, release_id=release_id,
                 notice_type=notice_type.value, ocds_tags=",".join(release.get("tag") or []),
                 published_at=published_at, publisher_id=ctx.publisher.id,
-                source_site=ctx.source_site, received_at=ctx.received_at, title=title,
+                source_site=site, received_at=ctx.received_at, title=title,
                 title_derived=parsed.title is None,
                 full_text=release.get("fullText") or tender.get("description"),
                 supersedes_id=self._supersedes(project_id, release, notice_type, published_at),
@@ -295,8 +300,9 @@ class NoticeHandler:
         ).scalar_one()  # fmt: skip
         conn.execute(SOURCES.insert().values(
             notice_id=notice_id, publisher_id=ctx.publisher.id,
-            source_site=ctx.source_site, received_at=ctx.received_at,
+            source_site=site, received_at=ctx.received_at,
         ))  # fmt: skip
+        add_source(conn, RecordKind.notice, notice_id, ctx.delivery, relay)
         record_notes(conn, RecordKind.notice, notice_id, release_id, self.notes, ctx.received_at)
         if parsed.issues:
             conn.execute(ISSUES.insert(), [

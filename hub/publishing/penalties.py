@@ -1,8 +1,10 @@
-"""Penalty records (supervision information), published by finance departments alone."""
+"""Penalty records (supervision information), first published by finance departments alone
+(and relayed by regional sites registered for them)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,6 +25,13 @@ from hub.publishing.cells import (
 )
 from hub.publishing.errors import FieldError
 from hub.publishing.parties import Note, record_notes
+from hub.publishing.sources import (
+    add_second_source,
+    add_source,
+    direct,
+    held_by_originals,
+    source_site_of,
+)
 from schema.search_outbox import enqueue
 from schema.tables import PENALTY_RECORDS as TABLE
 from schema.tables import PROJECTS
@@ -44,7 +53,7 @@ KNOWN = frozenset(COLUMNS) | EXTRA_COLUMNS
 class PenaltyHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.seen: dict[str, str] = {}
+        self.seen: dict[tuple[str, str], str] = {}  # (original publisher, record id)
         self.written: list[int] = []  # ids for the search outbox, written by finish()
         self.region_note: Note | None = None  # how the record's region name was read
 
@@ -98,8 +107,13 @@ class PenaltyHandler:
             "debarment_end": end,
             "region_code": region_code,
             "ocid": ocid,
-            "published_at": published_at or self.ctx.received_at,
+            "published_at": published_at or self._first_published(),
         }
+
+    def _first_published(self) -> datetime:
+        """A record without its publish time: its relay's first publication, else now."""
+        relay = self.ctx.relay
+        return relay.first_published_at if relay is not None else self.ctx.received_at
 
     def _check_project(self, ocid: str) -> None:
         """A penalty may name a project only within the publisher's scope: the subject may be
@@ -113,17 +127,18 @@ class PenaltyHandler:
                              f"scope ({', '.join(publisher.regions)})")  # fmt: skip
 
     def write(self, position: int, raw: Mapping[str, Any], values: dict[str, Any]) -> None:
+        """A record is its record id and its original publisher (the finance department),
+        whoever delivered it: delivered again by another site, it gains a source."""
         ctx = self.ctx
         record_id = values["record_id"]
         digest = content_hash({k: str(v) for k, v in values.items() if k != "published_at"})
-        held = (
-            self.seen.get(record_id)
-            or ctx.conn.execute(
-                select(TABLE.c.content_hash).where(
-                    TABLE.c.publisher_id == ctx.publisher.id, TABLE.c.record_id == record_id
-                )
-            ).scalar()
-        )
+        site = source_site_of(ctx.relay, ctx.source_site)
+        relay = ctx.relay or direct(ctx.publisher, site, values["published_at"])
+        key = (relay.original_publisher, record_id)
+        found, mine = held_by_originals(ctx.conn, RecordKind.penalty, TABLE, TABLE.c.record_id,
+                                        [record_id], ctx.publisher)  # fmt: skip
+        stored = found.get(key)
+        held = self.seen.get(key) or (stored.content_hash if stored else None)
         if held is not None:
             if held != digest:
                 raise FieldError(
@@ -131,8 +146,15 @@ class PenaltyHandler:
                     "immutable, publish the new decision under a new record id",
                 )  # fmt: skip
             ctx.report.duplicates += 1
+            if stored is not None and ctx.report.writing:
+                add_second_source(ctx.conn, RecordKind.penalty, stored.id, ctx.delivery, relay,
+                                  digest, values["ocid"])  # fmt: skip
             return
-        self.seen[record_id] = digest
+        if mine:  # the table keeps one record per record id and delivering account
+            raise FieldError("record_id", f"{ctx.publisher.name} already delivered a record "
+                             f"{record_id} first published by another publisher than "
+                             f"{relay.original_publisher}")  # fmt: skip
+        self.seen[key] = digest
         if not ctx.report.writing:
             return
         subject = ctx.parties.resolve(
@@ -144,13 +166,14 @@ class PenaltyHandler:
                 **values,
                 subject_id=subject,
                 publisher_id=ctx.publisher.id,
-                source_site=ctx.source_site,
+                source_site=site,
                 received_at=ctx.received_at,
                 payload=orjson.dumps(raw).decode(),
                 content_hash=digest,
             )
             .returning(TABLE.c.id)
         ).scalar_one()
+        add_source(ctx.conn, RecordKind.penalty, penalty_id, ctx.delivery, relay)
         self.written.append(penalty_id)
         notes = [self.region_note] if self.region_note else []
         record_notes(ctx.conn, RecordKind.penalty, penalty_id, record_id, notes, ctx.received_at)

@@ -21,6 +21,8 @@ from schema.types import PublisherRole, RecordKind
 
 NATIONWIDE = "100000"  # GB/T 2260: 中华人民共和国
 DEFAULT_GRACE = timedelta(hours=24)
+# Sites that relay (转发) records first published by others within their scope (issue 17).
+RELAY_ROLES = frozenset({PublisherRole.regional_site, PublisherRole.trading_platform})
 
 
 def hash_token(token: str) -> str:
@@ -40,9 +42,15 @@ class PublisherAccount:
     kinds: frozenset[RecordKind]
 
     def may_publish_kind(self, kind: RecordKind) -> bool:
-        if kind is RecordKind.penalty and self.role is not PublisherRole.finance_department:
-            return False  # 135号: supervision information comes from finance departments only
+        """135号: supervision information comes from finance departments only; a relaying
+        site registered for penalties carries theirs (each record's relay is checked)."""
+        if kind is RecordKind.penalty and not self.may_carry_penalties:
+            return False
         return kind in self.kinds
+
+    @property
+    def may_carry_penalties(self) -> bool:
+        return self.role is PublisherRole.finance_department or self.role in RELAY_ROLES
 
     def covers_region(self, code: str) -> bool:
         return any(scope == NATIONWIDE or region_within(code, scope) for scope in self.regions)
@@ -73,8 +81,11 @@ def add_publisher(
     if bad or not regions:
         raise ValueError(f"regions must be six-digit division codes (100000 for nationwide): {bad}")
     kinds = sorted({RecordKind(k) for k in kinds})
-    if RecordKind.penalty in kinds and role is not PublisherRole.finance_department:
-        raise ValueError("only a finance_department publisher may publish penalty records")
+    if RecordKind.penalty in kinds and not (
+        role is PublisherRole.finance_department or role in RELAY_ROLES
+    ):
+        raise ValueError("only a finance_department publisher may publish penalty records "
+                         "(a regional_site or trading_platform may relay them)")  # fmt: skip
     if conn.execute(select(TABLE.c.id).where(TABLE.c.name == name)).first():
         raise ValueError(f"publisher {name!r} already exists")
     token = new_token()

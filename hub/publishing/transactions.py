@@ -12,7 +12,7 @@ platform's own (order_status, …) kept in the payload and named once per batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -40,6 +40,8 @@ from hub.publishing.errors import FieldError, RecordError, each_field_once
 from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
 from hub.publishing.returns import Issue, ReturnChecks, return_link
+from hub.publishing.sources import Relay, add_second_source, add_sources, direct
+from hub.publishing.sources import held_by_originals as held_orders
 from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DATA_QUALITY_ISSUES as ISSUES
 from schema.tables import TRANSACTIONS as TABLE
@@ -115,7 +117,7 @@ def content(order: ParsedOrder) -> tuple[Any, ...]:
 class TransactionHandler:
     def __init__(self, ctx: BatchContext) -> None:
         self.ctx = ctx
-        self.pending: list[tuple[int, Mapping[str, Any], ParsedOrder]] = []
+        self.pending: list[tuple[int, Mapping[str, Any], ParsedOrder, Relay | None]] = []
         self.sql = raw_insert_sql(ctx.conn, TABLE, INSERT_COLUMNS)
         self.outbox_sql = _outbox_sql(ctx.conn)
         self.convert = driver_value_converter(ctx.conn)
@@ -137,7 +139,7 @@ class TransactionHandler:
             return
         if not raw.keys() <= KNOWN:
             self._note_unknown(position, raw)
-        self.pending.append((position, raw, row))
+        self.pending.append((position, raw, row, self.ctx.relay))
         if len(self.pending) >= CHUNK:
             self.flush()
 
@@ -266,8 +268,12 @@ class TransactionHandler:
         self._registrations_ok.add(registered)
 
     def _published_at(self, raw: Mapping[str, Any]) -> Any:
-        """The publisher's publish time when the row gives one, else the batch's arrival."""
+        """The publisher's publish time when the row gives one, else its relay's first
+        publication, else the batch's arrival."""
         value = raw.get("published_at")
+        if not value and self.ctx.relay is not None:
+            first = self.ctx.relay.first_published_at
+            return self.convert(first) if self.convert else first
         if not value:
             return self.received
         published = iso_datetime(value, "published_at")
@@ -285,29 +291,50 @@ class TransactionHandler:
         return found
 
     def flush(self) -> None:
+        """Write the pending rows. An order is its order id and original publisher, whoever
+        delivered it: delivered again by another site it gains a source (sources.py)."""
         pending, self.pending = self.pending, []
         ctx = self.ctx
         if not pending or not ctx.report.writing:
             return
-        existing = self._existing([order.order_id for _, _, order in pending])
+        kind = RecordKind.transaction
+        order_ids = [order.order_id for _, _, order, _ in pending]
+        existing, mine = held_orders(ctx.conn, kind, TABLE, TABLE.c.order_id, order_ids,
+                                     ctx.publisher)  # fmt: skip
         rows: list[tuple[Any, ...]] = []
         issues: list[Issue] = []
-        seen: dict[str, str] = {}
+        seen: dict[tuple[str, str], str] = {}
+        delivered: list[tuple[str, Relay | None]] = []
         convert = self.convert
         resolve = ctx.parties.resolve
-        for position, raw, order in pending:
+        for position, raw, order, relayed in pending:
             order_id = order.order_id
             digest = content_hash(content(order))
-            held = existing.get(order_id) or seen.get(order_id)
+            site = relayed.source_site if relayed else ctx.source_site
+            relay = relayed or direct(ctx.publisher, site, _moment(order.published_at))
+            key = (relay.original_publisher, order_id)
+            stored = existing.get(key)
+            held = stored.content_hash if stored else seen.get(key)
             if held is not None:
                 if held == digest:
                     ctx.report.duplicates += 1
+                    if stored is not None:
+                        add_second_source(ctx.conn, kind, stored.id, ctx.delivery, relay,
+                                          digest, None)  # fmt: skip
                 else:
                     error = FieldError("order_id", "already published with different content; "
                                        "records are immutable, publish a new order id")  # fmt: skip
                     ctx.report.refuse(position, order_id, error, raw)
                 continue
-            seen[order_id] = digest
+            if order_id in mine:
+                error = FieldError("order_id", f"{ctx.publisher.name} already delivered an order "
+                                   f"{order_id} first published by another publisher than "
+                                   f"{relay.original_publisher}")  # fmt: skip
+                ctx.report.refuse(position, order_id, error, raw)
+                continue
+            seen[key] = digest
+            mine.add(order_id)
+            delivered.append((order_id, relayed))
             purchaser = resolve(
                 order.purchaser_name, order.purchaser_uscc, order.region_code, PartyRole.purchaser
             )
@@ -323,7 +350,7 @@ class TransactionHandler:
                 order.model, order.category_code, order.category_edition, order.quantity,
                 order.unit, order.unit_price, order.amount,
                 convert(order.order_date) if convert else order.order_date,
-                order.region_code, order.agreement_id, ctx.publisher.id, ctx.source_site,
+                order.region_code, order.agreement_id, ctx.publisher.id, site,
                 order.published_at, self.received, orjson.dumps(raw).decode(), digest,
                 order.return_of,
             ))  # fmt: skip
@@ -332,24 +359,13 @@ class TransactionHandler:
         if rows:
             ctx.conn.exec_driver_sql(self.sql, rows)
             ctx.report.accepted += len(rows)
+            add_sources(ctx.conn, kind, TABLE, TABLE.c.order_id, ctx.delivery, delivered)
             order_ids = [row[0] for row in rows]
             ids = orjson.dumps(order_ids).decode() if self.convert else order_ids
             ctx.conn.exec_driver_sql(self.outbox_sql, (self.received, ctx.publisher.id, ids))
             ctx.parties.enqueue_changed(ctx.received_at)
         if issues:
             self._record_issues(issues)
-
-    def _existing(self, order_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for start in range(0, len(order_ids), 900):
-            rows = self.ctx.conn.execute(
-                select(TABLE.c.order_id, TABLE.c.content_hash).where(
-                    TABLE.c.publisher_id == self.ctx.publisher.id,
-                    TABLE.c.order_id.in_(order_ids[start : start + 900]),
-                )
-            )
-            found.update({r.order_id: r.content_hash for r in rows})
-        return found
 
     def _record_issues(self, issues: list[Issue]) -> None:
         ids = {
@@ -383,6 +399,11 @@ class TransactionHandler:
             issues = self._returns.issues(self.ctx.conn, TABLE, self.ctx.publisher.id)
             for start in range(0, len(issues), 900):
                 self._record_issues(issues[start : start + 900])
+
+
+def _moment(value: Any) -> datetime:
+    """A publish time as the bulk insert holds it (ISO text on SQLite) back as a datetime."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _unit_price(raw: Mapping[str, Any]) -> int:
