@@ -120,7 +120,8 @@ def _write_relays(
     site's (null for the central site's own); returns each record's arrival here."""
     relayed = {project.ocid for project in repushed}
     origin = (JILIN_SITE.name, JILIN_SITE.source_site)
-    lines, arrivals = [], []
+    lines: list[str] = []
+    arrivals: list[str | None] = []
     for release in releases:
         if release["ocid"] in relayed:
             relay, arrival = relay_of(release, origin, CENTRAL_SITE.source_site, rng)
