@@ -34,7 +34,7 @@ from schema.tables import RECORD_SOURCES as SOURCES
 PUSH_WORKDAYS = 1
 RELAY_ROLES = ("regional_site", "trading_platform")
 # The lag distribution's buckets: PushLag field, working days from and to (inclusive).
-BUCKETS = (("lag_0_1", 0, 1), ("lag_2_3", 2, 3), ("lag_4_10", 4, 10), ("lag_over_10", 11, None))
+BUCKETS = (("lag_up_to_1", 0, 1), ("lag_2_to_3", 2, 3), ("lag_4_to_10", 4, 10), ("lag_over_10", 11, None))
 
 
 def lag_hours(first: datetime, received: datetime) -> float:
@@ -157,9 +157,9 @@ class PushLag(SQLModel):
     p95_workdays: int | None = field(
         "延迟95分位（工作日）", "95th percentile lag in working days (nearest rank).", default=None
     )
-    lag_0_1: int = field("0–1个工作日", "Arrivals within 0 or 1 working day.", default=0)
-    lag_2_3: int = field("2–3个工作日", "Arrivals after 2 or 3 working days.", default=0)
-    lag_4_10: int = field("4–10个工作日", "Arrivals after 4 to 10 working days.", default=0)
+    lag_up_to_1: int = field("0–1个工作日", "Arrivals within 0 or 1 working day.", default=0)
+    lag_2_to_3: int = field("2–3个工作日", "Arrivals after 2 or 3 working days.", default=0)
+    lag_4_to_10: int = field("4–10个工作日", "Arrivals after 4 to 10 working days.", default=0)
     lag_over_10: int = field(
         "超过10个工作日", "Arrivals after more than 10 working days.", default=0
     )
