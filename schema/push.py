@@ -34,7 +34,12 @@ from schema.tables import RECORD_SOURCES as SOURCES
 PUSH_WORKDAYS = 1
 RELAY_ROLES = ("regional_site", "trading_platform")
 # The lag distribution's buckets: PushLag field, working days from and to (inclusive).
-BUCKETS = (("lag_up_to_1", 0, 1), ("lag_2_to_3", 2, 3), ("lag_4_to_10", 4, 10), ("lag_over_10", 11, None))
+BUCKETS = (
+    ("lag_up_to_1", 0, 1),
+    ("lag_2_to_3", 2, 3),
+    ("lag_4_to_10", 4, 10),
+    ("lag_over_10", 11, None),
+)
 
 
 def lag_hours(first: datetime, received: datetime) -> float:
