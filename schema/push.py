@@ -19,11 +19,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, literal, select, union_all
+from sqlalchemy import Connection, and_, case, func, or_, select, true, union_all
 from sqlmodel import SQLModel
 
 from schema.calendar import CalendarUnknown, working_days_between
@@ -48,8 +48,14 @@ def lag_hours(first: datetime, received: datetime) -> float:
 
 def lag_workdays(first: datetime, received: datetime) -> int | None:
     """Working days from first publication to arrival; None when the calendar cannot say."""
+    return _workdays(first.date(), received.date())
+
+
+@lru_cache(maxsize=65536)
+def _workdays(first: date, received: date) -> int | None:
+    """Cached by day pair: a hub's arrivals share few of them, and each counts day by day."""
     try:
-        return working_days_between(first.date(), received.date())
+        return working_days_between(first, received)
     except CalendarUnknown:
         return None
 
@@ -63,78 +69,6 @@ def relayed() -> Any:
 def province_of(region_code: str | None) -> str | None:
     """The province (省级) of a six-digit division code: its first two digits, then zeros."""
     return region_code[:2] + "0000" if region_code and len(region_code) == 6 else None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """One relayed delivery of one record: where the record belongs and both of its times."""
-
-    kind: str
-    record_id: int
-    region_code: str | None
-    original_publisher: str
-    delivered_by: str
-    first_published_at: datetime
-    received_at: datetime
-
-    @property
-    def hours(self) -> float:
-        return lag_hours(self.first_published_at, self.received_at)
-
-    @property
-    def workdays(self) -> int | None:
-        return lag_workdays(self.first_published_at, self.received_at)
-
-    @property
-    def on_time(self) -> bool | None:
-        days = self.workdays
-        return None if days is None else days <= PUSH_WORKDAYS
-
-
-def arrivals_query(region_prefix: str | None = None, *, only_relayed: bool = True) -> Any:
-    """Every relayed delivery with its record's region (a notice's project's, a transaction's
-    purchaser's, a penalty's authority's), oldest arrival first; `region_prefix` narrows to
-    the division codes starting with it."""
-    s, pub = SOURCES.c, PUBLISHERS.c
-    parts = []
-    for kind, table, record, region in (
-        ("notice", NOTICES.join(PROJECTS, PROJECTS.c.id == NOTICES.c.project_id),
-         NOTICES.c.id, PROJECTS.c.region_code),
-        ("transaction", TRANSACTIONS, TRANSACTIONS.c.id, TRANSACTIONS.c.region_code),
-        ("penalty", PENALTY_RECORDS, PENALTY_RECORDS.c.id, PENALTY_RECORDS.c.region_code),
-    ):  # fmt: skip
-        query = select(
-            literal(kind).label("kind"),
-            s.record_id,
-            region.label("region_code"),
-            s.original_publisher,
-            pub.name.label("delivered_by"),
-            s.first_published_at,
-            s.received_at,
-            s.id,
-        ).select_from(
-            SOURCES.join(PUBLISHERS, pub.id == s.publisher_id).join(
-                table, and_(s.kind == kind, s.record_id == record)
-            )
-        )
-        if only_relayed:
-            query = query.where(relayed())
-        if region_prefix:
-            query = query.where(region.like(region_prefix + "%"))
-        parts.append(query)
-    return union_all(*parts)
-
-
-def relayed_arrivals(conn: Connection, region_prefix: str | None = None) -> list[Arrival]:
-    """The relayed deliveries (optionally of one region and its descendants), in order of
-    arrival."""
-    union = arrivals_query(region_prefix).subquery()
-    rows = conn.execute(select(union).order_by(union.c.received_at, union.c.kind, union.c.id))
-    return [
-        Arrival(r.kind, r.record_id, r.region_code, r.original_publisher, r.delivered_by,
-                r.first_published_at, r.received_at)
-        for r in rows
-    ]  # fmt: skip
 
 
 class PushLag(SQLModel):
@@ -197,6 +131,71 @@ def _own_sites(conn: Connection) -> dict[str, set[str]]:
     return own
 
 
+def _kinds() -> Any:
+    """(kind, the record's table joined as needed, its id column, its region column)."""
+    return (
+        ("notice", NOTICES.join(PROJECTS, PROJECTS.c.id == NOTICES.c.project_id),
+         NOTICES.c.id, PROJECTS.c.region_code),
+        ("transaction", TRANSACTIONS, TRANSACTIONS.c.id, TRANSACTIONS.c.region_code),
+        ("penalty", PENALTY_RECORDS, PENALTY_RECORDS.c.id, PENALTY_RECORDS.c.region_code),
+    )  # fmt: skip
+
+
+def _lag_pairs(conn: Connection, region_prefix: str | None) -> Any:
+    """Relayed deliveries counted per (province, first published, received): the working
+    days are counted in Python, the rows summed in the database."""
+    s, pub = SOURCES.c, PUBLISHERS.c
+    parts = []
+    for kind, table, record, region in _kinds():
+        query = (
+            select(func.substr(region, 1, 2).label("p"), s.first_published_at, s.received_at)
+            .select_from(SOURCES.join(PUBLISHERS, pub.id == s.publisher_id)
+                         .join(table, and_(s.kind == kind, s.record_id == record)))
+            .where(relayed(), region.like(region_prefix + "%") if region_prefix else true())
+        )  # fmt: skip
+        parts.append(query)
+    union = union_all(*parts).subquery()
+    return conn.execute(
+        select(union.c.p, union.c.first_published_at, union.c.received_at, func.count().label("n"))
+        .group_by(union.c.p, union.c.first_published_at, union.c.received_at)
+    )  # fmt: skip
+
+
+def _completeness(
+    conn: Connection, region_prefix: str | None, own: dict[str, set[str]]
+) -> dict[str, tuple[int, int]]:
+    """Per province (two digits): records named (a source of theirs first published or
+    delivered by one of the province's own sites) and delivered (by one of those), counted
+    in the database record by record."""
+    if not own:
+        return {}
+    provinces = {name: province[:2] for province, names in own.items() for name in names}
+    s, pub = SOURCES.c, PUBLISHERS.c
+    site = case(provinces, value=pub.name, else_=None)
+    origin = case(provinces, value=s.original_publisher, else_=None)
+    parts = []
+    for kind, table, record, region in _kinds():
+        p = func.substr(region, 1, 2)
+        query = (
+            select(
+                p.label("p"),
+                func.max(case((or_(site == p, origin == p), 1), else_=0)).label("named"),
+                func.max(case((site == p, 1), else_=0)).label("delivered"),
+            )
+            .select_from(SOURCES.join(PUBLISHERS, pub.id == s.publisher_id)
+                         .join(table, and_(s.kind == kind, s.record_id == record)))
+            .where(region.like(region_prefix + "%") if region_prefix else true())
+            .group_by(s.record_id, p)
+        )  # fmt: skip
+        parts.append(query)
+    union = union_all(*parts).subquery()
+    rows = conn.execute(
+        select(union.c.p, func.sum(union.c.named), func.sum(union.c.delivered))
+        .group_by(union.c.p)
+    )  # fmt: skip
+    return {p: (int(named or 0), int(delivered or 0)) for p, named, delivered in rows if named}
+
+
 def push_lags(conn: Connection, region_prefix: str | None = None) -> list[PushLag]:
     """Per province (of the records' regions): relayed arrivals and their lags, and the
     completeness of its pushing.
@@ -206,36 +205,25 @@ def push_lags(conn: Connection, region_prefix: str | None = None) -> list[PushLa
     delivered when one of those accounts delivered it here. A record the province never
     sent anywhere that we could see is not knowable here, and does not count.
     """
-    union = arrivals_query(region_prefix, only_relayed=False).subquery()
-    own = _own_sites(conn)
-    lags: dict[str, list[Arrival]] = defaultdict(list)
-    named: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    delivered: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    for r in conn.execute(select(union).order_by(union.c.received_at, union.c.kind, union.c.id)):
-        province = province_of(r.region_code)
-        if province is None:
-            continue
-        record = (r.kind, r.record_id)
-        sites = own.get(province, set())
-        if r.original_publisher in sites or r.delivered_by in sites:
-            named[province].add(record)
-        if r.delivered_by in sites:
-            delivered[province].add(record)
-        if r.original_publisher != r.delivered_by:
-            lags[province].append(Arrival(
-                r.kind, r.record_id, r.region_code, r.original_publisher, r.delivered_by,
-                r.first_published_at, r.received_at))  # fmt: skip
-    return [_summary(p, lags[p], len(named[p]), len(delivered[p]))
-            for p in sorted(set(lags) | set(named))]  # fmt: skip
+    hours: dict[str, list[float]] = defaultdict(list)
+    days: dict[str, list[int | None]] = defaultdict(list)
+    for p, first, received, n in _lag_pairs(conn, region_prefix):
+        hours[p] += [lag_hours(first, received)] * n
+        days[p] += [lag_workdays(first, received)] * n
+    counts = _completeness(conn, region_prefix, _own_sites(conn))
+    return [_summary(p + "0000", hours[p], days[p], *counts.get(p, (0, 0)))
+            for p in sorted(set(hours) | set(counts)) if p and len(p) == 2]  # fmt: skip
 
 
-def _summary(province: str, arrivals: list[Arrival], named: int, delivered: int) -> PushLag:
-    hours = sorted(a.hours for a in arrivals)
-    days = sorted(d for d in (a.workdays for a in arrivals) if d is not None)
+def _summary(
+    province: str, lags: list[float], workdays: list[int | None], named: int, delivered: int
+) -> PushLag:
+    hours = sorted(lags)
+    days = sorted(d for d in workdays if d is not None)
     on_time = sum(1 for d in days if d <= PUSH_WORKDAYS)
     return PushLag(
-        region_code=province, arrivals=len(arrivals), on_time=on_time,
-        late=len(days) - on_time, undecided=len(arrivals) - len(days),
+        region_code=province, arrivals=len(lags), on_time=on_time,
+        late=len(days) - on_time, undecided=len(lags) - len(days),
         push_timeliness=on_time / len(days) if days else None,
         median_hours=round(statistics.median(hours), 4) if hours else None,
         p95_hours=round(nearest_rank(hours, 0.95), 4) if hours else None,

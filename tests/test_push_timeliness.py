@@ -140,7 +140,8 @@ def test_a_relay_over_a_holiday_counts_working_days_and_a_direct_publish_no_lag(
 ) -> None:
     """First published on the eve of National Day 2024 (10-01…07 off), relayed on 10-08:
     one working day late by the clock's 8 days, on time by the calendar; a publisher's own
-    delivery (received two years later) is no push and counts for nothing."""
+    delivery (received two years later) is no push and counts for nothing; a record the
+    province's site published but only the central site delivered lowers completeness."""
     with engine.begin() as conn:
         add_publisher(conn, "吉林省政府采购网", PublisherRole.regional_site, ["220000"],
                       [RecordKind.notice], "http://www.ccgp-jilin.gov.cn")  # fmt: skip
@@ -150,21 +151,31 @@ def test_a_relay_over_a_holiday_counts_working_days_and_a_direct_publish_no_lag(
     late = {**project_releases("ocds-cghub1-PUSH-2")[0], "date": "2024-09-27T09:00:00+08:00"}
     ingest_records(engine, "吉林省政府采购网", RecordKind.notice, [on_time, late],
                    raise_on_reject=True)  # fmt: skip
-    for record, arrival in ((on_time, "2024-10-08T09:30:00"), (late, "2024-10-08T09:30:00")):
+    # Known here only through the central site: the Jilin site's, but not delivered by it.
+    only_relayed = {**project_releases("ocds-cghub1-PUSH-3")[0],
+                    "date": "2024-10-08T08:00:00+08:00"}  # fmt: skip
+    arrivals = ((on_time, "2024-10-08T09:30:00"), (late, "2024-10-08T09:30:00"),
+                (only_relayed, "2024-10-08T09:00:00"))  # fmt: skip
+    for record, arrival in arrivals:
         relay = {"originalPublisher": "吉林省政府采购网", "originalRole": "regional_site",
                  "sourceSite": "http://www.ccgp-jilin.gov.cn",
                  "firstPublishedAt": record["date"], "hops": []}  # fmt: skip
         ingest_records(engine, "中国政府采购网", RecordKind.notice, [record], relays=[relay],
                        received_at=datetime.fromisoformat(arrival), raise_on_reject=True)  # fmt: skip
     with running(create_app(Settings(database_url, str(tmp_path / "exports"), None))) as base:
-        answer = graphql(base, f'{{ pushLag(region: "220100") {{ {LAG_FIELDS} }} }}')
+        answer = graphql(
+            base, f'{{ pushLag(region: "220100") {{ {LAG_FIELDS} pushCompleteness }} }}'
+        )
         refused = graphql(base, '{ pushLag(region: "22") { regionCode } }')
     (jilin,) = answer["data"]["pushLag"]
     # 09-30 → 10-08: 10-08 is the one working day after 09-30; 09-27 → 10-08: 09-29 (a
     # make-up Sunday), 09-30 and 10-08 are three.
-    assert (jilin["arrivals"], jilin["onTime"], jilin["late"]) == (2, 1, 1)
-    assert jilin["lagUpTo1"] == 1 and jilin["lag2To3"] == 1
-    assert jilin["p95Workdays"] == 3 and jilin["medianWorkdays"] == 2
+    assert (jilin["arrivals"], jilin["onTime"], jilin["late"]) == (3, 2, 1)
+    assert jilin["lagUpTo1"] == 2 and jilin["lag2To3"] == 1
+    assert jilin["p95Workdays"] == 3 and jilin["medianWorkdays"] == 1
+    # Three records the Jilin site first published, two of them delivered by it.
+    assert (jilin["recordsNamed"], jilin["recordsDelivered"]) == (3, 2)
+    assert jilin["pushCompleteness"] == pytest.approx(2 / 3)
     assert jilin["p95Hours"] == round((datetime(2024, 10, 8, 9, 30) - datetime(2024, 9, 27, 9))
                                       .total_seconds() / 3600, 4)  # fmt: skip
     assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
