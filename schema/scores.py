@@ -40,11 +40,14 @@ class TransparencyScore(SQLModel):
         "一致性", f"Projects without a high or medium flag. {SHARE}", default=None
     )
     push_timeliness: float | None = field(
-        "推送及时性", f"Arrivals from source sites within 24 hours of publishing. {SHARE}",
+        "推送及时性",
+        f"Relayed notice arrivals within 1 working day of first publication. {SHARE}",
         default=None,
     )  # fmt: skip
     mean_push_delay_hours: float | None = field(
-        "平均推送延迟", "Mean hours from a notice's publishing to its arrival.", default=None
+        "平均推送延迟",
+        "Mean hours from a relayed notice's first publication to its arrival.",
+        default=None,
     )
     projects: int = field("项目数", "Projects counted (in the month of their first notice).")
     notices_required: int = field("应发布公告", "Required notices.")
@@ -54,5 +57,5 @@ class TransparencyScore(SQLModel):
     deadlines: int = field("时限", "Awards and contracts with a disclosure deadline.")
     late: int = field("逾期", "Deadlines missed (RESULT_LATE, CONTRACT_LATE).")
     flagged_projects: int = field("有标记项目", "Projects with a high or medium flag.")
-    arrivals: int = field("推送次数", "Notice arrivals from source sites.")
-    arrivals_on_time: int = field("按时推送", "Arrivals within 24 hours of publishing.")
+    arrivals: int = field("推送次数", "Relayed notice arrivals (record_sources, schema/push.py).")
+    arrivals_on_time: int = field("按时推送", "Arrivals within 1 working day of first publication.")

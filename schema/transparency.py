@@ -15,8 +15,9 @@ project counts in the month of its first notice; an arrival in the month of its 
   contracts with a signing date, less the RESULT_LATE and CONTRACT_LATE flags (the 2-working-day
   rules; a flag the calendar could not decide, severity low, does not count as late).
 - consistency = share of projects without a flag of high or medium severity.
-- push timeliness = share of arrivals (a notice from one source site, `notice_sources`) received
-  within 24 hours of the notice's publish time; the mean delay in hours is given beside it.
+- push timeliness = share of a notice's relayed arrivals (`record_sources` rows delivered by
+  another account than the original publisher: schema/push.py) that came within one working
+  day of first publication; the mean delay in hours is given beside it.
 - score = the mean of those of the four that have something to measure (a denominator > 0).
 """
 
@@ -28,15 +29,15 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, extract, func, or_, select, true
+from sqlalchemy import Connection, and_, case, func, or_, select, true
 
 from schema.codes import region_prefix
 from schema.flags import CONTRACT_DAYS
-from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, FLAGS, NOTICES, PROJECTS
-from schema.tables import NOTICE_SOURCES as SOURCES
+from schema.push import PUSH_WORKDAYS, lag_hours, lag_workdays, relayed
+from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, FLAGS, NOTICES, PROJECTS, PUBLISHERS
+from schema.tables import RECORD_SOURCES as SOURCES
 
 LATENESS_CODES = ("RESULT_LATE", "CONTRACT_LATE")
-PUSH_HOURS = 24
 PROJECT_FIELDS = ("title", "purchaser_id", "budget", "procurement_method", "category_code")
 
 
@@ -123,12 +124,6 @@ def month_of(conn: Connection, column: Any) -> Any:
     if conn.dialect.name == "sqlite":
         return func.strftime("%Y-%m", column)
     return func.to_char(column, "YYYY-MM")
-
-
-def hours_between(conn: Connection, start: Any, end: Any) -> Any:
-    if conn.dialect.name == "sqlite":
-        return (func.julianday(end) - func.julianday(start)) * 24.0
-    return extract("epoch", end - start) / 3600.0
 
 
 def _flag(condition: Any) -> Any:
@@ -234,16 +229,29 @@ def _contract_query(conn: Connection, scope: Scope) -> Any:
 
 
 def _arrival_query(conn: Connection, scope: Scope) -> Any:
+    """Relayed notice arrivals counted by their two times: working days are counted in
+    Python (schema.calendar), so the query only groups equal pairs."""
     n, s = NOTICES.c, SOURCES.c
-    delay = hours_between(conn, n.published_at, s.received_at)
-    query = select(
-        func.count().label("arrivals"),
-        func.sum(_flag(delay <= PUSH_HOURS)).label("arrivals_on_time"),
-        func.sum(delay).label("delay_hours"),
-    ).select_from(
-        SOURCES.join(NOTICES, n.id == s.notice_id).join(PROJECTS, PROJECTS.c.id == n.project_id)
-    )  # fmt: skip
+    query = (
+        select(func.count().label("n"), s.first_published_at, s.received_at)
+        .select_from(
+            SOURCES.join(PUBLISHERS, PUBLISHERS.c.id == s.publisher_id)
+            .join(NOTICES, and_(s.kind == "notice", n.id == s.record_id))
+            .join(PROJECTS, PROJECTS.c.id == n.project_id)
+        )
+        .where(relayed(), s.received_at < scope.before if scope.before else true())
+        .group_by(s.first_published_at, s.received_at)
+    )
     return _narrow(conn, query, scope, n.published_at)
+
+
+def _add_arrivals(counts: ScoreCounts, row: Any) -> None:
+    days = lag_workdays(row.first_published_at, row.received_at)
+    if days is None:  # a year the calendar does not know: neither on time nor late
+        return
+    counts.arrivals += row.n
+    counts.arrivals_on_time += row.n if days <= PUSH_WORKDAYS else 0
+    counts.delay_hours += lag_hours(row.first_published_at, row.received_at) * row.n
 
 
 def score_counts(
@@ -252,8 +260,10 @@ def score_counts(
     """Counts per (entity key, month) within `scope`."""
     today = today or date.today()
     found: dict[tuple[Any, str], ScoreCounts] = defaultdict(ScoreCounts)
+    for pair in conn.execute(_arrival_query(conn, scope)):
+        _add_arrivals(found[(scope.region_code if scope.as_one else pair.key, pair.month)], pair)
     for query in (_project_query(conn, scope, today), _award_query(conn, scope),
-                  _contract_query(conn, scope), _arrival_query(conn, scope)):  # fmt: skip
+                  _contract_query(conn, scope)):  # fmt: skip
         for row in conn.execute(query).mappings():
             key = scope.region_code if scope.as_one else row["key"]
             counts = found[(key, row["month"])]

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import chinese_calendar
 import orjson
 import pyarrow.parquet as pq
 import pytest
@@ -207,14 +208,18 @@ def _expected_scores(hub: Hub, today: date) -> dict[int, dict[str, float | None]
         cutoff=cutoff,
     )  # fmt: skip
     arrivals: dict[int, list[bool]] = defaultdict(list)
-    for party, published, received in hub.sql(
-        "SELECT p.purchaser_id, n.published_at, s.received_at FROM notice_sources s "
-        "JOIN notices n ON n.id = s.notice_id JOIN projects p ON p.id = n.project_id "
-        "WHERE p.purchaser_id IS NOT NULL"
+    for party, published, received in hub.sql(  # relayed deliveries (design §4, issue 17)
+        "SELECT p.purchaser_id, s.first_published_at, s.received_at FROM record_sources s "
+        "JOIN publishers u ON u.id = s.publisher_id "
+        "JOIN notices n ON n.id = s.record_id AND s.kind = 'notice' "
+        "JOIN projects p ON p.id = n.project_id "
+        "WHERE p.purchaser_id IS NOT NULL AND s.original_publisher <> u.name"
     ):
         published, received = (v if isinstance(v, datetime) else datetime.fromisoformat(v)
                                for v in (published, received))  # fmt: skip
-        arrivals[party].append(received - published <= timedelta(hours=24))
+        days = [published.date() + timedelta(days=i + 1)
+                for i in range((received.date() - published.date()).days)]  # fmt: skip
+        arrivals[party].append(sum(chinese_calendar.is_workday(d) for d in days) <= 1)
     expected = {}
     for row in rows:
         r = SimpleNamespace(**{k: int(v) for k, v in row._mapping.items()})

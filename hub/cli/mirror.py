@@ -56,6 +56,7 @@ class Group:
     records: list[dict[str, Any]]
     cursor: str  # after the last of them
     first_seq: int
+    relays: list[dict[str, Any] | None] | None = None  # each record's, when any was relayed
 
 
 def read_page(client: httpx.Client, url: str, after: str | None, limit: int) -> tuple[
@@ -83,10 +84,12 @@ def groups(changes: list[dict[str, Any]]) -> Iterator[Group]:
     for _key, run in itertools.groupby(changes, key=key):
         batch = list(run)
         first = batch[0]
+        relays = [orjson.loads(c["relay"]) if c.get("relay") else None for c in batch]
         yield Group(
             RecordKind(first["kind"]), first["publisher"], first["publisherRole"],
             first["sourceSite"], datetime.fromisoformat(first["acceptedAt"]),
             [orjson.loads(c["payload"]) for c in batch], batch[-1]["cursor"], int(first["seq"]),
+            relays if any(relays) else None,
         )  # fmt: skip
 
 
@@ -126,7 +129,7 @@ def store(engine: Engine, url: str, group: Group) -> int:
     ensure_account(engine, group)
     result = ingest_records(
         engine, group.publisher, group.kind, group.records, source=f"mirror {url}",
-        source_site=group.source_site, received_at=group.accepted_at,
+        source_site=group.source_site, received_at=group.accepted_at, relays=group.relays,
     )  # fmt: skip
     if result.rejected:
         first = result.refusals[0] if result.refusals else None

@@ -28,6 +28,7 @@ from hub.demo.planted import (
     plant_projects,
 )
 from hub.demo.published import PublishClock
+from hub.demo.relayed import relay_of
 from hub.demo.releases import ProjectFacts
 from hub.demo.transactions import write_transactions
 
@@ -55,6 +56,8 @@ class Batch:
     path: Path
     publisher: str
     kind: str
+    relays: Path | None = None  # one relay object (or null) a line, in the records' order
+    arrivals: tuple[str | None, ...] = ()  # each relayed record's arrival here (ISO, UTC+8)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,27 @@ def _releases(projects: list[ProjectFacts]) -> list[dict[str, Any]]:
     return [release for project in projects for release in project.releases]
 
 
+def _write_relays(
+    path: Path, releases: list[dict[str, Any]], repushed: list[ProjectFacts], rng: random.Random
+) -> tuple[str | None, ...]:
+    """The central package's relays file: the re-pushed Jilin releases are relays of the Jilin
+    site's (null for the central site's own); returns each record's arrival here."""
+    relayed = {project.ocid for project in repushed}
+    origin = (JILIN_SITE.name, JILIN_SITE.source_site)
+    lines: list[str] = []
+    arrivals: list[str | None] = []
+    for release in releases:
+        if release["ocid"] in relayed:
+            relay, arrival = relay_of(release, origin, CENTRAL_SITE.source_site, rng)
+            lines.append(json.dumps(relay, ensure_ascii=False))
+            arrivals.append(arrival)
+        else:
+            lines.append("null")
+            arrivals.append(None)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return tuple(arrivals)
+
+
 def generate(
     out: Path,
     *,
@@ -126,7 +150,8 @@ def generate(
         random.Random(root.getrandbits(64)) for _ in range(4)
     )
     plant_rng = random.Random(root.getrandbits(64))  # drawn after: the others stay as they were
-    clock = PublishClock(random.Random(root.getrandbits(64)))  # publish times, drawn last
+    clock = PublishClock(random.Random(root.getrandbits(64)))  # publish times
+    relay_rng = random.Random(root.getrandbits(64))  # push lags, drawn last
     provinces = build_provinces(party_rng)
     jilin = provinces[JILIN]
 
@@ -177,7 +202,10 @@ def generate(
     jilin_releases = _releases(jilin_projects + added)
     _dump(notices_jilin, _package(JILIN_SITE, notices_jilin.name, jilin_releases))
     central = _releases(repushed) + _releases(other_projects)  # the same objects, verbatim
-    _dump(notices_central, _package(CENTRAL_SITE, notices_central.name, central + conflicts))
+    package = _package(CENTRAL_SITE, notices_central.name, central + conflicts)
+    _dump(notices_central, package)
+    relays_central = out / "relays-central.ndjson"
+    arrivals = _write_relays(relays_central, package["releases"], repushed, relay_rng)
 
     found: dict[str, list[str]] = {key: [] for key in PLANTED_KEYS}
     for project, flags in zip(jilin_projects, planted, strict=True):
@@ -198,7 +226,7 @@ def generate(
 
     batches = [
         Batch(notices_jilin, JILIN_SITE.name, "notice"),
-        Batch(notices_central, CENTRAL_SITE.name, "notice"),
+        Batch(notices_central, CENTRAL_SITE.name, "notice", relays_central, arrivals),
         Batch(orders, JILIN_MALL.name, "transaction"),
         Batch(penalties_jilin, JILIN_FINANCE.name, "penalty"),
         Batch(penalties_mof, MOF.name, "penalty"),
@@ -206,6 +234,14 @@ def generate(
     _dump(out / "publishers.json", [asdict(spec) for spec in PUBLISHERS])
     _dump(
         out / "batches.json",
-        [{"path": b.path.name, "publisher": b.publisher, "kind": b.kind} for b in batches],
+        [
+            {
+                "path": b.path.name,
+                "publisher": b.publisher,
+                "kind": b.kind,
+                **({"relays": b.relays.name} if b.relays else {}),
+            }
+            for b in batches
+        ],
     )
     return DemoFiles(list(PUBLISHERS), batches, planted_flags, as_of)

@@ -44,6 +44,11 @@ class Change:
     publisher: str = strawberry.field(description="发布者: the account that delivered it.")
     publisher_role: str = strawberry.field(description="发布者类型: that account's role.")
     source_site: str | None = strawberry.field(description="来源网站: the site it came from.")
+    relay: str | None = strawberry.field(
+        description="转发: for a record the account relayed (first published by another), "
+        "the `relay` it came with as JSON ({originalPublisher, originalRole, sourceSite, "
+        "firstPublishedAt, hops} with the hops before this hub); null for its own records."
+    )
     published_at: datetime = strawberry.field(description="发布时间: its publish time (UTC+8).")
 
 
@@ -65,7 +70,7 @@ def _node(row: ChangeRow) -> Change:
         accepted_at=row.accepted_at, content_hash=row.content_hash, ocid=row.ocid,
         record_id=strawberry.ID(str(row.record_id)), payload=row.payload,
         publisher=row.publisher, publisher_role=row.publisher_role,
-        source_site=row.source_site, published_at=row.published_at,
+        source_site=row.source_site, published_at=row.published_at, relay=row.relay,
     )  # fmt: skip
 
 

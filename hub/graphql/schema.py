@@ -42,6 +42,7 @@ from hub.graphql.projects import (
     notices_page,
     projects_page,
 )
+from hub.graphql.push import PushLag, push_lags
 from hub.graphql.relay import Connection
 from hub.graphql.scores import (
     ScoreGroup,
@@ -309,6 +310,14 @@ class Query:
         to: str | None = None,
     ) -> list[TransparencyScore]:  # fmt: skip
         return transparency_trend(info, group_by, entity_id, region_code, from_, to)
+
+    @strawberry.field(
+        description="推送时效: per province, the relayed records' lag from first publication to "
+        "arrival here (median, p95; hours and working days), its distribution, late arrivals "
+        "and push completeness. `region` (six digits) narrows to a region's records."
+    )
+    def push_lag(self, info: Info, region: str | None = None) -> list[PushLag]:
+        return push_lags(info, region)
 
     @strawberry.field(description="开放数据: published daily dump files, newest day first.")
     def exports(

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, func, select
 
 from hub.read.cursors import shown_value
 from hub.read.errors import BadInput
 from schema.changes import CHANGES
 from schema.tables import NOTICES, PENALTY_RECORDS, PUBLISHERS, TRANSACTIONS
+from schema.tables import RECORD_SOURCES as SOURCES
 from schema.types import RecordKind
 
 DEFAULT_FIRST = 100
@@ -89,6 +91,7 @@ class ChangeRow:
     publisher_role: str
     source_site: str | None
     published_at: datetime
+    relay: str | None = None  # set by read_changes: relay_json of this delivery's source
 
     @property
     def cursor(self) -> str:
@@ -102,6 +105,7 @@ class ChangeRow:
             "ocid": self.ocid, "recordId": self.record_id, "payload": self.payload,
             "publisher": self.publisher, "publisherRole": self.publisher_role,
             "sourceSite": self.source_site, "publishedAt": self.published_at.isoformat(),
+            "relay": self.relay,
         }  # fmt: skip
 
 
@@ -137,8 +141,17 @@ def read_changes(
             func.coalesce(n.c.published_at, t.c.published_at, p.c.published_at).label(
                 "published_at"
             ),
+            *(SOURCES.c[name].label(f"relay_{name}") for name in RELAY_COLUMNS),
         )
         .join(PUBLISHERS, PUBLISHERS.c.id == c.c.publisher_id)
+        .outerjoin(
+            SOURCES,
+            and_(
+                SOURCES.c.kind == c.c.kind,
+                SOURCES.c.record_id == c.c.record_id,
+                SOURCES.c.publisher_id == c.c.publisher_id,
+            ),
+        )
         .outerjoin(n, and_(c.c.kind == RecordKind.notice.value, n.c.id == c.c.record_id))
         .outerjoin(t, and_(c.c.kind == RecordKind.transaction.value, t.c.id == c.c.record_id))
         .outerjoin(p, and_(c.c.kind == RecordKind.penalty.value, p.c.id == c.c.record_id))
@@ -148,5 +161,28 @@ def read_changes(
     )
     if kinds:
         query = query.where(c.c.kind.in_([k.value for k in kinds]))
-    rows = [ChangeRow(**r._mapping) for r in conn.execute(query)]
+    rows = []
+    for r in conn.execute(query):
+        values = dict(r._mapping)
+        source = {name: values.pop(f"relay_{name}") for name in RELAY_COLUMNS}
+        rows.append(ChangeRow(**values, relay=relay_json(source, values["publisher"])))
     return ChangePage(rows[:first], len(rows) > first)
+
+
+RELAY_COLUMNS = ("original_publisher", "original_role", "source_site", "first_published_at",
+                 "hops")  # fmt: skip
+
+
+def relay_json(source: dict[str, Any], publisher: str) -> str | None:
+    """The `relay` a delivery of another's record came with (the publish mutation's input:
+    hops without this hub's own arrival), as JSON; None for a publisher's own delivery, so a
+    mirror stores a relayed record as relayed, with its original publisher and path."""
+    if source["original_publisher"] in (None, publisher):
+        return None
+    hops = orjson.loads(source["hops"] or "[]")[:-1]
+    first = source["first_published_at"]
+    return orjson.dumps({
+        "originalPublisher": source["original_publisher"],
+        "originalRole": source["original_role"], "sourceSite": source["source_site"],
+        "firstPublishedAt": first.isoformat() if first else None, "hops": hops,
+    }).decode()  # fmt: skip

@@ -1,4 +1,5 @@
-"""`/transparency`: disclosure scores by region, purchaser or agency, ranked, with a trend.
+"""`/transparency`: disclosure scores by region, purchaser or agency, ranked, with a trend,
+and each province's push lag (hub/read/push.py, the read GraphQL `pushLag` makes).
 
 Scores come from schema.transparency (the same functions GraphQL `transparencyScores` and
 `transparencyTrend` call); the trend is an SVG line drawn on the server.
@@ -17,11 +18,13 @@ from starlette.responses import Response
 
 from hub.read.labels import labels
 from hub.read.party import names
+from hub.read.push import push_lag
 from hub.web import params as p
 from hub.web.charts import line
 from hub.web.render import BadRequest, error_page, render
 from schema.codes import is_region_code
 from schema.divisions import region_label
+from schema.push import PUSH_WORKDAYS, PushLag
 from schema.transparency import Group, Scope, ranking, score_row, trend
 
 GROUPS = {"region": Group.REGION, "purchaser": Group.PURCHASER, "agency": Group.AGENCY}
@@ -84,6 +87,7 @@ def scores(engine: Engine, chosen: Selection) -> dict[str, Any]:
         series = trend(conn, series_scope) if key or region else []
         wanted = {r.key for r in ranked} | {int(key)} if parties and key else set()
         party_names = names(conn, wanted)
+        pushes = push_lag(conn, region or None)
     if not parties:  # regions by their GB/T 2260 names, as parties by theirs
         party_names = {r.key: region_label(str(r.key)) for r in ranked}
     subject = party_names.get(int(key), key) if parties and key else region_label(key or region)
@@ -93,6 +97,9 @@ def scores(engine: Engine, chosen: Selection) -> dict[str, Any]:
         "shares": SHARES, "subject": subject, "months": months, "region": region,
         "chart": line(f"{subject} 透明度总分趋势 score by month", points),
         "S": labels("transparency_scores"),
+        "pushes": [{**row.model_dump(), "name": region_label(row.region_code)} for row in pushes],
+        "P": {name: info.title for name, info in PushLag.model_fields.items()},
+        "push_window": PUSH_WORKDAYS,
     }  # fmt: skip
 
 
