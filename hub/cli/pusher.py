@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from hub.cli.context import err, out, state
-from hub.federation.pusher import PushFailed, retry_parked, run_forever
+from hub.federation.pusher import PushFailed, retry_parked, run_forever, running_names
 from hub.federation.status import statuses
-from hub.federation.upstreams import UpstreamError, engine_upstreams, find_upstream
+from hub.federation.upstreams import UpstreamError, find_upstream
 from schema.tables import PUSH_PARKED, UPSTREAMS
 
 app = typer.Typer(help="Push accepted records to the upstream hubs (联网推送).",
@@ -20,10 +20,6 @@ app = typer.Typer(help="Push accepted records to the upstream hubs (联网推送
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="pusher")
-
-
-def running_names(engine: Engine) -> list[str]:
-    return [u.name for u in engine_upstreams(engine) if u.paused_at is None]
 
 
 @app.command("run")

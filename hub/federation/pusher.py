@@ -13,6 +13,7 @@ duplicates there (same delivering account), so each arrives exactly once.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,7 +24,13 @@ import httpx
 import orjson
 from sqlalchemy import Engine, and_, select
 
-from hub.federation.upstreams import UpstreamError, UpstreamRow, find_upstream, read_token
+from hub.federation.upstreams import (
+    UpstreamError,
+    UpstreamRow,
+    find_upstream,
+    list_upstreams,
+    read_token,
+)
 from hub.read.changes import ChangeRow, read_changes
 from schema.ocds import utc_now_beijing
 from schema.tables import PUBLISHERS, PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
@@ -277,11 +284,13 @@ def retry_parked(engine: Engine, name: str, seq: int | None = None,
 
 
 def run_forever(engine: Engine, names: Callable[[], Iterable[str]], *, interval: float = 5.0,
-                once: bool = False, log: Callable[[str], None] = print) -> None:  # fmt: skip
+                once: bool = False, log: Callable[[str], None] = print,
+                stop: threading.Event | None = None) -> None:  # fmt: skip
     """Push to every upstream in turn; a failing one backs off alone (full jitter, ≤ 60 s)."""
     attempts: dict[str, int] = {}
     not_before: dict[str, float] = {}
-    while True:
+    stop = stop or threading.Event()
+    while not stop.is_set():
         for name in list(names()):
             if time.monotonic() < not_before.get(name, 0):
                 continue
@@ -302,4 +311,22 @@ def run_forever(engine: Engine, names: Callable[[], Iterable[str]], *, interval:
                     f"{report.duplicates:,} duplicates, {report.parked:,} parked")  # fmt: skip
         if once:
             return
-        time.sleep(interval)
+        stop.wait(interval)
+
+
+def running_names(engine: Engine) -> list[str]:
+    """The upstreams not paused, read afresh each turn (one added meanwhile is pushed to)."""
+    with engine.connect() as conn:
+        return [u.name for u in list_upstreams(conn) if u.paused_at is None]
+
+
+def in_background(engine: Engine, interval: float, log: Callable[[str], None]) -> threading.Event:
+    """The pusher in a daemon thread (inside `caigou indexer run`): a slow upstream never
+    holds up indexing. Set the returned event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(engine, lambda: running_names(engine)),
+        kwargs={"interval": interval, "log": log, "stop": stop}, daemon=True, name="pusher",
+    )  # fmt: skip
+    thread.start()
+    return stop
