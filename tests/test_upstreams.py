@@ -24,7 +24,7 @@ from hub.publishing import ingest_records
 from hub.publishing.publishers import add_publisher
 from schema.tables import PUBLISHERS, PUSH_PARKED, TRANSACTIONS, UPSTREAMS
 from schema.types import PublisherRole, RecordKind
-from tests.factories import transaction
+from tests.factories import penalty, transaction
 from tests.hub_server import free_port, running
 
 MALL = "吉林省政府采购电子卖场"
@@ -32,8 +32,8 @@ PROVINCE = "吉林省政府采购网"
 CAIGOU = [sys.executable, "-m", "hub.cli.main"]
 
 
-def caigou(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url, "COLUMNS": "200"}
+def caigou(database_url: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CAIGOU_DATABASE_URL": database_url, "COLUMNS": "200", **extra}
     return subprocess.run([*CAIGOU, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -166,3 +166,45 @@ def test_an_unreachable_upstream_moves_nothing_and_says_why(
     assert status.oldest_pending is not None
     delays = [backoff(attempt) for attempt in range(12) for _ in range(20)]
     assert all(0 <= d <= 60 for d in delays) and max(delays) > 30  # capped, full jitter
+
+
+def test_a_penalty_goes_up_as_its_finance_departments_and_indexer_run_pushes(
+    tmp_path: Path, sqlite_template: Path, central: tuple[str, Engine, str]
+) -> None:
+    """The site pushing a penalty is no finance department: the relay names the original
+    one, and a central hub that registered the site for penalties takes it. `caigou indexer
+    run --once` pushes too, unless `--no-push`."""
+    import shutil
+
+    from schema.tables import PENALTY_RECORDS, RECORD_SOURCES
+
+    base, upstream_engine, token_file = central
+    with upstream_engine.begin() as conn:
+        conn.execute(PUBLISHERS.update().where(PUBLISHERS.c.name == PROVINCE)
+                     .values(scope_kinds="notice,transaction,penalty"))  # fmt: skip
+    shutil.copy(sqlite_template, tmp_path / "province.db")
+    url = f"sqlite:///{tmp_path / 'province.db'}"
+    from schema.db import make_engine
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        add_publisher(conn, "吉林省财政厅", PublisherRole.finance_department, ["220000"],
+                      [RecordKind.penalty])  # fmt: skip
+        add_upstream(conn, "central", base, token_file, [RecordKind.penalty])
+    assert ingest_records(engine, "吉林省财政厅", RecordKind.penalty, [penalty()]).accepted == 1
+    env = {"CAIGOU_EXPORT_ROOT": str(tmp_path / "x"), "CAIGOU_ELASTICSEARCH_URL": ""}
+    idle = caigou(url, "indexer", "run", "--once", "--no-push", **env)
+    assert idle.returncode == 0, idle.stderr
+    with upstream_engine.connect() as conn:
+        assert conn.execute(select(PENALTY_RECORDS)).all() == []
+    pushed = caigou(url, "indexer", "run", "--once", **env)
+    assert pushed.returncode == 0, pushed.stderr
+    with upstream_engine.connect() as conn:
+        [record] = conn.execute(select(PENALTY_RECORDS)).all()
+        [source] = conn.execute(select(RECORD_SOURCES)).all()
+    assert record.record_id == "JLCZ-2024-001"
+    assert (source.original_publisher, source.original_role) == (
+        "吉林省财政厅",
+        "finance_department",
+    )
+    engine.dispose()
