@@ -124,6 +124,24 @@ class Metrics:
         )  # fmt: skip
         self.worker.set(os.getpid())
         self.operations: set[str] = set()
+        self.push_backlog = Gauge(
+            "caigou_push_backlog", "Changes not yet acknowledged by each upstream (联网推送).",
+            ["upstream"], registry=self.registry,
+        )  # fmt: skip
+        self.push_parked = Gauge(
+            "caigou_push_parked", "Records each upstream refused, parked for retry-parked.",
+            ["upstream"], registry=self.registry,
+        )  # fmt: skip
+
+    def read_push(self, conn: Any) -> None:
+        """The pusher's gauges from the database: any process may be the one pushing."""
+        from hub.federation.status import statuses
+
+        self.push_backlog.clear()
+        self.push_parked.clear()
+        for row in statuses(conn):
+            self.push_backlog.labels(row.name).set(row.backlog)
+            self.push_parked.labels(row.name).set(row.parked)
 
     def label(self, operation: str) -> str:
         """The operation name as a metric label: clients choose names, so past the first
@@ -781,6 +799,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     def read_version() -> None:
         with reads.connect() as conn:
             metrics.version.set(current_data_version(conn))
+            metrics.read_push(conn)
 
     async def metrics_endpoint(request: Request) -> Response:
         await anyio.to_thread.run_sync(read_version)

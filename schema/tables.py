@@ -28,6 +28,7 @@ from schema.projects import (
 from schema.records import DataQualityIssue, Ingestion, PenaltyRecord, Transaction
 from schema.search_outbox import SearchOutbox, SearchState
 from schema.sources import RecordSource
+from schema.upstreams import PushParked, Upstream
 
 metadata = SQLModel.metadata
 
@@ -51,10 +52,12 @@ PENALTY_RECORDS: Final[Table] = table_of(PenaltyRecord)
 PROJECT_ITEMS: Final[Table] = table_of(ProjectItem)
 PROJECTS: Final[Table] = table_of(Project)
 PUBLISHERS: Final[Table] = table_of(Publisher)
+PUSH_PARKED: Final[Table] = table_of(PushParked)
 RECORD_SOURCES: Final[Table] = table_of(RecordSource)
 SEARCH_OUTBOX: Final[Table] = table_of(SearchOutbox)
 SEARCH_STATE: Final[Table] = table_of(SearchState)
 TRANSACTIONS: Final[Table] = table_of(Transaction)
+UPSTREAMS: Final[Table] = table_of(Upstream)
 
 __all__ = [
     "AWARDS",
@@ -77,10 +80,12 @@ __all__ = [
     "PROJECTS",
     "PROJECT_ITEMS",
     "PUBLISHERS",
+    "PUSH_PARKED",
     "RECORD_SOURCES",
     "SEARCH_OUTBOX",
     "SEARCH_STATE",
     "TRANSACTIONS",
+    "UPSTREAMS",
     "Award",
     "AwardSupplier",
     "Change",

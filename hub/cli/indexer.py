@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from hub.cli.context import err, out, state
+from hub.federation.pusher import PushFailed, in_background, run_forever, running_names
+from hub.federation.upstreams import UpstreamError
 from indexer import outbox, worker
 
 app = typer.Typer(
@@ -47,8 +49,12 @@ def run(
     export: Annotated[
         bool, typer.Option(help="Publish the daily dumps at CAIGOU_EXPORT_AT (not with --once).")
     ] = True,
+    push: Annotated[
+        bool, typer.Option(help="Push accepted records to the upstreams (caigou pusher run).")
+    ] = True,
 ) -> None:
-    """Drain the outbox into the search index and publish the daily dumps; until SIGTERM."""
+    """Drain the outbox into the search index, publish the daily dumps and push to the
+    upstream hubs; until SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # a line per request
     settings = state(ctx).settings
@@ -60,11 +66,26 @@ def run(
 
         daily = DailyExport(engine, settings.export_root, _clock(settings.export_at),
                             publication=settings.publication())  # fmt: skip
+    pushing = None
+    if push and not once:
+        pushing = in_background(
+            engine, max(poll, 1.0), lambda line: err.print(line, highlight=False)
+        )
     try:
         stats = worker.run(engine, target, once=once, batch=batch, poll=poll, tick=daily)
     except outbox.TargetUnavailable as exc:
         err.print(f"[red]error:[/red] Elasticsearch is unreachable ({exc}); changes stay queued")
         raise typer.Exit(1) from None
+    finally:
+        if pushing is not None:
+            pushing.set()
+    if push and once:
+        try:
+            run_forever(engine, lambda: running_names(engine), once=True,
+                        log=lambda line: err.print(line, highlight=False))  # fmt: skip
+        except (PushFailed, UpstreamError) as exc:
+            err.print(f"[red]error:[/red] push: {exc}", highlight=False)
+            raise typer.Exit(1) from None
     out.print(
         f"indexed {stats.indexed:,} documents in {stats.batches:,} batches; "
         f"{stats.parked:,} parked; {stats.outages:,} outages",

@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from hub.cli import db, demo, export, flags, indexer, mirror, publishers, serve
+from hub.cli import (
+    db,
+    demo,
+    export,
+    flags,
+    indexer,
+    mirror,
+    publishers,
+    pusher,
+    serve,
+    upstream,
+)
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
 from hub.publishing import FieldError, PublisherError, ingest_file
@@ -31,6 +42,8 @@ indexer.register(app)
 export.register(app)
 flags.register(app)
 mirror.register(app)
+upstream.register(app)
+pusher.register(app)
 
 
 @app.callback()

@@ -1,0 +1,332 @@
+"""The pusher: sends the change feed to each upstream's `publish`, batch by batch.
+
+The queue is `changes` itself: each upstream keeps the last seq it acknowledged. A batch is
+consecutive changes of one kind (≤ 500, in seq order, so a project's releases keep their
+order), each record's stored payload verbatim with its relay metadata (original publisher,
+site, first publication, the hops so far with this hub's arrival last). The cursor moves
+only after the upstream answered; a record it refused is parked with its reason and the
+cursor moves past it. A transport failure, 5xx or timeout moves nothing: the batch is sent
+again after a backoff, and the upstream's dedup by content makes the re-sent records
+duplicates there (same delivering account), so each arrives exactly once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import Engine, and_, select
+
+from hub.federation.upstreams import (
+    UpstreamError,
+    UpstreamRow,
+    find_upstream,
+    list_upstreams,
+    read_token,
+)
+from hub.read.changes import ChangeRow, read_changes
+from schema.ocds import utc_now_beijing
+from schema.tables import PUBLISHERS, PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
+
+BATCH = 500
+TIMEOUT = 60.0
+BACKOFF_CAP = 60.0
+PUBLISH = """mutation($kind: PublishKind!, $records: [JSON!]!, $relay: [RelayInput]) {
+  publish(kind: $kind, records: $records, partial: true, relay: $relay) {
+    status accepted duplicates rejected refusals { position recordId field reason } } }"""
+
+
+class PushFailed(Exception):
+    """The upstream did not answer the batch (transport, 5xx, timeout, a GraphQL error):
+    nothing moves; the batch goes again after a backoff."""
+
+
+@dataclass
+class PushReport:
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(attempt: int, base: float = 0.5, cap: float = BACKOFF_CAP) -> float:
+    """Exponential backoff with full jitter: many hubs retrying never march in step."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+def _time(moment: datetime | str) -> str:
+    """An ISO time with its offset: stored times are naive Beijing time (UTC+8)."""
+    text = moment if isinstance(moment, str) else moment.isoformat()
+    return text if ("+" in text[10:] or text.endswith("Z")) else f"{text}+08:00"
+
+
+def batches(rows: list[ChangeRow], size: int = BATCH) -> Iterator[list[ChangeRow]]:
+    """Consecutive changes of one kind, at most `size` (seq order kept within and across)."""
+    run: list[ChangeRow] = []
+    for row in rows:
+        if run and (row.kind != run[0].kind or len(run) >= size):
+            yield run
+            run = []
+        run.append(row)
+    if run:
+        yield run
+
+
+def relays(engine: Engine, run: list[ChangeRow]) -> dict[int, dict[str, Any]]:
+    """Each change's relay metadata by seq, from the `record_sources` row of the account
+    that delivered it here (its own path; the first delivery's when none matches)."""
+    s = RECORD_SOURCES.c
+    ids = sorted({row.record_id for row in run})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(s.id, s.record_id, PUBLISHERS.c.name.label("deliverer"), s.original_publisher,
+                   s.original_role, s.source_site, s.first_published_at, s.hops)
+            .join(PUBLISHERS, PUBLISHERS.c.id == s.publisher_id)
+            .where(and_(s.kind == run[0].kind, s.record_id.in_(ids)))
+            .order_by(s.id)
+        ).all()  # fmt: skip
+    by_record: dict[int, list[Any]] = {}
+    for source in rows:
+        by_record.setdefault(source.record_id, []).append(source)
+    out: dict[int, dict[str, Any]] = {}
+    for change in run:
+        sources = by_record.get(change.record_id)
+        if not sources:
+            raise PushFailed(f"{change.kind} {change.record_id} (change {change.seq}) has no "
+                             "record_sources row: run `caigou db upgrade`")  # fmt: skip
+        mine = next((x for x in sources if x.deliverer == change.publisher), sources[0])
+        out[change.seq] = {
+            "originalPublisher": mine.original_publisher, "originalRole": mine.original_role,
+            "sourceSite": mine.source_site, "firstPublishedAt": _time(mine.first_published_at),
+            "hops": [{"hub": h["hub"], "receivedAt": _time(h["receivedAt"])}
+                     for h in orjson.loads(mine.hops)],
+        }  # fmt: skip
+    return out
+
+
+def send(client: httpx.Client, upstream: UpstreamRow, token: str, kind: str,
+         records: list[Any], relay: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
+    """One publish call; the upstream's PublishResult, or PushFailed."""
+    try:
+        response = client.post(
+            f"{upstream.url}/graphql",
+            json={"query": PUBLISH, "variables": {
+                "kind": kind.upper(), "records": records, "relay": relay}},
+            headers={"authorization": f"Bearer {token}"},
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise PushFailed(f"{upstream.url}: {type(exc).__name__}: {exc}") from None
+    if response.status_code != 200:
+        raise PushFailed(f"{upstream.url}/graphql answered {response.status_code}: "
+                         f"{response.text.strip()[:300]}")  # fmt: skip
+    try:
+        answer = response.json()
+    except ValueError:
+        raise PushFailed(f"{upstream.url}/graphql answered no JSON") from None
+    if answer.get("errors") or not (answer.get("data") or {}).get("publish"):
+        first = (answer.get("errors") or [{}])[0]
+        code = (first.get("extensions") or {}).get("code", "")
+        raise PushFailed(f"{upstream.url} refused the batch: {code} {first.get('message')}")
+    return dict(answer["data"]["publish"])
+
+
+def acknowledge(engine: Engine, upstream: UpstreamRow, old: int, run: list[ChangeRow],
+                result: dict[str, Any]) -> int:  # fmt: skip
+    """Park what the upstream refused and move the cursor past the batch, in one
+    transaction; returns the records parked."""
+    reasons: dict[int, list[str]] = {}
+    for refusal in result["refusals"]:
+        where = f"{refusal['field']}: {refusal['reason']}"
+        positions = [refusal["position"]] if refusal["position"] else range(1, len(run) + 1)
+        for position in positions:
+            reasons.setdefault(position, []).append(where)
+    if result["status"] == "rejected" and not reasons:
+        reasons = {i: ["refused"] for i in range(1, len(run) + 1)}
+    now = utc_now_beijing()
+    parked = [
+        {"upstream_id": upstream.id, "seq": run[p - 1].seq, "kind": run[p - 1].kind,
+         "record_id": run[p - 1].record_id, "reason": "; ".join(r)[:4000], "parked_at": now}
+        for p, r in sorted(reasons.items()) if 1 <= p <= len(run)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        moved = conn.execute(
+            UPSTREAMS.update()
+            .where(UPSTREAMS.c.id == upstream.id, UPSTREAMS.c.cursor == old)
+            .values(cursor=max(old, run[-1].seq), last_error=None, last_pushed_at=now)
+        )  # fmt: skip
+        if not moved.rowcount:
+            raise PushFailed(f"{upstream.name}: its cursor moved meanwhile (another pusher?)")
+        if parked:
+            held = {
+                seq for (seq,) in conn.execute(select(PUSH_PARKED.c.seq).where(
+                    PUSH_PARKED.c.upstream_id == upstream.id,
+                    PUSH_PARKED.c.seq.in_([p["seq"] for p in parked])))
+            }  # fmt: skip
+            fresh = [p for p in parked if p["seq"] not in held]
+            if fresh:
+                conn.execute(PUSH_PARKED.insert(), fresh)
+    return len(parked)
+
+
+def push_rows(client: httpx.Client, engine: Engine, upstream: UpstreamRow, token: str,
+              run: list[ChangeRow]) -> tuple[dict[str, Any], list[ChangeRow]]:  # fmt: skip
+    """Send one run (a record twice in it goes once); the result and the rows sent."""
+    sent: list[ChangeRow] = []
+    seen: set[int] = set()
+    for row in run:
+        if row.record_id not in seen:
+            seen.add(row.record_id)
+            sent.append(row)
+    meta = relays(engine, sent)
+    records = [orjson.loads(row.payload) for row in sent]
+    result = send(client, upstream, token, sent[0].kind, records, [meta[r.seq] for r in sent])
+    return result, sent
+
+
+def push_once(engine: Engine, name: str, client: httpx.Client | None = None,
+              limit: int | None = None) -> PushReport:  # fmt: skip
+    """Push everything after the upstream's cursor (or `limit` changes); PushFailed stops it
+    with the cursor at the last batch acknowledged."""
+    report = PushReport()
+    own = client is None
+    client = client or httpx.Client(timeout=TIMEOUT)
+    try:
+        while limit is None or report.sent < limit:
+            with engine.connect() as conn:
+                upstream = find_upstream(conn, name)
+                if upstream.paused_at is not None:
+                    return report
+                page = read_changes(conn, upstream.cursor, BATCH, upstream.kinds)
+            if not page.rows:
+                return report
+            token = read_token(upstream.token_file)
+            for run in batches(page.rows):
+                result, sent = push_rows(client, engine, upstream, token, run)
+                parked = acknowledge(engine, upstream, upstream.cursor, run, {
+                    **result, "refusals": [{**r, "position": _position(r, sent, run)}
+                                           for r in result["refusals"]]})  # fmt: skip
+                upstream = _moved(upstream, run[-1].seq)
+                report.batches += 1
+                report.sent += len(sent)
+                report.accepted += result["accepted"]
+                report.duplicates += result["duplicates"]
+                report.parked += parked
+    finally:
+        if own:
+            client.close()
+    return report
+
+
+def _position(refusal: dict[str, Any], sent: list[ChangeRow], run: list[ChangeRow]) -> int:
+    """A refusal's position in the run (the upstream counts the records sent)."""
+    position = int(refusal["position"])
+    if not 1 <= position <= len(sent):
+        return 0
+    return run.index(sent[position - 1]) + 1
+
+
+def _moved(upstream: UpstreamRow, seq: int) -> UpstreamRow:
+    return replace(upstream, cursor=max(upstream.cursor, seq))
+
+
+def note_error(engine: Engine, name: str, error: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(UPSTREAMS.update().where(UPSTREAMS.c.name == name)
+                     .values(last_error=error[:4000]))  # fmt: skip
+
+
+def retry_parked(engine: Engine, name: str, seq: int | None = None,
+                 client: httpx.Client | None = None) -> PushReport:  # fmt: skip
+    """Send parked changes again; those now accepted (or duplicates) leave the park, those
+    refused again stay with the new reason."""
+    report = PushReport()
+    with engine.connect() as conn:
+        upstream = find_upstream(conn, name)
+        query = select(PUSH_PARKED.c.seq).where(PUSH_PARKED.c.upstream_id == upstream.id)
+        if seq is not None:
+            query = query.where(PUSH_PARKED.c.seq == seq)
+        seqs = list(conn.execute(query.order_by(PUSH_PARKED.c.seq)).scalars())
+        rows = [row for s in seqs for row in read_changes(conn, s - 1, 1).rows if row.seq == s]
+    token = read_token(upstream.token_file)
+    own = client is None
+    client = client or httpx.Client(timeout=TIMEOUT)
+    try:
+        for run in batches(rows):
+            result, sent = push_rows(client, engine, upstream, token, run)
+            refused = {_position(r, sent, run): f"{r['field']}: {r['reason']}"
+                       for r in result["refusals"]}  # fmt: skip
+            with engine.begin() as conn:
+                for position, row in enumerate(run, start=1):
+                    where = and_(PUSH_PARKED.c.upstream_id == upstream.id,
+                                 PUSH_PARKED.c.seq == row.seq)  # fmt: skip
+                    if position in refused or 0 in refused:
+                        reason = refused.get(position) or refused[0]
+                        conn.execute(PUSH_PARKED.update().where(where).values(reason=reason))
+                        report.parked += 1
+                    else:
+                        conn.execute(PUSH_PARKED.delete().where(where))
+            report.sent += len(sent)
+            report.accepted += result["accepted"]
+            report.duplicates += result["duplicates"]
+    finally:
+        if own:
+            client.close()
+    return report
+
+
+def run_forever(engine: Engine, names: Callable[[], Iterable[str]], *, interval: float = 5.0,
+                once: bool = False, log: Callable[[str], None] = print,
+                stop: threading.Event | None = None) -> None:  # fmt: skip
+    """Push to every upstream in turn; a failing one backs off alone (full jitter, ≤ 60 s)."""
+    attempts: dict[str, int] = {}
+    not_before: dict[str, float] = {}
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        for name in list(names()):
+            if time.monotonic() < not_before.get(name, 0):
+                continue
+            try:
+                report = push_once(engine, name)
+            except (PushFailed, UpstreamError) as exc:
+                attempts[name] = attempts.get(name, 0) + 1
+                delay = backoff(attempts[name])
+                not_before[name] = time.monotonic() + delay
+                note_error(engine, name, str(exc))
+                log(f"{name}: {exc} (again in {delay:.1f} s)")
+                if once:
+                    raise
+                continue
+            attempts.pop(name, None)
+            if report.sent:
+                log(f"{name}: {report.sent:,} sent, {report.accepted:,} accepted, "
+                    f"{report.duplicates:,} duplicates, {report.parked:,} parked")  # fmt: skip
+        if once:
+            return
+        stop.wait(interval)
+
+
+def running_names(engine: Engine) -> list[str]:
+    """The upstreams not paused, read afresh each turn (one added meanwhile is pushed to)."""
+    with engine.connect() as conn:
+        return [u.name for u in list_upstreams(conn) if u.paused_at is None]
+
+
+def in_background(engine: Engine, interval: float, log: Callable[[str], None]) -> threading.Event:
+    """The pusher in a daemon thread (inside `caigou indexer run`): a slow upstream never
+    holds up indexing. Set the returned event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(engine, lambda: running_names(engine)),
+        kwargs={"interval": interval, "log": log, "stop": stop}, daemon=True, name="pusher",
+    )  # fmt: skip
+    thread.start()
+    return stop
