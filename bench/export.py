@@ -13,6 +13,10 @@ snapshot of its own, so the partition is the bench's — staged, fsynced, publis
 manifest and catalog like a day), against the floor reading the same SELECT. For 10,000,000
 rows, build `caigou_bench_10m` first with `bench/bigdata.py`.
 
+Since the demo's transactions carry real publication times (issue 15), a day of the bench
+database holds a few thousand of them: the day mode measures a day's fixed costs, and
+`--snapshot-rows 1000000` the million-row rate.
+
 Each side runs in its own fresh subprocess (so peak RSS, /proc VmHWM, is per side), the
 sides alternate, and the files go to a fresh folder each run. Rates are transactions per
 second of wall clock. Target: hub >= 0.8x floor (best against best), peak RSS < 1 GiB.
@@ -128,7 +132,7 @@ def run_hub_snapshot(url: str, partition: Partition, day: date, out: Path) -> di
     from exports.manifest import Manifest
     from exports.source import open_source
     from exports.storage import open_store
-    from exports.tablefiles import write_table
+    from exports.tablefiles import naming, write_table
     from exports.write import generated_by, publish, read_watermark
     from schema.db import head_revision, make_engine
 
@@ -137,7 +141,7 @@ def run_hub_snapshot(url: str, partition: Partition, day: date, out: Path) -> di
     store = open_store(str(out))
     store.clean_staging(day.isoformat())
     staging = store.new_staging(day.isoformat())
-    with open_source(engine) as source:
+    with open_source(engine) as source, naming(source):
         watermark = read_watermark(source, day)
         raw = source.batches(partition.select(), partition.entity)
         batches = (to_export(b, partition.entity) for b in raw)
