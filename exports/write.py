@@ -166,7 +166,7 @@ def write_snapshots(
 
     files = write_states(source, store, staging, "snapshots", day, projects, row_schema,
                          named=named, chunk_seen=each)  # fmt: skip
-    scores = score_table(engine, day)
+    scores = score_table(engine, day, standing if flags is not None else None)
     named |= party_ids(scores, SCORES)  # every party a snapshot file names is in its parties
     project_flags = flag_table(source, standing) if flags is not None else None
     if project_flags is not None:

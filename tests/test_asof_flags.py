@@ -168,3 +168,16 @@ def test_a_day_exported_alone_gives_the_backfills_flag_files_byte_for_byte(
                     assert (alone / path).read_bytes() == (backfill.root / path).read_bytes()
                     compared += 1
     assert compared >= 8
+
+
+def test_a_snapshots_scores_count_the_flags_that_stood_then(backfill: Backfill) -> None:
+    """Consistency (projects without a serious flag) counts the snapshot's own flags, not the
+    stored ones, which a backfill finds only on the day it runs."""
+    day = backfill.month_end
+    flagged = {r["project_id"] for r in _rows(backfill.root, "snapshots/flags", day)
+               if r["severity"] in ("high", "medium") and r["transaction_id"] is None}  # fmt: skip
+    path = backfill.root / data_path("parquet", "snapshots/transparency_scores",
+                                     "transparency_scores", day)  # fmt: skip
+    scores = [r for r in pq.read_table(path).to_pylist() if r["group_by"] == "region"]
+    assert flagged, "serious findings stood then"
+    assert sum(r["flagged_projects"] for r in scores) == len(flagged)
