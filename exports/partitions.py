@@ -4,7 +4,8 @@ One tree per format (`parquet/`, `csv/`), so a folder reader never meets the oth
 
 - `<fmt>/<record>/date=D/` immutable records published on Beijing day D (a correction
   published later lands on its own day, never rewriting an earlier one); consistency flags
-  by the day they were first found;
+  on the day their finding first stood (computed as of each day by the hook the hub passes:
+  exports.flagrows; without it, by the day the stored flag was first found);
 - `<fmt>/changes/<compiled>/date=D/` the as-of state of every project that changed on D
   (exports.versions);
 - `<fmt>/snapshots/<entity>/date=<month end>/` the full state at each month's last day;
