@@ -94,6 +94,8 @@ THROUGH_PARENT = {
     "award_suppliers": ("awards", "award_pk", ("project_id", "award_id")),
     "contract_suppliers": ("contracts", "contract_pk", ("project_id", "contract_id")),
 }
+# Export columns no table holds, filled after reading (exports.flagrows: the finding's key).
+COMPUTED = {"flags": ("flag_key",)}
 
 
 def column_list(entity: str) -> str:
@@ -102,7 +104,9 @@ def column_list(entity: str) -> str:
     parent, pk, inherited = THROUGH_PARENT.get(entity, ("", "", ()))
     columns = []
     for f in export_fields(entity):
-        if f.name in inherited:
+        if f.name in COMPUTED.get(entity, ()):
+            columns.append(f'NULL AS "{f.name}"')
+        elif f.name in inherited:
             read = f'SELECT p."{f.name}" FROM {parent} p WHERE p.id = {entity}.{pk}'
             columns.append(f'({read}) AS "{f.name}"')
         else:

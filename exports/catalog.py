@@ -147,7 +147,10 @@ def _csv_resource(
 
 def primary_key_of(entity: str, tree: str) -> list[str] | None:
     """Compiled rows are keyed by project and natural id (a past version has no surrogate
-    id), history's by version too; records, parties and flags by `id`; scores by none."""
+    id), history's by version too; flags by their finding (a past one may have no stored
+    flag: exports.flagrows); records and parties by `id`; scores by none."""
+    if entity == "flags":
+        return ["flag_key"]
     if entity in KEYS:
         return list(KEYS[entity]) + (["valid_from"] if tree == "history" else [])
     return ["id"] if entity_keyed(entity, tree) else None
@@ -185,9 +188,10 @@ def datapackage(
     for entity in records:
         prefix = f"csv/{entity}/"
         paths = [f.path for f in csv_files if f.path.startswith(prefix)]
-        resources.append(
-            _csv_resource(entity, entity, paths, keyed=True, foreign=keys(entity, None))
-        )
+        resources.append(_csv_resource(
+            entity, entity, paths, keyed=True, primary_key=primary_key_of(entity, "records"),
+            foreign=keys(entity, None),
+        ))  # fmt: skip
     for entry in derived_csv:
         tree = entry.path.split("/")[1]
         name, keyed = f"{entry.entity}_{tree}", entity_keyed(entry.entity, tree)

@@ -22,9 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from exports.arrow import entity_schema, to_export
+from exports.arrow import entity_schema
 from exports.asof import COMPILED_ENTITIES
 from exports.catalog import write_catalog
+from exports.flagrows import partition_batches
 from exports.manifest import (
     DERIVED,
     Derived,
@@ -150,8 +151,7 @@ def _rebuild(
         scores = score_table(engine, newest)
         named |= party_ids(scores, SCORES)  # every party a current/ file names is in parties
         for part in state_partitions(newest, named):
-            batches = (to_export(b, part.entity) for b in source.batches(part.select(),
-                                                                        part.entity))  # fmt: skip
+            batches = partition_batches(source, part)
             files += write_table(store, staging, "current", part.entity,
                                  entity_schema(part.entity), batches)  # fmt: skip
         files += write_table(store, staging, "current", SCORES, scores.schema, [scores])

@@ -4,7 +4,8 @@ One tree per format (`parquet/`, `csv/`), so a folder reader never meets the oth
 
 - `<fmt>/<record>/date=D/` immutable records published on Beijing day D (a correction
   published later lands on its own day, never rewriting an earlier one); consistency flags
-  by the day they were first found;
+  on the day their finding first stood (computed as of each day by the hook the hub passes:
+  exports.flagrows; without it, by the day the stored flag was first found);
 - `<fmt>/changes/<compiled>/date=D/` the as-of state of every project that changed on D
   (exports.versions);
 - `<fmt>/snapshots/<entity>/date=<month end>/` the full state at each month's last day;
@@ -96,28 +97,34 @@ def record_partitions(
     return [Partition(entity, where[entity]) for entity in RECORDS]
 
 
-def named_parties(day: date, compiled: Collection[int]) -> str:
+def named_parties(day: date, compiled: Collection[int], flagged: str = "") -> str:
     """The ids of parties named by the end of `day`: by a transaction or penalty record
     published by then, or by the compiled state as of then (`compiled`: the party ids of the
     rows exports.asof computed, never today's compiled tables, where a later award's supplier
-    already stands). A party appears in a snapshot from the day it is first named."""
+    already stands). A party appears in a snapshot from the day it is first named; `flagged`
+    narrows the stored flags counted (the as-of project flags' parties are in `compiled`)."""
     end = end_of(day)
     return " UNION ".join(
         [
             f"SELECT purchaser_id FROM transactions WHERE published_at < {end}",
             f"SELECT supplier_id FROM transactions WHERE published_at < {end}",
             f"SELECT subject_id FROM penalty_records WHERE published_at < {end}",
-            f"SELECT party_id FROM flags WHERE detected_at < {end}",  # the standing flags'
+            f"SELECT party_id FROM flags WHERE {flagged}detected_at < {end}",  # standing flags'
             f"SELECT id FROM parties WHERE id IN ({id_list(sorted(compiled))})",
         ]
     )
 
 
-def state_partitions(day: date, compiled_parties: Collection[int]) -> list[Partition]:
+def state_partitions(
+    day: date, compiled_parties: Collection[int], *, as_of_flags: bool = False
+) -> list[Partition]:
     """Parties and standing flags as of the end of `day` (scores are computed: exports.scores);
-    `compiled_parties`: the parties the compiled state as of that day names."""
+    `compiled_parties`: the parties the compiled state (and its as-of flags) as of that day
+    names. With `as_of_flags` the project flags are computed by the caller (hub.flags.asof):
+    only the transaction flags are read, by the day they were first found."""
+    flagged = "transaction_id IS NOT NULL AND " if as_of_flags else ""
     return [
-        Partition("parties", f"id IN ({named_parties(day, compiled_parties)})"),
+        Partition("parties", f"id IN ({named_parties(day, compiled_parties, flagged)})"),
         # The findings standing when the day ended, as far as today's flags tell.
-        Partition("flags", f"detected_at < {end_of(day)}"),
+        Partition("flags", f"{flagged}detected_at < {end_of(day)}"),
     ]

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 from sqlalchemy import Engine
 
 from exports.derived import refresh
+from exports.flagrows import AsOfFlags
 from exports.manifest import Manifest, manifest_path, published_days
 from exports.storage import STAGING, Store, open_store
 from exports.write import export_day
@@ -104,8 +105,10 @@ def export_days(
     fs: pafs.FileSystem | None = None,
     progress: Callable[[date, Manifest | None], None] | None = None,
     publication: Any = None,
+    flags: AsOfFlags | None = None,
 ) -> list[Manifest]:
-    """Export `days` in order; published ones are skipped (reported as None) unless forced."""
+    """Export `days` in order; published ones are skipped (reported as None) unless forced.
+    `flags` computes the project flags as of each day (hub.flags.asof.FlagDays)."""
     store = open_store(root, fs)
     written = []
     for day in days:
@@ -113,7 +116,8 @@ def export_days(
             if progress:
                 progress(day, None)
             continue
-        manifest = export_day(engine, root, day, fs=fs, publication=publication, derive=False)
+        manifest = export_day(engine, root, day, fs=fs, publication=publication, derive=False,
+                              flags=flags)  # fmt: skip
         written.append(manifest)
         if progress:
             progress(day, manifest)
@@ -133,9 +137,11 @@ class DailyExport:
     def __init__(
         self, engine: Engine, root: str, at: time, *, every: timedelta = timedelta(minutes=1),
         now: Callable[[], datetime] = lambda: datetime.now(BEIJING), publication: Any = None,
+        flags: Callable[[], AsOfFlags] | None = None,
     ) -> None:  # fmt: skip
         self.engine, self.root, self.at, self.every, self.now = engine, root, at, every, now
         self.publication = publication
+        self.flags = flags  # a new as-of flag computer per run (it caches one run's days)
         self.checked: datetime | None = None
 
     def last_due(self, moment: datetime) -> date:
@@ -152,7 +158,8 @@ class DailyExport:
         if not days:
             return []
         try:
-            written = export_days(self.engine, self.root, days, publication=self.publication)
+            written = export_days(self.engine, self.root, days, publication=self.publication,
+                                  flags=self.flags() if self.flags else None)  # fmt: skip
         except Exception:  # the indexer must keep indexing; the next turn retries
             log.exception("daily export of %s..%s failed; retrying later", days[0], days[-1])
             return []

@@ -18,14 +18,23 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
-from exports.arrow import entity_schema, to_export
+from exports.arrow import entity_schema
 from exports.asof import COMPILED_ENTITIES, changed_projects
 from exports.catalog import write_catalog
+from exports.flagrows import AsOfFlags, flag_table, partition_batches
 from exports.late import late_records
 from exports.manifest import FileEntry, Manifest, manifest_path
-from exports.partitions import SCORES, month_end, record_partitions, state_partitions
+from exports.partitions import (
+    SCORES,
+    Partition,
+    data_path,
+    month_end,
+    record_partitions,
+    state_partitions,
+)
 from exports.party_names import named_schema
 from exports.scores import score_table
 from exports.source import Source, as_datetime, open_source
@@ -46,13 +55,23 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 log = logging.getLogger(__name__)
 
 
-def write_records(source: Source, store: Store, staging: str, day: date) -> list[FileEntry]:
-    """The immutable records published (flags: first found) on `day`, and those that arrived
-    on it after their own day was dumped (exports.late), streamed."""
+# Price outliers have no as-of computation (exports.flagrows): by the day first found.
+TRANSACTION_FLAGS = "transaction_id IS NOT NULL"
+
+
+def write_records(
+    source: Source, store: Store, staging: str, day: date, flags: AsOfFlags | None = None
+) -> list[FileEntry]:
+    """The immutable records published on `day`, and those that arrived on it after their own
+    day was dumped (exports.late), streamed; the flags whose finding first stood on `day`
+    (with `flags`; else the stored flags first found on it)."""
     files = []
     for part in record_partitions(day, late=late_records(source, store, day)):
-        raw = source.batches(part.select(), part.entity)
-        batches = (to_export(b, part.entity) for b in raw)
+        batches: Any = partition_batches(source, part)
+        if flags is not None and part.entity == "flags":
+            found = Partition("flags", f"{TRANSACTION_FLAGS} AND ({part.where})")
+            batches = [flag_table(source, flags.first_standing(source, day)),
+                       *partition_batches(source, found)]  # fmt: skip
         files += write_table(store, staging, part.entity, part.entity,
                              entity_schema(part.entity), batches, day)  # fmt: skip
     return files
@@ -62,7 +81,7 @@ def write_states(
     source: Source, store: Store, staging: str, folder: str, day: date, projects: list[int],
     schema_of: Callable[[str], pa.Schema],
     rows_of: Callable[[pa.Table, str], pa.Table] = lambda table, entity: table,
-    named: set[int] | None = None,
+    named: set[int] | None = None, chunk_seen: Callable[[dict[str, pa.Table]], None] | None = None,
 ) -> list[FileEntry]:  # fmt: skip
     """Every compiled entity's rows of `projects` as of the end of `day` into `folder`, one
     chunk of projects at a time, all entities' files open at once (each chunk read once)."""
@@ -70,6 +89,8 @@ def write_states(
              for e in COMPILED_ENTITIES}  # fmt: skip
     try:
         for chunk in states(source, projects, day):
+            if chunk_seen is not None:
+                chunk_seen(chunk)
             for entity, table in chunk.items():
                 if table.num_rows:
                     if named is not None:
@@ -83,23 +104,39 @@ def write_states(
         raise
 
 
-def _named_rows(source: Source, sql: str, entity: str) -> Iterator[pa.Table]:
-    """The rows of `sql` as written into the dumps: exported types, party names beside ids."""
-    for batch in source.batches(sql, entity):
-        yield prepare(pa.Table.from_batches([to_export(batch, entity)]), entity)
+def _named_rows(source: Source, part: Partition) -> Iterator[pa.Table]:
+    """The partition's rows as written into the dumps: exported types, party names beside ids."""
+    for batch in partition_batches(source, part):
+        yield prepare(pa.Table.from_batches([batch]), part.entity)
+
+
+def _month_flags(store: Store, staging: str, day: date) -> Iterator[pa.Table]:
+    """The month's daily flag files (as-of flags are not in the database): the published
+    days' and this day's, still in staging."""
+    for n in range(1, day.day + 1):
+        path = data_path("parquet", "flags", "flags", day.replace(day=n))
+        found = f"{staging}/{path}" if n == day.day else path
+        if store.exists(found):
+            with store.fs.open_input_file(store.path(found)) as stream:
+                yield pq.read_table(stream)
 
 
 def write_month_workbooks(
-    source: Source, store: Store, staging: str, day: date, written: list[FileEntry]
-) -> list[FileEntry]:
+    source: Source, store: Store, staging: str, day: date, written: list[FileEntry],
+    flags: AsOfFlags | None = None,
+) -> list[FileEntry]:  # fmt: skip
     """On a month's last day, the month's records and its snapshots as Excel workbooks
-    (exports.xlsx); the records read again from the database for the whole month."""
+    (exports.xlsx); the records read again from the database for the whole month (as-of
+    flags: from the month's daily files)."""
     if not month_end(day):
         return []
-    records = []
+    records: list[Any] = []
     for part in record_partitions(day.replace(day=1), day):
         schema = named_schema(entity_schema(part.entity), part.entity)
-        records.append((part.entity, schema, _named_rows(source, part.select(), part.entity)))
+        if flags is not None and part.entity == "flags":
+            records.append((part.entity, schema, _month_flags(store, staging, day)))
+        else:
+            records.append((part.entity, schema, _named_rows(source, part)))
     return month_end_workbooks(store, staging, day, written, records)
 
 
@@ -114,17 +151,30 @@ def write_changes(source: Source, store: Store, staging: str, day: date) -> list
 
 
 def write_snapshots(
-    engine: Engine, source: Source, store: Store, staging: str, day: date
-) -> list[FileEntry]:
-    """`snapshots/<entity>/date=<month end>/`: the full state at the end of a month."""
+    engine: Engine, source: Source, store: Store, staging: str, day: date,
+    flags: AsOfFlags | None = None,
+) -> list[FileEntry]:  # fmt: skip
+    """`snapshots/<entity>/date=<month end>/`: the full state at the end of a month; with
+    `flags`, the project flags standing then are the rules' findings on that state."""
     projects = projects_published_by(source, day)
     named: set[int] = set()
+    standing: list[Any] = []
+
+    def each(chunk: dict[str, pa.Table]) -> None:
+        if flags is not None:
+            standing.extend(flags.standing(source, chunk, day))
+
     files = write_states(source, store, staging, "snapshots", day, projects, row_schema,
-                         named=named)  # fmt: skip
-    scores = score_table(engine, day)
+                         named=named, chunk_seen=each)  # fmt: skip
+    scores = score_table(engine, day, standing if flags is not None else None)
     named |= party_ids(scores, SCORES)  # every party a snapshot file names is in its parties
-    for part in state_partitions(day, named):
-        batches = (to_export(b, part.entity) for b in source.batches(part.select(), part.entity))
+    project_flags = flag_table(source, standing) if flags is not None else None
+    if project_flags is not None:
+        named |= {p for p in project_flags["party_id"].to_pylist() if p is not None}
+    for part in state_partitions(day, named, as_of_flags=flags is not None):
+        batches: Any = partition_batches(source, part)
+        if project_flags is not None and part.entity == "flags":
+            batches = [project_flags, *batches]
         files += write_table(store, staging, f"snapshots/{part.entity}", part.entity,
                              entity_schema(part.entity), batches, day)  # fmt: skip
     files += write_table(store, staging, f"snapshots/{SCORES}", SCORES, scores.schema,
@@ -207,13 +257,15 @@ def publish(store: Store, staging: str, manifest: Manifest, licence: Any = None)
 
 def export_day(
     engine: Engine, root: str, day: date, *, fs: pafs.FileSystem | None = None,
-    publication: Any = None, derive: bool = True,
+    publication: Any = None, derive: bool = True, flags: AsOfFlags | None = None,
 ) -> Manifest:  # fmt: skip
     """Export every entity of `day` and publish it; returns the manifest written.
 
     `publication` (exports.ocds.Publication) says where the OCDS packages will be found and
     under what licence the packages, catalog.json and datapackage.json are published.
     `derive=False` leaves `history/` and `current/` to the caller (a range rebuilds once).
+    `flags` (hub.flags.asof.FlagDays, one per run) computes the project flags as of the day;
+    without it, flags are dated by when the stored flag was first found.
     """
     from exports.derived import refresh
 
@@ -223,11 +275,11 @@ def export_day(
     files: list[FileEntry] = []
     with open_source(engine) as source, naming(source):
         watermark = read_watermark(source, day)
-        files += write_records(source, store, staging, day)
+        files += write_records(source, store, staging, day, flags)
         files += write_changes(source, store, staging, day)
         if month_end(day):
-            files += write_snapshots(engine, source, store, staging, day)
-        files += write_month_workbooks(source, store, staging, day, files)
+            files += write_snapshots(engine, source, store, staging, day, flags)
+        files += write_month_workbooks(source, store, staging, day, files, flags)
     files += write_ocds(engine, store, staging, day, publication)
     manifest = Manifest(day.isoformat(), head_revision(), watermark, generated_by(), files)
     licence = publication.licence if publication is not None else None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import SQLModel
 
+from schema.flags import FlagRow
 from schema.projects import AwardSupplierRow, ContractSupplierRow
 from schema.scores import TransparencyScore
 from schema.tables import (
@@ -54,6 +55,7 @@ EXPORTED: dict[str, type[SQLModel]] = {
     **ENTITIES,
     "award_suppliers": AwardSupplierRow,
     "contract_suppliers": ContractSupplierRow,
+    "flags": FlagRow,  # with the finding's key (flags of a past day may have no stored id)
 }
 
 

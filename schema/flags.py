@@ -15,10 +15,8 @@ from schema.types import BeijingTime
 CONTRACT_DAYS = 30  # 政府采购法 art 46: sign within 30 days of the award notice
 
 
-class Flag(SQLModel, table=True):
-    """One finding of one rule; recomputed, never edited (rows are replaced per project)."""
-
-    __tablename__ = "flags"
+class FlagFields(SQLModel):
+    """A flag's columns, declared once for the table and for the dumps' rows (`FlagRow`)."""
 
     id: int | None = field("标记编号", "Internal flag id.", primary_key=True)
     code: str = field("规则代码", "Stable rule code, e.g. SINGLE_SOURCE_NO_PUBLICITY.", index=True)
@@ -46,4 +44,21 @@ class Flag(SQLModel, table=True):
     legal_basis: str = field("依据", "One line citing the rule it checks.")
     detected_at: BeijingTime = field(
         "发现时间", "When the finding was first made (UTC+8); kept while it stands."
+    )
+
+
+class Flag(FlagFields, table=True):
+    """One finding of one rule; recomputed, never edited (rows are replaced per project)."""
+
+    __tablename__ = "flags"
+
+
+class FlagRow(FlagFields):
+    """A flag as the dumps write it, with its finding's key: a finding that stood on a past
+    day and was withdrawn since has no stored flag (`id` empty), so the key identifies rows."""
+
+    flag_key: str = field(
+        "标记键",
+        "The finding: rule code, project, transaction, party and triggering notices, joined "
+        "by '|' (a second equal finding of one owner ends '#2', …). Stable across days.",
     )

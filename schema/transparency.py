@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select, true
+from sqlalchemy import Connection, FromClause, and_, case, func, or_, select, true
 
 from schema.codes import region_prefix
 from schema.flags import CONTRACT_DAYS
@@ -148,7 +148,9 @@ def _narrow(conn: Connection, query: Any, scope: Scope, moment: Any) -> Any:
     return query.add_columns(key.label("key"), month.label("month")).group_by(key, month)
 
 
-def _project_query(conn: Connection, scope: Scope, today: date) -> Any:
+def _project_query(
+    conn: Connection, scope: Scope, today: date, flags: FromClause | None = None
+) -> Any:
     n = NOTICES.c
     kinds = select(
         n.project_id,
@@ -161,14 +163,15 @@ def _project_query(conn: Connection, scope: Scope, today: date) -> Any:
         func.min(case((n.notice_type == "result", n.published_at))).label("first_result"),
     ).where(n.published_at < scope.before if scope.before else true()
     ).group_by(n.project_id).subquery()  # fmt: skip
-    f = FLAGS.c
+    f = (FLAGS if flags is None else flags).c
     late = and_(f.code.in_(LATENESS_CODES), f.severity != "low")
+    # Given flags (the dumps' as-of flags) are those standing then; stored ones, by first found.
+    before = f.detected_at < scope.before if scope.before is not None and flags is None else None
     flagged = select(
         f.project_id,
         func.sum(_flag(late)).label("late"),
         func.max(_flag(f.severity.in_(("high", "medium")))).label("serious"),
-    ).where(f.project_id.is_not(None),
-            f.detected_at < scope.before if scope.before else true()
+    ).where(f.project_id.is_not(None), before if before is not None else true()
     ).group_by(f.project_id).subquery()  # fmt: skip
     p, k = PROJECTS.c, kinds.c
     single = p.procurement_method == "limited"
@@ -255,14 +258,15 @@ def _add_arrivals(counts: ScoreCounts, row: Any) -> None:
 
 
 def score_counts(
-    conn: Connection, scope: Scope, today: date | None = None
+    conn: Connection, scope: Scope, today: date | None = None, flags: FromClause | None = None
 ) -> dict[tuple[Any, str], ScoreCounts]:
-    """Counts per (entity key, month) within `scope`."""
+    """Counts per (entity key, month) within `scope`; `flags` (project_id, code, severity)
+    replaces the stored flags (the dumps pass those standing as of `today`)."""
     today = today or date.today()
     found: dict[tuple[Any, str], ScoreCounts] = defaultdict(ScoreCounts)
     for pair in conn.execute(_arrival_query(conn, scope)):
         _add_arrivals(found[(scope.region_code if scope.as_one else pair.key, pair.month)], pair)
-    for query in (_project_query(conn, scope, today), _award_query(conn, scope),
+    for query in (_project_query(conn, scope, today, flags), _award_query(conn, scope),
                   _contract_query(conn, scope)):  # fmt: skip
         for row in conn.execute(query).mappings():
             key = scope.region_code if scope.as_one else row["key"]

@@ -308,15 +308,16 @@ def test_frictionless_validates_the_data_package(dumped: Dumped) -> None:
 CRASHING = """
 import sys, time
 from datetime import date
+import exports.flagrows as rows  # where a partition's batches are read
 import exports.write as write
 from schema.db import make_engine
 
-convert = write.to_export
+convert = rows.to_export
 def slow(batch, entity):
     if entity == "transactions":
         time.sleep(60)  # the parent kills us here, mid-write
     return convert(batch, entity)
-write.to_export = slow
+rows.to_export = slow
 write.export_day(make_engine(sys.argv[1]), sys.argv[2], date.fromisoformat(sys.argv[3]))
 """
 

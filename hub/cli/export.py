@@ -12,6 +12,7 @@ from exports.manifest import Manifest
 from exports.schedule import beijing_today, days_between, export_days, unpublished_days
 from exports.storage import open_store
 from hub.cli.context import err, out, state
+from hub.flags.asof import FlagDays
 
 
 def register(app: typer.Typer) -> None:
@@ -83,8 +84,9 @@ def export(
                       f"{manifest.bytes:,} bytes", highlight=False)  # fmt: skip
 
     try:
+        # Project flags as of each day (the rules on that day's state), not as stored today.
         export_days(engine, settings.export_root, days, force=force, progress=report,
-                    publication=settings.publication())  # fmt: skip
+                    publication=settings.publication(), flags=FlagDays())  # fmt: skip
     except OSError as exc:  # a full disk, a read-only mount: the day being written stays out
         err.print(f"[red]error:[/red] writing the dumps failed: {exc}. The day being written "
                   "was not published; fix the cause and run `caigou export` again")  # fmt: skip

@@ -63,9 +63,10 @@ def run(
     daily = None
     if export and not once:
         from exports.schedule import DailyExport
+        from hub.flags.asof import FlagDays
 
         daily = DailyExport(engine, settings.export_root, _clock(settings.export_at),
-                            publication=settings.publication())  # fmt: skip
+                            publication=settings.publication(), flags=FlagDays)  # fmt: skip
     pushing = None
     if push and not once:
         pushing = in_background(

@@ -10,7 +10,7 @@ export can then place a flag on the first day it stands. Read through the export
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -19,9 +19,12 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from exports.asof import changed_projects, iter_project_states
+from exports.partitions import end_of, start_of
 from exports.source import Source
-from hub.flags.engine import _flag, findings
+from hub.flags.engine import FlagKey, _flag, _key, findings
 from hub.flags.facts import AwardFact, ContractFact, Debarment, NoticeFact, ProjectFacts
+from hub.flags.stages import CONTRACT_DAYS
 from schema.calendar import WorkCalendar, default_calendar
 from schema.flags import Flag
 from schema.ocds import merge_releases
@@ -126,3 +129,84 @@ def _debarments(source: Source, party_ids: set[int], end: str) -> dict[int, list
             int(r[0]), r[1], r[2], int(r[3]), _day(r[4]), _day(r[5]), r[6], r[7]
         ))  # fmt: skip
     return found
+
+
+def _on(column: str, day: date) -> str:
+    return f"{column} >= {start_of(day)} AND {column} < {end_of(day)}"
+
+
+def candidates(source: Source, day: date) -> list[int]:
+    """The projects whose findings can change on `day`, all else being as the day before:
+
+    - a notice of theirs published that day, or received that day late (changed_projects);
+    - a debarment published that day naming one of their suppliers (SUPPLIER_DEBARRED
+      compares its period with the award and signing dates, never with `today`);
+    - an award whose contract window ends that day: `award_without_contract` is the one rule
+      reading `facts.today`, and finds an award decided (or first published) more than
+      `CONTRACT_DAYS` days before it — the decision dates of today's awards and the notices
+      published that day stand for the as-of ones.
+    """
+    found = set(changed_projects(source, day))
+    debarred = (
+        "SELECT subject_id FROM penalty_records WHERE debarment_start IS NOT NULL AND "
+        f"debarment_end IS NOT NULL AND {_on('published_at', day)}"
+    )
+    for sql in (
+        "SELECT a.project_id FROM award_suppliers s JOIN awards a ON a.id = s.award_pk "
+        f"WHERE s.party_id IN ({debarred})",
+        "SELECT c.project_id FROM contract_suppliers s JOIN contracts c ON c.id = s.contract_pk "
+        f"WHERE s.party_id IN ({debarred})",
+    ):
+        found |= {int(r[0]) for r in source.rows(sql)}
+    window = day - timedelta(days=CONTRACT_DAYS + 1)  # (day - since).days > CONTRACT_DAYS
+    for sql in (
+        f"SELECT project_id FROM awards WHERE {_on('decision_date', window)}",
+        f"SELECT project_id FROM notices WHERE {_on('published_at', window)}",
+    ):
+        found |= {int(r[0]) for r in source.rows(sql)}
+    return sorted(found)
+
+
+class FlagDays:
+    """The export's as-of flags (exports.flagrows.AsOfFlags), one instance per export run.
+
+    A day's new findings are those standing at its end and not at the end of the day before,
+    computed only for the projects that can change on it (`candidates`). The findings of the
+    day before are kept per project across the run, so a backfill (days in order) computes
+    each project's findings once a day it can change, not twice.
+    """
+
+    def __init__(self, calendar: WorkCalendar | None = None) -> None:
+        self.calendar = calendar
+        self.day: date | None = None  # the day `known` stands at
+        self.known: dict[int, Counter[FlagKey]] = {}
+
+    def standing(self, source: Source, states: Mapping[str, pa.Table], day: date) -> list[Flag]:
+        return flags_as_of(source, states, day, self.calendar)
+
+    def _findings(self, source: Source, projects: list[int], day: date) -> dict[int, list[Flag]]:
+        found: dict[int, list[Flag]] = {p: [] for p in projects}
+        for states in iter_project_states(source, projects, day):
+            for flag in flags_as_of(source, states, day, self.calendar):
+                found[int(flag.project_id or 0)].append(flag)
+        return found
+
+    def first_standing(self, source: Source, day: date) -> list[Flag]:
+        before = day - timedelta(days=1)
+        if self.day != before:
+            self.known = {}
+        projects = candidates(source, day)
+        missing = [p for p in projects if p not in self.known]
+        for pid, flags in self._findings(source, missing, before).items():
+            self.known[pid] = Counter(_key(f) for f in flags)
+        new = []
+        for pid, flags in self._findings(source, projects, day).items():
+            stood = Counter(self.known[pid])
+            for flag in flags:
+                if stood[_key(flag)]:
+                    stood[_key(flag)] -= 1
+                else:
+                    new.append(flag)
+            self.known[pid] = Counter(_key(f) for f in flags)
+        self.day = day
+        return new
