@@ -4,8 +4,9 @@
 after compiling a project), so a project's flags never disagree with its compiled state.
 
 A finding that stands across recomputations keeps its flag id and `detected_at` (matched on
-rule, project, transaction, party and notices), so ids stay valid in the API and a flag falls
-on the day it was first found in the daily dumps. When the rule codes of a project or a
+rule, project, transaction, party and notices), so ids stay valid in the API. The daily dumps
+date a project flag by the day its finding first stood, computed as of each day
+(hub.flags.asof.FlagDays), not by `detected_at`. When the rule codes of a project or a
 transaction change, its search documents (which carry `flag_codes`) go to the search outbox.
 """
 
