@@ -38,8 +38,8 @@ from schema.tables import PUBLISHERS, PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
 BATCH = 500
 TIMEOUT = 60.0
 BACKOFF_CAP = 60.0
-PUBLISH = """mutation($kind: PublishKind!, $records: [JSON!]!, $relay: [RelayInput]) {
-  publish(kind: $kind, records: $records, partial: true, relay: $relay) {
+PUBLISH = """mutation($kind: PublishKind!, $records: [JSON!]!, $relays: JSON) {
+  publish(kind: $kind, records: $records, partial: true, relays: $relays) {
     status accepted duplicates rejected refusals { position recordId field reason } } }"""
 
 
@@ -120,7 +120,7 @@ def send(client: httpx.Client, upstream: UpstreamRow, token: str, kind: str,
         response = client.post(
             f"{upstream.url}/graphql",
             json={"query": PUBLISH, "variables": {
-                "kind": kind.upper(), "records": records, "relay": relay}},
+                "kind": kind.upper(), "records": records, "relays": relay}},
             headers={"authorization": f"Bearer {token}"},
         )  # fmt: skip
     except httpx.HTTPError as exc:
