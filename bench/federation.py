@@ -8,8 +8,10 @@ against a direct publish of the same records at a central hub (issue 17, design 
 - Push rate (the must-show, target ≥ 0.7× direct): records already accepted at the
   platform (published there untimed, as a platform holds its day's records) reaching the
   central hub through the province. The platform's upstream is paused while they are
-  published; timed from un-pausing it until the central hub holds all N, with both `caigou
-  pusher run` processes (platform → province, province → central; poll 0.1 s) running.
+  published, and the platform left to finish indexing them for its own search; timed from
+  un-pausing it until the central hub holds all N, with both `caigou pusher run` processes
+  (platform → province, province → central; poll 0.1 s) running. The province and the
+  central hub index what they receive meanwhile, as the direct hub does while it ingests.
 - Live: a fresh platform/province/central set, the N records published at the platform
   while both pushers run, timed from the first publish until the central hub holds all N.
   Three ingests (platform, province, central) share the machine here, so this ratio is
@@ -181,11 +183,30 @@ def pushed(root: Path, records: list[dict[str, str]], hubs: list[Hub],
     time.sleep(0.5)  # a push under way ends; the pusher reads the pause each turn
     publish_all(platform, PLATFORM, records)
     assert platform.count() == len(records) + 1 and central.count() == 1
+    quiet(platform)
     started = time.perf_counter()
     with platform.engine.begin() as conn:
         set_paused(conn, "up", False)
     wait_for(central, len(records) + 1, pushers, root)
     return time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def quiet(hub: Hub, deadline: float = 300) -> None:
+    """Wait until the hub is idle (under 5 % of a core over 0.5 s): the platform indexes the
+    records just published for its own search in the background, which is its day's work,
+    not the push's."""
+    stop_at = time.monotonic() + deadline
+    while time.monotonic() < stop_at:
+        before = cpu_seconds(hub.server.pid)
+        time.sleep(0.5)
+        if cpu_seconds(hub.server.pid) - before < 0.025:
+            return
+    raise SystemExit(f"{hub.name} stayed busy for {deadline:.0f} s")
 
 
 def live(root: Path, records: list[dict[str, str]], hubs: list[Hub],
