@@ -5,7 +5,9 @@ platform's hub pushes to the provincial hub, which pushes to the central hub; ea
 from __future__ import annotations
 
 import os
+import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,10 +29,12 @@ from hub.federation.status import statuses
 from hub.federation.upstreams import add_upstream
 from hub.publishing.publishers import add_publisher
 from schema.db import make_engine
+from schema.ocds import BEIJING
 from schema.tables import PROJECTS, PUSH_PARKED, RECORD_SOURCES, TRANSACTIONS
 from schema.types import PublisherRole, RecordKind
 from tests.factories import project_releases, transaction
 from tests.hub_server import free_port, graphql
+from tests.test_push_timeliness import LAG_FIELDS, workdays
 
 PLATFORM = "吉林省公共资源交易平台"
 PROVINCE = "吉林省政府采购网"
@@ -262,3 +267,54 @@ def test_a_correction_at_the_province_replaces_the_compiled_values_at_the_centra
     assert orjson.dumps(sorted(by_release)) == orjson.dumps(
         sorted([tender["id"], correction["id"]])
     )
+
+
+def test_the_central_hub_shows_the_provinces_push_lag_its_records_paths_measure(hubs):
+    """Issue 17's timeliness: notices first published a few working days ago go platform →
+    province → central; the central hub's /transparency and `pushLag` show for Jilin the lag
+    each record's own path gives (first publication → arrival here, in working days)."""
+    platform, province, central = hubs
+    now = datetime.now(BEIJING).replace(microsecond=0)
+    tender, correction, *_ = project_releases(OCID)
+    for release, days_back in ((tender, 8), (correction, 4)):
+        release["date"] = (now - timedelta(days=days_back)).isoformat()
+    assert platform.publish(PLATFORM, "NOTICE", [tender, correction])["accepted"] == 2
+    assert push_once(platform.db, "province").accepted == 2
+    assert push_once(province.db, "central").accepted == 2
+
+    sources = graphql(
+        central.base,
+        """{ notices(first: 10) { nodes { sources {
+      publisher { name } originalPublisher firstPublishedAt hops { receivedAt } } } } }""",
+    )
+    lags = []  # (hours, working days) of each relayed delivery, from its path alone
+    for notice in sources["data"]["notices"]["nodes"]:
+        for s in notice["sources"]:
+            if s["publisher"]["name"] != s["originalPublisher"]:
+                first = datetime.fromisoformat(s["firstPublishedAt"]).astimezone(BEIJING)
+                arrived = datetime.fromisoformat(s["hops"][-1]["receivedAt"]).astimezone(BEIJING)
+                lags.append(((arrived - first).total_seconds() / 3600, workdays(first, arrived)))
+    assert len(lags) == 2
+    hours, days = sorted(h for h, _ in lags), sorted(d for _, d in lags)
+    assert days[0] > 0, "first published days ago: the lag must not be zero"
+
+    answer = graphql(central.base, f"{{ pushLag {{ {LAG_FIELDS} }} }}")
+    assert "errors" not in answer, answer
+    [jilin] = [row for row in answer["data"]["pushLag"] if row["regionCode"] == "220000"]
+    assert (jilin["arrivals"], jilin["onTime"], jilin["late"]) == (
+        2, sum(d <= 1 for d in days), sum(d > 1 for d in days)
+    )  # fmt: skip
+    assert jilin["medianWorkdays"] == statistics.median(days) > 0
+    assert jilin["p95Workdays"] == days[-1]
+    assert jilin["medianHours"] == pytest.approx(statistics.median(hours), abs=1e-3)
+    assert jilin["p95Hours"] == pytest.approx(hours[-1], abs=1e-3)
+
+    page = httpx.get(f"{central.base}/transparency", timeout=60)
+    assert page.status_code == 200
+    row = re.search(r'<tr data-region="220000">(.*?)</tr>', page.text, re.S)
+    assert row, "no push lag row for Jilin on the central hub's /transparency"
+    cells = dict(re.findall(r'data-field="(\w+)">([^<]*)<', row.group(1)))
+    assert cells["arrivals"] == "2"
+    assert cells["median_hours"] == f"{statistics.median(hours):.2f}"
+    assert cells["p95_workdays"] == str(days[-1]) != "0"
+    assert cells["late"] == str(sum(d > 1 for d in days))

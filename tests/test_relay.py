@@ -187,3 +187,46 @@ def test_penalties_and_transactions_show_their_sources(hubs) -> None:
     ]  # fmt: skip
     [bought] = answer["data"]["transactions"]["nodes"]
     assert [s["originalPublisher"] for s in bought["sources"]] == [PLATFORM]
+
+
+RELAYS = """mutation($records: [JSON!]!, $relays: JSON) {
+  publish(kind: NOTICE, records: $records, partial: true, relays: $relays) {
+    status accepted rejected refusals { position recordId field reason } } }"""
+
+
+def test_relays_as_one_json_list_are_checked_per_record_and_field(hubs) -> None:
+    """`relays` (what the pusher sends): the same checks as `relay`, each fault named by the
+    record's position and the field; the valid record kept with its path."""
+    _, central = hubs
+    releases = project_releases()[:3]
+    good = {"originalPublisher": PLATFORM, "originalRole": "trading_platform",
+            "sourceSite": PLATFORM_SITE, "firstPublishedAt": releases[0]["date"],
+            "hops": [{"hub": PROVINCE_HUB, "receivedAt": releases[0]["date"]}]}  # fmt: skip
+    bad_time = {**good, "firstPublishedAt": "yesterday", "hops": [{"hub": PROVINCE_HUB}]}
+    answer = graphql(central.base, RELAYS, {"records": releases,
+                     "relays": [good, bad_time, "not an object"]},
+                     central.tokens[PROVINCE])  # fmt: skip
+    assert "errors" not in answer, answer
+    result = answer["data"]["publish"]
+    assert (result["status"], result["accepted"], result["rejected"]) == ("partial", 1, 2)
+    assert [(r["position"], r["recordId"], r["field"]) for r in result["refusals"]] == [
+        (2, releases[1]["id"], "relay.firstPublishedAt"),
+        (2, releases[1]["id"], "relay.hops[0].receivedAt"),
+        (3, releases[2]["id"], "relay"),
+    ]
+    [notice] = central.notices()
+    [source] = notice["sources"]
+    assert (source["originalPublisher"], [h["hub"] for h in source["hops"]]) == (
+        PLATFORM, [PROVINCE_HUB, CENTRAL_HUB]
+    )  # fmt: skip
+    for relays, problem in (([good], "1 entries for 3 records"), ({"a": 1}, "must be a JSON list")):
+        answer = graphql(central.base, RELAYS, {"records": releases, "relays": relays},
+                         central.tokens[PROVINCE])  # fmt: skip
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert problem in answer["errors"][0]["message"]
+    both = RELAYS.replace("$relays: JSON", "$relays: JSON, $relay: [RelayInput]").replace(
+        "relays: $relays", "relays: $relays, relay: $relay"
+    )
+    answer = graphql(central.base, both, {"records": releases[:1], "relays": [good],
+                     "relay": [good]}, central.tokens[PROVINCE])  # fmt: skip
+    assert "not both" in answer["errors"][0]["message"]

@@ -208,3 +208,34 @@ def test_a_penalty_goes_up_as_its_finance_departments_and_indexer_run_pushes(
         "finance_department",
     )
     engine.dispose()
+
+
+def test_refusals_in_pipelined_batches_park_exactly_those_records(
+    engine: Engine, central: tuple[str, Engine, str]
+) -> None:
+    """1,300 orders go as three batches, two in flight at a time; the Beijing orders the
+    upstream refuses (in the first and the last batch) are the ones parked, at their own
+    seqs, and every other order arrives once."""
+    base, upstream_engine, token_file = central
+    regions = ["220102"] * 1_300
+    for position in (7, 480, 1_210):
+        regions[position] = "110101"
+    orders(engine, *regions)
+    with engine.begin() as conn:
+        add_upstream(conn, "central", base, token_file, [RecordKind.transaction],
+                     from_start=True)  # fmt: skip
+    report = push_once(engine, "central")
+    assert (report.batches, report.sent, report.accepted, report.parked) == (3, 1_300, 1_297, 3)
+    every = [f"DD2024{i:08d}" for i in range(1_300)]
+    refused = {every[p] for p in (7, 480, 1_210)}
+    assert held(upstream_engine) == [o for o in every if o not in refused]
+    with engine.connect() as conn:
+        parked_ids = conn.execute(
+            select(TRANSACTIONS.c.order_id)
+            .join(PUSH_PARKED, PUSH_PARKED.c.record_id == TRANSACTIONS.c.id)
+            .order_by(PUSH_PARKED.c.seq)
+        ).scalars().all()  # fmt: skip
+        [status] = statuses(conn)
+    assert parked_ids == sorted(refused)
+    assert (status.backlog, status.parked) == (0, 3)
+    assert push_once(engine, "central").sent == 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 import strawberry
@@ -22,7 +23,18 @@ Relays = Annotated[
     list[RelayInput | None] | None,
     strawberry.argument(
         description="转发: for a regional site or trading platform, each record's relay "
-        "metadata, by position (null: a record it publishes itself)."
+        "metadata, by position (null: a record it publishes itself). Typed; for large "
+        "batches `relays` costs the hub less."
+    ),
+]
+RelaysJSON = Annotated[
+    JSON | None,
+    strawberry.argument(
+        description="转发, as one JSON list (what `caigou pusher` sends): one entry per record "
+        "by position, each an object with the keys of RelayInput (originalPublisher, "
+        "originalRole, sourceSite, firstPublishedAt, hops [{hub, receivedAt}]) or null for a "
+        "record not relayed. Checked in bulk by the publishing pipeline, each fault named by "
+        "record and field (relay.…), as `relay` is."
     ),
 ]
 
@@ -74,15 +86,13 @@ class Mutation:
         records: list[JSON],
         partial: bool = False,
         relay: Relays = None,
+        relays: RelaysJSON = None,
     ) -> PublishResult:
         context = info.context
         publisher = context.publisher()
         if len(records) > MAX_RECORDS:
             raise BadUserInput(f"at most {MAX_RECORDS:,} records a batch; split it")
-        if relay is not None and len(relay) != len(records):
-            raise BadUserInput(f"relay: {len(relay)} entries for {len(records)} records; give "
-                               "one per record (null for one not relayed)")  # fmt: skip
-        relays = None if relay is None else [relay_values(r) for r in relay]
+        given = _relays(relay, relays, len(records))
         # A record that is not an object is refused at its position, as an NDJSON line is;
         # every other check is the files' own (hub/publishing/cells.py).
         rows = [
@@ -94,7 +104,7 @@ class Mutation:
             # at a time), and the event loop must keep serving everyone else meanwhile.
             ingest = functools.partial(
                 ingest_records, context.engine, publisher, RecordKind(kind.value), rows,
-                partial=partial, source="graphql", relays=relays, hub=_hub(info),
+                partial=partial, source="graphql", relays=given, hub=_hub(info),
             )  # fmt: skip
             result = await anyio.to_thread.run_sync(ingest)
         except PublisherError as exc:
@@ -108,6 +118,28 @@ class Mutation:
             duplicates=result.duplicates, rejected=result.rejected, refusals=refusals,
             warnings=result.warnings,
         )  # fmt: skip
+
+
+def _relays(
+    relay: list[RelayInput | None] | None, relays: object, count: int
+) -> list[Mapping[str, Any] | None] | None:
+    """The batch's relay entries from either argument, one per record: an entry that is no
+    object refuses only its record (`read_relay` names it), a list of the wrong length or
+    anything but a list the batch."""
+    if relay is not None and relays is not None:
+        raise BadUserInput("give `relay` or `relays`, not both")
+    if relays is not None:
+        if not isinstance(relays, list):
+            raise BadUserInput("relays: must be a JSON list, one entry per record (null for one "
+                               "not relayed)")  # fmt: skip
+        if len(relays) != count:
+            raise BadUserInput(f"relays: {len(relays)} entries for {count} records; give one per "
+                               "record (null for one not relayed)")  # fmt: skip
+        return relays
+    if relay is not None and len(relay) != count:
+        raise BadUserInput(f"relay: {len(relay)} entries for {count} records; give one per "
+                           "record (null for one not relayed)")  # fmt: skip
+    return None if relay is None else [relay_values(r) for r in relay]
 
 
 def _hub(info: Info) -> str | None:
