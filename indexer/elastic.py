@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import quote
 
 import orjson
-from elastic_transport import AiohttpHttpNode
+from elastic_transport import AiohttpHttpNode, ConnectionTimeout
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import (
     ApiError,
@@ -142,7 +143,9 @@ class ElasticBackend:
         try:
             yield
         except TransportError as exc:  # connection refused, timeout, TLS
-            raise SearchUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from exc
+            raise SearchUnavailable(
+                f"Elasticsearch at {self.url} did not answer: {_reason(exc)}"
+            ) from exc
         except NotFoundError as exc:
             raise SearchUnavailable(
                 f"search index missing ({exc.message}): run `caigou index rebuild`"
@@ -469,6 +472,27 @@ class ElasticBackend:
             "smartcn": self.smartcn,
             "documents": counts,
         }
+
+
+def _reason(exc: TransportError) -> str:
+    """Why a call failed, worded alike whichever node made it (the blocking client's and the
+    loop's async one word the same refusal differently): the system's reason where there is
+    one ("Connection refused"), "timed out", else the client's own text."""
+    if isinstance(exc, ConnectionTimeout):
+        return "timed out"
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno:
+            return os.strerror(error.errno)
+        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
+        pending += [e for e in getattr(error, "errors", ()) if isinstance(e, BaseException)]
+        pending += [e for e in (getattr(error, "os_error", None),) if e is not None]
+    return str(exc)
 
 
 def _highlights(doc: Mapping[str, Any], terms: list[str]) -> dict[str, list[str]]:
