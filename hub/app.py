@@ -61,10 +61,12 @@ from hub.read.plan.run import (
     assemble,
     execute,
 )
+from hub.read.search import driver_statements, records
 from hub.read.search_plan import SearchPlan
 from hub.search import search_backend
 from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
+from indexer.search import SearchUnavailable
 from schema.data_version import current_data_version
 from schema.db import current_revision, ensure_schema, is_timeout, make_engine, reader
 
@@ -378,8 +380,10 @@ class HubGraphQL(GraphQL[Context, None]):
     ) -> bytes | None:
         """`_fast` on PostgreSQL without a thread or a pooled SQLAlchemy connection, for a
         request seen before (same text, operation and variables): checked and planned then,
-        its statements are awaited on the loop (hub/pg_reads.py). A request not seen, or not
-        planned whole (a mutation, a search, a partial plan), goes on to `_fast` and the view
+        its statements are awaited on the loop (hub/pg_reads.py), a search's hits from
+        Elasticsearch's async client (`GuardedSearch.loop_search`) and its records from the
+        same pool. A request not seen, or not planned whole (a mutation, a partial plan),
+        goes on to `_fast` and the view
         with no extra hop: `_fast` keeps what this needs for next time."""
         planner, pg = self.planner, self.pg
         if planner is None or pg is None:
@@ -388,16 +392,52 @@ class HubGraphQL(GraphQL[Context, None]):
         prepared = planner.kept(query, name, variables, "postgresql")
         if prepared is None or not prepared.texts:
             return None
-        cells = await pg.scalars(prepared.texts)
+        plain = [statement for statement in prepared.texts if statement is not None]
+        searched = len(plain) < len(prepared.texts)
+        if searched and (self.search is None or not self.search.guarded.on_loop):
+            return None  # no search, or one that works in-process: the threads answer
+        cells = await pg.scalars(plain) if plain else []
         if cells is None:
             return None
         done = Executed()
-        for key, cell in zip(prepared.compiled, cells, strict=True):
+        answers = iter(cells)
+        for key, statement in zip(prepared.compiled, prepared.texts, strict=True):
+            cell: str | bytes | DBAPIError | None
+            if statement is None:
+                plan = prepared.compiled[key]
+                assert isinstance(plan, SearchPlan)
+                cell = await self._loop_search(plan, pg, state)
+                if cell is None:
+                    return None
+            else:
+                cell = next(answers)
             if isinstance(cell, DBAPIError):
                 done.timed_out[key], done.answers[key] = cell, b"null"
+            elif isinstance(cell, bytes):
+                done.answers[key] = cell
             else:
                 done.answers[key] = b"null" if cell is None else cell.encode()
         return self._answered(scope, state, name, prepared, prepared.checked, done)
+
+    async def _loop_search(
+        self, plan: SearchPlan, pg: PgReads, state: dict[str, Any]
+    ) -> bytes | DBAPIError | None:
+        """A planned search on the loop: its hits awaited from Elasticsearch, its records
+        from the loop's PostgreSQL pool. None: the threads and the view answer (a backend
+        that failed is kept in `search_failed`: the resolver reports it, untried)."""
+        assert self.search is not None
+        try:
+            result = await self.search.guarded.loop_search(plan.request)
+        except SearchUnavailable as error:
+            state["search_failed"] = error
+            return None
+        except Exception:  # a foreign cursor, a fault: the resolvers answer (and report it)
+            return None
+        jobs = plan.hydration(self.engine.dialect, result)
+        rows = await pg.rows(driver_statements(jobs)) if jobs else []
+        if rows is None or isinstance(rows, DBAPIError):
+            return rows
+        return plan.write(result, records(jobs, rows, raw=True))
 
     def _answered(
         self, scope: Scope, state: dict[str, Any], name: str | None, prepared: Prepared,
@@ -422,7 +462,7 @@ class HubGraphQL(GraphQL[Context, None]):
         strawberry gives its own answer or error. A search whose backend failed takes the
         view too, its failure kept (`search_failed`) so the resolver reports it untried."""
         planner = self.planner
-        if planner is None:
+        if planner is None or "search_failed" in state:  # tried on the loop: the view reports
             return None
         query, variables, name = asked
 
@@ -719,6 +759,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             yield
         finally:
             if search is not None:
+                await search.aclose()
                 await anyio.to_thread.run_sync(search.stop)
             if app.state.pg is not None:
                 await app.state.pg.close()
@@ -775,6 +816,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     event.listen(engine, "handle_error", lambda context: _count_timeout(metrics, context))
     postgres = engine.dialect.name == "postgresql"
     pg = PgReads(engine, settings.query_timeout, metrics.timeouts.inc) if postgres else None
+    if search is not None:
+        search.pg = pg  # PostgreSQL: searches awaited on the loop (`GuardedSearch.loop_search`)
 
     def database_health() -> dict[str, Any]:
         with reads.connect() as conn:

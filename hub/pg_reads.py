@@ -163,3 +163,31 @@ class PgReads:
             log.warning("a planned statement failed on the loop (%r): the threads answer", exc)
             return None
         return out
+
+    async def rows(
+        self, statements: Sequence[tuple[str, dict[str, Any]]]
+    ) -> list[list[tuple[Any, ...]]] | DBAPIError | None:
+        """Each statement's rows, in one pipeline (one round trip for a search's kinds): a
+        search's hydration, the outbox's lag. A statement cut short by the query timeout: its
+        error, wrapped as SQLAlchemy wraps it. None: the pool could not answer."""
+        pool = await self._pool()
+        if pool is None:
+            return None
+        try:
+            async with pool.connection() as conn, asyncio.timeout(self.wait):
+                try:
+                    if len(statements) == 1:
+                        sql, params = statements[0]
+                        cursor = await conn.execute(sql, params, prepare=True)
+                        return [await cursor.fetchall()]
+                    async with conn.pipeline():
+                        cursors = [
+                            await conn.execute(sql, params, prepare=True)
+                            for sql, params in statements
+                        ]  # fmt: skip
+                        return [await cursor.fetchall() for cursor in cursors]
+                except psycopg.errors.QueryCanceled as exc:
+                    return self._cut(statements[0][0], statements[0][1], exc)
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            log.warning("a read on the loop failed (%r): the threads answer", exc)
+            return None

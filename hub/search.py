@@ -12,6 +12,7 @@ never inside a request.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -23,9 +24,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from hub.config import Settings
+from hub.pg_reads import PgReads
 from hub.read.errors import BadInput
 from indexer.breaker import CircuitBreaker, CircuitOpen
 from indexer.catch_up import CatchUpThread
@@ -51,6 +54,7 @@ MAX_IN_FLIGHT = 12
 BUSY_WAIT = 0.25  # seconds a search past MAX_IN_FLIGHT waits for a slot before "busy"
 HEALTH_TTL = 5.0  # seconds a health answer is reused
 HEALTH_WAIT = 0.25  # seconds /healthz waits for a fresh one before reporting the last known
+STALL = 30.0  # seconds a search on the loop may take when its backend sets no timeout
 COUNT_TTL = 1.0  # seconds the outbox's pending count is reused while behind
 T = TypeVar("T")
 
@@ -58,6 +62,10 @@ T = TypeVar("T")
 WAITING = OUTBOX.c.parked_at.is_(None)
 HEAD = select(OUTBOX.c.created_at).where(WAITING).order_by(OUTBOX.c.id).limit(1)  # built once
 PENDING = select(func.count()).where(WAITING)
+HEAD_SQL, PENDING_SQL = (
+    str(q.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    for q in (HEAD, PENDING)
+)  # for the loop's driver (hub/pg_reads.py)
 
 
 class OutboxLag:
@@ -85,6 +93,23 @@ class OutboxLag:
                 with self._lock:
                     self._count = (time.monotonic(), pending)
         return IndexLag(max(pending, 1), head.created_at)
+
+    async def aread(self, pg: PgReads) -> IndexLag | None:
+        """The same reads awaited on the loop's PostgreSQL pool; None: the lag is unknown."""
+        head = await pg.rows([(HEAD_SQL, {})])
+        if head is None or isinstance(head, DBAPIError):
+            return None
+        if not head[0]:
+            return IndexLag(0, None)
+        counted_at, pending = self._count
+        if pending == 0 or time.monotonic() - counted_at > COUNT_TTL:
+            counted = await pg.rows([(PENDING_SQL, {})])
+            if counted is None or isinstance(counted, DBAPIError):
+                return None
+            pending = int(counted[0][0][0])
+            with self._lock:
+                self._count = (time.monotonic(), pending)
+        return IndexLag(max(pending, 1), head[0][0][0])
 
 
 class GuardedSearch:
@@ -116,6 +141,7 @@ class GuardedSearch:
         self._in_flight = 0
         self._health: tuple[float, dict[str, Any]] | None = None
         self._checking = threading.Lock()
+        self.pg: PgReads | None = None  # PostgreSQL: the loop's pool (`loop_search`'s lag)
 
     # background work of the serving process
 
@@ -124,6 +150,12 @@ class GuardedSearch:
         if self.catch_up is not None:
             self.catch_up.start()
         self._check_health()
+
+    async def aclose(self) -> None:
+        """The loop's async client closed (shutdown, on the loop that made it)."""
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
 
     def stop(self) -> None:
         if self.catch_up is not None:
@@ -181,6 +213,53 @@ class GuardedSearch:
             )
         finally:
             self._in_flight -= 1
+
+    @property
+    def on_loop(self) -> bool:
+        """Whether searches are awaited on the event loop (`loop_search`): Elasticsearch with
+        its async client, PostgreSQL with the loop's pool for the records and the lag. The
+        embedded index works in-process: it keeps the threads."""
+        return self.pg is not None and hasattr(self.backend, "asearch")
+
+    async def loop_search(self, request: SearchRequest, *, lag: bool = False) -> SearchResult:
+        """`asearch` on the event loop: no worker thread, under the same breaker, in-flight
+        limit and timeout. `lag`: the outbox's lag read beside it on the loop's pool (the
+        page shows it; the planner never does)."""
+        refused = self.breaker.refusal()
+        if refused is not None:
+            raise SearchUnavailable(f"search is unavailable: {refused}")
+        if self._in_flight >= MAX_IN_FLIGHT:
+            await self._slot()
+        self._in_flight += 1
+        pending = asyncio.ensure_future(self.lag.aread(self.pg)) if lag and self.pg else None
+        try:
+            result = await self._guarded(request)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        finally:
+            self._in_flight -= 1
+        return replace(result, lag=await pending) if pending is not None else result
+
+    async def _guarded(self, request: SearchRequest) -> SearchResult:
+        try:
+            return await self.breaker.acall(lambda: self._bounded(request))
+        except CircuitOpen as exc:
+            raise SearchUnavailable(f"search is unavailable: {exc}") from None
+        except CursorMismatch as exc:
+            raise BadInput(f"`after`: {exc}") from None
+
+    async def _bounded(self, request: SearchRequest) -> SearchResult:
+        """The client's own timeout bounds each call; this bounds the whole search (a PIT
+        opened, then the search) by a little more, as a stuck connection must not hold it."""
+        limit = getattr(self.backend, "search_timeout", None) or STALL
+        try:
+            async with asyncio.timeout(2 * limit + 1.0):
+                result: SearchResult = await self.backend.asearch(request)
+                return result
+        except TimeoutError:
+            raise SearchUnavailable(f"the search backend did not answer within {limit} s") from None
 
     async def _slot(self) -> None:
         """Wait up to `busy_wait` for a search to finish, then refuse as busy.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -97,6 +97,20 @@ class CircuitBreaker:
             raise
         except BaseException:
             self._release_trial()  # a bug, not an outage: neither success nor failure
+            raise
+        self.succeeded()
+        return result
+
+    async def acall(self, func: Callable[[], Awaitable[T]]) -> T:
+        """`call` for a coroutine: awaited on the caller's loop, counted the same way."""
+        self._admit()
+        try:
+            result = await func()
+        except self.counts as exc:
+            self.failed(exc)
+            raise
+        except BaseException:
+            self._release_trial()
             raise
         self.succeeded()
         return result

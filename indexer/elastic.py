@@ -8,8 +8,10 @@ external version, so a change that arrives late never overwrites a newer one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import os
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,11 +20,19 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import quote
 
 import orjson
+from elastic_transport import AiohttpHttpNode, ConnectionTimeout
 from elastic_transport.client_utils import DEFAULT
-from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
+from elasticsearch import (
+    ApiError,
+    AsyncElasticsearch,
+    Elasticsearch,
+    NotFoundError,
+    TransportError,
+)
 from elasticsearch.serializer import OrjsonSerializer
 
 from indexer import elastic_query
+from indexer.elastic_calls import Call, Calls, arun_calls, run_calls
 from indexer.es_node import StdlibHttpNode
 from indexer.search import (
     KINDS,
@@ -46,6 +56,9 @@ PIT_PREFIX = "pit:"  # marks the point-in-time id carried as the cursor's last v
 SEARCH_FILTER = (
     "pit_id,hits.total.value,hits.hits._score,hits.hits._source,hits.hits.sort,aggregations"
 )
+# The hub's searches awaited on its loop: a search cost ~0.25 ms more CPU than through the
+# stdlib node (bench/RESULTS.md); httpx's async node ~1.2 ms more.
+ASYNC_NODE = AiohttpHttpNode
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
 
 
@@ -118,6 +131,8 @@ class ElasticBackend:
         self.index_settings.update(index_settings or {})
         self.point_in_time = point_in_time
         self._smartcn: bool | None = None
+        self.search_timeout = search_timeout or timeout
+        self._async: tuple[asyncio.AbstractEventLoop, AsyncElasticsearch] | None = None
 
     def alias(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"
@@ -128,7 +143,9 @@ class ElasticBackend:
         try:
             yield
         except TransportError as exc:  # connection refused, timeout, TLS
-            raise SearchUnavailable(f"Elasticsearch at {self.url} did not answer: {exc}") from exc
+            raise SearchUnavailable(
+                f"Elasticsearch at {self.url} did not answer: {_reason(exc)}"
+            ) from exc
         except NotFoundError as exc:
             raise SearchUnavailable(
                 f"search index missing ({exc.message}): run `caigou index rebuild`"
@@ -289,12 +306,26 @@ class ElasticBackend:
         has expired (or a rebuild dropped its index) paging goes on without it, exactly,
         since the sort ends on kind and pk.
         """
+        return run_calls(self.search_calls(request), self._perform)
+
+    async def asearch(self, request: SearchRequest) -> SearchResult:
+        """`search` awaited on the running event loop (an async client per loop): the same
+        calls, so the same answers and errors, without a worker thread."""
+        return await arun_calls(self.search_calls(request), self._aperform)
+
+    def search_calls(self, request: SearchRequest) -> Calls[SearchResult]:
+        """`search` as the HTTP calls it makes (sent, their answers sent back in): one logic
+        for the blocking client and the async one."""
         kinds = [k for k in request.kinds if k in KINDS]
         if not kinds:
             return SearchResult(0, [], {})
+        if self._smartcn is None:
+            with self._answering():
+                plugins = yield Call("GET", "/_cat/plugins", {"format": "json", "h": "component"})
+            self._smartcn = any(p.get("component") == "analysis-smartcn" for p in plugins)
         size = max(1, min(request.size, MAX_SIZE))
         body: dict[str, Any] = {
-            "query": elastic_query.query(request.query, request.filter, smartcn=self.smartcn),
+            "query": elastic_query.query(request.query, request.filter, smartcn=self._smartcn),
             "sort": elastic_query.sort(request),
             "size": size,
             "track_total_hits": True,
@@ -311,7 +342,7 @@ class ElasticBackend:
         if after:
             body["search_after"] = after[: len(body["sort"]) + 1]
         try:
-            answer = self._search(",".join(self.alias(k) for k in kinds), body, pit)
+            answer = yield from self._search(",".join(self.alias(k) for k in kinds), body, pit)
         except ApiError as exc:
             # Elasticsearch refuses sort values that do not fit the sort (a cursor of another
             # order or list): the client's cursor, not a fault of the cluster.
@@ -320,46 +351,87 @@ class ElasticBackend:
             raise CursorMismatch(
                 "the cursor belongs to another order or backend: start again"
             ) from None
-        return self._result(request, answer, size)
+        result = self._result(request, answer)
+        pit = answer.get("pit_id")
+        if pit and len(result.hits) < size:
+            with suppress(ApiError, TransportError):  # it expires on its own anyway
+                yield Call("DELETE", "/_pit", body={"id": pit})
+        return result
 
-    def _search(self, index: str, body: dict[str, Any], pit: str | None) -> dict[str, Any]:
+    def _search(
+        self, index: str, body: dict[str, Any], pit: str | None
+    ) -> Generator[Call, Any, dict[str, Any]]:
         sort_length = len(body["sort"])
         with self._answering():
             if pit is None and "search_after" in body and self.point_in_time:
-                pit = self._open_pit(index)
+                pit = yield from self._open_pit(index)
                 # A PIT search sorts on an implicit _shard_doc last; the largest value puts
                 # the previous page's last hit (unique by kind and pk) behind us.
                 body["search_after"] = [*body["search_after"][:sort_length], LAST_SHARD_DOC]
             if pit is not None:
                 try:
                     pit_body = {"id": pit, "keep_alive": PIT_KEEP_ALIVE}
-                    return self._post("/_search", {**body, "pit": pit_body})
+                    found = yield self._post("/_search", {**body, "pit": pit_body})
+                    return dict(found)
                 except ApiError as exc:
                     if exc.meta.status not in (400, 404, 503):  # 503: its shards are gone
                         raise
             if "search_after" in body:  # expired PIT or none: without the _shard_doc value
                 body["search_after"] = body["search_after"][:sort_length]
-            return self._post(search_path(index), body)
+            found = yield self._post(search_path(index), body)
+            return dict(found)
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any]) -> Call:
         """A search through the client's low-level call: the body serialised once with
         orjson, and `filter_path` so Elasticsearch sends back only what `_result` reads."""
-        answer = self.reads.perform_request(
-            "POST", path, params={"filter_path": SEARCH_FILTER}, headers=JSON_HEADERS,
-            body=orjson.dumps(body),
-        )  # fmt: skip
-        return dict(answer.body)
+        return Call("POST", path, {"filter_path": SEARCH_FILTER}, orjson.dumps(body))
 
-    def _open_pit(self, index: str) -> str | None:
+    def _perform(self, call: Call) -> Any:
+        body = call.body if call.body is None or isinstance(call.body, bytes) else orjson.dumps(
+            call.body
+        )  # fmt: skip
+        return self.reads.perform_request(
+            call.method, call.path, params=call.params, headers=JSON_HEADERS, body=body
+        ).body
+
+    async def _aperform(self, call: Call) -> Any:
+        body = call.body if call.body is None or isinstance(call.body, bytes) else orjson.dumps(
+            call.body
+        )  # fmt: skip
+        answer = await self._async_reads().perform_request(
+            call.method, call.path, params=call.params, headers=JSON_HEADERS, body=body
+        )  # fmt: skip
+        return answer.body
+
+    def _async_reads(self) -> AsyncElasticsearch:
+        """The async client of the running loop (made there: its connections belong to it)."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            client = AsyncElasticsearch(
+                self.url, request_timeout=self.search_timeout, max_retries=1, retry_on_status=(),
+                serializer=OrjsonSerializer(), node_class=ASYNC_NODE,
+            )  # fmt: skip
+            self._async = (loop, client)
+        return self._async[1]
+
+    async def aclose(self) -> None:
+        """Close the running loop's async client, if it made one."""
+        if self._async is not None and self._async[0] is asyncio.get_running_loop():
+            client, self._async = self._async[1], None
+            await client.close()
+
+    def _open_pit(self, index: str) -> Generator[Call, Any, str | None]:
         try:
-            return str(self.reads.open_point_in_time(index=index, keep_alive=PIT_KEEP_ALIVE)["id"])
+            found = yield Call("POST", f"/{quote(index, safe=',')}/_pit",
+                               {"keep_alive": PIT_KEEP_ALIVE})  # fmt: skip
+            return str(found["id"])
         except ApiError as exc:
             if exc.meta.status == 404:
                 raise
             self.point_in_time = False  # this cluster has no PIT: search_after alone
             return None
 
-    def _result(self, request: SearchRequest, answer: dict[str, Any], size: int) -> SearchResult:
+    def _result(self, request: SearchRequest, answer: dict[str, Any]) -> SearchResult:
         hits = answer.get("hits", {}).get("hits", [])  # filter_path drops an empty list
         pit = answer.get("pit_id")
         terms = [] if request.keys_only else elastic_query.highlight_terms(request.query)
@@ -376,15 +448,9 @@ class ElasticBackend:
                     highlights=_highlights(doc, terms) if terms else {},
                 )
             )
-        if pit and len(hits) < size:
-            self._close_pit(pit)
         facets, amount = elastic_query.facets(answer.get("aggregations", {}))
         total = len(out) if request.keys_only else answer["hits"]["total"]["value"]
         return SearchResult(total, out, facets, amount)
-
-    def _close_pit(self, pit: str) -> None:
-        with suppress(ApiError, TransportError):  # it expires on its own anyway
-            self.reads.close_point_in_time(id=pit)
 
     def health(self) -> dict[str, Any]:
         """Cluster status and each alias's document count; `unavailable` when it is down."""
@@ -406,6 +472,27 @@ class ElasticBackend:
             "smartcn": self.smartcn,
             "documents": counts,
         }
+
+
+def _reason(exc: TransportError) -> str:
+    """Why a call failed, worded alike whichever node made it (the blocking client's and the
+    loop's async one word the same refusal differently): the system's reason where there is
+    one ("Connection refused"), "timed out", else the client's own text."""
+    if isinstance(exc, ConnectionTimeout):
+        return "timed out"
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno:
+            return os.strerror(error.errno)
+        pending += [e for e in (error.__cause__, error.__context__) if e is not None]
+        pending += [e for e in getattr(error, "errors", ()) if isinstance(e, BaseException)]
+        pending += [e for e in (getattr(error, "os_error", None),) if e is not None]
+    return str(exc)
 
 
 def _highlights(doc: Mapping[str, Any], terms: list[str]) -> dict[str, list[str]]:

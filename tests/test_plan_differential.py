@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,7 +45,9 @@ from sqlalchemy import Engine
 
 from hub.app import create_app
 from hub.config import Settings
+from indexer.worker import run as drain_outbox
 from tests.conftest import fresh_database
+from tests.elastic_fixtures import ELASTICSEARCH_URL
 from tests.hub_server import running
 from tests.plan_generate import SCHEMA, Pools, document, pools_from
 from tests.plan_queries import load_dataset
@@ -153,15 +156,24 @@ def pair(
     folder = tmp_path_factory.mktemp(f"differential-{dialect}")
     with fresh_database(dialect, request, folder) as url:
         exports = str(folder / "exports")
-        on = create_app(Settings(url, exports, None, planner=True))  # type: ignore[call-arg]
-        off = create_app(Settings(url, exports, None, planner=False))  # type: ignore[call-arg]
+        # PostgreSQL searches Elasticsearch (a kept search is then answered on the event
+        # loop); SQLite its embedded index
+        es = ELASTICSEARCH_URL if dialect == "postgresql" else None
+        prefix = f"caigou-differential-{uuid.uuid4().hex[:8]}"
+        on = create_app(Settings(url, exports, es, prefix, planner=True))  # type: ignore[call-arg]
+        off = create_app(Settings(url, exports, es, prefix, planner=False))  # type: ignore[call-arg]
         load_dataset(on.state.engine, folder)
+        if es:
+            drain_outbox(on.state.engine, on.state.search.backend, once=True)
+            on.state.search.backend.refresh()
         with running(on) as planned, running(off) as fallback:
             found = Pair(planned, fallback, on.state.engine, pools_from(on.state.engine))
             _first_pages(found)
             yield found
         print(f"\n[{dialect}] answers: {dict(found.outcomes)}; planned root fields: "
               f"{dict(found.planned_roots)}")  # fmt: skip
+        if es:
+            on.state.search.backend.drop_all()
         on.state.engine.dispose()
         off.state.engine.dispose()
 

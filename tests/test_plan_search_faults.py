@@ -24,12 +24,14 @@ QUERY = """{ transactions(first: 2) { totalCount nodes { orderId } }
   search(query: "采购") { totalCount nodes { ... on Transaction { orderId } } } }"""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def bases(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
+    """On PostgreSQL a request asked again is answered on the event loop, its search there
+    too (`GuardedSearch.loop_search`): its failure must read the same."""
     folder: Path = tmp_path_factory.mktemp("plan-search-down")
-    with fresh_database("sqlite", request, folder) as url:
+    with fresh_database(request.param, request, folder) as url:
         nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         settings = Settings(url, str(folder / "exports"), nowhere, "caigou-down",
                             search_failures=3)  # fmt: skip

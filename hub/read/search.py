@@ -82,21 +82,53 @@ def hydrate(
     adds each notice's `project` (region and category). A hit whose record is gone (deleted
     since it was indexed) has no entry.
     """
+    jobs = hydration(conn.dialect, hits, kinds, columns=columns, parties=parties,
+                     projects=projects)  # fmt: skip
+    return records(jobs, _rows(conn, jobs))
+
+
+Job = tuple[str, Select[Any], "_Shape", list[int]]  # kind, statement, its shape, the pks
+
+
+def hydration(
+    dialect: Dialect,
+    hits: Iterable[Hit],
+    kinds: Collection[str] | None = None,
+    *,
+    columns: Mapping[str, Sequence[str]] | None = None,
+    parties: bool | Sequence[str] = False,
+    projects: bool = False,
+) -> list[Job]:
+    """`hydrate`'s statements, one per kind, not yet run: `driver_statements` gives them to
+    an async driver (hub/pg_reads.py), `records` reads what they return."""
     wanted: dict[str, list[int]] = defaultdict(list)
     for hit in hits:
         if kinds is None or hit.kind in kinds:
             wanted[hit.kind].append(hit.pk)
-    jobs: list[tuple[str, Select[Any], _Shape, list[int]]] = []
+    jobs: list[Job] = []
     for kind, pks in wanted.items():
         names = tuple(columns[kind]) if columns and kind in columns else shown_columns(kind)
         names = names if "id" in names else ("id", *names)
         joined = bool(parties and kind == "transaction") or (projects and kind == "notice")
         sides = _party_columns(parties) if joined and kind == "transaction" else ()
-        statement = _statement(kind, names, joined, conn.dialect.name, sides)
-        jobs.append((kind, statement, _shape(statement, conn.dialect), pks))
+        statement = _statement(kind, names, joined, dialect.name, sides)
+        jobs.append((kind, statement, _shape(statement, dialect), pks))
+    return jobs
+
+
+def driver_statements(jobs: list[Job]) -> list[tuple[str, dict[str, Any]]]:
+    """Each job's (text, parameters) as psycopg takes them (PostgreSQL's compiled texts)."""
+    return [(shape.sql, {"ids": pks}) for _, _, shape, pks in jobs]
+
+
+def records(
+    jobs: list[Job], rows: Sequence[Sequence[Any]], *, raw: bool = False
+) -> dict[Key, Record]:
+    """The records of each job's rows (`rows[i]` for `jobs[i]`), by (kind, pk); `raw`: as
+    the driver gave them, their column types' reading still to apply."""
     found: dict[Key, Record] = {}
-    for (kind, _, shape, _), rows in zip(jobs, _rows(conn, jobs), strict=True):
-        for row in rows:
+    for (kind, _, shape, _), got in zip(jobs, rows, strict=True):
+        for row in _processed(list(got), shape) if raw else got:
             found[(kind, row[0])] = shape.record(row)
     return found
 
@@ -137,9 +169,7 @@ def _shape(statement: Select[Any], dialect: Dialect) -> _Shape:
     return _Shape(sql, tuple(processors), own, tuple((k, tuple(v)) for k, v in nested.items()))
 
 
-def _rows(
-    conn: Connection, jobs: list[tuple[str, Select[Any], _Shape, list[int]]]
-) -> list[list[Any]]:
+def _rows(conn: Connection, jobs: list[Job]) -> list[list[Any]]:
     """Each job's rows for its pks, as sequences.
 
     On PostgreSQL in autocommit (the request connections) straight through psycopg, as

@@ -29,11 +29,11 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 
 from hub.read.cursors import decode_cursor, encode_cursor, global_id
 from hub.read.plan.selection import Selection
-from hub.read.search import SIDES, TABLES, facet_label, hydrate
+from hub.read.search import SIDES, TABLES, Job, Key, Record, facet_label, hydrate, hydration
 from indexer.search import KINDS, Hit, SearchRequest, SearchResult, SearchUnavailable
 from indexer.text import parse_query
 from schema.catalogue import public_fields
@@ -94,8 +94,19 @@ class SearchPlan:
     def answer(self, conn: Connection, result: SearchResult) -> bytes:
         """The field's JSON value; blocking (one statement): run it in a worker thread."""
         hits = result.hits[: self.size]
+        return self.write(result, hydrate(conn, hits, self.kinds, **self._asked()))
+
+    def hydration(self, dialect: Dialect, result: SearchResult) -> list[Job]:
+        """The statements `answer` runs, for an async driver (the event loop's path)."""
+        return hydration(dialect, result.hits[: self.size], self.kinds, **self._asked())
+
+    def _asked(self) -> dict[str, Any]:
         wanted = {kind: ("id", *sorted(names)) for kind, names in self.fields.items()}
-        records = hydrate(conn, hits, self.kinds, columns=wanted, parties=self.parties or False)
+        return {"columns": wanted, "parties": self.parties or False}
+
+    def write(self, result: SearchResult, records: Mapping[Key, Record]) -> bytes:
+        """The field's JSON value from the backend's result and its hits' records."""
+        hits = result.hits[: self.size]
         edges: list[tuple[Hit, dict[str, Any] | None]] = []
         for hit in hits:
             key = (hit.kind, hit.pk)

@@ -12,14 +12,17 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.read.cursors import decode_cursor, encode_cursor
 from hub.read.errors import BadInput
 from hub.read.labels import category_label, channel_label, notice_type_label
-from hub.read.search import SIDES, hydrate
+from hub.read.search import SIDES, driver_statements, hydrate, hydration
+from hub.read.search import records as hydrated
 from hub.web import params as p
 from hub.web.render import BadRequest, error_page, render, url_with
 from indexer.search import SearchFilter, SearchRequest, SearchResult, SearchUnavailable
@@ -140,8 +143,14 @@ def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, 
     if not hits:
         return {}
     with engine.connect() as conn:
-        found = hydrate(conn, hits, tuple(COLUMNS), columns=COLUMNS, parties=("name",),
-                        projects=True)  # fmt: skip
+        found = hydrate(conn, hits, tuple(COLUMNS), **HYDRATION)
+    return _flat(found)
+
+
+HYDRATION: dict[str, Any] = {"columns": COLUMNS, "parties": ("name",), "projects": True}
+
+
+def _flat(found: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
     for record in found.values():
         if "project" in record:
             record.update(record.pop("project"))
@@ -149,6 +158,45 @@ def records(engine: Engine, hits: list[Any]) -> dict[tuple[str, int], dict[str, 
             if side in record:
                 record[side] = record[side]["name"]
     return found
+
+
+async def searched(
+    engine: Engine, search: Any, query: Query
+) -> tuple[SearchResult, dict[tuple[str, int], dict[str, Any]]]:
+    """The search and its hits' rows. On PostgreSQL with Elasticsearch both awaited on the
+    event loop (`GuardedSearch.loop_search`, hub/pg_reads.py): no worker thread. Elsewhere
+    the rows are read in the search's worker thread: SQL off the event loop either way."""
+    if not search.on_loop:
+        found: tuple[SearchResult, dict[tuple[str, int], dict[str, Any]]]
+        found = await search.asearch_then(
+            search_request(query), lambda result: records(engine, result.hits[:PAGE_SIZE])
+        )
+        return found
+    result: SearchResult = await search.loop_search(search_request(query), lag=True)
+    hits = result.hits[:PAGE_SIZE]
+    if not hits:
+        return result, {}
+    jobs = hydration(engine.dialect, hits, tuple(COLUMNS), **HYDRATION)
+    rows = await search.pg.rows(driver_statements(jobs))
+    if isinstance(rows, DBAPIError):
+        raise rows  # the query timeout: the page's 503, as from the thread
+    if rows is None:  # the loop's pool cannot answer: the threads read them
+        return result, await anyio.to_thread.run_sync(records, engine, hits)
+    return result, _flat(hydrated(jobs, rows, raw=True))
+
+
+def _buckets(
+    params: dict[str, str], param: str, label: Callable[[str], str], buckets: list[Any]
+) -> list[tuple[Any, str, str]]:
+    """A facet's first buckets: (bucket, its label, its link). The links are `url_with`'s,
+    built on one encoding of the other parameters: the template called it once a bucket,
+    60 times a page, a quarter of its rendering."""
+    shown = buckets[:12]
+    if param in params or any(b.key == "" for b in shown):  # as url_with puts them
+        return [(b, label(b.key), url_with(params, **{param: b.key})) for b in shown]
+    base = url_with(params)
+    joint = "&" if len(base) > 1 else ""
+    return [(b, label(b.key), base + joint + urlencode({param: b.key})) for b in shown]
 
 
 def relaxations(query: Query) -> list[tuple[str, str]]:
@@ -204,10 +252,8 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
         if search is None:
             problem = "搜索未配置 search is not configured: set CAIGOU_ELASTICSEARCH_URL"
         else:
-            try:  # the hits' rows read in the search's worker thread: SQL off the event loop
-                result, rows = await search.asearch_then(
-                    search_request(query), lambda found: records(engine, found.hits[:PAGE_SIZE])
-                )
+            try:
+                result, rows = await searched(engine, search, query)
             except SearchUnavailable as exc:
                 problem = f"搜索暂不可用 search is unavailable: {exc}"
             except BadInput as exc:  # a cursor of another order or list
@@ -217,7 +263,7 @@ def page(engine: Engine, search: Any) -> Callable[[Request], Awaitable[Response]
         next_cursor = encode_cursor(list(hits[-1].sort)) if len(result.hits) > PAGE_SIZE else None
         current = p.text(request.query_params, "after", 400)
         facets = [
-            (name, param, title, [(b, label(b.key)) for b in result.facets.get(name, [])][:12])
+            (name, param, title, _buckets(query.params, param, label, result.facets.get(name, [])))
             for name, (param, title, label) in FACETS.items()
         ]
         return render(

@@ -73,9 +73,10 @@ class Prepared:
     # (`checked`: size, depth, cost): the query's node count. A later request with the same
     # key is planned, checked and counted already (`Planner.kept`).
     checked: int | None = None
-    # The statements as the driver takes them (PostgreSQL, `driver_texts`), compiled the
-    # second time the request is asked for (`Planner.with_texts`): most never come back.
-    texts: list[tuple[str, dict[str, Any]]] | None = None
+    # The statements as the driver takes them (PostgreSQL, `driver_texts`; None for a
+    # search, whose statements follow its hits), compiled the second time the request is
+    # asked for (`Planner.with_texts`): most never come back.
+    texts: list[tuple[str, dict[str, Any]] | None] | None = None
     asked: int = 0
 
 
@@ -168,13 +169,15 @@ class Planner:
         finds it): ~10 ms of CPU for a 25-alias query, spent on requests that come back. The
         texts about double what a plan holds, so its entry is weighed twice from then on."""
         prepared.asked += 1
-        if prepared.texts is not None or prepared.asked < 2:
+        # Searches alone compile nothing (their statements are built per shape): kept at once.
+        only_searches = all(isinstance(c, SearchPlan) for c in prepared.compiled.values())
+        if prepared.texts is not None or (prepared.asked < 2 and not only_searches):
             return
         keyed = self._key(query, name, variables, dialect.name)
         if keyed is None or self.plans.get(keyed[0]) is not prepared:
             return  # not kept: texts would only be thrown away with it
         prepared.texts = driver_texts(prepared, dialect)
-        self.plans.put(keyed[0], prepared, 2 * keyed[1])
+        self.plans.put(keyed[0], prepared, keyed[1] if only_searches else 2 * keyed[1])
 
     def _prepare(
         self,
@@ -290,12 +293,18 @@ def execute(conn: Any, prepared: Prepared, search: Any = None) -> Executed:
     return done
 
 
-def driver_texts(prepared: Prepared, dialect: Any) -> list[tuple[str, dict[str, Any]]] | None:
+def driver_texts(
+    prepared: Prepared, dialect: Any
+) -> list[tuple[str, dict[str, Any]] | None] | None:
     """Each planned statement as its driver takes it (text, parameters), as SQLAlchemy would
     send it: compiled once per plan, so a request kept runs without SQLAlchemy at all
-    (hub/pg_reads.py). None when a field is not a plain statement (a search)."""
-    texts = []
+    (hub/pg_reads.py). A search's entry is None: its hydration's statements, compiled once
+    per shape (hub/read/search.py), are known once its hits are. None: not a plan of these."""
+    texts: list[tuple[str, dict[str, Any]] | None] = []
     for compiled in prepared.compiled.values():
+        if isinstance(compiled, SearchPlan):
+            texts.append(None)
+            continue
         if not isinstance(compiled, Compiled):
             return None
         done = compiled.statement.compile(  # type: ignore[attr-defined]
