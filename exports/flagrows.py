@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any, Protocol
 
+import orjson
 import pyarrow as pa
 
 from exports.arrow import entity_schema, to_export
@@ -38,10 +39,32 @@ class AsOfFlags(Protocol):
         ...
 
 
-def key_text(code: str, project: Any, transaction: Any, party: Any, notices: Any) -> str:
-    """The finding as text: `CODE|project|transaction|party|notice ids`, empty where none."""
+def key_text(
+    code: str, project: Any, transaction: Any, party: Any, notices: Any, evidence: Any = None
+) -> str:
+    """The finding as text: `CODE|project|transaction|party|notice ids`, empty where none,
+    then the ids its evidence names (`|award_id=ZB2`: two awards of one result notice are two
+    findings, whichever day each first stood)."""
     parts = (code, project, transaction, party, notices)
-    return "|".join("" if p is None else str(p) for p in parts)
+    base = "|".join("" if p is None else str(p) for p in parts)
+    named = _named_ids(evidence)
+    return f"{base}|{named}" if named else base
+
+
+def _named_ids(evidence: Any) -> str:
+    """`award_id=ZB1;lot_ids=1,2`: the evidence's `…_id`/`…_ids` entries, by name."""
+    if not evidence:
+        return ""
+    found = orjson.loads(evidence) if isinstance(evidence, str | bytes) else evidence
+    if not isinstance(found, dict):
+        return ""
+    named = []
+    for name in sorted(found):
+        if name.endswith(("_id", "_ids")):
+            value = found[name]
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            named.append(f"{name}={text}")
+    return ";".join(named)
 
 
 class Keys:
@@ -60,7 +83,7 @@ class Keys:
 def keyed(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Stored flags (exported columns, `flag_key` empty) with their keys filled in."""
     keys = Keys()
-    names = ("code", "project_id", "transaction_id", "party_id", "notice_ids")
+    names = ("code", "project_id", "transaction_id", "party_id", "notice_ids", "evidence")
     for batch in batches:
         columns = [batch.column(n).to_pylist() for n in names]
         filled = pa.array([keys(key_text(*row)) for row in zip(*columns, strict=True)],
@@ -81,7 +104,8 @@ def _stored(source: Source, project_ids: Iterable[int]) -> dict[str, list[int]]:
     ids = sorted(set(project_ids))
     for start in range(0, len(ids), 1000):
         for r in source.rows(
-            "SELECT id, code, project_id, transaction_id, party_id, notice_ids FROM flags "
+            "SELECT id, code, project_id, transaction_id, party_id, notice_ids, evidence "
+            "FROM flags "
             f"WHERE project_id IN ({id_list(ids[start : start + 1000])}) ORDER BY id"
         ):
             found[key_text(*r[1:])].append(int(r[0]))
@@ -96,7 +120,7 @@ def flag_table(source: Source, flags: list[Flag]) -> pa.Table:
     rows = []
     for flag in flags:
         base = key_text(flag.code, flag.project_id, flag.transaction_id, flag.party_id,
-                        flag.notice_ids)  # fmt: skip
+                        flag.notice_ids, flag.evidence)  # fmt: skip
         same = stored.get(base)
         row = flag.model_dump()
         row["id"] = same.pop(0) if same else None

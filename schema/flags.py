@@ -59,6 +59,7 @@ class FlagRow(FlagFields):
 
     flag_key: str = field(
         "标记键",
-        "The finding: rule code, project, transaction, party and triggering notices, joined "
-        "by '|' (a second equal finding of one owner ends '#2', …). Stable across days.",
+        "The finding: rule code, project, transaction, party, triggering notices and the ids "
+        "its evidence names (award_id=…), joined by '|' (a second equal finding of one owner "
+        "ends '#2', …). Stable across days.",
     )

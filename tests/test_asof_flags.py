@@ -104,7 +104,8 @@ def _rows(root: Path, folder: str, day: date) -> list[dict]:
 
 def _keys(flags: list) -> Counter[str]:
     return Counter(
-        key_text(f.code, f.project_id, f.transaction_id, f.party_id, f.notice_ids) for f in flags
+        key_text(f.code, f.project_id, f.transaction_id, f.party_id, f.notice_ids, f.evidence)
+        for f in flags
     )
 
 
@@ -116,6 +117,7 @@ def _standing(source: Source, day: date) -> Counter[str]:
 
 def test_each_flag_lands_on_the_day_its_finding_first_stood(backfill: Backfill) -> None:
     found_on: dict[str, date] = {}
+    keys: list[str] = []
     with open_source(backfill.demo.engine) as source:
         stored = {r[0] for r in source.rows("SELECT detected_at FROM flags")}
         before = _standing(source, backfill.days[0] - timedelta(days=1))
@@ -126,7 +128,10 @@ def test_each_flag_lands_on_the_day_its_finding_first_stood(backfill: Backfill) 
             assert written == now - before, day
             assert all(r["detected_at"].date() == day for r in rows), day
             found_on |= {r["flag_key"]: day for r in rows if r["code"] == "AWARD_WITHOUT_CONTRACT"}
+            keys += [r["flag_key"] for r in rows]
             before = now
+    # datapackage.json declares flag_key the key of every daily file together.
+    assert [k for k, n in Counter(keys).items() if n > 1] == []
     assert sum(len(_rows(backfill.root, "flags", d)) for d in backfill.days) >= 2
     # Stored today, years after: never the day a backfill wrote them on.
     assert not {str(s)[:10] for s in stored} & {d.isoformat() for d in backfill.days}

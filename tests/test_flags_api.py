@@ -280,7 +280,7 @@ def test_flags_dump_round_trip(hub: Hub) -> None:
         keys = Keys()  # the dumps' key of each finding (exports.flagrows)
         expected = [
             {**r._mapping, "flag_key": keys(key_text(r.code, r.project_id, r.transaction_id,
-                                                     r.party_id, r.notice_ids))}
+                                                     r.party_id, r.notice_ids, r.evidence))}
             for r in conn.execute(query.order_by(FLAGS.c.id))
         ]  # fmt: skip
         standing = conn.execute(select(FLAGS.c.id).order_by(FLAGS.c.id)).scalars().all()
