@@ -35,7 +35,7 @@ from hub.federation.upstreams import (
     read_token,
 )
 from hub.read.changes import ChangeRow, read_changes
-from schema.ocds import utc_now_beijing
+from schema.ocds import parse_ocds_datetime, to_ocds_datetime, utc_now_beijing
 from schema.tables import PUBLISHERS, PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
 
 BATCH = 500
@@ -68,9 +68,10 @@ def backoff(attempt: int, base: float = 0.5, cap: float = BACKOFF_CAP) -> float:
 
 
 def _time(moment: datetime | str) -> str:
-    """An ISO time with its offset: stored times are naive Beijing time (UTC+8)."""
-    text = moment if isinstance(moment, str) else moment.isoformat()
-    return text if ("+" in text[10:] or text.endswith("Z")) else f"{text}+08:00"
+    """An ISO time with its offset, spelt as the OCDS export spells it: stored times are
+    naive Beijing time; a hop's text may carry another offset (the same instant comes out)."""
+    naive = moment if isinstance(moment, datetime) else parse_ocds_datetime(moment)
+    return to_ocds_datetime(naive)
 
 
 def batches(rows: list[ChangeRow], size: int = BATCH) -> Iterator[list[ChangeRow]]:
