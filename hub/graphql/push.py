@@ -12,31 +12,17 @@ from hub.read.push import push_lag
 from schema.push import PushLag as Figures
 
 
-def _described(name: str) -> Any:
-    info = Figures.model_fields[name]
-    return strawberry.field(description=f"{info.title}：{info.description}")
+def _fields() -> type:
+    """Figures' fields with their types and labels as schema/push.py declares them, once."""
+    namespace: dict[str, Any] = {"__annotations__": {}}
+    for name, info in Figures.model_fields.items():
+        namespace["__annotations__"][name] = info.annotation
+        namespace[name] = strawberry.field(description=f"{info.title}：{info.description}")
+    return strawberry.type(type("PushLagFields", (), namespace))
 
 
 @strawberry.type(description=inspect.cleandoc(Figures.__doc__ or ""))
-class PushLag:
-    region_code: str = _described("region_code")
-    arrivals: int = _described("arrivals")
-    on_time: int = _described("on_time")
-    late: int = _described("late")
-    undecided: int = _described("undecided")
-    push_timeliness: float | None = _described("push_timeliness")
-    median_hours: float | None = _described("median_hours")
-    p95_hours: float | None = _described("p95_hours")
-    median_workdays: float | None = _described("median_workdays")
-    p95_workdays: int | None = _described("p95_workdays")
-    lag_up_to_1: int = _described("lag_up_to_1")
-    lag_2_to_3: int = _described("lag_2_to_3")
-    lag_4_to_10: int = _described("lag_4_to_10")
-    lag_over_10: int = _described("lag_over_10")
-    records_named: int = _described("records_named")
-    records_delivered: int = _described("records_delivered")
-    push_completeness: float | None = _described("push_completeness")
-
+class PushLag(_fields()):  # type: ignore[misc]  # the fields come from the schema's model
     @strawberry.field(description=REGION_NAME_HELP)
     def region_name(self) -> str | None:
         return region_name(self.region_code)
