@@ -769,12 +769,16 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             search.start()
         try:
             yield
-        finally:
-            if search is not None:
-                await search.aclose()
-                await anyio.to_thread.run_sync(search.stop)
-            if app.state.pg is not None:
-                await app.state.pg.close()
+        finally:  # each closed even when the one before it fails
+            try:
+                if search is not None:
+                    try:
+                        await search.aclose()
+                    finally:
+                        await anyio.to_thread.run_sync(search.stop)
+            finally:
+                if app.state.pg is not None:
+                    await app.state.pg.close()
 
 
 @asynccontextmanager
