@@ -64,6 +64,7 @@ class BatchContext:
     parties: PartyResolver
     hub: str = ""  # this hub's name on relay paths (its public URL)
     relay: Relay | None = None  # the record being added's relay metadata (None: direct)
+    relays_read: dict[bytes, Relay] = field(default_factory=dict)  # this batch's, by their JSON
 
     @property
     def delivery(self) -> Delivery:

@@ -30,7 +30,7 @@ from hub.publishing.notices import NoticeHandler
 from hub.publishing.parties import PartyResolver
 from hub.publishing.penalties import PenaltyHandler
 from hub.publishing.publishers import PublisherAccount, find_publisher
-from hub.publishing.sources import read_relay, this_hub
+from hub.publishing.sources import Relay, read_relay, this_hub
 from hub.publishing.transactions import TransactionHandler
 from schema.data_version import bump_data_version
 from schema.db import bulk_cache
@@ -222,11 +222,28 @@ def _relay_read(
         if relays is not None and position > len(relays):
             raise FieldError("relay", f"{len(relays)} relay entries: none for this record")
         relay = relays[position - 1] if relays is not None else None
-        ctx.relay = read_relay(relay, ctx.publisher, kind, ctx.hub)
+        ctx.relay = _read_relay_once(ctx, relay, kind)
     except FieldError as error:
         ctx.report.refuse(position, record_ref(raw, RECORD_REF[kind]), error, raw)
         return False
     return True
+
+
+def _read_relay_once(ctx: BatchContext, relay: Any, kind: RecordKind) -> Relay | None:
+    """`read_relay`, once per distinct entry of the batch: a batch's records mostly came
+    together along one path, so their entries repeat (half a relayed record's extra cost)."""
+    if not isinstance(relay, dict):
+        return read_relay(relay, ctx.publisher, kind, ctx.hub)
+    try:
+        key = orjson.dumps(relay, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # not plain JSON (a caller's datetime): read it as it is
+        return read_relay(relay, ctx.publisher, kind, ctx.hub)
+    known = ctx.relays_read.get(key)
+    if known is None:
+        known = read_relay(relay, ctx.publisher, kind, ctx.hub)
+        if known is not None:
+            ctx.relays_read[key] = known
+    return known
 
 
 def read_relays(path: Path) -> list[Mapping[str, Any] | None]:
