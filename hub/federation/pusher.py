@@ -13,6 +13,7 @@ makes the re-sent records duplicates there (same delivering account): each arriv
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -34,9 +35,9 @@ from hub.federation.upstreams import (
     list_upstreams,
     read_token,
 )
-from hub.read.changes import ChangeRow, read_changes
+from hub.read.changes import RELAY_COLUMNS, ChangeRow, read_changes
 from schema.ocds import parse_ocds_datetime, to_ocds_datetime, utc_now_beijing
-from schema.tables import PUBLISHERS, PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
+from schema.tables import PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
 
 BATCH = 500
 IN_FLIGHT = 2  # batches sent and not yet answered, per upstream
@@ -67,9 +68,11 @@ def backoff(attempt: int, base: float = 0.5, cap: float = BACKOFF_CAP) -> float:
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
+@functools.lru_cache(maxsize=4096)
 def _time(moment: datetime | str) -> str:
     """An ISO time with its offset, spelt as the OCDS export spells it: stored times are
-    naive Beijing time; a hop's text may carry another offset (the same instant comes out)."""
+    naive Beijing time; a hop's text may carry another offset (the same instant comes out).
+    Cached: a batch's records share their hops' times."""
     naive = moment if isinstance(moment, datetime) else parse_ocds_datetime(moment)
     return to_ocds_datetime(naive)
 
@@ -88,34 +91,35 @@ def batches(rows: list[ChangeRow], size: int = BATCH) -> Iterator[list[ChangeRow
 
 def relays(engine: Engine, run: list[ChangeRow]) -> dict[int, dict[str, Any]]:
     """Each change's relay metadata by seq, from the `record_sources` row of the account
-    that delivered it here (its own path; the first delivery's when none matches)."""
-    s = RECORD_SOURCES.c
-    ids = sorted({row.record_id for row in run})
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(s.id, s.record_id, PUBLISHERS.c.name.label("deliverer"), s.original_publisher,
-                   s.original_role, s.source_site, s.first_published_at, s.hops)
-            .join(PUBLISHERS, PUBLISHERS.c.id == s.publisher_id)
-            .where(and_(s.kind == run[0].kind, s.record_id.in_(ids)))
-            .order_by(s.id)
-        ).all()  # fmt: skip
-    by_record: dict[int, list[Any]] = {}
-    for source in rows:
-        by_record.setdefault(source.record_id, []).append(source)
+    that delivered it here (read with the feed; the first delivery's when none matches)."""
     out: dict[int, dict[str, Any]] = {}
+    missing = [change for change in run if change.source is None]
+    found = _first_sources(engine, missing) if missing else {}
     for change in run:
-        sources = by_record.get(change.record_id)
-        if not sources:
+        source = change.source if change.source is not None else found.get(change.record_id)
+        if source is None:
             raise PushFailed(f"{change.kind} {change.record_id} (change {change.seq}) has no "
                              "record_sources row: run `caigou db upgrade`")  # fmt: skip
-        mine = next((x for x in sources if x.deliverer == change.publisher), sources[0])
+        original, role, site, first, hops = source
         out[change.seq] = {
-            "originalPublisher": mine.original_publisher, "originalRole": mine.original_role,
-            "sourceSite": mine.source_site, "firstPublishedAt": _time(mine.first_published_at),
+            "originalPublisher": original, "originalRole": role, "sourceSite": site,
+            "firstPublishedAt": _time(first),
             "hops": [{"hub": h["hub"], "receivedAt": _time(h["receivedAt"])}
-                     for h in orjson.loads(mine.hops)],
+                     for h in orjson.loads(hops)],
         }  # fmt: skip
     return out
+
+
+def _first_sources(engine: Engine, run: list[ChangeRow]) -> dict[int, tuple[Any, ...]]:
+    """The first delivery's source columns of records whose own delivery has none."""
+    s = RECORD_SOURCES.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(s.record_id, *(s[name] for name in RELAY_COLUMNS))
+            .where(and_(s.kind == run[0].kind, s.record_id.in_({r.record_id for r in run})))
+            .order_by(s.id.desc())
+        ).all()  # fmt: skip
+    return {row[0]: tuple(row[1:]) for row in rows}  # the lowest id written last wins
 
 
 def send(client: httpx.Client, upstream: UpstreamRow, token: str, kind: str,

@@ -91,11 +91,20 @@ class ChangeRow:
     publisher_role: str
     source_site: str | None
     published_at: datetime
-    relay: str | None = None  # set by read_changes: relay_json of this delivery's source
+    # this delivery's `record_sources` columns (RELAY_COLUMNS), None when it has no row
+    source: tuple[Any, ...] | None = None
 
     @property
     def cursor(self) -> str:
         return change_cursor(self.seq)
+
+    @property
+    def relay(self) -> str | None:
+        """The `relay` this delivery came with, as JSON (`relay_json`); spelt when asked, as
+        the pusher reads the source's columns themselves."""
+        if self.source is None:
+            return None
+        return relay_json(dict(zip(RELAY_COLUMNS, self.source, strict=True)), self.publisher)
 
     def as_json(self) -> dict[str, Any]:
         """The NDJSON line: GraphQL's field names (camelCase), times as GraphQL gives them."""
@@ -162,10 +171,13 @@ def read_changes(
     if kinds:
         query = query.where(c.c.kind.in_([k.value for k in kinds]))
     rows = []
-    for r in conn.execute(query):
-        values = dict(r._mapping)
-        source = {name: values.pop(f"relay_{name}") for name in RELAY_COLUMNS}
-        rows.append(ChangeRow(**values, relay=relay_json(source, values["publisher"])))
+    width = len(RELAY_COLUMNS)
+    result = conn.execute(query)
+    names = list(result.keys())[:-width]
+    for r in result:
+        source = tuple(r[-width:])
+        rows.append(ChangeRow(**dict(zip(names, r[:-width], strict=True)),
+                              source=None if source[0] is None else source))  # fmt: skip
     return ChangePage(rows[:first], len(rows) > first)
 
 
