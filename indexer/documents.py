@@ -7,6 +7,7 @@ amount, region path, facets). Built in bulk: a few queries per call, never one p
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -156,9 +157,13 @@ def _rows(conn: Connection, model: type[SQLModel], pks: Sequence[int]) -> list[A
 
 def _public(kind: str, row: Any) -> dict[str, Any]:
     mapping = row._mapping
-    return {
-        RENAMED.get((kind, s.name), s.name): mapping[s.name] for s in public_fields(ENTITY[kind])
-    }
+    return {shown: mapping[name] for shown, name in _public_names(kind)}
+
+
+@functools.cache
+def _public_names(kind: str) -> tuple[tuple[str, str], ...]:
+    """(document name, column) of a kind's public fields: read once, used per document."""
+    return tuple((RENAMED.get((kind, s.name), s.name), s.name) for s in public_fields(ENTITY[kind]))
 
 
 def _parties_by_id(conn: Connection, ids: Iterable[int | None]) -> dict[int, Any]:

@@ -104,22 +104,29 @@ class EmbeddedBackend:
         delete leaves a tombstone with its version so a late upsert cannot bring it back.
         """
         failures: list[dict[str, Any]] = []
+        ids = [sql.doc_id(op.kind, op.pk) for op in ops]
+        # Rows built before the write lock is taken: ingests wait for the writes alone.
+        built: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        broken: dict[int, Exception] = {}
+        for doc, op in zip(ids, ops, strict=True):
+            if op.document is None:
+                continue
+            try:
+                built[id(op)] = _rows(doc, op)
+            except Exception as exc:  # a bad document fails alone; its old one stays
+                broken[id(op)] = exc
         with self._writing() as conn:
-            ids = [sql.doc_id(op.kind, op.pk) for op in ops]
             stored = self._versions(conn, ids)
             newest: dict[int, IndexOp] = {}
             for doc, op in zip(ids, ops, strict=True):
                 if op.version > max(stored.get(doc, -1), getattr(newest.get(doc), "version", -1)):
                     newest[doc] = op
-            rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = []
             for doc, op in list(newest.items()):
-                if op.document is None:
-                    continue
-                try:
-                    rows.append(_rows(doc, op))
-                except Exception as exc:  # a bad document fails alone; its old one stays
-                    failures.append({"kind": op.kind, "pk": op.pk, "error": f"document: {exc!r}"})
+                if id(op) in broken:  # reported only when it was to replace the stored one
+                    error = f"document: {broken[id(op)]!r}"
+                    failures.append({"kind": op.kind, "pk": op.pk, "error": error})
                     del newest[doc]
+            rows = [built[id(op)] for op in newest.values() if op.document is not None]
             self._write(conn, list(newest), rows, newest)
         return failures
 

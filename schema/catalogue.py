@@ -6,6 +6,7 @@ data dictionary all derive from the one place a field is declared.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -79,16 +80,18 @@ def _unwrap(annotation: object) -> tuple[type, bool]:
 
 def public_fields(entity: str) -> list[FieldSpec]:
     """The fields of `entity` that the API, search and dumps may show, in declared order."""
-    return _fields(entity, ENTITIES[entity], exported_only=False)
+    return list(_fields(entity, ENTITIES[entity], exported_only=False))
 
 
 def exported_fields(entity: str) -> list[FieldSpec]:
     """The fields the dumps write of `entity`: public, and not a compiled row's surrogate id
     (`field(..., exported=False)`), in declared order."""
-    return _fields(entity, EXPORTED[entity], exported_only=True)
+    return list(_fields(entity, EXPORTED[entity], exported_only=True))
 
 
-def _fields(entity: str, model: type[SQLModel], *, exported_only: bool) -> list[FieldSpec]:
+@functools.cache
+def _fields(entity: str, model: type[SQLModel], *, exported_only: bool) -> tuple[FieldSpec, ...]:
+    """Read once per entity: the search index asks for every document it builds."""
     specs = []
     for name, info in model.model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -100,4 +103,4 @@ def _fields(entity: str, model: type[SQLModel], *, exported_only: bool) -> list[
                 entity, name, python_type, nullable, info.title or name, info.description or ""
             )
         )
-    return specs
+    return tuple(specs)
