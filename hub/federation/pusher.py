@@ -13,6 +13,7 @@ makes the re-sent records duplicates there (same delivering account): each arriv
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import threading
@@ -41,6 +42,7 @@ from schema.tables import PUSH_PARKED, RECORD_SOURCES, UPSTREAMS
 
 BATCH = 500
 IN_FLIGHT = 2  # batches sent and not yet answered, per upstream
+ACK_EVERY = 1.0  # seconds between two writes of an upstream's cursor while a push goes on
 TIMEOUT = 60.0
 BACKOFF_CAP = 60.0
 PUBLISH = """mutation($kind: PublishKind!, $records: [JSON!]!, $relays: JSON) {
@@ -148,10 +150,9 @@ def send(client: httpx.Client, upstream: UpstreamRow, token: str, kind: str,
     return dict(answer["data"]["publish"])
 
 
-def acknowledge(engine: Engine, upstream: UpstreamRow, old: int, run: list[ChangeRow],
-                result: dict[str, Any]) -> int:  # fmt: skip
-    """Park what the upstream refused and move the cursor past the batch, in one
-    transaction; returns the records parked."""
+def parked_rows(upstream: UpstreamRow, run: list[ChangeRow],
+                result: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+    """The `push_parked` rows of what the upstream refused in a batch, with its reasons."""
     reasons: dict[int, list[str]] = {}
     for refusal in result["refusals"]:
         where = f"{refusal['field']}: {refusal['reason']}"
@@ -161,16 +162,23 @@ def acknowledge(engine: Engine, upstream: UpstreamRow, old: int, run: list[Chang
     if result["status"] == "rejected" and not reasons:
         reasons = {i: ["refused"] for i in range(1, len(run) + 1)}
     now = utc_now_beijing()
-    parked = [
+    return [
         {"upstream_id": upstream.id, "seq": run[p - 1].seq, "kind": run[p - 1].kind,
          "record_id": run[p - 1].record_id, "reason": "; ".join(r)[:4000], "parked_at": now}
         for p, r in sorted(reasons.items()) if 1 <= p <= len(run)
     ]  # fmt: skip
+
+
+def acknowledge(engine: Engine, upstream: UpstreamRow, old: int, new: int,
+                parked: list[dict[str, Any]]) -> None:  # fmt: skip
+    """Park what the upstream refused and move the cursor from `old` to `new`, in one
+    transaction (PushFailed when another pusher moved it meanwhile)."""
+    now = utc_now_beijing()
     with engine.begin() as conn:
         moved = conn.execute(
             UPSTREAMS.update()
             .where(UPSTREAMS.c.id == upstream.id, UPSTREAMS.c.cursor == old)
-            .values(cursor=max(old, run[-1].seq), last_error=None, last_pushed_at=now)
+            .values(cursor=max(old, new), last_error=None, last_pushed_at=now)
         )  # fmt: skip
         if not moved.rowcount:
             raise PushFailed(f"{upstream.name}: its cursor moved meanwhile (another pusher?)")
@@ -183,7 +191,28 @@ def acknowledge(engine: Engine, upstream: UpstreamRow, old: int, run: list[Chang
             fresh = [p for p in parked if p["seq"] not in held]
             if fresh:
                 conn.execute(PUSH_PARKED.insert(), fresh)
-    return len(parked)
+
+
+@dataclass
+class _Acks:
+    """Answers settled and not yet written. The cursor and the parked rows are written
+    together at most once every ACK_EVERY seconds while a push goes on, and at its end: each
+    write takes this hub's SQLite write lock, which its ingest and index catch-up hold most of
+    the time under load (a write a batch waited up to 0.9 s in bench/federation.py, and the
+    pipeline with it). A crash re-sends at most that second's batches: duplicates upstream."""
+
+    written: int  # the cursor as stored
+    cursor: int  # the cursor as settled
+    parked: list[dict[str, Any]] = field(default_factory=list)
+    at: float = field(default_factory=time.monotonic)
+
+    def write(self, engine: Engine, upstream: UpstreamRow, *, force: bool = False) -> None:
+        if self.cursor == self.written and not self.parked:
+            return
+        if not force and time.monotonic() - self.at < ACK_EVERY:
+            return
+        acknowledge(engine, upstream, self.written, self.cursor, self.parked)
+        self.written, self.parked, self.at = self.cursor, [], time.monotonic()
 
 
 def prepare(engine: Engine, run: list[ChangeRow]) -> tuple[list[ChangeRow], list[Any], list[Any]]:
@@ -238,15 +267,23 @@ def push_once(engine: Engine, name: str, client: httpx.Client | None = None,
     most `in_flight` unanswered; a run sharing a kind-change, record or project with one in
     flight waits for it). Answers are acknowledged strictly in seq order, so a failure moves
     the cursor no further than the last batch answered before it; what the upstream stored
-    past it comes again as duplicates."""
+    past it comes again as duplicates. Caught up with the feed while batches are in flight,
+    it settles the oldest and looks again, so what arrived meanwhile goes on at once."""
     report = PushReport()
+    with engine.connect() as conn:
+        upstream = find_upstream(conn, name)
+    acks = _Acks(upstream.cursor, upstream.cursor)
     own = client is None
     client = client or httpx.Client(timeout=TIMEOUT)
     flying: deque[_InFlight] = deque()
     pool = ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="push")
+
+    def settle() -> None:
+        nonlocal upstream
+        upstream = _settle(upstream, flying.popleft(), report, acks)
+        acks.write(engine, upstream)
+
     try:
-        with engine.connect() as conn:
-            upstream = find_upstream(conn, name)
         token = read_token(upstream.token_file)
         read_to, queued = upstream.cursor, 0
         while limit is None or queued < limit:
@@ -256,17 +293,26 @@ def push_once(engine: Engine, name: str, client: httpx.Client | None = None,
                     break
                 page = read_changes(conn, read_to, BATCH, current.kinds)
             if not page.rows:
-                break
+                if not flying:
+                    break
+                settle()
+                continue
             read_to = page.rows[-1].seq
             for run in batches(page.rows):
                 sent, records, relay = prepare(engine, run)
                 while flying and (len(flying) >= max(1, in_flight) or _clashes(run, flying)):
-                    upstream = _settle(engine, upstream, flying.popleft(), report)
+                    settle()
                 flying.append(_InFlight(run, sent, pool.submit(
                     send, client, upstream, token, sent[0].kind, records, relay)))  # fmt: skip
                 queued += len(sent)
         while flying:
-            upstream = _settle(engine, upstream, flying.popleft(), report)
+            settle()
+    except BaseException:
+        with contextlib.suppress(Exception):  # what was answered before the failure holds
+            acks.write(engine, upstream, force=True)
+        raise
+    else:
+        acks.write(engine, upstream, force=True)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # an unanswered batch is sent again
         if own:
@@ -274,19 +320,22 @@ def push_once(engine: Engine, name: str, client: httpx.Client | None = None,
     return report
 
 
-def _settle(engine: Engine, upstream: UpstreamRow, batch: _InFlight,
-            report: PushReport) -> UpstreamRow:  # fmt: skip
-    """Wait for the oldest batch's answer (PushFailed: nothing moves), park its refusals and
-    move the cursor past it; the upstream with its cursor moved."""
+def _settle(upstream: UpstreamRow, batch: _InFlight, report: PushReport,
+            acks: _Acks) -> UpstreamRow:  # fmt: skip
+    """Wait for the oldest batch's answer (PushFailed: nothing moves) and settle it: its
+    refusals parked and the cursor past it, in `acks` until written; the upstream with its
+    cursor moved."""
     result, run, sent = batch.answer.result(), batch.run, batch.sent
-    parked = acknowledge(engine, upstream, upstream.cursor, run, {
+    parked = parked_rows(upstream, run, {
         **result, "refusals": [{**r, "position": _position(r, sent, run)}
                                for r in result["refusals"]]})  # fmt: skip
+    acks.parked += parked
+    acks.cursor = max(acks.cursor, run[-1].seq)
     report.batches += 1
     report.sent += len(sent)
     report.accepted += result["accepted"]
     report.duplicates += result["duplicates"]
-    report.parked += parked
+    report.parked += len(parked)
     return _moved(upstream, run[-1].seq)
 
 
@@ -364,6 +413,7 @@ def _run(engine: Engine, names: Callable[[], Iterable[str]], client: httpx.Clien
     not_before: dict[str, float] = {}
     stop = stop or threading.Event()
     while not stop.is_set():
+        busy = False  # a turn that sent something is followed at once: the feed may have more
         for name in list(names()):
             if time.monotonic() < not_before.get(name, 0):
                 continue
@@ -379,12 +429,14 @@ def _run(engine: Engine, names: Callable[[], Iterable[str]], client: httpx.Clien
                     raise
                 continue
             attempts.pop(name, None)
+            busy = busy or report.sent > 0
             if report.sent:
                 log(f"{name}: {report.sent:,} sent, {report.accepted:,} accepted, "
                     f"{report.duplicates:,} duplicates, {report.parked:,} parked")  # fmt: skip
         if once:
             return
-        stop.wait(interval)
+        if not busy:
+            stop.wait(interval)
 
 
 def running_names(engine: Engine) -> list[str]:
