@@ -13,6 +13,7 @@ trigram index, and `70g` never matches inside `170g`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -91,8 +92,10 @@ def standard(text: str | None) -> str:
     return f" {' '.join(found)} " if found else ""
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_token(term: str) -> str:
-    """A token or code as one FTS5 term: DS-2CD3T47 → ds_2cd3t47 (unicode61 keeps `_`)."""
+    """A token or code as one FTS5 term: DS-2CD3T47 → ds_2cd3t47 (unicode61 keeps `_`).
+    Cached: documents share a vocabulary, and this ran for every token of every document."""
     return _NOT_WORD.sub("_", normalise(term)).strip("_")
 
 
