@@ -106,7 +106,7 @@ class EmbeddedBackend:
         failures: list[dict[str, Any]] = []
         ids = [sql.doc_id(op.kind, op.pk) for op in ops]
         # Rows built before the write lock is taken: ingests wait for the writes alone.
-        built: dict[int, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        built: dict[int, Rows] = {}
         broken: dict[int, Exception] = {}
         for doc, op in zip(ids, ops, strict=True):
             if op.document is None:
@@ -144,7 +144,7 @@ class EmbeddedBackend:
         self,
         conn: Connection,
         replaced: list[int],
-        rows: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]],
+        rows: list[Rows],
         ops: Mapping[int, IndexOp],
     ) -> None:
         """Delete the rows of `replaced`, then insert `rows` and the tombstones of deletes."""
@@ -163,22 +163,21 @@ class EmbeddedBackend:
         if not rows:
             return
         columns = ", ".join(sql.DOC_COLUMNS)
-        values = ", ".join(f":{c}" for c in sql.DOC_COLUMNS)
-        conn.execute(
-            text(f"INSERT INTO search_docs ({columns}) VALUES ({values})"), [r[0] for r in rows]
+        marks = ", ".join("?" * len(sql.DOC_COLUMNS))
+        conn.exec_driver_sql(
+            f"INSERT INTO search_docs ({columns}) VALUES ({marks})", [r[0] for r in rows]
         )
+        kind_at = sql.DOC_COLUMNS.index("kind")
         for kind in sql.KIND_SLOTS:
-            mine = [r for r in rows if r[0]["kind"] == kind]
+            mine = [r for r in rows if r[0][kind_at] == kind]
             if mine:
                 terms, texts = sql.TERMS[kind], sql.TEXTS[kind]
-                conn.execute(
-                    text(
-                        f"INSERT INTO {terms} (rowid, tokens, codes) VALUES (:id, :tokens, :codes)"
-                    ),
+                conn.exec_driver_sql(
+                    f"INSERT INTO {terms} (rowid, tokens, codes) VALUES (?, ?, ?)",
                     [r[1] for r in mine],
                 )
-                conn.execute(
-                    text(f"INSERT INTO {texts} (rowid, title, text) VALUES (:id, :title, :text)"),
+                conn.exec_driver_sql(
+                    f"INSERT INTO {texts} (rowid, title, text) VALUES (?, ?, ?)",
                     [r[2] for r in mine],
                 )
 
@@ -301,8 +300,13 @@ def _day(value: Any) -> str | None:
     return value.isoformat()[:10] if isinstance(value, date) else value
 
 
-def _rows(doc: int, op: IndexOp) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """A document as its rows of search_docs and of its kind's terms and text tables."""
+Rows = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]  # search_docs, terms, texts
+
+
+def _rows(doc: int, op: IndexOp) -> Rows:
+    """A document as its rows of search_docs (DOC_COLUMNS' order) and of its kind's terms
+    and text tables: tuples for the driver's executemany (SQLAlchemy's per-row parameter
+    handling was a sixth of a catch-up)."""
     d = op.document or {}
     suppliers = [str(s) for s in d.get("supplier_ids") or [] if s is not None]
     docs = {
@@ -313,13 +317,13 @@ def _rows(doc: int, op: IndexOp) -> tuple[dict[str, Any], dict[str, Any], dict[s
         "supplier_ids": f" {' '.join(suppliers)} " if suppliers else None,
         "flag_codes": f" {' '.join(d['flag_codes'])} " if d.get("flag_codes") else None,
     }  # fmt: skip
-    terms = {
-        "id": doc,
-        "tokens": " ".join(sql.term_token(t) for t in d.get("tokens") or []),
-        "codes": " ".join(sql.term_token(c) for c in d.get("codes") or []),
-    }
-    texts = {"id": doc, "title": sql.standard(d.get("title")), "text": sql.standard(d.get("text"))}
-    return docs, terms, texts
+    terms = (
+        doc,
+        " ".join(sql.term_token(t) for t in d.get("tokens") or []),
+        " ".join(sql.term_token(c) for c in d.get("codes") or []),
+    )
+    texts = (doc, sql.standard(d.get("title")), sql.standard(d.get("text")))
+    return tuple(docs[c] for c in sql.DOC_COLUMNS), terms, texts
 
 
 def _highlights(title: str | None, body: str | None, terms: list[str]) -> dict[str, list[str]]:
