@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, distinct, func, select
 
+from schema.ocds import utc_now_beijing
 from schema.tables import (
     NOTICE_SOURCES,
     NOTICES,
@@ -34,7 +35,7 @@ class HubSummary:
 
 
 def summarise(conn: Connection, today: date | None = None) -> HubSummary:
-    today = today or date.today()
+    today = today or utc_now_beijing().date()
     counts = {
         table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
         for table in _metadata.sorted_tables

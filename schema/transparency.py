@@ -33,6 +33,7 @@ from sqlalchemy import Connection, FromClause, and_, case, func, or_, select, tr
 
 from schema.codes import region_prefix
 from schema.flags import CONTRACT_DAYS
+from schema.ocds import utc_now_beijing
 from schema.push import PUSH_WORKDAYS, lag_hours, lag_workdays, relayed
 from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, FLAGS, NOTICES, PROJECTS, PUBLISHERS
 from schema.tables import RECORD_SOURCES as SOURCES
@@ -262,7 +263,7 @@ def score_counts(
 ) -> dict[tuple[Any, str], ScoreCounts]:
     """Counts per (entity key, month) within `scope`; `flags` (project_id, code, severity)
     replaces the stored flags (the dumps pass those standing as of `today`)."""
-    today = today or date.today()
+    today = today or utc_now_beijing().date()
     found: dict[tuple[Any, str], ScoreCounts] = defaultdict(ScoreCounts)
     for pair in conn.execute(_arrival_query(conn, scope)):
         _add_arrivals(found[(scope.region_code if scope.as_one else pair.key, pair.month)], pair)

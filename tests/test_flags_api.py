@@ -237,7 +237,7 @@ def _expected_scores(hub: Hub, today: date) -> dict[int, dict[str, float | None]
 
 
 def test_scores_equal_an_independent_sql_computation(hub: Hub) -> None:
-    expected = _expected_scores(hub, date.today())
+    expected = _expected_scores(hub, utc_now_beijing().date())
     found = hub.data(SCORES, {"group": "PURCHASER"})["transparencyScores"]
     assert len(found) == min(len(expected), 100) > 3
     for row in found:

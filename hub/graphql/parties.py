@@ -27,6 +27,7 @@ from hub.graphql.transactions import Transaction, transactions_page
 from hub.read import lists
 from hub.read.cursors import global_id
 from hub.read.paging import PageArgs
+from schema.ocds import utc_now_beijing
 from schema.types import RecordKind
 
 
@@ -66,7 +67,7 @@ class Party(catalogue_type("parties", "Party"), Node):  # type: ignore[misc]
         description="禁止参加政府采购: debarments in force on a day (today by default)."
     )
     def active_debarments(self, info: Info, on: date | None = None) -> list[PenaltyRecord]:
-        rows = lists.active_debarments(info.context.conn, self.pk, on or date.today())
+        rows = lists.active_debarments(info.context.conn, self.pk, on or utc_now_beijing().date())
         return [from_row(PenaltyRecord, r) for r in rows]
 
     @strawberry.field(description="中标: awards it won.")

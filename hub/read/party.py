@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.orm import aliased
 
 from hub.read.lists import flags_where
+from schema.ocds import utc_now_beijing
 from schema.tables import (
     AWARD_SUPPLIERS,
     AWARDS,
@@ -94,7 +95,7 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
         select(PENALTIES).where(PENALTIES.c.subject_id == pk)
         .order_by(PENALTIES.c.decision_date.desc(), PENALTIES.c.id.desc())
     ).mappings().all()  # fmt: skip
-    today = date.today()
+    today = utc_now_beijing().date()
     active = [
         r for r in penalties
         if r["debarment_start"] and r["debarment_end"]
