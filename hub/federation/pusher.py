@@ -98,18 +98,22 @@ def relays(engine: Engine, run: list[ChangeRow]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     missing = [change for change in run if change.source is None]
     found = _first_sources(engine, missing) if missing else {}
+    spelt: dict[tuple[Any, ...], dict[str, Any]] = {}  # a batch's records share a few paths
     for change in run:
         source = change.source if change.source is not None else found.get(change.record_id)
         if source is None:
             raise PushFailed(f"{change.kind} {change.record_id} (change {change.seq}) has no "
                              "record_sources row: run `caigou db upgrade`")  # fmt: skip
-        original, role, site, first, hops = source
-        out[change.seq] = {
-            "originalPublisher": original, "originalRole": role, "sourceSite": site,
-            "firstPublishedAt": _time(first),
-            "hops": [{"hub": h["hub"], "receivedAt": _time(h["receivedAt"])}
-                     for h in orjson.loads(hops)],
-        }  # fmt: skip
+        relay = spelt.get(source)
+        if relay is None:
+            original, role, site, first, hops = source
+            spelt[source] = relay = {
+                "originalPublisher": original, "originalRole": role, "sourceSite": site,
+                "firstPublishedAt": _time(first),
+                "hops": [{"hub": h["hub"], "receivedAt": _time(h["receivedAt"])}
+                         for h in orjson.loads(hops)],
+            }  # fmt: skip
+        out[change.seq] = relay
     return out
 
 

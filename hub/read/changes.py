@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -143,10 +143,10 @@ def read_changes(
             c.c.content_hash,
             c.c.ocid,
             c.c.record_id,
+            func.coalesce(n.c.payload, t.c.payload, p.c.payload).label("payload"),
             PUBLISHERS.c.name.label("publisher"),
             PUBLISHERS.c.role.label("publisher_role"),
             c.c.source_site,
-            func.coalesce(n.c.payload, t.c.payload, p.c.payload).label("payload"),
             func.coalesce(n.c.published_at, t.c.published_at, p.c.published_at).label(
                 "published_at"
             ),
@@ -173,14 +173,16 @@ def read_changes(
     rows = []
     width = len(RELAY_COLUMNS)
     result = conn.execute(query)
-    names = list(result.keys())[:-width]
+    # Positional, in the dataclass's order (checked): a pusher reads every change this way.
+    assert tuple(result.keys())[:-width] == _ROW_FIELDS, result.keys()
     for r in result:
-        source = tuple(r[-width:])
-        rows.append(ChangeRow(**dict(zip(names, r[:-width], strict=True)),
-                              source=None if source[0] is None else source))  # fmt: skip
+        source = r[-width:]
+        row = ChangeRow(*r[:-width], source=None if source[0] is None else tuple(source))  # type: ignore[misc]  # the fields, checked above
+        rows.append(row)
     return ChangePage(rows[:first], len(rows) > first)
 
 
+_ROW_FIELDS = tuple(f.name for f in fields(ChangeRow))[:-1]  # every field but `source`
 RELAY_COLUMNS = ("original_publisher", "original_role", "source_site", "first_published_at",
                  "hops")  # fmt: skip
 
