@@ -20,7 +20,11 @@ from sqlalchemy import Connection, literal, select
 from hub.config import SETTINGS
 from hub.publishing.cells import iso_datetime
 from hub.publishing.changes import record_change
-from hub.publishing.dialect import insert_ignoring_conflicts
+from hub.publishing.dialect import (
+    driver_value_converter,
+    insert_ignoring_conflicts,
+    raw_insert_sql,
+)
 from hub.publishing.errors import FieldError, RecordError
 from hub.publishing.publishers import RELAY_ROLES, PublisherAccount
 from schema.tables import RECORD_SOURCES as SOURCES
@@ -220,12 +224,21 @@ def add_sources(
         )
         ids.update({key: pk for key, pk in conn.execute(query)})
     if relayed:
-        paths: dict[int, str] = {}  # a batch's records share a few Relay objects (one read each)
+        # A batch's records share a few Relay objects: each one's values are made once, and
+        # the rows go through the driver's executemany (the pipeline's bulk path).
+        shared: dict[int, tuple[Any, ...]] = {}
+        convert = driver_value_converter(conn) or (lambda value: value)
         for _, relay in relayed:
-            if id(relay) not in paths:
-                paths[id(relay)] = _path(relay, by)
-        rows = [_row(kind, ids[key], by, relay, paths[id(relay)]) for key, relay in relayed]
-        conn.execute(SOURCES.insert(), rows)
+            if id(relay) not in shared:
+                row = _row(kind, 0, by, relay, _path(relay, by))
+                shared[id(relay)] = tuple(convert(row[c]) for c in _COLUMNS)
+        at = _COLUMNS.index("record_id")
+        rows = [(*shared[id(r)][:at], ids[key], *shared[id(r)][at + 1 :]) for key, r in relayed]
+        conn.exec_driver_sql(raw_insert_sql(conn, SOURCES, _COLUMNS), rows)
+
+
+_COLUMNS = ("kind", "record_id", "publisher_id", "original_publisher", "original_role",
+            "source_site", "first_published_at", "received_at", "hops")  # fmt: skip
 
 
 def _add_direct_sources(
@@ -236,8 +249,7 @@ def _add_direct_sources(
     each (that halved `bench/ingest.py`'s rows/s). The same values `_row` gives a direct
     Relay: the stored row's site and publish time, the path [this hub]."""
     hops = orjson.dumps([{"hub": by.hub, "receivedAt": by.received_at.isoformat()}]).decode()
-    columns = ["kind", "record_id", "publisher_id", "original_publisher", "original_role",
-               "source_site", "first_published_at", "received_at", "hops"]  # fmt: skip
+    columns = list(_COLUMNS)
     for start in range(0, len(keys), 900):
         chunk = keys[start : start + 900]
         rows = select(
