@@ -8,6 +8,7 @@ hub holds. The cursor is the change's `seq`, opaque and stable forever (never re
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -15,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, select
 
 from hub.read.cursors import shown_value
 from hub.read.errors import BadInput
@@ -132,6 +133,23 @@ def read_changes(
     conn: Connection, after: int, first: int, kinds: Sequence[RecordKind] | None = None
 ) -> ChangePage:
     """Changes after seq `after`, oldest first, at most `first`, of `kinds` (all by default)."""
+    query = _feed_query(tuple(sorted(k.value for k in kinds)) if kinds else ())
+    result = conn.execute(query, {"after": after, "limit": first + 1})
+    rows = []
+    width = len(RELAY_COLUMNS)
+    # Positional, in the dataclass's order (checked): a pusher reads every change this way.
+    assert tuple(result.keys())[:-width] == _ROW_FIELDS, result.keys()
+    for r in result:
+        source = r[-width:]
+        row = ChangeRow(*r[:-width], source=None if source[0] is None else tuple(source))  # type: ignore[misc]  # the fields, checked above
+        rows.append(row)
+    return ChangePage(rows[:first], len(rows) > first)
+
+
+@functools.cache
+def _feed_query(kinds: tuple[str, ...]) -> Select[Any]:
+    """The feed's statement, built once per set of kinds (building it was a third of a
+    pusher's time): `after` and `limit` are bound parameters."""
     c = CHANGES
     n, t, p = NOTICES, TRANSACTIONS, PENALTY_RECORDS
     query = (
@@ -164,22 +182,11 @@ def read_changes(
         .outerjoin(n, and_(c.c.kind == RecordKind.notice.value, n.c.id == c.c.record_id))
         .outerjoin(t, and_(c.c.kind == RecordKind.transaction.value, t.c.id == c.c.record_id))
         .outerjoin(p, and_(c.c.kind == RecordKind.penalty.value, p.c.id == c.c.record_id))
-        .where(c.c.seq > after)
+        .where(c.c.seq > bindparam("after"))
         .order_by(c.c.seq)
-        .limit(first + 1)
+        .limit(bindparam("limit"))
     )
-    if kinds:
-        query = query.where(c.c.kind.in_([k.value for k in kinds]))
-    rows = []
-    width = len(RELAY_COLUMNS)
-    result = conn.execute(query)
-    # Positional, in the dataclass's order (checked): a pusher reads every change this way.
-    assert tuple(result.keys())[:-width] == _ROW_FIELDS, result.keys()
-    for r in result:
-        source = r[-width:]
-        row = ChangeRow(*r[:-width], source=None if source[0] is None else tuple(source))  # type: ignore[misc]  # the fields, checked above
-        rows.append(row)
-    return ChangePage(rows[:first], len(rows) > first)
+    return query.where(c.c.kind.in_(kinds)) if kinds else query
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(ChangeRow))[:-1]  # every field but `source`
