@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -113,25 +114,24 @@ def _role(value: Any, kind: RecordKind) -> PublisherRole:
     return role
 
 
-_TIMES: dict[str, datetime] = {}  # relay times read, by their text: a batch repeats them
-
-
 def _time(value: Any, field: str) -> datetime:
-    """A relay's date-time; the texts of a batch repeat (its records arrived together at
-    each hop), so each is read once: parsing three times a record was a third of a relayed
-    record's ingest."""
     if isinstance(value, datetime):
         value = value.isoformat()
     if value is None:
         raise FieldError(field, "is required (an ISO 8601 date-time)")
-    known = _TIMES.get(value) if value.__class__ is str else None
-    if known is not None:
-        return known
-    moment = iso_datetime(value, field)  # only a valid time is kept, and it stays valid
-    if len(_TIMES) >= 4096:
-        _TIMES.clear()
-    _TIMES[value] = moment
-    return moment
+    if value.__class__ is str:
+        try:
+            return _read_time(value)
+        except FieldError:
+            pass  # read again below, the error naming this field
+    return iso_datetime(value, field)
+
+
+@lru_cache(maxsize=4096)
+def _read_time(text: str) -> datetime:
+    """A relay time's text read once: the hops' times repeat across a batch's entries (only a
+    valid time is kept, and a valid time stays valid)."""
+    return iso_datetime(text, "time")
 
 
 def _hops(value: Any, here: str) -> tuple[tuple[str, datetime], ...]:
@@ -173,17 +173,14 @@ class Delivery:
     received_at: datetime
 
 
-def _row(
-    kind: RecordKind, record_id: int, by: Delivery, relay: Relay, hops: str | None = None
-) -> dict[str, Any]:
-    """A `record_sources` row; `hops`: the path's JSON when already spelt for this relay."""
+def _row(kind: RecordKind, record_id: int, by: Delivery, relay: Relay) -> dict[str, Any]:
     received_at, account = by.received_at, by.account
     return {
         "kind": kind.value, "record_id": record_id, "publisher_id": account.id,
         "original_publisher": relay.original_publisher,
         "original_role": relay.original_role.value, "source_site": relay.source_site,
         "first_published_at": relay.first_published_at, "received_at": received_at,
-        "hops": hops or _path(relay, by),
+        "hops": _path(relay, by),
     }  # fmt: skip
 
 
@@ -230,7 +227,7 @@ def add_sources(
         convert = driver_value_converter(conn) or (lambda value: value)
         for _, relay in relayed:
             if id(relay) not in shared:
-                row = _row(kind, 0, by, relay, _path(relay, by))
+                row = _row(kind, 0, by, relay)
                 shared[id(relay)] = tuple(convert(row[c]) for c in _COLUMNS)
         at = _COLUMNS.index("record_id")
         rows = [(*shared[id(r)][:at], ids[key], *shared[id(r)][at + 1 :]) for key, r in relayed]
