@@ -56,6 +56,10 @@ HEALTH_TTL = 5.0  # seconds a health answer is reused
 HEALTH_WAIT = 0.25  # seconds /healthz waits for a fresh one before reporting the last known
 STALL = 30.0  # seconds a search on the loop may take when its backend sets no timeout
 COUNT_TTL = 1.0  # seconds the outbox's pending count is reused while behind
+# Seconds the loop's whole lag answer is reused: the page's "catching up" notice comes a
+# second late at most, and a page costs no database read beside its search (on two cores
+# that read ran while Elasticsearch answered, and slowed it).
+LAG_TTL = 1.0
 T = TypeVar("T")
 
 
@@ -80,6 +84,7 @@ class OutboxLag:
         self.engine = engine
         self._count: tuple[float, int] = (0.0, 0)
         self._lock = threading.Lock()
+        self._shown: tuple[float, IndexLag] | None = None  # the loop's last answer, and when
 
     def __call__(self) -> IndexLag:
         with self.engine.connect() as conn:
@@ -94,8 +99,20 @@ class OutboxLag:
                     self._count = (time.monotonic(), pending)
         return IndexLag(max(pending, 1), head.created_at)
 
+    def recent(self) -> IndexLag | None:
+        """The loop's last answer while under LAG_TTL old, else None."""
+        shown = self._shown
+        return shown[1] if shown and time.monotonic() - shown[0] < LAG_TTL else None
+
     async def aread(self, pg: PgReads) -> IndexLag | None:
-        """The same reads awaited on the loop's PostgreSQL pool; None: the lag is unknown."""
+        """The same reads awaited on the loop's PostgreSQL pool, kept LAG_TTL for the next
+        callers (`recent`); None: the lag is unknown."""
+        lag = await self._aread(pg)
+        if lag is not None:
+            self._shown = (time.monotonic(), lag)
+        return lag
+
+    async def _aread(self, pg: PgReads) -> IndexLag | None:
         head = await pg.rows([(HEAD_SQL, {})])
         if head is None or isinstance(head, DBAPIError):
             return None
@@ -223,15 +240,18 @@ class GuardedSearch:
 
     async def loop_search(self, request: SearchRequest, *, lag: bool = False) -> SearchResult:
         """`asearch` on the event loop: no worker thread, under the same breaker, in-flight
-        limit and timeout. `lag`: the outbox's lag read beside it on the loop's pool (the
-        page shows it; the planner never does)."""
+        limit and timeout. `lag`: the outbox's lag read beside it on the loop's pool, or the
+        one read under LAG_TTL ago (the page shows it; the planner never does)."""
         refused = self.breaker.refusal()
         if refused is not None:
             raise SearchUnavailable(f"search is unavailable: {refused}")
         if self._in_flight >= MAX_IN_FLIGHT:
             await self._slot()
         self._in_flight += 1
-        pending = asyncio.ensure_future(self.lag.aread(self.pg)) if lag and self.pg else None
+        known = self.lag.recent() if lag else None
+        pending = None
+        if lag and self.pg and known is None:
+            pending = asyncio.ensure_future(self.lag.aread(self.pg))
         try:
             result = await self._guarded(request)
         except BaseException:
@@ -240,6 +260,8 @@ class GuardedSearch:
             raise
         finally:
             self._in_flight -= 1
+        if known is not None:
+            return replace(result, lag=known)
         return replace(result, lag=await pending) if pending is not None else result
 
     async def _guarded(self, request: SearchRequest) -> SearchResult:

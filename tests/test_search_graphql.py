@@ -6,6 +6,7 @@ which backend a hub runs. Expected sets come from SQL over the same database.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -209,6 +210,31 @@ def test_a_published_order_becomes_findable(hub: SearchHub) -> None:
     hub.index()
     found = hub.search("c-9288x", kinds=["TRANSACTION"])
     assert [e["node"]["orderId"] for e in found["edges"]] == ["DD2024SEARCH0001"]
+
+
+def test_the_page_says_the_index_is_behind_until_it_catches_up(hub: SearchHub) -> None:
+    """A change not yet searchable is announced on `/`, and the notice goes once it is; the
+    loop reuses its lag read a second (hub.search.LAG_TTL), so both within a few seconds."""
+    if hub.backend == "embedded":
+        pytest.skip("the hub drains the embedded index itself: tests/test_search_resilience.py")
+    order = transaction("DD2024BEHIND0001", item_name="碎纸机", brand="科密", model="C-9288B")
+    answer = graphql(hub.base, """mutation P($r: [JSON!]!) { publish(kind: TRANSACTION, records: $r)
+        { accepted } }""", {"r": [order]}, token=hub.token)  # fmt: skip
+    assert answer["data"]["publish"]["accepted"] == 1, answer
+
+    def notice_within(shown: bool, seconds: float = 5.0) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            page = httpx.get(f"{hub.base}/", params={"q": "碎纸机"}, timeout=30)
+            assert page.status_code == 200
+            if ("索引更新中" in page.text) == shown:
+                return True
+            time.sleep(0.1)
+        return False
+
+    assert notice_within(True), "the page never said the index is catching up"
+    hub.index()
+    assert notice_within(False), "the page still says the index is catching up"
 
 
 def test_bad_search_input_names_the_argument(hub: SearchHub) -> None:
