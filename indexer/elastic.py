@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urlsplit
 
 import orjson
-from elastic_transport import AiohttpHttpNode, ConnectionTimeout
+from elastic_transport import AiohttpHttpNode, ConnectionTimeout, HttpHeaders, NodeConfig
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import (
     ApiError,
@@ -33,6 +33,7 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from indexer import elastic_query
 from indexer.elastic_calls import Call, Calls, arun_calls, run_calls
+from indexer.es_loop import LoopNode, answer_of
 from indexer.es_node import StdlibHttpNode
 from indexer.search import (
     KINDS,
@@ -56,10 +57,11 @@ PIT_PREFIX = "pit:"  # marks the point-in-time id carried as the cursor's last v
 SEARCH_FILTER = (
     "pit_id,hits.total.value,hits.hits._score,hits.hits._source,hits.hits.sort,aggregations"
 )
-# The hub's searches awaited on its loop: a search cost ~0.25 ms more CPU than through the
-# stdlib node (bench/RESULTS.md); httpx's async node ~1.2 ms more.
+# The hub's searches awaited on its loop go to `indexer.es_loop.LoopNode`; over https through
+# the async client and this node (httpx's async node cost ~1.2 ms more a search).
 ASYNC_NODE = AiohttpHttpNode
 JSON_HEADERS = {"accept": "application/json", "content-type": "application/json"}
+LOOP_HEADERS = HttpHeaders(JSON_HEADERS)
 
 
 def search_path(index: str) -> str:
@@ -132,7 +134,7 @@ class ElasticBackend:
         self.point_in_time = point_in_time
         self._smartcn: bool | None = None
         self.search_timeout = search_timeout or timeout
-        self._async: tuple[asyncio.AbstractEventLoop, AsyncElasticsearch] | None = None
+        self._async: tuple[asyncio.AbstractEventLoop, LoopNode | AsyncElasticsearch] | None = None
 
     def alias(self, kind: str) -> str:
         return f"{self.prefix}-{kind}"
@@ -398,27 +400,40 @@ class ElasticBackend:
         body = call.body if call.body is None or isinstance(call.body, bytes) else orjson.dumps(
             call.body
         )  # fmt: skip
-        answer = await self._async_reads().perform_request(
+        reads = self._async_reads()
+        if isinstance(reads, LoopNode):
+            target = f"{call.path}?{urlencode(call.params)}" if call.params else call.path
+            return answer_of(await reads.perform_request(call.method, target, body, LOOP_HEADERS))
+        answer = await reads.perform_request(
             call.method, call.path, params=call.params, headers=JSON_HEADERS, body=body
         )  # fmt: skip
         return answer.body
 
-    def _async_reads(self) -> AsyncElasticsearch:
-        """The async client of the running loop (made there: its connections belong to it)."""
+    def _async_reads(self) -> LoopNode | AsyncElasticsearch:
+        """The running loop's node (plain HTTP: indexer.es_loop) or async client (https, or
+        credentials in the URL), made there: its connections belong to it."""
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
-            client = AsyncElasticsearch(
-                self.url, request_timeout=self.search_timeout, max_retries=1, retry_on_status=(),
-                serializer=OrjsonSerializer(), node_class=ASYNC_NODE,
-            )  # fmt: skip
-            self._async = (loop, client)
+            reads: LoopNode | AsyncElasticsearch
+            parts = urlsplit(self.url)
+            if parts.scheme == "http" and not parts.username:  # credentials: the client's auth
+                reads = LoopNode(NodeConfig(
+                    "http", parts.hostname or "localhost", parts.port or 9200,
+                    path_prefix=parts.path.rstrip("/"), request_timeout=self.search_timeout,
+                ))  # fmt: skip
+            else:
+                reads = AsyncElasticsearch(
+                    self.url, request_timeout=self.search_timeout, max_retries=1,
+                    retry_on_status=(), serializer=OrjsonSerializer(), node_class=ASYNC_NODE,
+                )  # fmt: skip
+            self._async = (loop, reads)
         return self._async[1]
 
     async def aclose(self) -> None:
-        """Close the running loop's async client, if it made one."""
+        """Close the running loop's node or async client, if it made one."""
         if self._async is not None and self._async[0] is asyncio.get_running_loop():
-            client, self._async = self._async[1], None
-            await client.close()
+            reads, self._async = self._async[1], None
+            await reads.close()
 
     def _open_pit(self, index: str) -> Generator[Call, Any, str | None]:
         try:

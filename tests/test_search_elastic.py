@@ -12,13 +12,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 from elasticsearch import BadRequestError
 from sqlalchemy import Engine, text
 
@@ -28,7 +29,14 @@ from hub.publishing import ingest_file
 from hub.publishing.publishers import add_publisher
 from indexer.documents import documents
 from indexer.elastic import BulkOp, ElasticBackend
-from indexer.search import KINDS, SearchFilter, SearchRequest, SearchResult, SearchUnavailable
+from indexer.search import (
+    KINDS,
+    CursorMismatch,
+    SearchFilter,
+    SearchRequest,
+    SearchResult,
+    SearchUnavailable,
+)
 from indexer.text import highlight, parse_query, tokens
 from schema.db import make_engine
 from schema.types import PublisherRole, RecordKind
@@ -328,6 +336,44 @@ def test_a_keys_only_search_gives_the_same_page_without_facets(indexed: Indexed)
         assert light.total == len(light.hits) and all(not h.highlights for h in light.hits)
 
 
+def test_the_loop_s_searches_answer_as_the_blocking_client(indexed: Indexed) -> None:
+    """The hub awaits its searches on its event loop (indexer.es_loop, under uvloop as served):
+    hits, scores, highlights, facets and totals equal the blocking client's, second pages
+    through a point in time too, and a cursor of another order is refused alike."""
+    backend = indexed.backend
+    asked = [
+        SearchRequest(parse_query("复印纸"), size=5),
+        SearchRequest(parse_query('"联想 启天" -A3'), kinds=("notice", "transaction"), size=3),
+        SearchRequest(parse_query(""), order_by="amount", size=7, filter=SearchFilter(
+            channel="framework")),
+    ]  # fmt: skip
+
+    def plain(result: SearchResult) -> tuple[Any, ...]:  # the PIT's id differs per search
+        hits = [(h.kind, h.pk, h.score, h.sort[:4], h.highlights) for h in result.hits]
+        return result.total, hits, result.facets, result.amount
+
+    async def on_the_loop() -> list[Any]:
+        out: list[Any] = []
+        for request in asked:
+            first = await backend.asearch(request)
+            second = await backend.asearch(replace(request, after=first.hits[-1].sort))
+            out.append((first, second))
+        foreign = replace(asked[0], order_by="date", after=out[2][0].hits[-1].sort)
+        with pytest.raises(CursorMismatch):
+            await backend.asearch(foreign)
+        await backend.aclose()
+        return out
+
+    for request, (first, second) in zip(asked, uvloop.run(on_the_loop()), strict=True):
+        blocking = backend.search(request)
+        assert first.hits and plain(first) == plain(blocking)
+        assert second.hits and plain(second) == plain(
+            backend.search(replace(request, after=blocking.hits[-1].sort))
+        )
+    with pytest.raises(CursorMismatch):
+        backend.search(replace(asked[0], order_by="date", after=blocking.hits[-1].sort))
+
+
 def test_pages_without_point_in_time_are_the_same(indexed: Indexed, elastic_url: str) -> None:  # noqa: F811
     plain = ElasticBackend(elastic_url, prefix=indexed.backend.prefix, point_in_time=False)
     with_pit = all_keys(indexed, "吉林", order_by="amount")
@@ -441,8 +487,16 @@ def test_a_hung_node_costs_a_search_its_timeout_and_no_more() -> None:
 
 def test_missing_index_raises_search_unavailable(elastic_url: str) -> None:  # noqa: F811
     backend = ElasticBackend(elastic_url, prefix="caigou-test-nothing-here")
-    with pytest.raises(SearchUnavailable, match="index rebuild"):
+    with pytest.raises(SearchUnavailable, match="index rebuild") as blocking:
         backend.search(SearchRequest(parse_query("复印纸")))
+
+    async def on_the_loop() -> None:
+        with pytest.raises(SearchUnavailable) as awaited:
+            await backend.asearch(SearchRequest(parse_query("复印纸")))
+        await backend.aclose()
+        assert str(awaited.value) == str(blocking.value)  # worded alike on both paths
+
+    uvloop.run(on_the_loop())
 
 
 def test_health_reports_counts(indexed: Indexed) -> None:
