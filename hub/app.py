@@ -384,7 +384,7 @@ class HubGraphQL(GraphQL[Context, None]):
         """`_fast` on PostgreSQL without a thread or a pooled SQLAlchemy connection, for a
         request seen before (same text, operation and variables): checked and planned then,
         its statements are awaited on the loop (hub/pg_reads.py), a search's hits from
-        Elasticsearch's async client (`GuardedSearch.loop_search`) and its records from the
+        Elasticsearch on the loop (`GuardedSearch.loop_search`) and its records from the
         same pool. A request not seen, or not planned whole (a mutation, a partial plan),
         goes on to `_fast` and the view
         with no extra hop: `_fast` keeps what this needs for next time."""

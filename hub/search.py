@@ -169,7 +169,7 @@ class GuardedSearch:
         self._check_health()
 
     async def aclose(self) -> None:
-        """The loop's async client closed (shutdown, on the loop that made it)."""
+        """The loop's Elasticsearch connections closed (shutdown, on the loop that made them)."""
         close = getattr(self.backend, "aclose", None)
         if close is not None:
             await close()
@@ -233,8 +233,8 @@ class GuardedSearch:
 
     @property
     def on_loop(self) -> bool:
-        """Whether searches are awaited on the event loop (`loop_search`): Elasticsearch with
-        its async client, PostgreSQL with the loop's pool for the records and the lag. The
+        """Whether searches are awaited on the event loop (`loop_search`): Elasticsearch over
+        indexer.es_loop, PostgreSQL with the loop's pool for the records and the lag. The
         embedded index works in-process: it keeps the threads."""
         return self.pg is not None and hasattr(self.backend, "asearch")
 

@@ -311,7 +311,7 @@ class ElasticBackend:
         return run_calls(self.search_calls(request), self._perform)
 
     async def asearch(self, request: SearchRequest) -> SearchResult:
-        """`search` awaited on the running event loop (an async client per loop): the same
+        """`search` awaited on the running event loop (a node, or client, per loop): the same
         calls, so the same answers and errors, without a worker thread."""
         return await arun_calls(self.search_calls(request), self._aperform)
 
