@@ -99,14 +99,12 @@ class OutboxLag:
                     self._count = (time.monotonic(), pending)
         return IndexLag(max(pending, 1), head.created_at)
 
-    def recent(self) -> IndexLag | None:
-        """The loop's last answer while under LAG_TTL old, else None."""
-        shown = self._shown
-        return shown[1] if shown and time.monotonic() - shown[0] < LAG_TTL else None
-
     async def aread(self, pg: PgReads) -> IndexLag | None:
-        """The same reads awaited on the loop's PostgreSQL pool, kept LAG_TTL for the next
-        callers (`recent`); None: the lag is unknown."""
+        """The same reads awaited on the loop's PostgreSQL pool, or the answer read under
+        LAG_TTL ago; None: the lag is unknown."""
+        shown = self._shown
+        if shown and time.monotonic() - shown[0] < LAG_TTL:
+            return shown[1]
         lag = await self._aread(pg)
         if lag is not None:
             self._shown = (time.monotonic(), lag)
@@ -248,10 +246,7 @@ class GuardedSearch:
         if self._in_flight >= MAX_IN_FLIGHT:
             await self._slot()
         self._in_flight += 1
-        known = self.lag.recent() if lag else None
-        pending = None
-        if lag and self.pg and known is None:
-            pending = asyncio.ensure_future(self.lag.aread(self.pg))
+        pending = asyncio.ensure_future(self.lag.aread(self.pg)) if lag and self.pg else None
         try:
             result = await self._guarded(request)
         except BaseException:
@@ -260,8 +255,6 @@ class GuardedSearch:
             raise
         finally:
             self._in_flight -= 1
-        if known is not None:
-            return replace(result, lag=known)
         return replace(result, lag=await pending) if pending is not None else result
 
     async def _guarded(self, request: SearchRequest) -> SearchResult:

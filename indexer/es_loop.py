@@ -149,7 +149,7 @@ class LoopNode(BaseAsyncNode):
     async def _send(self, request: bytes) -> tuple[_Exchange, bytes]:
         """The answer, on a kept-alive connection or a new one. A kept one the server closed
         meanwhile (a restart, its idle timeout) fails before any answer: the request goes
-        once more on a new connection. Anything else is the caller's error."""
+        on the next kept one, or a new one. A new one's failure is the caller's error."""
         while self._idle:
             conn = self._idle.pop()
             if conn.closed:
