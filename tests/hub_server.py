@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import uvicorn
 from starlette.applications import Starlette
 
 from hub.config import Settings
 from hub.edge.protocol import HeadLimits, uvicorn_options
+from tests.web_client import web
 
 
 def free_port() -> int:
@@ -49,7 +49,7 @@ def running(app: Starlette) -> Iterator[str]:
 
 def graphql(base: str, query: str, variables: dict | None = None, token: str | None = None) -> dict:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    response = httpx.post(f"{base}/graphql", json={"query": query, "variables": variables or {}},
+    response = web.post(f"{base}/graphql", json={"query": query, "variables": variables or {}},
                           headers=headers, timeout=60)  # fmt: skip
     assert response.status_code == 200, response.text
     return response.json()

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from alembic import command
 from sqlalchemy import Engine, select
@@ -21,6 +20,7 @@ from schema.tables import CHANGES, NOTICES
 from schema.types import RecordKind
 from tests.factories import penalty, project_releases, transaction
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 SITE = "吉林省政府采购网"
 MALL = "吉林省政府采购电子卖场"
@@ -57,7 +57,7 @@ def _publish(engine: Engine, add: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _lines(base: str, **params: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{base}/changes", params=params, timeout=30)
+    response = web.get(f"{base}/changes", params=params, timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/x-ndjson")
     return [orjson.loads(line) for line in response.content.splitlines()]
@@ -110,7 +110,7 @@ def test_bad_cursor_kind_or_limit_is_refused_naming_the_parameter(
             ({"after": "not-a-cursor"}, "after"), ({"kinds": "notice,order"}, "kinds"),
             ({"limit": "5000"}, "limit"), ({"limit": "-1"}, "limit"),
         ):  # fmt: skip
-            response = httpx.get(f"{base}/changes", params=params, timeout=30)
+            response = web.get(f"{base}/changes", params=params, timeout=30)
             assert response.status_code == 400, params
             assert response.json()["error"].startswith(f"{named}:"), response.text
         answer = graphql(base, FEED, {"after": "bm9wZQ"})

@@ -14,6 +14,7 @@ from hub.publishing.ingestlog import mark_interrupted
 from schema.db import head_revision, make_engine
 from schema.tables import INGESTIONS, PUBLISHERS, TRANSACTIONS
 from tests.factories import transaction, write_csv
+from tests.web_client import web
 
 CAIGOU = [str(Path(sys.executable).with_name("caigou"))]  # the installed console script
 MALL = "吉林省政府采购电子卖场"
@@ -131,7 +132,7 @@ def test_serve_starts_the_hub_under_uvicorn(database_url: str) -> None:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    health = web.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                     break
                 except httpx.TransportError:
                     assert time.monotonic() < deadline and process.poll() is None, (
@@ -139,7 +140,7 @@ def test_serve_starts_the_hub_under_uvicorn(database_url: str) -> None:
                     )
                     time.sleep(0.2)
             assert health.json()["database"] == "ok"
-            answer = httpx.post(
+            answer = web.post(
                 f"http://127.0.0.1:{port}/graphql", json={"query": "{ publishers { name } }"}
             )
             assert answer.json() == {"data": {"publishers": []}}

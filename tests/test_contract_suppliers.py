@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, select, text
@@ -38,6 +37,7 @@ from tests.factories import (
     project_releases,
 )
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 JILIN = "吉林省政府采购网"
 OCID = "ocds-cghub1-JLZC2024-0153"
@@ -295,11 +295,11 @@ def test_a_consortium_is_whole_in_graphql_pages_and_dumps(
             ]
             assert answer["data"]["contracts"]["nodes"] == [{"contractId": "C1"}]
 
-            project_page = httpx.get(f"{base}/projects/{OCID}", timeout=30).text
+            project_page = web.get(f"{base}/projects/{OCID}", timeout=30).text
             table = project_page.split('id="contracts"', 1)[1]
             assert f'<a href="/parties/{lenovo}">{LENOVO_DEALER[0]}</a>（牵头人 lead）' in table
             assert f'<a href="/parties/{furniture}">{FURNITURE[0]}</a>' in table
-            member_page = httpx.get(f"{base}/parties/{furniture}", timeout=30).text
+            member_page = web.get(f"{base}/parties/{furniture}", timeout=30).text
             assert "计算机采购合同" in member_page  # the member sees the contract it signed
     finally:
         app.state.engine.dispose()

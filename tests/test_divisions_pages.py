@@ -7,7 +7,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hub.app import create_app
@@ -18,6 +17,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.factories import project_releases, transaction
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
+from tests.web_client import web
 
 OCID = "ocds-cghub1-JLZC2024-0153"
 COUNTY = "220421 吉林省辽源市东丰县"
@@ -47,7 +47,7 @@ def base(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 def get(base: str, path: str) -> str:
-    response = httpx.get(base + path, timeout=30)
+    response = web.get(base + path, timeout=30)
     assert response.status_code == 200, response.text
     return response.text
 

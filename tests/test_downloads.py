@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -22,6 +21,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"  # a licence other than the default
 POLICY = "https://caigou.example.cn/downloads/policy"
@@ -59,7 +59,7 @@ def served(
 
 
 def test_the_listing_shows_every_published_file_for_people_and_programs(served: Served) -> None:
-    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+    listing = web.get(f"{served.base}/downloads/?format=json").json()
     [day] = listing["days"]
     assert day["date"] == served.manifest.date
     listed = {f["path"]: f for f in day["files"]}
@@ -69,7 +69,7 @@ def test_the_listing_shows_every_published_file_for_people_and_programs(served: 
             listed[entry.path]["sha256"] == entry.sha256
             and listed[entry.path]["rows"] == entry.rows
         )
-    page = httpx.get(f"{served.base}/downloads/")
+    page = web.get(f"{served.base}/downloads/")
     assert page.headers["content-type"].startswith("text/html")
     transactions = next(f for f in served.manifest.files if f.path.endswith("transactions.csv"))
     assert f"/downloads/{transactions.path}" in page.text and transactions.sha256 in page.text
@@ -79,37 +79,37 @@ def test_the_listing_shows_every_published_file_for_people_and_programs(served: 
 def test_a_file_downloads_whole_revalidates_and_resumes(served: Served) -> None:
     entry = next(f for f in served.manifest.files if f.path.endswith("transactions.parquet"))
     url = f"{served.base}/downloads/{entry.path}"
-    whole = httpx.get(url)
+    whole = web.get(url)
     assert whole.status_code == 200 and hashlib.sha256(whole.content).hexdigest() == entry.sha256
     assert whole.headers["etag"] == f'"{entry.sha256}"' and "last-modified" in whole.headers
-    again = httpx.get(url, headers={"If-None-Match": whole.headers["etag"]})
+    again = web.get(url, headers={"If-None-Match": whole.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
-    part = httpx.get(url, headers={"Range": "bytes=100-199"})
+    part = web.get(url, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == whole.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
-    catalog = httpx.get(f"{served.base}/downloads/catalog.json").json()
+    catalog = web.get(f"{served.base}/downloads/catalog.json").json()
     assert catalog  # the catalogue files are served too
 
 
 def test_the_configured_licence_is_stated_wherever_the_data_goes(served: Served) -> None:
     """CAIGOU_DATA_LICENSE reaches the page, its JSON, both catalogue files and OCDS."""
-    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
-    catalog = httpx.get(f"{served.base}/downloads/catalog.json").json()
+    listing = web.get(f"{served.base}/downloads/?format=json").json()
+    catalog = web.get(f"{served.base}/downloads/catalog.json").json()
     for stated in (listing, catalog):
         assert stated["license"] == CC0 and stated["licenseName"] == "CC0-1.0"
         assert stated["publicationPolicy"] == POLICY
         assert "respected" in stated["provenance"]
-    package = httpx.get(f"{served.base}/downloads/datapackage.json").json()
+    package = web.get(f"{served.base}/downloads/datapackage.json").json()
     assert package["licenses"] == [
         {"name": "CC0-1.0", "path": CC0, "title": "Creative Commons Zero v1.0 Universal"}
     ]
     for entry in served.manifest.files:
         if entry.format == "ocds":
-            ocds = httpx.get(f"{served.base}/downloads/{entry.path}").json()
+            ocds = web.get(f"{served.base}/downloads/{entry.path}").json()
             assert (ocds["license"], ocds["publicationPolicy"]) == (CC0, POLICY), entry.path
-    page = httpx.get(f"{served.base}/downloads/").text
+    page = web.get(f"{served.base}/downloads/").text
     assert f'rel="license" href="{CC0}"' in page and 'href="/downloads/policy"' in page
-    policy = httpx.get(f"{served.base}/downloads/policy")
+    policy = web.get(f"{served.base}/downloads/policy")
     assert policy.status_code == 200 and policy.headers["content-type"].startswith("text/html")
     assert CC0 in policy.text and "whose own terms are respected" in policy.text
 
@@ -117,7 +117,7 @@ def test_the_configured_licence_is_stated_wherever_the_data_goes(served: Served)
 def test_nothing_unpublished_is_reachable(served: Served) -> None:
     for path in (".staging/half-written/transactions.csv", "../hub.db",
                  "transactions/date=1999-01-01/transactions.csv"):  # fmt: skip
-        assert httpx.get(f"{served.base}/downloads/{path}").status_code == 404, path
+        assert web.get(f"{served.base}/downloads/{path}").status_code == 404, path
 
 
 def test_graphql_lists_the_same_catalogue(served: Served) -> None:
@@ -147,37 +147,37 @@ def _parquet(served: Served) -> tuple[str, str, int]:
 def test_an_unparsable_range_is_ignored(served: Served, asked: str) -> None:
     """RFC 9110 §14.2: the whole file, 200, as if no Range had been sent."""
     url, _, size = _parquet(served)
-    whole = httpx.get(url, headers={"Range": asked})
+    whole = web.get(url, headers={"Range": asked})
     assert whole.status_code == 200 and len(whole.content) == size, whole.text[:200]
 
 
 def test_ranges_per_rfc_9110(served: Served) -> None:
     url, etag, size = _parquet(served)
-    content = httpx.get(url).content
-    suffix = httpx.get(url, headers={"Range": "bytes=-10"})
+    content = web.get(url).content
+    suffix = web.get(url, headers={"Range": "bytes=-10"})
     assert suffix.status_code == 206 and suffix.content == content[-10:]
-    open_ended = httpx.get(url, headers={"Range": f"bytes={size - 5}-"})
+    open_ended = web.get(url, headers={"Range": f"bytes={size - 5}-"})
     assert open_ended.status_code == 206 and open_ended.content == content[-5:]
-    beyond = httpx.get(url, headers={"Range": f"bytes={size}-{size + 10}"})
+    beyond = web.get(url, headers={"Range": f"bytes={size}-{size + 10}"})
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
     assert beyond.json()["code"] == "RANGE_NOT_SATISFIABLE" and beyond.json()["request_id"]
     # If-Range resumes only on a strong match; a weak or stale tag gets the whole file.
-    strong = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    strong = web.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
     assert strong.status_code == 206 and strong.content == content[:10]
     for validator in (f"W/{etag}", '"stale"'):
-        whole = httpx.get(url, headers={"Range": "bytes=0-9", "If-Range": validator})
+        whole = web.get(url, headers={"Range": "bytes=0-9", "If-Range": validator})
         assert whole.status_code == 200 and whole.content == content, validator
 
 
 def test_if_none_match_compares_weakly(served: Served) -> None:
     url, etag, _ = _parquet(served)
     for validator in (etag, f"W/{etag}", f'"other", W/{etag}', "*"):
-        again = httpx.get(url, headers={"If-None-Match": validator})
+        again = web.get(url, headers={"If-None-Match": validator})
         assert again.status_code == 304 and again.headers["etag"] == etag, validator
-    assert httpx.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
-    catalog = httpx.get(f"{served.base}/downloads/catalog.json")
+    assert web.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    catalog = web.get(f"{served.base}/downloads/catalog.json")
     tag = catalog.headers["etag"]
-    revalidated = httpx.get(f"{served.base}/downloads/catalog.json",
+    revalidated = web.get(f"{served.base}/downloads/catalog.json",
                             headers={"If-None-Match": tag})  # fmt: skip
     assert revalidated.status_code == 304
 
@@ -191,7 +191,7 @@ def test_no_symbolic_link_under_the_root_is_followed(served: Served, tmp_path: P
     links[1].symlink_to(served.root / "transactions", target_is_directory=True)
     try:
         for path in ("manifests/date=1999-01-01.json", "linked/catalog.json"):
-            answer = httpx.get(f"{served.base}/downloads/{path}")
+            answer = web.get(f"{served.base}/downloads/{path}")
             assert answer.status_code == 404 and "hunter2" not in answer.text, path
         # Sent as is (httpx would resolve the dots itself): traversal stays 404.
         host, port = served.base.removeprefix("http://").split(":")
@@ -201,7 +201,7 @@ def test_no_symbolic_link_under_the_root_is_followed(served: Served, tmp_path: P
                              "connection: close\r\n\r\n".encode())  # fmt: skip
                 raw = sock.makefile("rb").read()
             assert raw.startswith(b"HTTP/1.1 404") and b"hunter2" not in raw, (path, raw[:200])
-        listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+        listing = web.get(f"{served.base}/downloads/?format=json").json()
         assert [d["date"] for d in listing["days"]] == [served.manifest.date]
     finally:
         for link in links:
@@ -209,22 +209,22 @@ def test_no_symbolic_link_under_the_root_is_followed(served: Served, tmp_path: P
 
 
 def test_current_and_history_have_stable_urls_and_latest_redirects(served: Served) -> None:
-    listing = httpx.get(f"{served.base}/downloads/?format=json").json()
+    listing = web.get(f"{served.base}/downloads/?format=json").json()
     assert listing["current"]["as_of"] == served.manifest.date
     current = {f["url"]: f for f in listing["current"]["files"]}
     url = "/downloads/current/parquet/awards.parquet"
     assert url in current and "/downloads/history/csv/awards.csv" in {
         f["url"] for f in listing["history"]["files"]
     }
-    whole = httpx.get(f"{served.base}{url}")
+    whole = web.get(f"{served.base}{url}")
     assert whole.status_code == 200
     assert hashlib.sha256(whole.content).hexdigest() == current[url]["sha256"]
-    moved = httpx.get(f"{served.base}/downloads/latest/parquet/awards.parquet")
+    moved = web.get(f"{served.base}/downloads/latest/parquet/awards.parquet")
     assert moved.status_code == 308 and moved.headers["location"] == url
-    assert httpx.get(f"{served.base}/downloads/latest/parquet/awards.parquet",
+    assert web.get(f"{served.base}/downloads/latest/parquet/awards.parquet",
                      follow_redirects=True).content == whole.content  # fmt: skip
-    assert httpx.get(f"{served.base}/downloads/current/parquet/nope.parquet").status_code == 404
-    page = httpx.get(f"{served.base}/downloads/").text
+    assert web.get(f"{served.base}/downloads/current/parquet/nope.parquet").status_code == 404
+    page = web.get(f"{served.base}/downloads/").text
     assert url in page and "open_dataset" in page
 
 
@@ -235,21 +235,21 @@ def test_current_files_are_revalidated_and_never_served_under_an_old_tag(
     never change and are cached a day); a file moved in before its listing is rewritten (a
     crash between the two) is refused rather than labelled with the old file's SHA-256."""
     url = f"{served.base}/downloads/current/parquet/projects.parquet"
-    first = httpx.get(url)
+    first = web.get(url)
     assert first.status_code == 200 and first.headers["cache-control"] == "no-cache"
     day = next(f.path for f in served.manifest.files if f.path.endswith(".parquet"))
-    assert httpx.get(f"{served.base}/downloads/{day}").headers["cache-control"] == (
+    assert web.get(f"{served.base}/downloads/{day}").headers["cache-control"] == (
         "public, max-age=86400"
     )
     path = served.root / "parquet/current/projects.parquet"
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"newer bytes")  # what the next export moved in
-        refused = httpx.get(url)
+        refused = web.get(url)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
     finally:
         path.write_bytes(original)
-    assert httpx.get(url).content == first.content
+    assert web.get(url).content == first.content
 
 
 def test_a_months_excel_workbook_is_served(request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -268,7 +268,7 @@ def test_a_months_excel_workbook_is_served(request: pytest.FixtureRequest, tmp_p
         manifest = export_day(engine, str(root), last)
         [entry] = [f for f in manifest.files if f.path.startswith("xlsx/transactions/month=")]
         with running(app) as base:
-            found = httpx.get(f"{base}/downloads/{entry.path}")
+            found = web.get(f"{base}/downloads/{entry.path}")
         assert found.status_code == 200
         assert hashlib.sha256(found.content).hexdigest() == entry.sha256
         assert found.headers["content-type"].startswith("application/vnd.openxmlformats")

@@ -32,6 +32,7 @@ from hub.publishing.publishers import add_publisher
 from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.hub_server import running
+from tests.web_client import web
 
 MB = 1024 * 1024
 SECURITY = ("content-security-policy", "x-content-type-options", "x-frame-options",
@@ -123,11 +124,11 @@ def test_a_chunked_body_is_counted_as_it_streams(hub: str) -> None:
 def test_a_bigger_body_needs_a_real_publisher_token(hub: str, token: str) -> None:
     padding = "#" + "x" * (2 * MB) + "\n"
     body = json.dumps({"query": padding + "{ __typename }"})
-    made_up = httpx.post(f"{hub}/graphql", content=body, timeout=30,
+    made_up = web.post(f"{hub}/graphql", content=body, timeout=30,
                          headers={"content-type": "application/json",
                                   "authorization": "Bearer cgp_made_up"})  # fmt: skip
     assert made_up.status_code == 413 and "publisher" in made_up.text
-    real = httpx.post(f"{hub}/graphql", content=body, timeout=30,
+    real = web.post(f"{hub}/graphql", content=body, timeout=30,
                       headers={"content-type": "application/json",
                                "authorization": f"Bearer {token}"})  # fmt: skip
     assert real.status_code != 413, real.text[:300]
@@ -156,7 +157,7 @@ def test_a_slow_request_head_is_cut_off_while_others_are_served(hub: str) -> Non
     latencies = []
     while slow.is_alive():
         started = time.monotonic()
-        assert httpx.get(f"{hub}/healthz", timeout=10).status_code == 200
+        assert web.get(f"{hub}/healthz", timeout=10).status_code == 200
         latencies.append(time.monotonic() - started)
         time.sleep(0.2)
     assert closed_after and closed_after[0] < 2 + 3, closed_after  # header_timeout=2, margin
@@ -202,15 +203,15 @@ def test_an_idle_keep_alive_connection_is_closed(hub: str) -> None:
 
 def test_every_answer_carries_the_security_headers(hub: str) -> None:
     answers = [
-        httpx.get(f"{hub}/"),
-        httpx.get(f"{hub}/graphql", headers={"accept": "text/html"}),
-        httpx.post(f"{hub}/graphql", json={"query": "{ __typename }"}),
-        httpx.get(f"{hub}/downloads/"),
-        httpx.get(f"{hub}/downloads/nothing.csv"),
-        httpx.get(f"{hub}/no-such-page", headers={"accept": "text/html"}),
-        httpx.put(f"{hub}/graphql"),
-        httpx.post(f"{hub}/graphql", content=b"x" * (2 * MB)),
-        httpx.get(f"{hub}/static/hub.css"),
+        web.get(f"{hub}/"),
+        web.get(f"{hub}/graphql", headers={"accept": "text/html"}),
+        web.post(f"{hub}/graphql", json={"query": "{ __typename }"}),
+        web.get(f"{hub}/downloads/"),
+        web.get(f"{hub}/downloads/nothing.csv"),
+        web.get(f"{hub}/no-such-page", headers={"accept": "text/html"}),
+        web.put(f"{hub}/graphql"),
+        web.post(f"{hub}/graphql", content=b"x" * (2 * MB)),
+        web.get(f"{hub}/static/hub.css"),
     ]
     for answer in answers:
         missing = [name for name in SECURITY if name not in answer.headers]
@@ -224,20 +225,20 @@ def test_the_request_id_is_kept_or_made_and_named_in_errors_and_logs(
     hub: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="caigou.http"):
-        kept = httpx.post(f"{hub}/graphql", json={"query": "{ __typename }"},
+        kept = web.post(f"{hub}/graphql", json={"query": "{ __typename }"},
                           headers={"x-request-id": "trace-42.a"})  # fmt: skip
     assert kept.headers["x-request-id"] == "trace-42.a"
     assert any('"request_id": "trace-42.a"' in r.getMessage() for r in caplog.records)
     for bad in ("x" * 200, "two words", "<script>"):
-        made = httpx.get(f"{hub}/healthz", headers={"x-request-id": bad}).headers["x-request-id"]
+        made = web.get(f"{hub}/healthz", headers={"x-request-id": bad}).headers["x-request-id"]
         assert made != bad and len(made) == 32
-    missing = httpx.get(f"{hub}/downloads/transactions/date=2001-01-01/transactions.csv")
+    missing = web.get(f"{hub}/downloads/transactions/date=2001-01-01/transactions.csv")
     assert missing.status_code == 404
     assert missing.json()["request_id"] == missing.headers["x-request-id"]
-    page = httpx.get(f"{hub}/no-such-page", headers={"accept": "text/html"})
+    page = web.get(f"{hub}/no-such-page", headers={"accept": "text/html"})
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert page.headers["x-request-id"] in page.text
-    project = httpx.get(f"{hub}/projects/nothing-here", headers={"accept": "text/html"})
+    project = web.get(f"{hub}/projects/nothing-here", headers={"accept": "text/html"})
     assert project.status_code == 404 and project.headers["x-request-id"] in project.text
 
 
@@ -257,7 +258,7 @@ def test_the_request_id_is_kept_or_made_and_named_in_errors_and_logs(
 def test_a_malformed_graphql_request_is_a_400_that_says_why(
     hub: str, body: bytes, content_type: str, says: str
 ) -> None:
-    answer = httpx.post(f"{hub}/graphql", content=body, headers={"content-type": content_type})
+    answer = web.post(f"{hub}/graphql", content=body, headers={"content-type": content_type})
     assert answer.status_code == 400, answer.text
     [error] = answer.json()["errors"]
     assert says in error["message"] and error["extensions"]["code"] == "BAD_REQUEST"
@@ -267,7 +268,7 @@ def test_a_malformed_graphql_request_is_a_400_that_says_why(
 def test_a_wrong_method_is_a_405(hub: str) -> None:
     for method, path in (("PUT", "/graphql"), ("DELETE", "/downloads/catalog.json"),
                          ("POST", "/transactions")):  # fmt: skip
-        answer = httpx.request(method, f"{hub}{path}")
+        answer = web.request(method, f"{hub}{path}")
         assert answer.status_code == 405, (method, path, answer.text)
         assert answer.json()["request_id"] == answer.headers["x-request-id"]
 
@@ -290,7 +291,7 @@ def test_a_crash_is_a_500_that_names_the_request() -> None:
                     middleware=middleware(Settings("", "", None), anyone))  # fmt: skip
     try:
         with running(app) as base:
-            answer = httpx.get(f"{base}/broken")
+            answer = web.get(f"{base}/broken")
     finally:
         logging.getLogger().removeHandler(handler)
     assert answer.status_code == 500
@@ -388,6 +389,6 @@ def test_the_pages_and_graphiql_load_with_no_csp_violation(
 
 
 def test_graphql_errors_name_the_request(hub: str) -> None:
-    answer = httpx.post(f"{hub}/graphql", json={"query": "{ noSuchField }"},
+    answer = web.post(f"{hub}/graphql", json={"query": "{ noSuchField }"},
                         headers={"x-request-id": "trace-7"})  # fmt: skip
     assert answer.json()["errors"] and answer.json()["extensions"]["request_id"] == "trace-7"

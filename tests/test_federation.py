@@ -35,6 +35,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.factories import project_releases, transaction
 from tests.hub_server import free_port, graphql
 from tests.test_push_timeliness import LAG_FIELDS, workdays
+from tests.web_client import web
 
 PLATFORM = "吉林省公共资源交易平台"
 PROVINCE = "吉林省政府采购网"
@@ -78,7 +79,7 @@ class Hub:
         while True:
             assert self.process.poll() is None, (self.folder / "serve.log").read_text()
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200:
+                if web.get(f"{self.base}/healthz", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -318,7 +319,7 @@ def test_the_central_hub_shows_the_provinces_push_lag_its_records_paths_measure(
     assert jilin["medianHours"] == pytest.approx(statistics.median(hours), abs=1e-3)
     assert jilin["p95Hours"] == pytest.approx(hours[-1], abs=1e-3)
 
-    page = httpx.get(f"{central.base}/transparency", timeout=60)
+    page = web.get(f"{central.base}/transparency", timeout=60)
     assert page.status_code == 200
     row = re.search(r'<tr data-region="220000">(.*?)</tr>', page.text, re.S)
     assert row, "no push lag row for Jilin on the central hub's /transparency"

@@ -41,6 +41,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import penalty, project_releases, transaction
 from tests.hub_server import running
+from tests.web_client import web
 
 SCHEMA = graphql.build_schema((Path(__file__).parents[1] / "schema.graphql").read_text("utf-8"))
 SCALE = float(os.environ.get("CAIGOU_TEST_FUZZ_EXAMPLES", "1"))
@@ -185,9 +186,9 @@ class Hub:
         self.log.clear()
         if "raw" in request:
             headers["content-type"] = "application/json"
-            return httpx.post(f"{self.base}/graphql", content=request["raw"], headers=headers,
+            return web.post(f"{self.base}/graphql", content=request["raw"], headers=headers,
                               timeout=60)  # fmt: skip
-        return httpx.post(f"{self.base}/graphql", json=request, headers=headers, timeout=60)
+        return web.post(f"{self.base}/graphql", json=request, headers=headers, timeout=60)
 
     def minimise(
         self, request: dict[str, Any], token: str | None, signature: str
@@ -311,9 +312,7 @@ def hub(
             for logger in loggers:  # after uvicorn's own logging set-up
                 logger.addFilter(capture)
             try:
-                answer = httpx.post(
-                    f"{base}/graphql", json={"query": SAMPLE_IDS}, timeout=60
-                ).json()
+                answer = web.post(f"{base}/graphql", json={"query": SAMPLE_IDS}, timeout=60).json()
                 data = answer["data"]
                 samples = [
                     n["id"]

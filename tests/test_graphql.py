@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from sqlalchemy import Engine, event, text
@@ -23,6 +22,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import transaction
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 
 @dataclass
@@ -328,14 +328,14 @@ def test_bad_variables_and_ids_carry_a_code(hub: Hub, variables: dict, expect: s
 
 def test_get_queries_revalidate_with_etags_until_the_next_ingest(hub: Hub) -> None:
     params = {"query": "{ transactions(first: 2) { totalCount } }"}
-    first = httpx.get(f"{hub.base}/graphql", params=params)
+    first = web.get(f"{hub.base}/graphql", params=params)
     etag = first.headers["etag"]
     assert first.status_code == 200 and first.json()["data"]["transactions"]["totalCount"] > 0
-    repeat = httpx.get(f"{hub.base}/graphql", params=params, headers={"if-none-match": etag})
+    repeat = web.get(f"{hub.base}/graphql", params=params, headers={"if-none-match": etag})
     assert repeat.status_code == 304 and repeat.content == b""
     hub.query("""mutation($r: [JSON!]!) { publish(kind: TRANSACTION, records: $r) { status } }""",
               {"r": [transaction("ETAG-1")]}, token=hub.token)  # fmt: skip
-    after = httpx.get(f"{hub.base}/graphql", params=params, headers={"if-none-match": etag})
+    after = web.get(f"{hub.base}/graphql", params=params, headers={"if-none-match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
 
 
@@ -351,15 +351,15 @@ def test_connections_the_server_ended_are_replaced_not_reported(hub: Hub) -> Non
         rows = ended.fetchall()
         assert rows and all(row[0] for row in rows)  # the hub's pooled sessions, ended
     assert hub.data(query) == before
-    assert httpx.get(f"{hub.base}/healthz").json()["database"] == "ok"
+    assert web.get(f"{hub.base}/healthz").json()["database"] == "ok"
 
 
 def test_health_metrics_and_graphiql(hub: Hub) -> None:
-    health = httpx.get(f"{hub.base}/healthz").json()
+    health = web.get(f"{hub.base}/healthz").json()
     assert health["status"] == "ok" and health["migration"] == head_revision()
-    metrics = httpx.get(f"{hub.base}/metrics").text
+    metrics = web.get(f"{hub.base}/metrics").text
     assert "caigou_graphql_requests_total" in metrics and "caigou_data_version" in metrics
-    page = httpx.get(f"{hub.base}/graphql", headers={"accept": "text/html"})
+    page = web.get(f"{hub.base}/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower()
 
 

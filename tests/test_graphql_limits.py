@@ -23,6 +23,7 @@ from hub.graphql import limits
 from hub.graphql.schema import schema
 from tests.conftest import fresh_database
 from tests.hub_server import free_port, graphql, running
+from tests.web_client import web
 
 
 def fan_out(levels: int, leaf: str = "publishers { name }") -> str:
@@ -80,7 +81,7 @@ def test_healthz_stays_fast_while_fan_outs_are_sent(base: str) -> None:
         slowest = 0.0
         for _ in range(20):
             started = time.perf_counter()
-            assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+            assert web.get(f"{base}/healthz", timeout=10).status_code == 200
             slowest = max(slowest, time.perf_counter() - started)
             time.sleep(0.02)
     finally:
@@ -217,7 +218,7 @@ def test_distinct_padded_queries_leave_memory_as_it_was(
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    httpx.get(f"{base}/healthz")
+                    web.get(f"{base}/healthz")
                     break
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "the hub did not start"
@@ -226,7 +227,7 @@ def test_distinct_padded_queries_leave_memory_as_it_was(
             def send(i: int) -> None:
                 padding = f"# {i} " + "x" * 1_000 + "\n"
                 query = "{ publishers { name } }\n" + padding * 5_000
-                response = httpx.post(f"{base}/graphql", json={"query": query}, timeout=60)
+                response = web.post(f"{base}/graphql", json={"query": query}, timeout=60)
                 if response.status_code != 413:  # a request-size cap may refuse it earlier
                     assert code(response.json()) == "QUERY_TOO_COMPLEX"
 
@@ -286,13 +287,13 @@ def test_a_statement_past_the_query_timeout_answers_query_timeout(
             assert "CAIGOU_QUERY_TIMEOUT" in answer["errors"][0]["message"]
             assert elapsed < 5, elapsed
             assert graphql(address, "{ publishers { name } }")["data"]["publishers"]
-            assert httpx.get(f"{address}/healthz").json()["database"] == "ok"
+            assert web.get(f"{address}/healthz").json()["database"] == "ok"
         engine.dispose()
 
 
 @pytest.mark.parametrize("body", [b"123", b'"query"', b"null", b"true", b"{not json"])
 def test_a_body_that_is_no_json_object_is_a_400(base: str, body: bytes) -> None:
-    response = httpx.post(f"{base}/graphql", content=body,
+    response = web.post(f"{base}/graphql", content=body,
                           headers={"content-type": "application/json"})  # fmt: skip
     assert response.status_code == 400 and "JSON" in response.text, response.text
 

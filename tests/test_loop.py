@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine, inspect, text
 
@@ -25,6 +24,7 @@ from hub.demo.load import load_demo
 from schema.db import make_engine
 from tests.conftest import fresh_database
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 GROUPS = ["BRAND", "MONTH", "SUPPLIER", "PURCHASER", "REGION", "CATEGORY"]
 # One operation, six real aggregates over every transaction, each grouped its own way: on
@@ -98,7 +98,7 @@ def test_a_slow_aggregate_in_flight_holds_up_neither_healthz_nor_a_small_query(
         thread.start()
         time.sleep(0.3)  # the aggregate is now running
         started = time.perf_counter()
-        health = httpx.get(f"{base}/healthz", timeout=60)
+        health = web.get(f"{base}/healthz", timeout=60)
         health_seconds = time.perf_counter() - started
         started = time.perf_counter()
         small = graphql(base, SMALL)
@@ -128,13 +128,13 @@ def test_the_query_timeout_cuts_a_graphql_aggregate_and_a_page_with_a_clear_erro
         answer = graphql(base, SLOW)
         assert answer["errors"][0]["extensions"]["code"] == "QUERY_TIMEOUT", answer
         assert "CAIGOU_QUERY_TIMEOUT" in answer["errors"][0]["message"]
-        page = httpx.get(f"{base}/parties/{party}", headers={"accept": "text/html"}, timeout=60)
+        page = web.get(f"{base}/parties/{party}", headers={"accept": "text/html"}, timeout=60)
         assert page.status_code == 503, page.text[:500]
         assert "CAIGOU_QUERY_TIMEOUT" in page.text and "text/html" in page.headers["content-type"]
-        data = httpx.get(f"{base}/parties/{party}", timeout=60)
+        data = web.get(f"{base}/parties/{party}", timeout=60)
         assert data.status_code == 503 and data.json()["code"] == "QUERY_TIMEOUT", data.text
         assert time.perf_counter() - started < 10
-        assert httpx.get(f"{base}/healthz", timeout=20).json()["database"] == "ok"
+        assert web.get(f"{base}/healthz", timeout=20).json()["database"] == "ok"
     # A client's slow query is no server fault: one line each, naming what was cut and the
     # limit, and no traceback (those are kept for real faults).
     assert not [r for r in caplog.records if r.exc_info], [

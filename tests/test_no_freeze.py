@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
 from sqlalchemy import Engine, func, select
 
 from hub.app import create_app
@@ -24,6 +23,7 @@ from schema.db import make_engine
 from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 SMALL = "{ transactions(first: 1) { totalCount } }"
 MALL = "吉林省政府采购电子卖场"
@@ -53,9 +53,9 @@ def test_clients_sending_bodies_slowly_hold_no_database_connection(
             slow.enter_context(dripping_body(base))
         time.sleep(0.5)  # every one of them is inside the GraphQL view, waiting for its body
         started = time.perf_counter()
-        answer = httpx.post(f"{base}/graphql", json={"query": SMALL}, timeout=20)
+        answer = web.post(f"{base}/graphql", json={"query": SMALL}, timeout=20)
         assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
-        assert httpx.get(f"{base}/healthz", timeout=20).status_code == 200
+        assert web.get(f"{base}/healthz", timeout=20).status_code == 200
         assert time.perf_counter() - started < 5.0
 
 
@@ -94,7 +94,7 @@ def test_a_publish_waiting_for_the_writer_lock_leaves_other_requests_served(
             assert thread.is_alive()
             started = time.perf_counter()
             answer = graphql(base, SMALL)
-            assert "errors" not in answer and httpx.get(f"{base}/healthz").status_code == 200
+            assert "errors" not in answer and web.get(f"{base}/healthz").status_code == 200
             assert time.perf_counter() - started < 3.0
         thread.join(timeout=60)
     assert outcome["data"] == {"publish": {"status": "accepted", "accepted": 1}}, outcome
@@ -115,7 +115,7 @@ def test_an_exhausted_pool_leaves_the_event_loop_serving(database_url: str, tmp_
             waiting.start()
             time.sleep(0.5)  # the query is waiting for a connection
             started = time.perf_counter()
-            assert httpx.get(f"{base}/static/hub.css", timeout=20).status_code == 200
+            assert web.get(f"{base}/static/hub.css", timeout=20).status_code == 200
             assert time.perf_counter() - started < 2.0
             assert waiting.is_alive()
         finally:

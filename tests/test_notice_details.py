@@ -10,7 +10,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.parquet as pq
 import pytest
 from jsonschema import Draft4Validator
@@ -30,6 +29,7 @@ from schema.types import RecordKind
 from tests.details_data import EXPERTS, OCID, detailed_releases
 from tests.factories import AGENCY, PAPER_DEALER, SCHOOL, credit_code, party, project_releases
 from tests.hub_server import running
+from tests.web_client import web
 
 JILIN = "吉林省政府采购网"
 EXTENSION = Path(__file__).resolve().parents[1] / "schema/data/extension-caigou"
@@ -210,7 +210,7 @@ def test_a_publisher_cannot_rewrite_another_regions_contact_through_its_own_proj
     app = create_app(Settings(database_url, str(tmp_path / "exports"), None))
     try:
         with running(app) as base:
-            page = httpx.get(f"{base}/projects/{OCID}", timeout=30).text
+            page = web.get(f"{base}/projects/{OCID}", timeout=30).text
     finally:
         app.state.engine.dispose()
     assert "王老师" in page and "0431-1234567" in page

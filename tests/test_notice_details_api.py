@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 
@@ -25,6 +24,7 @@ from tests.details_data import EXPERTS, OCID, detailed_releases
 from tests.elastic_fixtures import elastic_url  # noqa: F401  (a fixture)
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
+from tests.web_client import web
 
 JILIN = "吉林省政府采购网"
 
@@ -135,7 +135,7 @@ def test_item_names_and_models_find_the_projects_notices(hub: DetailsHub, words:
 
 
 def test_the_project_page_shows_the_details(hub: DetailsHub) -> None:
-    response = httpx.get(f"{hub.base}/projects/{OCID}", timeout=30)
+    response = web.get(f"{hub.base}/projects/{OCID}", timeout=30)
     assert response.status_code == 200
     page = response.text
     for shown in ("最高限价", "¥480,000.00", "代理服务收费金额", "¥6,897.00",

@@ -16,7 +16,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -32,6 +31,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.conftest import fresh_database
 from tests.factories import project_releases, write_package
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 JILIN = "吉林省政府采购网"
 PUBLISH = """mutation($records: [JSON!]!) { publish(kind: NOTICE, records: $records) {
@@ -140,7 +140,7 @@ def test_derived_titles_show_in_graphql_and_on_the_project_page(doors: Doors) ->
         ("result", f"{name} 中标/成交结果公告", True),
         ("contract", f"{name} 合同公告", True),
     ]
-    page = httpx.get(f"{doors.base}/projects/{ocid}", timeout=30)
+    page = web.get(f"{doors.base}/projects/{ocid}", timeout=30)
     assert page.status_code == 200
     assert f"{name} 中标/成交结果公告" in page.text and f"{name} 合同公告" in page.text
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -26,6 +25,7 @@ from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import running
 from tests.test_ocds_export import assert_clean, cove_files
+from tests.web_client import web
 
 PUBLIC = "https://caigou.example.cn"
 DAYS = 21  # the busiest three weeks of the demo: busy days and quiet days both
@@ -85,7 +85,7 @@ def test_every_package_over_the_range_validates_offline(exported: Exported, tmp_
 
 def test_a_quiet_day_has_no_package_and_its_manifest_says_so(exported: Exported) -> None:
     store = open_store(str(exported.root))
-    listing = httpx.get(f"{exported.base}/downloads/?format=json").json()
+    listing = web.get(f"{exported.base}/downloads/?format=json").json()
     listed = {day["date"]: day["files"] for day in listing["days"]}
     for day, count in exported.notices.items():
         manifest = read_manifest(store, day)
@@ -108,12 +108,12 @@ def test_a_quiet_day_has_no_package_and_its_manifest_says_so(exported: Exported)
         assert {f["path"] for f in files} == {f.path for f in manifest.files}
         assert not any(f["path"].startswith("ocds/") for f in files)
         for entry in files[:3]:
-            got = httpx.get(f"{exported.base}{entry['url']}")
+            got = web.get(f"{exported.base}{entry['url']}")
             assert (
                 got.status_code == 200
                 and hashlib.sha256(got.content).hexdigest() == entry["sha256"]
             )
-    page = httpx.get(f"{exported.base}/downloads/")
+    page = web.get(f"{exported.base}/downloads/")
     assert page.status_code == 200
 
 
@@ -121,7 +121,7 @@ def test_the_hub_serves_the_caigou_extension_the_packages_declare(exported: Expo
     declared = CAIGOU.metadata_url(f"{PUBLIC}/downloads")
     assert declared == f"{PUBLIC}/downloads/extensions/caigou/extension.json"
     at_hub = declared.replace(PUBLIC, exported.base)
-    metadata = httpx.get(at_hub)
+    metadata = web.get(at_hub)
     assert metadata.status_code == 200
     assert metadata.headers["content-type"].startswith("application/json")
     assert metadata.content == (CAIGOU.folder / "extension.json").read_bytes()
@@ -131,10 +131,10 @@ def test_the_hub_serves_the_caigou_extension_the_packages_declare(exported: Expo
     ]
     assert "release-schema.json" in listed and "codelists/noticeType.csv" in listed
     for name in listed:
-        got = httpx.get(at_hub.replace("extension.json", name))
+        got = web.get(at_hub.replace("extension.json", name))
         assert got.status_code == 200, name
         assert got.content == (CAIGOU.folder / name).read_bytes(), name
-    again = httpx.get(at_hub, headers={"If-None-Match": metadata.headers["etag"]})
+    again = web.get(at_hub, headers={"If-None-Match": metadata.headers["etag"]})
     assert again.status_code == 304
     for other in ("lots/extension.json", "caigou/../../SOURCES.md", "caigou/nothing.json"):
-        assert httpx.get(f"{exported.base}/downloads/extensions/{other}").status_code == 404
+        assert web.get(f"{exported.base}/downloads/extensions/{other}").status_code == 404

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine, text
 from starlette.applications import Starlette
@@ -39,6 +38,7 @@ from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction, write_csv
 from tests.hub_server import running
 from tests.indexing import caught_up
+from tests.web_client import web
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -256,7 +256,7 @@ def test_download_link_returns_the_file(site: Site, page) -> None:  # type: igno
     with page.expect_download() as info:
         link.click()
     got = Path(info.value.path()).read_bytes()
-    assert got == httpx.get(site.base + href).content and len(got) > 0
+    assert got == web.get(site.base + href).content and len(got) > 0
     checked(page, "downloads")
 
 
@@ -267,7 +267,7 @@ def test_graphiql_is_served_by_the_hub(site: Site, page) -> None:  # type: ignor
     assert page.locator(".graphiql-tab").count() == len(EXAMPLES)
     page.screenshot(path=str(SHOTS / "graphiql.png"))
     for query in EXAMPLES.values():
-        answer = httpx.post(site.base + "/graphql", json={"query": query, "variables": VARIABLES})
+        answer = web.post(site.base + "/graphql", json={"query": query, "variables": VARIABLES})
         assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
 
 
@@ -275,7 +275,7 @@ def test_search_page_without_a_backend_still_serves_the_form(site: Site) -> None
     """PostgreSQL without Elasticsearch: a 503 that keeps the form and the navigation."""
     app = Starlette(routes=web_routes(site.engine, None))
     with running(app) as base:
-        response = httpx.get(base + "/?q=复印纸")
+        response = web.get(base + "/?q=复印纸")
     assert response.status_code == 503
     assert 'id="q"' in response.text and "CAIGOU_ELASTICSEARCH_URL" in response.text
 
@@ -300,7 +300,7 @@ def test_project_and_party_pages_list_flags_most_severe_first(site: Site) -> Non
     rows = [tuple(r) for r in site.sql(f"SELECT code, severity FROM flags WHERE project_id = {pk}")]
     assert len({severity for _, severity in rows}) >= 2, "the demo plants flags of two severities"
     expected = sorted(rows, key=lambda r: (SEVERITY_ORDER.index(r[1]), r[0]))
-    assert _flags_shown(httpx.get(f"{site.base}/projects/{ocid}").text) == expected
+    assert _flags_shown(web.get(f"{site.base}/projects/{ocid}").text) == expected
     party = site.sql(
         "SELECT party_id FROM flags WHERE party_id IS NOT NULL "
         "GROUP BY party_id ORDER BY count(*) DESC LIMIT 1"
@@ -309,7 +309,7 @@ def test_project_and_party_pages_list_flags_most_severe_first(site: Site) -> Non
         tuple(r) for r in site.sql(f"SELECT code, severity FROM flags WHERE party_id = {party}")
     ]
     expected = sorted(rows, key=lambda r: (SEVERITY_ORDER.index(r[1]), r[0]))
-    assert _flags_shown(httpx.get(f"{site.base}/parties/{party}").text) == expected
+    assert _flags_shown(web.get(f"{site.base}/parties/{party}").text) == expected
 
 
 @pytest.mark.parametrize(
@@ -321,7 +321,7 @@ def test_project_and_party_pages_list_flags_most_severe_first(site: Site) -> Non
      ("/transparency?group=purchaser&key=x", 400)],
 )  # fmt: skip
 def test_bad_input_gets_a_page(site: Site, path: str, status: int) -> None:
-    response = httpx.get(site.base + path)
+    response = web.get(site.base + path)
     assert response.status_code == status
     assert "text/html" in response.headers["content-type"] and "<h1>" in response.text
 
@@ -338,7 +338,7 @@ def test_transactions_csv_neutralises_formula_cells(site: Site, tmp_path: Path) 
     path = write_csv(tmp_path / "formulas.csv", rows)
     assert ingest_file(site.engine, path, "公式测试卖场", kind=RecordKind.transaction).accepted == 1
     run_indexer(site.engine, EmbeddedBackend(site.engine), once=True)
-    response = httpx.get(site.base + "/transactions.csv", timeout=60)  # every row: 1,501
+    response = web.get(site.base + "/transactions.csv", timeout=60)  # every row: 1,501
     assert response.status_code == 200
     table = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     by_item = {row["商品名称"]: row for row in table}

@@ -26,6 +26,7 @@ from hub.demo.load import load_demo
 from schema.data_version import bump_data_version
 from tests.conftest import fresh_database
 from tests.hub_server import running
+from tests.web_client import web
 
 QUERIES = [
     """{ transactions(first: 30) { edges { cursor node { orderId amount orderDate
@@ -69,7 +70,7 @@ def hubs(
 
 
 def _post(base: str, query: str) -> httpx.Response:
-    response = httpx.post(f"{base}/graphql", json={"query": query}, timeout=60)
+    response = web.post(f"{base}/graphql", json={"query": query}, timeout=60)
     assert response.status_code == 200, response.text
     return response
 
@@ -92,14 +93,14 @@ def test_a_request_asked_again_gives_the_same_bytes(hubs: Hubs, query: str) -> N
 
 def test_a_revalidation_sees_the_write_just_made(hubs: Hubs) -> None:
     params = {"query": SMALL}
-    first = httpx.get(f"{hubs.planned}/graphql", params=params, timeout=30)
+    first = web.get(f"{hubs.planned}/graphql", params=params, timeout=30)
     etag = first.headers["etag"]
-    again = httpx.get(f"{hubs.planned}/graphql", params=params, timeout=30,
+    again = web.get(f"{hubs.planned}/graphql", params=params, timeout=30,
                       headers={"if-none-match": etag})  # fmt: skip
     assert again.status_code == 304
     with hubs.engine.begin() as conn:
         bump_data_version(conn)
-    after = httpx.get(f"{hubs.planned}/graphql", params=params, timeout=30,
+    after = web.get(f"{hubs.planned}/graphql", params=params, timeout=30,
                       headers={"if-none-match": etag})  # fmt: skip
     assert after.status_code == 200 and after.headers["etag"] != etag
 
@@ -109,13 +110,13 @@ def test_a_locked_version_table_holds_up_only_the_revalidation(hubs: Hubs) -> No
     its version must not hold the loop, so a POST answers meanwhile; the GET answers when
     the lock goes (before: the read in a thread; earlier still, on the loop, froze the hub)."""
     params = {"query": SMALL}
-    etag = httpx.get(f"{hubs.planned}/graphql", params=params, timeout=30).headers["etag"]
+    etag = web.get(f"{hubs.planned}/graphql", params=params, timeout=30).headers["etag"]
     _post(hubs.planned, SMALL)  # planned and kept before the lock
     outcome: dict[str, object] = {}
 
     def revalidate() -> None:
         started = time.monotonic()
-        answer = httpx.get(f"{hubs.planned}/graphql", params=params, timeout=60,
+        answer = web.get(f"{hubs.planned}/graphql", params=params, timeout=60,
                            headers={"if-none-match": etag})  # fmt: skip
         outcome["status"], outcome["waited"] = answer.status_code, time.monotonic() - started
 
@@ -134,7 +135,7 @@ def test_a_locked_version_table_holds_up_only_the_revalidation(hubs: Hubs) -> No
 
 
 def _timeouts(base: str) -> float:
-    text = httpx.get(f"{base}/metrics", timeout=30).text
+    text = web.get(f"{base}/metrics", timeout=30).text
     line = next(x for x in text.splitlines() if x.startswith("caigou_statement_timeouts_total"))
     return float(line.split()[-1])
 
@@ -145,12 +146,12 @@ def test_a_version_read_past_the_limit_is_a_503_at_once(
     """Locked past CAIGOU_QUERY_TIMEOUT, the version read is cut once: a 503, the statement
     counted once (it was read again in a thread after the loop's read, waiting twice)."""
     params = {"query": SMALL}
-    etag = httpx.get(f"{hubs.short}/graphql", params=params, timeout=30).headers["etag"]
+    etag = web.get(f"{hubs.short}/graphql", params=params, timeout=30).headers["etag"]
     before = _timeouts(hubs.short)
     with hubs.engine.connect() as locker:
         locker.execute(text("LOCK TABLE data_version IN ACCESS EXCLUSIVE MODE"))
         started = time.monotonic()
-        answer = httpx.get(f"{hubs.short}/graphql", params=params, timeout=30,
+        answer = web.get(f"{hubs.short}/graphql", params=params, timeout=30,
                            headers={"if-none-match": etag})  # fmt: skip
         waited = time.monotonic() - started
         locker.rollback()

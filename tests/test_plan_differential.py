@@ -51,6 +51,7 @@ from tests.elastic_fixtures import ELASTICSEARCH_URL
 from tests.hub_server import running
 from tests.plan_generate import SCHEMA, Pools, document, pools_from
 from tests.plan_queries import load_dataset
+from tests.web_client import web
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = "x-caigou-plan"
@@ -96,7 +97,7 @@ class Pair:
     planned_roots: Counter[str] = field(default_factory=Counter)
 
     def post(self, base: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{base}/graphql", json=body, timeout=60)
+        return web.post(f"{base}/graphql", json=body, timeout=60)
 
     def same(self, query: str, variables: dict[str, Any] | None = None,
              operation: str | None = None) -> Any:  # fmt: skip

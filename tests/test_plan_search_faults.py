@@ -19,6 +19,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import free_port, running
+from tests.web_client import web
 
 QUERY = """{ transactions(first: 2) { totalCount nodes { orderId } }
   search(query: "采购") { totalCount nodes { ... on Transaction { orderId } } } }"""
@@ -46,7 +47,7 @@ def bases(
 
 
 def _post(base: str) -> httpx.Response:
-    return httpx.post(f"{base}/graphql", json={"query": QUERY}, timeout=30)
+    return web.post(f"{base}/graphql", json={"query": QUERY}, timeout=30)
 
 
 def _without_request_id(response: httpx.Response) -> dict:
@@ -65,8 +66,6 @@ def test_a_failed_search_falls_back_to_its_resolver_s_error(bases: tuple[str, st
         assert answer["data"] is None  # `search` is non-null: its error nulls the data
         assert answer["errors"][0]["extensions"]["code"] == "SEARCH_UNAVAILABLE"
         assert list(orjson.loads(planned.content)) == ["data", "errors", "extensions"]
-    alone = httpx.post(
-        f"{base}/graphql", json={"query": '{ search(query: "采购") { totalCount } }'}
-    )
+    alone = web.post(f"{base}/graphql", json={"query": '{ search(query: "采购") { totalCount } }'})
     assert alone.headers["x-caigou-plan"] == "fallback"
     assert alone.json()["errors"][0]["extensions"]["code"] == "SEARCH_UNAVAILABLE"

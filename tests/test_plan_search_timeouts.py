@@ -22,6 +22,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import running
+from tests.web_client import web
 
 SLOW = """{ transactionStats(groupBy: [BRAND, MONTH, SUPPLIER], limit: 1000) {
     count amount { sum avg } unitPrice { min max } } }"""
@@ -34,7 +35,7 @@ class Served:
 
     def timeouts(self, base: str) -> float:
         """Statements the hub at `base` saw cut short (its /metrics: every path counts)."""
-        text = httpx.get(f"{base}/metrics", timeout=30).text
+        text = web.get(f"{base}/metrics", timeout=30).text
         line = next(x for x in text.splitlines() if x.startswith("caigou_statement_timeouts_total"))
         return float(line.split()[-1])
 
@@ -70,7 +71,7 @@ def served(
 
 
 def _post(base: str, query: str) -> httpx.Response:
-    response = httpx.post(f"{base}/graphql", json={"query": query}, timeout=60)
+    response = web.post(f"{base}/graphql", json={"query": query}, timeout=60)
     assert response.status_code == 200, response.text
     return response
 

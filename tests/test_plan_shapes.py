@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from sqlalchemy import Engine, text
@@ -23,6 +22,7 @@ from hub.demo import generate
 from hub.demo.load import load_demo
 from tests.conftest import fresh_database
 from tests.hub_server import running
+from tests.web_client import web
 
 # bench/graphql.py HUB_QUERIES "a" and "b", as the benchmark sends them.
 SHAPE_A = """query A($d: Date!) { transactions(first: 100, filter: {orderDate: {from: $d, to: $d}})
@@ -51,7 +51,7 @@ class Hubs:
 
     def post(self, base: str, query: str, variables: dict[str, Any] | None = None) -> Any:
         body = {"query": query, "variables": variables or {}}
-        response = httpx.post(f"{base}/graphql", json=body, timeout=60)
+        response = web.post(f"{base}/graphql", json=body, timeout=60)
         assert response.status_code == 200, response.text
         return response
 
@@ -275,11 +275,11 @@ fragment T on Transaction { orderId price: unitPrice supplier @skip(if: $skip) {
 
 def test_a_planned_get_revalidates_with_its_etag(hubs: Hubs) -> None:
     params = {"query": "{ transactions(first: 3) { nodes { orderId amount } } }"}
-    first = httpx.get(f"{hubs.on}/graphql", params=params, timeout=60)
+    first = web.get(f"{hubs.on}/graphql", params=params, timeout=60)
     assert first.headers["x-caigou-plan"] == "planned" and first.headers["etag"]
-    again = httpx.get(
+    again = web.get(
         f"{hubs.on}/graphql", params=params, headers={"if-none-match": first.headers["etag"]}
     )
     assert again.status_code == 304
-    metrics = httpx.get(f"{hubs.on}/metrics").text
+    metrics = web.get(f"{hubs.on}/metrics").text
     assert 'caigou_graphql_plan_total{outcome="planned"}' in metrics

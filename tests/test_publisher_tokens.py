@@ -7,7 +7,6 @@ import hashlib
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import orjson
 import pytest
 from sqlalchemy import Engine
@@ -29,6 +28,7 @@ from schema.ocds import utc_now_beijing
 from schema.types import PublisherRole, RecordKind
 from tests.factories import transaction, write_csv
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 MALL = "吉林省政府采购电子卖场"
 PUBLISH = """mutation($r: [JSON!]!) {
@@ -117,14 +117,14 @@ def test_a_get_after_a_publisher_is_added_is_not_answered_304(
     hub = create_app(Settings(database_url, str(tmp_path / "exports"), None))
     params = {"query": "{ publishers { name } }"}
     with running(hub) as base:
-        first = httpx.get(f"{base}/graphql", params=params)
+        first = web.get(f"{base}/graphql", params=params)
         assert first.json() == {"data": {"publishers": []}}
         etag = first.headers["etag"]
-        same = httpx.get(f"{base}/graphql", params=params, headers={"if-none-match": etag})
+        same = web.get(f"{base}/graphql", params=params, headers={"if-none-match": etag})
         assert same.status_code == 304
         run(database_url, "publisher", "add", MALL, "--role", "trading_platform",
             "--region", "220000", "--kind", "transaction")  # fmt: skip
-        after = httpx.get(f"{base}/graphql", params=params, headers={"if-none-match": etag})
+        after = web.get(f"{base}/graphql", params=params, headers={"if-none-match": etag})
         assert after.status_code == 200 and after.headers["etag"] != etag
         assert after.json() == {"data": {"publishers": [{"name": MALL}]}}
     hub.state.engine.dispose()

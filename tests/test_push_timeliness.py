@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import chinese_calendar
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -30,6 +29,7 @@ from schema.tables import NOTICES, PROJECTS, PUBLISHERS, RECORD_SOURCES
 from schema.types import PublisherRole, RecordKind
 from tests.factories import project_releases
 from tests.hub_server import graphql, running
+from tests.web_client import web
 
 LAG_FIELDS = "regionCode arrivals onTime late pushTimeliness medianHours p95Hours medianWorkdays "
 LAG_FIELDS += "p95Workdays lagUpTo1 lag2To3 lag4To10 lagOver10 recordsNamed recordsDelivered"
@@ -109,7 +109,7 @@ def test_transparency_shows_the_push_lags_measured_from_the_records_own_times(
     assert got["220000"]["recordsNamed"] == got["220000"]["recordsDelivered"] > 0
     assert got["220000"]["pushCompleteness"] == 1.0
 
-    page = httpx.get(f"{demo_hub}/transparency", timeout=60)
+    page = web.get(f"{demo_hub}/transparency", timeout=60)
     assert page.status_code == 200
     row = re.search(r'<tr data-region="220000">(.*?)</tr>', page.text, re.S)
     assert row, "no push lag row for Jilin on /transparency"

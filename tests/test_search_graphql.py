@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, event, text
 
@@ -31,6 +30,7 @@ from tests.elastic_fixtures import elastic_url  # noqa: F401  (a fixture)
 from tests.factories import transaction
 from tests.hub_server import free_port, graphql, running
 from tests.indexing import caught_up
+from tests.web_client import web
 
 SEARCH = """
 query Search($q: String!, $kinds: [SearchKind!], $filter: SearchFilterInput,
@@ -226,7 +226,7 @@ def test_the_page_says_the_index_is_behind_until_it_catches_up(hub: SearchHub) -
     def notice_within(shown: bool, seconds: float = 5.0) -> bool:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            page = httpx.get(f"{hub.base}/", params={"q": "碎纸机"}, timeout=30)
+            page = web.get(f"{hub.base}/", params={"q": "碎纸机"}, timeout=30)
             assert page.status_code == 200
             if ("索引更新中" in page.text) == shown:
                 return True
@@ -257,7 +257,7 @@ def test_a_cursor_of_another_order_or_list_names_after_on_graphql_and_the_page(
         answer = graphql(hub.base, SEARCH, {"q": "复印纸", "after": cursor, "order": order})
         assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
         assert "after" in answer["errors"][0]["message"]
-        page = httpx.get(f"{hub.base}/", params={"q": "复印纸", "sort": sort, "after": cursor})
+        page = web.get(f"{hub.base}/", params={"q": "复印纸", "sort": sort, "after": cursor})
         assert page.status_code == 400, page.text[:300]
         assert "after" in page.text
 
@@ -275,7 +275,7 @@ def test_search_down_is_an_error_of_its_own_and_the_rest_keeps_answering(
             assert dead in answer["errors"][0]["message"]
             rest = graphql(base, "{ transactions(first: 1) { totalCount } }")
             assert rest == {"data": {"transactions": {"totalCount": 0}}}
-            health = httpx.get(f"{base}/healthz").json()
+            health = web.get(f"{base}/healthz").json()
             assert health["status"] == "degraded" and health["database"] == "ok"
             assert health["search"]["status"] == "unavailable"
 

@@ -47,6 +47,7 @@ from tests.conftest import fresh_database
 from tests.elastic_fixtures import elastic_url  # noqa: F401  (a fixture)
 from tests.hub_server import running
 from tests.indexing import caught_up
+from tests.web_client import web
 
 GRAPHQL: GraphQLSchema = hub_schema._schema
 SCALARS = hub_schema.schema_converter.scalar_registry
@@ -129,7 +130,7 @@ class Hub:
 
     def both(self, query: str, **variables: Any) -> tuple[bytes, bytes | None]:
         """(the server's `search` value re-encoded, the planned bytes or None if declined)."""
-        answer = httpx.post(f"{self.base}/graphql", json={"query": query, "variables": variables},
+        answer = web.post(f"{self.base}/graphql", json={"query": query, "variables": variables},
                             timeout=30).json()  # fmt: skip
         assert "errors" not in answer, answer["errors"]
         key = next(iter(answer["data"]))
@@ -258,7 +259,7 @@ def test_what_it_is_not_sure_of_it_leaves_to_the_resolvers(query: str, variables
 
 
 def _served(base: str, query: str, variables: dict[str, Any]) -> httpx.Response:
-    return httpx.post(f"{base}/graphql", json={"query": query, "variables": variables},
+    return web.post(f"{base}/graphql", json={"query": query, "variables": variables},
                       timeout=30)  # fmt: skip
 
 

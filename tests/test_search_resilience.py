@@ -13,7 +13,6 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import httpx
 import pytest
 
 from hub.app import create_app
@@ -27,6 +26,7 @@ from tests.factories import transaction
 from tests.hub_server import graphql, running
 from tests.indexing import caught_up
 from tests.silent_listener import silent_listener
+from tests.web_client import web
 
 SEARCH = """query($q: String!) { search(query: $q, kinds: [TRANSACTION], first: 5) {
   totalCount indexLag { pending oldestPendingAt } nodes { ... on Transaction { orderId } } } }"""
@@ -50,7 +50,7 @@ def test_a_hung_elasticsearch_leaves_other_requests_at_their_usual_latency(
                             search_cool_down=300)  # fmt: skip
         app = create_app(settings)
         with running(app) as base:
-            health = lambda: httpx.get(f"{base}/healthz", timeout=30)  # noqa: E731
+            health = lambda: web.get(f"{base}/healthz", timeout=30)  # noqa: E731
             other = lambda: graphql(base, OTHER)  # noqa: E731
             usual = median(timed(other)[0] for _ in range(5))
             first_health, answer = timed(health)
@@ -87,7 +87,7 @@ def test_a_hung_elasticsearch_leaves_other_requests_at_their_usual_latency(
             assert error["extensions"]["code"] == "SEARCH_UNAVAILABLE"
             assert "not tried again" in error["message"] and hung in error["message"]
             for path in ("/?q=复印纸", "/transactions?q=复印纸", "/transactions.csv?q=复印纸"):
-                page = timed(lambda: httpx.get(f"{base}{path}", timeout=30))  # noqa: B023
+                page = timed(lambda: web.get(f"{base}{path}", timeout=30))  # noqa: B023
                 assert page[0] < 1.0 and page[1].status_code == 503, path
                 assert "搜索暂不可用" in page[1].text, path  # a page that says so, not a file
             elapsed, answer = timed(health)
@@ -116,7 +116,7 @@ def test_search_answers_from_the_index_while_the_outbox_drains_in_the_background
             assert elapsed < 1.5, elapsed
             assert found["totalCount"] < count  # answered from what is indexed so far
             assert found["indexLag"]["pending"] > 0 and found["indexLag"]["oldestPendingAt"]
-            page = httpx.get(f"{base}/?q=碎纸机", timeout=30)
+            page = web.get(f"{base}/?q=碎纸机", timeout=30)
             assert page.status_code == 200 and "索引更新中" in page.text
             during = [timed(lambda: graphql(base, OTHER))[0] for _ in range(5)]
             assert max(during) < 1.0, during
@@ -124,7 +124,7 @@ def test_search_answers_from_the_index_while_the_outbox_drains_in_the_background
             found = graphql(base, SEARCH, {"q": "碎纸机"})["data"]["search"]
             assert found["totalCount"] == count
             assert found["indexLag"] == {"pending": 0, "oldestPendingAt": None}
-            assert "索引更新中" not in httpx.get(f"{base}/?q=碎纸机", timeout=30).text
+            assert "索引更新中" not in web.get(f"{base}/?q=碎纸机", timeout=30).text
         engine.dispose()
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from hub.cli.serve import cores
 from tests.hub_server import free_port
+from tests.web_client import web
 
 PID = re.compile(r"^caigou_worker_pid (\S+)$", re.MULTILINE)
 
@@ -41,7 +42,7 @@ def serving(url: str, folder: Path, *options: str) -> Iterator[tuple[str, subpro
         while True:
             assert server.poll() is None, (folder / "serve.log").read_text()
             try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                if web.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

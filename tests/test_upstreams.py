@@ -11,7 +11,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import Engine, select
 
@@ -26,6 +25,7 @@ from schema.tables import PUBLISHERS, PUSH_PARKED, TRANSACTIONS, UPSTREAMS
 from schema.types import PublisherRole, RecordKind
 from tests.factories import penalty, transaction
 from tests.hub_server import free_port, running
+from tests.web_client import web
 
 MALL = "吉林省政府采购电子卖场"
 PROVINCE = "吉林省政府采购网"
@@ -129,7 +129,7 @@ def test_a_refused_record_is_parked_with_the_reason_and_the_rest_go_on(
 
     app = create_app(Settings(database_url, "/tmp", None))
     with running(app) as here:
-        metrics = httpx.get(f"{here}/metrics").text
+        metrics = web.get(f"{here}/metrics").text
     app.state.engine.dispose()
     assert 'caigou_push_parked{upstream="central"} 1.0' in metrics
     assert 'caigou_push_backlog{upstream="central"} 0.0' in metrics
