@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date
+from functools import cache
 
 import pyarrow as pa
 
@@ -27,8 +28,14 @@ from schema.relations import party_id_columns
 # the export passes `prepare`, from whatever module writes it, so a context variable carries
 # them rather than a parameter threaded through every writer.
 _NAMES: ContextVar[PartyNames | None] = ContextVar("party_names", default=None)
-_NO_PARTIES = PartyNames(pa.array([], pa.int64()), pa.array([], pa.string()),
-                         pa.array([], pa.string()))  # fmt: skip
+
+
+@cache
+def _no_parties() -> PartyNames:
+    """Built on first use: `pa.array` loads pandas (~0.25 s), which no command should pay
+    for merely importing the exports."""
+    return PartyNames(pa.array([], pa.int64()), pa.array([], pa.string()),
+                      pa.array([], pa.string()))  # fmt: skip
 
 
 @contextmanager
@@ -48,7 +55,7 @@ def prepare(table: pa.Table, entity: str) -> pa.Table:
     ids = [c for c in party_id_columns(entity) if c in table.column_names]
     if not ids or all(f"{c.removesuffix('_id')}_uscc" in table.column_names for c in ids):
         return table
-    return add_party_names(table, entity, _NAMES.get() or _NO_PARTIES)
+    return add_party_names(table, entity, _NAMES.get() or _no_parties())
 
 
 def rechunk(tables: Iterable[pa.Table | pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
