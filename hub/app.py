@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -613,9 +613,18 @@ class _OwnLoop:
     def __init__(self) -> None:
         self.runner = asyncio.Runner()
 
-    def __del__(self) -> None:  # the thread has ended (its thread-local dropped)
-        with suppress(RuntimeError):  # collected where another loop runs: it closes later
+    def __del__(self) -> None:
+        """Closed when dropped: at its thread's end, or by the cyclic collector on whichever
+        thread it runs, perhaps one whose loop is running (the server's). There no loop may
+        run: `runner.close()` would fail and leave its `shutdown_asyncgens()` un-awaited (a
+        warning on stderr), so the loop is closed without those steps, which it never needs
+        (no async generator or executor of its own outlives an operation)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
             self.runner.close()
+            return
+        self.runner.get_loop().close()
 
 
 _LOOPS = threading.local()
