@@ -32,6 +32,20 @@ def add_mall(database_url: str) -> str:
     return added.stdout.strip().splitlines()[-1]
 
 
+def test_a_command_starts_without_the_pipeline_the_dumps_or_an_http_client() -> None:
+    """`caigou` registers every command, so it imports every command's module; what only
+    some commands use (the ingest pipeline and its flag rules, pyarrow and pandas, the HTTP
+    client: ~0.7 s of its ~1.6 s start) loads inside those commands."""
+    code = "import sys, hub.cli.main; print(' '.join(sorted(sys.modules)))"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, timeout=60)  # fmt: skip
+    loaded = set(shown.stdout.split())
+    assert {"hub.cli.export", "hub.cli.mirror", "hub.cli.pusher"} <= loaded
+    heavy = {"hub.publishing.ingest", "hub.flags", "exports.derived", "pyarrow", "pandas",
+             "httpx"}  # fmt: skip
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
 def test_publisher_tokens_are_shown_once_and_stored_hashed(database_url: str) -> None:
     token = add_mall(database_url)
     assert token.startswith("cgp_") and len(token) > 40

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from exports.derived import refresh
-from exports.manifest import Manifest
-from exports.schedule import beijing_today, days_between, export_days, unpublished_days
-from exports.storage import open_store
 from hub.cli.context import err, out, state
-from hub.flags.asof import FlagDays
+
+if TYPE_CHECKING:
+    from exports.manifest import Manifest
 
 
 def register(app: typer.Typer) -> None:
@@ -44,6 +42,12 @@ def export(
     without a manifest) is exported, history/ and current/ are brought up to the newest day,
     and the catalog is rewritten from the manifests.
     """
+    # here: pyarrow and the exports (~0.3 s) load for this command only, not for every one
+    from exports.derived import refresh
+    from exports.schedule import beijing_today, days_between, export_days, unpublished_days
+    from exports.storage import open_store
+    from hub.flags.asof import FlagDays
+
     settings = state(ctx).settings
     one, first, last = _day(day, "--date"), _day(start, "--from"), _day(end, "--to")
     if one and (first or last):

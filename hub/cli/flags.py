@@ -9,7 +9,6 @@ from rich.table import Table
 from sqlalchemy import select
 
 from hub.cli.context import out, state
-from hub.flags import rebuild as rebuild_flags
 from schema.severity import severity_rank
 from schema.tables import FLAGS, PROJECTS
 
@@ -25,6 +24,8 @@ def register(root: typer.Typer) -> None:
 def rebuild(ctx: typer.Context) -> None:
     """Recompute every flag from the projects and transactions (run daily: some rules
     depend on today's date)."""
+    from hub.flags import rebuild as rebuild_flags  # here: the rules load for this command
+
     counts = rebuild_flags(state(ctx).engine())
     out.print(
         f"{counts['projects']:,} projects checked: {counts['project_flags']:,} project flags, "

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from hub.cli.context import err, out, state
-from hub.federation.pusher import PushFailed, in_background, run_forever, running_names
 from hub.federation.upstreams import UpstreamError
 from indexer import outbox, worker
 
@@ -55,6 +54,9 @@ def run(
 ) -> None:
     """Drain the outbox into the search index, publish the daily dumps and push to the
     upstream hubs; until SIGTERM."""
+    # here: the pusher and its HTTP client load for this command, not for every one
+    from hub.federation.pusher import PushFailed, in_background, run_forever, running_names
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("elastic_transport").setLevel(logging.WARNING)  # a line per request
     settings = state(ctx).settings

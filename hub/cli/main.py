@@ -22,9 +22,7 @@ from hub.cli import (
 )
 from hub.cli.context import AppState, err, out, state
 from hub.config import Settings
-from hub.publishing import FieldError, PublisherError, ingest_file
-from hub.publishing.errors import BatchRejected
-from hub.publishing.readers import file_encoding
+from hub.publishing.errors import BatchRejected, FieldError, PublisherError
 from schema.db import current_revision, head_revision, upgrade
 from schema.types import RecordKind
 
@@ -138,6 +136,9 @@ def ingest(
     if relays is not None and len(files) > 1:
         err.print("[red]--relays[/red] goes with one file: its lines follow that file's records")
         raise typer.Exit(2)
+    from hub.publishing import ingest_file  # here: the other commands start without the pipeline
+    from hub.publishing.readers import file_encoding
+
     engine = state(ctx).engine()
     failed = False
     for path in files:

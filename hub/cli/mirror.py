@@ -15,20 +15,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import orjson
 import typer
 from sqlalchemy import Engine, select
 
 from hub.cli.context import err, out, state
-from hub.publishing import PublisherError, ingest_records
+from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import NATIONWIDE, add_publisher
 from schema.changes import MIRROR_CURSORS
 from schema.ocds import utc_now_beijing
 from schema.tables import PUBLISHERS
 from schema.types import PublisherRole, RecordKind
+
+if TYPE_CHECKING:
+    import httpx
 
 app = typer.Typer(help="Mirror another hub from its change feed (GET /changes).",
                   no_args_is_help=True)  # fmt: skip
@@ -126,6 +128,8 @@ def save_cursor(engine: Engine, url: str, cursor: str) -> None:
 
 def store(engine: Engine, url: str, group: Group) -> int:
     """One source batch stored locally; refused records stop the pull, named."""
+    from hub.publishing import ingest_records  # here: the other commands start without it
+
     ensure_account(engine, group)
     result = ingest_records(
         engine, group.publisher, group.kind, group.records, source=f"mirror {url}",
@@ -144,6 +148,8 @@ def pull(engine: Engine, url: str, *, follow: bool = False, interval: float = 5.
          limit: int = PAGE) -> int:  # fmt: skip
     """Read the feed from the saved cursor to its end (and on, with `follow`); returns the
     records stored."""
+    import httpx  # here: the HTTP client loads for a pull, not for every command
+
     url = url.rstrip("/")
     cursor = saved_cursor(engine, url)
     stored = 0
@@ -173,6 +179,8 @@ def pull_command(
     limit: Annotated[int, typer.Option(help="Changes a request.", min=1, max=PAGE)] = PAGE,
 ) -> None:
     """Mirror URL into this hub's database from its change feed; resumes after a crash."""
+    import httpx  # here: as in `pull`
+
     engine = state(ctx).engine()
     try:
         stored = pull(engine, url, follow=follow, interval=interval, limit=limit)

@@ -9,7 +9,6 @@ from rich.table import Table
 from sqlalchemy import select
 
 from hub.cli.context import err, out, state
-from hub.federation.pusher import PushFailed, retry_parked, run_forever, running_names
 from hub.federation.status import statuses
 from hub.federation.upstreams import UpstreamError, find_upstream
 from schema.tables import PUSH_PARKED, UPSTREAMS
@@ -29,6 +28,9 @@ def run(
     interval: Annotated[float, typer.Option(help="Seconds between polls.", min=0.05)] = 2.0,
 ) -> None:
     """Push the change feed to every upstream that is not paused; retries with backoff."""
+    # here: the pusher and its HTTP client load for the commands that push, not for all
+    from hub.federation.pusher import PushFailed, run_forever, running_names
+
     engine = state(ctx).engine()
     try:
         run_forever(engine, lambda: running_names(engine), interval=interval, once=once,
@@ -85,6 +87,8 @@ def retry(
     seq: Annotated[int | None, typer.Option(help="Only this change.")] = None,
 ) -> None:
     """Send NAME's parked records again; those accepted now leave the park."""
+    from hub.federation.pusher import PushFailed, retry_parked  # here: as in `run`
+
     try:
         report = retry_parked(state(ctx).engine(), name, seq)
     except (PushFailed, UpstreamError) as exc:
