@@ -66,8 +66,9 @@ def bases(
     folder: Path = tmp_path_factory.mktemp(f"cursors-{request.param}")
     with fresh_database(request.param, request, folder) as url:
         exports = str(folder / "exports")
-        on = create_app(Settings(url, exports, None, planner=True))
-        off = create_app(Settings(url, exports, None, planner=False))
+        # no rate limit: each hub answers ~380 queries in seconds (the limit is 600 a minute)
+        on = create_app(Settings(url, exports, None, planner=True, rate_limit=0))
+        off = create_app(Settings(url, exports, None, planner=False, rate_limit=0))
         load_dataset(on.state.engine, folder)
         with running(on) as planned, running(off) as resolved:
             yield {"planner on": planned, "planner off": resolved}
