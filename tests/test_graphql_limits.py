@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from graphql import parse, validate
+from graphql import get_introspection_query, parse, validate
 from sqlalchemy import inspect
 
 from hub.app import create_app
@@ -312,3 +312,61 @@ def test_brackets_nested_past_the_parser_s_reach_are_refused_by_name(base: str) 
     """A thousand `{` fit in the token limit; graphql-core's recursive parser would overflow."""
     answer = graphql(base, "{" * 1000 + "}" * 1000)
     assert code(answer) == "QUERY_TOO_COMPLEX" and "nests" in answer["errors"][0]["message"]
+
+
+NESTED = "parties(first: $n) { nodes { id transactions(as: PURCHASER, first: $n) { nodes { id supplier { transactions(first: $n) { nodes { id } } } } } } }"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("declared", "variables"),
+    [
+        ("$n: Int = 100", {}),
+        ("$n: Int", {"n": 100.0}),
+        ("$n: Int", {"n": 100}),
+        ("$n: Int = 5", {"n": 100}),
+    ],
+    ids=["default", "float", "int", "sent-over-default"],
+)
+def test_page_sizes_count_however_they_are_spelt(base: str, declared: str, variables: dict) -> None:
+    """Three nested pages of 100 are a million nodes whether written, sent as a variable, left
+    to the variable's default or sent as 100.0 (graphql-core coerces it to 100)."""
+    answer = graphql(base, f"query Q({declared}) {{ {NESTED} }}", variables)
+    assert (
+        code(answer) == "QUERY_TOO_COMPLEX" and "1,010,100 nodes" in answer["errors"][0]["message"]
+    )
+    small = graphql(base, f"query Q({declared}) {{ {NESTED} }}", {"n": 5})
+    assert "errors" not in small, small
+
+
+def test_a_plain_list_counts_the_ids_it_is_asked_for(base: str) -> None:
+    """`nodes(ids:)` of 100 parties, each with two lists of lists, is 84,100 nodes (it was
+    counted as a default page of 20)."""
+    ids = ", ".join(f'"{n}"' for n in range(100))
+    each = "... on Party { awards { suppliers { id } } again: awards { suppliers { id } } }"
+    answer = graphql(base, f"{{ nodes(ids: [{ids}]) {{ {each} }} }}")
+    assert code(answer) == "QUERY_TOO_COMPLEX" and "84,100 nodes" in answer["errors"][0]["message"]
+    two = graphql(base, f'{{ nodes(ids: ["1", "2"]) {{ {each} }} }}')
+    assert code(two) == "BAD_USER_INPUT"  # within budget: on to the ids, which are not ours
+
+
+def test_introspection_that_would_explode_is_refused_and_graphiql_s_is_answered(
+    base: str,
+) -> None:
+    """Each `possibleTypes { interfaces { … } }` level multiplies by the ten Node types, in
+    pure Python with no statement to time out; GraphiQL's own introspection still works."""
+    level = "possibleTypes { interfaces { name "
+    query = '{ __type(name: "Node") { ' + level * 8 + "} } " * 8 + "} }"
+    started = time.perf_counter()
+    assert code(graphql(base, query)) == "QUERY_TOO_COMPLEX"
+    assert time.perf_counter() - started < 5
+    answer = graphql(base, get_introspection_query(descriptions=True))
+    assert "errors" not in answer and answer["data"]["__schema"]["queryType"]["name"] == "Query"
+
+
+def test_aliases_of_introspection_fields_count_against_the_alias_cap(base: str) -> None:
+    many = " ".join(f"a{n}: __typename" for n in range(31))
+    answer = graphql(base, "{ " + many + " }")
+    assert code(answer) == "QUERY_TOO_COMPLEX" and "31 aliases" in answer["errors"][0]["message"]
+    assert "errors" not in graphql(
+        base, "{ " + " ".join(f"a{n}: __typename" for n in range(30)) + " }"
+    )

@@ -8,8 +8,10 @@ counts are still what is checked: a query refused for its expansion is refused i
 microseconds.
 
 The node budget follows GitHub's: every connection multiplies the nodes below it by its
-`first`/`last` (20 when absent), a plain list of objects by 20, and the sum over all of them
-must stay within budget.
+`first`/`last`, a plain list by its `first`/`limit` or the number of `ids` asked for (each
+as sent, from a variable or its default, else the schema's default, else 20), and the sum
+over all of them must stay within budget. A size is read the way graphql-core will coerce
+it (100.0 is 100), so no spelling of a page size escapes the count.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
+    VariableNode,
     get_named_type,
     get_nullable_type,
     value_from_ast_untyped,
@@ -74,6 +78,17 @@ class CostWalker:
     ) -> None:
         self.schema = schema
         self.variables = variables or {}
+        # A variable left out takes its default: the largest any operation declares (a
+        # fragment is costed once for all of them).
+        self.defaults: dict[str, Any] = {}
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                for variable in definition.variable_definitions or ():
+                    if variable.default_value is not None:
+                        value = _size_of(value_from_ast_untyped(variable.default_value))
+                        name = variable.variable.name.value
+                        if value is not None and value > (self.defaults.get(name) or 0):
+                            self.defaults[name] = value
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -154,9 +169,11 @@ class CostWalker:
 
     def field(self, node: FieldNode, parent: Any) -> Cost:
         name = node.name.value
-        if name.startswith("__"):
-            return Cost()  # introspection (GraphiQL) is bounded by the schema itself
         aliases = 1 if node.alias is not None else 0
+        if name.startswith("__"):
+            # Introspection reads the schema, not the database: its nesting is checked by
+            # graphql-core's MaxIntrospectionDepthRule (limits.py); aliases count as any.
+            return Cost(aliases=aliases)
         definition = (getattr(parent, "fields", None) or {}).get(name)
         if definition is None or node.selection_set is None:
             return Cost(depth=1, aliases=aliases)
@@ -164,25 +181,46 @@ class CostWalker:
         below = self.selections(node.selection_set, named)
         nodes = below.nodes
         if named.name.endswith("Connection"):
-            size = self._argument(node, "first") or self._argument(node, "last") or DEFAULT_PAGE
-            size = max(int(size), 1)
+            size = max(self._size(node, definition, ("first", "last")), 1)
             nodes = size + size * below.nodes
         elif isinstance(get_nullable_type(definition.type), GraphQLList) and not getattr(
             parent, "name", ""
         ).endswith("Connection"):  # a connection's `nodes`/`edges`: counted by its page size
-            # A plain list (a project's notices, a party's awards) has no page size: it counts
-            # as a default page, so lists nested in lists multiply like connections do.
-            nodes = DEFAULT_PAGE + DEFAULT_PAGE * below.nodes
+            # A plain list (a project's notices, a party's awards) without a size counts as a
+            # default page, so lists nested in lists multiply like connections do.
+            size = max(self._size(node, definition, ("first", "limit", "ids")), 1)
+            nodes = size + size * below.nodes
         return Cost(nodes, below.depth + 1, below.aliases + aliases, below.spreads)
 
-    def _argument(self, node: FieldNode, name: str) -> int | None:
-        for argument in node.arguments or ():
-            if argument.name.value == name:
-                value = value_from_ast_untyped(argument.value, self.variables)
-                if isinstance(value, int) and not isinstance(value, bool) and value < 2**31:
-                    return value
-                return None  # not an Int: validation says so
-        return None
+    def _size(self, node: FieldNode, definition: Any, names: tuple[str, ...]) -> int:
+        """The largest of the named size arguments as sent (or the schema's defaults)."""
+        sent = {a.name.value: a.value for a in node.arguments or ()}
+        sizes = []
+        for name in names:
+            argument = definition.args.get(name)
+            if argument is None:
+                continue
+            if name in sent:
+                ast = sent[name]
+                value = value_from_ast_untyped(ast, self.variables)
+                if value is Undefined and isinstance(ast, VariableNode):
+                    value = self.defaults.get(ast.name.value, argument.default_value)
+            else:
+                value = argument.default_value
+            size = len(value) if name == "ids" and isinstance(value, list) else _size_of(value)
+            if size is not None:
+                sizes.append(size)
+        return max(sizes, default=DEFAULT_PAGE)
+
+
+def _size_of(value: Any) -> int | None:
+    """An Int as graphql-core coerces it (an integral float too), else None: validation or
+    the resolver says what is wrong with it."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
 
 
 def _too_many_spreads(count: int) -> str:

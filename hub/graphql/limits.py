@@ -27,7 +27,7 @@ from graphql import (
     specified_rules,
 )
 from graphql.language.lexer import Lexer
-from graphql.validation import ValuesOfCorrectTypeRule
+from graphql.validation import MaxIntrospectionDepthRule, ValuesOfCorrectTypeRule
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -197,11 +197,21 @@ def checked(
     return None if parsed.errors else (parsed.document, cost.nodes)
 
 
+class _IntrospectionDepth(MaxIntrospectionDepthRule):
+    """`__type { possibleTypes { interfaces { possibleTypes … } } }` would grow tenfold a
+    level in pure Python (no statement, so no timeout). The cost walk leaves introspection
+    to this rule of graphql-core's; refused, it is a query too complex, not a wrong one."""
+
+    def report_error(self, error: GraphQLError) -> None:
+        super().report_error(with_code(error, QueryTooComplex.code))
+
+
 def _validated(schema: Any, document: DocumentNode, validation_rules: Any) -> list[GraphQLError]:
-    rules = tuple(
-        _ValuesOfCorrectType if rule is ValuesOfCorrectTypeRule else rule
-        for rule in validation_rules
-    )
+    ours = {ValuesOfCorrectTypeRule: _ValuesOfCorrectType,
+            MaxIntrospectionDepthRule: _IntrospectionDepth}  # fmt: skip
+    rules = tuple(ours.get(rule, rule) for rule in validation_rules)
+    if _IntrospectionDepth not in rules:
+        rules += (_IntrospectionDepth,)
     errors = validate_document(schema._schema, document, rules)
     return [with_code(error, VALIDATION_FAILED) for error in errors]
 
