@@ -25,7 +25,10 @@ MAX_LIMIT = 1_000
 def _limit(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if (
+        not (value.isascii() and value.isdigit() and len(value) <= 9)
+        or not 1 <= int(value) <= MAX_LIMIT
+    ):
         raise BadInput(f"limit: {value[:20]!r} is not a whole number from 1 to {MAX_LIMIT}")
     return int(value)
 

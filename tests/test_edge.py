@@ -265,6 +265,21 @@ def test_a_malformed_graphql_request_is_a_400_that_says_why(
     assert error["extensions"]["request_id"] == answer.headers["x-request-id"]
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/changes?limit=%C2%B2", 400), ("/changes?limit=" + "1" * 5000, 400),
+     ("/parties/%C2%B2", 404), ("/?q=x&year=%C2%B2", 400), ("/?q=x&purchaser=%C2%B2", 400),
+     ("/transparency?group=purchaser&key=%C2%B2", 400), ("/parties/1?before=2024-01-01.%C2%B2", 400)],
+)  # fmt: skip
+def test_digits_that_are_not_ascii_are_bad_input_not_a_crash(
+    hub: str, path: str, status: int
+) -> None:
+    """ "²" passes `str.isdigit()` and then fails `int()`; so does a number past Python's
+    4,300-digit limit. Each was a 500."""
+    answer = web.get(hub + path)
+    assert answer.status_code == status, (path, answer.status_code, answer.text[:300])
+
+
 def test_a_wrong_method_is_a_405(hub: str) -> None:
     for method, path in (("PUT", "/graphql"), ("DELETE", "/downloads/catalog.json"),
                          ("POST", "/transactions")):  # fmt: skip

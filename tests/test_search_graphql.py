@@ -6,6 +6,8 @@ which backend a hub runs. Expected sets come from SQL over the same database.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from collections import Counter
@@ -243,6 +245,31 @@ def test_bad_search_input_names_the_argument(hub: SearchHub) -> None:
     answer = graphql(hub.base, SEARCH, {"q": "复印纸", "first": 500})
     assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "first" in answer["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "-Infinity", "1e30", "1e999999"])
+def test_an_amount_no_column_holds_is_bad_input_on_graphql_and_the_page(
+    hub: SearchHub, amount: str
+) -> None:
+    """Valid Decimals that bound nothing stored (NaN, Infinity, 1e30) were passed to the
+    index as they came and crashed it: "Unexpected error." and a 500 page."""
+    for side in ("min", "max"):
+        answer = graphql(hub.base, SEARCH, {"q": "复印纸", "filter": {"amount": {side: amount}}})
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+        assert f"filter.amount.{side}" in answer["errors"][0]["message"]
+        page = web.get(f"{hub.base}/", params={"q": "复印纸", side: amount})
+        assert page.status_code == 400 and "金额" in page.text, page.text[:300]
+    assert hub.search("复印纸", filter={"amount": {"min": "0", "max": "9999999999999"}})["edges"]
+
+
+@pytest.mark.parametrize("values", [[{"a": 1}, 1], [{"a": 1}, 1, 2], [[1], "x", 3], [True, {}]])
+def test_a_forged_cursor_of_objects_is_bad_input(hub: SearchHub, values: list[Any]) -> None:
+    """Sort values that are no scalar reached the database driver: "Unexpected error."."""
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+    for order in ("RELEVANCE", "DATE", "AMOUNT"):
+        answer = graphql(hub.base, SEARCH, {"q": "复印纸", "after": cursor, "order": order})
+        assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", answer
+        assert "after" in answer["errors"][0]["message"]
 
 
 def test_a_cursor_of_another_order_or_list_names_after_on_graphql_and_the_page(

@@ -23,9 +23,10 @@ from hub.graphql.projects import Notice
 from hub.graphql.relay import PageInfo
 from hub.graphql.transactions import Transaction
 from hub.read.cursors import decode_cursor, encode_cursor
+from hub.read.errors import BadInput
 from hub.read.paging import DEFAULT_PAGE, MAX_PAGE
 from hub.read.search import SIDES, facet_label, hydrate
-from hub.read.where import party_pk
+from hub.read.where import amount_bound, party_pk
 from indexer.search import (
     KINDS,
     Hit,
@@ -106,8 +107,8 @@ class SearchFilterInput:
             supplier_id=party_pk(self.supplier_id, "supplierId") if self.supplier_id else None,
             date_from=when.from_,
             date_to=when.to,
-            amount_min=money.min,
-            amount_max=money.max,
+            amount_min=amount_bound(money.min, "filter.amount.min"),
+            amount_max=amount_bound(money.max, "filter.amount.max"),
             flag_code=self.flag_code.strip().upper() if self.flag_code else None,
         )
 
@@ -307,7 +308,7 @@ async def run_search(
         order_by=order_by.value,
         descending=True,
         size=size + 1,  # one more than asked: whether a next page exists
-        after=tuple(decode_cursor(after)) if after else None,
+        after=_after(after),
     )
     try:  # in a worker thread; the records are then read on the loop, on the request's conn
         result = await backend.asearch(request)
@@ -348,3 +349,11 @@ async def run_search(
         if result.lag
         else None,
     )
+
+
+def _after(cursor: str | None) -> tuple[Any, ...] | None:
+    """The sort values of `after`, or BadInput naming the argument (as the lists do)."""
+    try:
+        return tuple(decode_cursor(cursor)) if cursor else None
+    except BadInput as error:
+        raise BadInput(f"`after`: {error}") from None

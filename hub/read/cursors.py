@@ -81,6 +81,8 @@ def _decode_value(value: Any) -> Any:
         if isinstance(decoded, Decimal) and not (decoded.is_finite() and abs(decoded) < 10**18):
             raise ValueError("not an amount")
         return decoded
+    if value is not None and not isinstance(value, str | int | float):
+        raise TypeError("a sort value is a scalar")  # an object would reach the driver
     return value
 
 

@@ -112,9 +112,16 @@ def _bound(column: Any, value: Decimal, rounding: str) -> Decimal:
     scale = getattr(column.type, "scale", None)
     if scale is None:
         return value
-    if not value.is_finite() or abs(value) >= MAX_BOUND:
-        raise BadInput(f"{column.name}: {value} is not an amount (at most {MAX_BOUND:,})")
+    amount_bound(value, column.name)
     return value.quantize(Decimal(1).scaleb(-scale), rounding=rounding)
+
+
+def amount_bound(value: Decimal | None, name: str) -> Decimal | None:
+    """`value` if it can bound a stored amount, else BadInput naming `name`: NaN, Infinity
+    and 1e30 are valid Decimals that no column or index can compare with."""
+    if value is not None and (not value.is_finite() or abs(value) >= MAX_BOUND):
+        raise BadInput(f"{name}: {value} is not an amount (at most {MAX_BOUND:,})")
+    return value
 
 
 def party_pk(value: str | None, argument: str) -> int | None:

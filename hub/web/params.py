@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from starlette.datastructures import QueryParams
 
+from hub.read.where import MAX_BOUND
 from hub.web.render import BadRequest
 
 
@@ -31,8 +32,8 @@ def amount(params: QueryParams, name: str) -> Decimal | None:
         number = Decimal(value) if value else None
     except InvalidOperation:
         raise BadRequest(f"{name}={value!r} 不是金额: not an amount in yuan") from None
-    if number is not None and (not number.is_finite() or number < 0):
-        raise BadRequest(f"{name}={value!r} 不是金额: not an amount in yuan")
+    if number is not None and (not number.is_finite() or not 0 <= number < MAX_BOUND):
+        raise BadRequest(f"{name}={value!r} 不是金额: not an amount in yuan (0 to {MAX_BOUND:,})")
     return number
 
 
@@ -40,7 +41,7 @@ def integer(params: QueryParams, name: str) -> int | None:
     value = text(params, name, 18)
     if not value:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise BadRequest(f"{name}={value!r} 不是编号: not a numeric id")
     return int(value)
 

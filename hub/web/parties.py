@@ -30,7 +30,7 @@ def page(engine: Engine) -> Callable[[Request], Response]:
 
     def endpoint(request: Request) -> Response:
         raw = request.path_params["id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             return error_page(request, 404, f"{raw!r} 不是主体编号: not a party id")
         try:
             before = read_before(request.query_params.get("before", ""))

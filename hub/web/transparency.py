@@ -61,7 +61,7 @@ def read_selection(request: Request) -> Selection:
     if region and not is_region_code(region):
         raise BadRequest(f"region={region!r} 不是六位行政区划代码: not a division code")
     key = p.text(q, "key", 18)
-    if key and group != "region" and not key.isdigit():
+    if key and group != "region" and not (key.isascii() and key.isdigit()):
         raise BadRequest(f"key={key!r} 不是主体编号: not a party id")
     return Selection(group, *months, region, key)
 
