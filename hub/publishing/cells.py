@@ -233,7 +233,11 @@ def in_range(name: str, day: date, *, schedule: bool = False) -> None:
 def iso_date(
     raw: Mapping[str, Any], name: str, *, required: bool = True, schedule: bool = False
 ) -> date | None:
-    """YYYY-MM-DD, or an ISO 8601 date-time whose date is taken; nothing trailing."""
+    """YYYY-MM-DD, or an ISO 8601 date-time whose Beijing date is taken; nothing trailing.
+
+    An offset is honoured as `published_at`'s is: `2024-03-31T20:00:00-04:00` is 1 April in
+    Beijing, the one clock the hub stores (the date as written disagreed with the record's
+    own publish time)."""
     value = text(raw, name, required=required)
     if value is None:
         return None
@@ -241,10 +245,10 @@ def iso_date(
         if len(value) == 10 and value[4] == "-" == value[7]:
             day = date.fromisoformat(value)
         elif ISO_DATE.match(value):
-            day = datetime.fromisoformat(value).date()
+            day = parse_ocds_datetime(value).date()
         else:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise FieldError(name, f"{shown(value)} is not a date (YYYY-MM-DD)") from None
     in_range(name, day, schedule=schedule)
     return day
