@@ -68,7 +68,14 @@ from hub.web import routes as web_routes
 from hub.web.graphiql import ide_page
 from indexer.search import SearchUnavailable
 from schema.data_version import current_data_version
-from schema.db import current_revision, ensure_schema, is_timeout, make_engine, reader
+from schema.db import (
+    READS_UNTIL,
+    current_revision,
+    ensure_schema,
+    is_timeout,
+    make_engine,
+    reader,
+)
 
 if TYPE_CHECKING:  # checked against the strawberry installed, which has cross_web
     from cross_web import HTTPException
@@ -168,8 +175,10 @@ class HubGraphQL(GraphQL[Context, None]):
     def __init__(
         self, engine: Engine, reads: Engine, metrics: Metrics, search: Any = None,
         max_query_bytes: int = MAX_QUERY_BYTES, planner: bool = True, pg: PgReads | None = None,
+        request_timeout: float = 0,
     ) -> None:  # fmt: skip
         super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True)
+        self.request_timeout = request_timeout  # CAIGOU_REQUEST_TIMEOUT: a request's reads
         self.pg = pg  # PostgreSQL: planned statements and the ETag's version on the loop
         self.engine = engine  # mutations write through it, each in its own transaction
         self.reads = reads  # the request's connection: `reader(engine, CAIGOU_QUERY_TIMEOUT)`
@@ -225,6 +234,18 @@ class HubGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         started = time.perf_counter()
+        budget = (
+            READS_UNTIL.set(time.monotonic() + self.request_timeout)
+            if self.request_timeout
+            else None
+        )
+        try:
+            await self._serve(scope, receive, send, started)
+        finally:
+            if budget is not None:
+                READS_UNTIL.reset(budget)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
         state = scope.setdefault("state", {})
         # The whole body first, then a pooled connection: a client that sends its body slowly
         # (the edge bounds how slowly) must not hold one of the pool's few connections.
@@ -896,7 +917,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(
                 "/graphql",
                 HubGraphQL(
-                    engine, reads, metrics, search, settings.max_query_bytes, settings.planner, pg
+                    engine,
+                    reads,
+                    metrics,
+                    search,
+                    settings.max_query_bytes,
+                    settings.planner,
+                    pg,
+                    settings.request_timeout,
                 ),
                 methods=["GET", "POST"],
             ),

@@ -47,6 +47,9 @@ PLANNER = ("CAIGOU_PLANNER", "on", "`on`: each GraphQL root field the planner co
 LIMITS = {
     "query_timeout": ("CAIGOU_QUERY_TIMEOUT", "10",
                       "seconds a read statement of a request may run (0: no limit)"),
+    "request_timeout": ("CAIGOU_REQUEST_TIMEOUT", "30",
+                        "seconds the read statements of one GraphQL request may run in all, so "
+                        "aliases cannot multiply CAIGOU_QUERY_TIMEOUT (0: no limit)"),
     "max_query_bytes": ("CAIGOU_MAX_QUERY_BYTES", "100000",
                         "largest GraphQL query text accepted, comments and blanks included"),
     "max_body_bytes": ("CAIGOU_MAX_BODY_BYTES", "1048576",
@@ -91,6 +94,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     data_license: str = SETTINGS["data_license"][1]
     query_timeout: float = float(LIMITS["query_timeout"][1])
+    request_timeout: float = float(LIMITS["request_timeout"][1])
     max_query_bytes: int = int(LIMITS["max_query_bytes"][1])
     max_body_bytes: int = int(LIMITS["max_body_bytes"][1])
     max_publish_bytes: int = int(LIMITS["max_publish_bytes"][1])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from schema.data_version import TABLE as DATA_VERSION
+from schema.db import READS_UNTIL
 
 log = logging.getLogger("caigou.http")
 
@@ -47,6 +49,7 @@ class PgReads:
         # Said after connecting, not as libpq `options`: those would replace the operator's
         # own (a search_path in the URL or PGOPTIONS), and the loop would read another schema.
         self.set_timeout = f"SET statement_timeout = {ms}"
+        self.limit = ms / 1000  # 0: none
         # A bound of our own past the server's: a database that stops answering (a network
         # gone quiet) must not keep requests waiting here for ever.
         self.wait = (timeout if timeout and timeout > 0 else STALL) + 1.0
@@ -153,8 +156,7 @@ class PgReads:
                 for sql, params in statements:
                     try:  # each statement bounded on its own: none is cut and run twice
                         async with asyncio.timeout(self.wait):
-                            cursor = await conn.execute(sql, params, prepare=True)
-                            row = await cursor.fetchone()
+                            row = await self._one(conn, sql, params)
                     except psycopg.errors.QueryCanceled as exc:
                         out.append(self._cut(sql, params, exc))
                         continue
@@ -163,6 +165,25 @@ class PgReads:
             log.warning("a planned statement failed on the loop (%r): the threads answer", exc)
             return None
         return out
+
+    async def _one(
+        self, conn: psycopg.AsyncConnection[Any], sql: str, params: dict[str, Any]
+    ) -> Any:
+        """The statement's first row, within what is left of its request's budget
+        (CAIGOU_REQUEST_TIMEOUT, as `schema.db` applies it on the threads' connections): a
+        statement with less left than its own limit runs under a shorter one, said around it;
+        the common case says nothing."""
+        until = READS_UNTIL.get()
+        left = None if until is None else until - time.monotonic()
+        if left is None or (self.limit and left >= self.limit):
+            return await (await conn.execute(sql, params, prepare=True)).fetchone()
+        if left <= 0:
+            raise psycopg.errors.QueryCanceled("the request's reads ran past its budget")
+        await conn.execute(f"SET statement_timeout = {max(int(left * 1000), 1)}")
+        try:
+            return await (await conn.execute(sql, params, prepare=True)).fetchone()
+        finally:
+            await conn.execute(self.set_timeout)
 
     async def rows(
         self, statements: Sequence[tuple[str, dict[str, Any]]]

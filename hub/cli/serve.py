@@ -39,6 +39,7 @@ def serve(
         ),
     ] = None,
     query_timeout: Annotated[float | None, typer.Option(help=_help("query_timeout"))] = None,
+    request_timeout: Annotated[float | None, typer.Option(help=_help("request_timeout"))] = None,
     max_query_bytes: Annotated[int | None, typer.Option(help=_help("max_query_bytes"))] = None,
     max_body_bytes: Annotated[int | None, typer.Option(help=_help("max_body_bytes"))] = None,
     max_publish_bytes: Annotated[int | None, typer.Option(help=_help("max_publish_bytes"))] = None,
@@ -55,7 +56,8 @@ def serve(
     Workers: one per core on PostgreSQL; on SQLite one (SQLite has one writer at a time).
     """
     limits = {
-        "query_timeout": query_timeout, "max_query_bytes": max_query_bytes,
+        "query_timeout": query_timeout, "request_timeout": request_timeout,
+        "max_query_bytes": max_query_bytes,
         "max_body_bytes": max_body_bytes, "max_publish_bytes": max_publish_bytes,
         "rate_limit": rate_limit, "header_timeout": header_timeout, "body_timeout": body_timeout,
         "keep_alive_timeout": keep_alive_timeout, "max_header_bytes": max_header_bytes,

@@ -9,6 +9,7 @@ NOT_FOUND, UNAUTHENTICATED, FORBIDDEN, QUERY_TOO_COMPLEX (limits), QUERY_TIMEOUT
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from sqlalchemy.exc import DataError, StatementError
 from strawberry.extensions import MaskErrors
 
 from hub.read.errors import BadInput
-from schema.db import is_timeout
+from schema.db import READS_UNTIL, is_timeout
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -91,11 +92,16 @@ def is_logged(error: GraphQLError) -> bool:
 
 
 def query_timeout(context: Any) -> str:
-    """The CAIGOU_QUERY_TIMEOUT the hub serving this request runs with, for the log."""
+    """The limit that cut a read of this request short, for the log: its request's budget
+    once spent (CAIGOU_REQUEST_TIMEOUT), else the statement's (CAIGOU_QUERY_TIMEOUT)."""
+    until = READS_UNTIL.get()
+    name, setting = "CAIGOU_QUERY_TIMEOUT", "query_timeout"
+    if until is not None and time.monotonic() >= until:
+        name, setting = "CAIGOU_REQUEST_TIMEOUT", "request_timeout"
     try:
-        return f"{context.request.app.state.settings.query_timeout:g} s"
+        return f"{name} = {getattr(context.request.app.state.settings, setting):g} s"
     except AttributeError:
-        return "its limit"
+        return name
 
 
 def _out_of_range(error: BaseException) -> bool:
@@ -139,8 +145,8 @@ class HubErrors(MaskErrors):
         if original is not None and is_timeout(original):
             self._log_timeout(error)
             return GraphQLError(
-                "the query ran longer than the server allows (CAIGOU_QUERY_TIMEOUT): "
-                "narrow the filter or ask for less",
+                "the query ran longer than the server allows (CAIGOU_QUERY_TIMEOUT a statement, "
+                "CAIGOU_REQUEST_TIMEOUT all of a request's): narrow the filter or ask for less",
                 nodes=error.nodes, path=error.path, extensions={"code": QUERY_TIMEOUT},
             )  # fmt: skip
         return error
@@ -156,7 +162,7 @@ class HubErrors(MaskErrors):
         if field and field != path.split(".")[-1]:
             path = f"{path} ({field})"
         log.warning(
-            "GraphQL operation %s: field %s cut short at CAIGOU_QUERY_TIMEOUT = %s",
+            "GraphQL operation %s: field %s cut short at %s",
             getattr(context, "operation_name", None) or "(anonymous)", path,
             query_timeout(getattr(context, "context", None)),
         )  # fmt: skip
