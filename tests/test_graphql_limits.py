@@ -405,3 +405,14 @@ def test_aliases_of_introspection_fields_count_against_the_alias_cap(base: str) 
     assert "errors" not in graphql(
         base, "{ " + " ".join(f"a{n}: __typename" for n in range(30)) + " }"
     )
+
+
+def test_texts_count_as_many_rows_so_aliases_cannot_pile_them_up(base: str) -> None:
+    """25 aliases of the feed's largest page held 25,000 payloads (up to hundreds of kB
+    each) within the node budget; a payload or a notice's body now counts as 20 nodes."""
+    page = "changes(first: 1000) { edges { node { seq payload } } }"
+    answer = graphql(base, "{ " + " ".join(f"a{n}: {page}" for n in range(3)) + " }")
+    assert code(answer) == "QUERY_TOO_COMPLEX" and "63,000 nodes" in answer["errors"][0]["message"]
+    assert "errors" not in graphql(base, "{ " + page + " }")  # the feed's page as documented
+    bodies = " ".join(f"a{n}: notices(first: 100) {{ nodes {{ fullText }} }}" for n in range(30))
+    assert code(graphql(base, "{ " + bodies + " }")) == "QUERY_TOO_COMPLEX"
