@@ -24,7 +24,14 @@ import orjson
 from schema.codes import CodeError, catalogue_classification
 from schema.contract_suppliers import contract_suppliers
 from schema.details import EXPERTS_PUBLIC_IN
-from schema.ocds import amount_of, merge_releases, parse_ocds_datetime
+from schema.ocds import (
+    amount_of,
+    buyer_of,
+    merge_releases,
+    parse_ocds_datetime,
+    party_name,
+    party_with,
+)
 from schema.types import NoticeType, PartyRole, ProjectStatus
 
 # (name, credit code as published, stated region, role) → the hub's party id, or None.
@@ -87,18 +94,17 @@ def compile_notices(
     budget_value = _object(_object(compiled.get("planning")).get("budget")).get("amount")
     if amount_of(budget_value) is None:
         budget_value = tender.get("value")
-    buyer_ref = _object(compiled.get("buyer")).get("id")
-    agency_ref = _object(tender.get("procuringEntity")).get("id") or next(
-        (p.get("id") for p in _objects(compiled.get("parties"))
-         if "procuringEntity" in (p.get("roles") or [])),
-        None,
-    )  # fmt: skip
+    buyer = buyer_of(compiled)  # `buyer.id`, else the party with the role (as the door)
+    agency = party_with(compiled, _object(tender.get("procuringEntity")).get("id"),
+                        "procuringEntity")  # fmt: skip
+    buyer_ref = str(buyer[1].get("id")) if buyer else None
+    agency_ref = str(agency[1].get("id")) if agency else None
     category = _category(tender)
     status = ProjectStatus.planning
     for notice in notices:
         status = STATUS_OF.get(NoticeType(notice.notice_type), status)
     project = {
-        "project_code": tender.get("id"),
+        "project_code": _text(tender.get("id")),  # OCDS allows an integer
         "title": tender.get("title"),
         "purchaser_id": party_ids.get(buyer_ref) if buyer_ref is not None else None,
         "agency_id": party_ids.get(agency_ref) if agency_ref is not None else None,
@@ -132,13 +138,14 @@ def resolve_parties(compiled: Mapping[str, Any], lookup: PartyLookup) -> dict[st
     resolved: dict[str, int] = {}
     for party in _objects(compiled.get("parties")):
         roles = [ROLE_OF[r] for r in party.get("roles") or [] if r in ROLE_OF]
-        if not roles or party.get("id") is None:
-            continue
+        name = party_name(party)
+        if not roles or party.get("id") is None or name is None:
+            continue  # a party without a name is kept in the release, not linked
         identifier = _object(party.get("identifier"))
         code = identifier.get("id") if identifier.get("scheme") in CODE_SCHEMES else None
         region = _object(party.get("address")).get("region")
         for role in roles:
-            found = lookup(party["name"], str(code) if code else None, region, role)
+            found = lookup(name, str(code) if code else None, region, role)
             if found is not None:
                 resolved[str(party["id"])] = found
     return resolved
@@ -210,7 +217,9 @@ def _children(
             "currency": _currency(award.get("value")),
         })  # fmt: skip
         suppliers = {
-            party_ids[s["id"]] for s in award.get("suppliers") or [] if s.get("id") in party_ids
+            party_ids[str(s.get("id"))]
+            for s in _objects(award.get("suppliers"))
+            if str(s.get("id")) in party_ids
         }
         result.award_suppliers += [
             {"project_id": project_id, "award_id": award_id, "party_id": party_id}
@@ -221,7 +230,7 @@ def _children(
         start, end = period.get("startDate"), period.get("endDate")
         result.contracts.append({
             "project_id": project_id, "contract_id": str(contract["id"]),
-            "award_id": contract.get("awardID"), "supplier_id": None,
+            "award_id": _text(contract.get("awardID")), "supplier_id": None,
             "title": contract.get("title"), "status": contract.get("status"),
             "amount": money(contract.get("value")), "currency": _currency(contract.get("value")),
             "date_signed": _when(contract.get("dateSigned")),

@@ -157,3 +157,34 @@ def amount_of(value: Any) -> Any:
 
 def utc_now_beijing() -> datetime:
     return datetime.now(UTC).astimezone(BEIJING).replace(tzinfo=None)
+
+
+def party_with(release: Mapping[str, Any], ref: object, role: str) -> tuple[int, dict] | None:
+    """(position, party) that `ref` names (`buyer.id`, `tender.procuringEntity.id`); without
+    one found, the first with `role` (OCDS lets a buyer be given by its role alone). The
+    reference first: a party listed before the real buyer with the role must not stand in
+    for it. Ids compare as text: OCDS allows an integer id and a string reference to it."""
+    parties = [(i, p) for i, p in enumerate(release.get("parties") or []) if isinstance(p, dict)]
+    if ref is not None:
+        named = next(((i, p) for i, p in parties if str(p.get("id")) == str(ref)), None)
+        if named is not None:
+            return named
+    return next(((i, p) for i, p in parties if role in (p.get("roles") or [])), None)
+
+
+def buyer_of(release: Mapping[str, Any]) -> tuple[int, dict] | None:
+    """(position, party) of the release's buyer: `buyer.id`'s party, else the one with the
+    role. The door (scope, region) and the compiled project read it here alike."""
+    buyer = release.get("buyer")
+    return party_with(release, buyer.get("id") if isinstance(buyer, dict) else None, "buyer")
+
+
+def party_name(party: Mapping[str, Any]) -> str | None:
+    """A party's name for the hub's registry: `name`, else its identifier's `legalName`.
+    OCDS requires neither; a party with none is kept in the release, not linked."""
+    identifier = party.get("identifier")
+    legal = identifier.get("legalName") if isinstance(identifier, dict) else None
+    for value in (party.get("name"), legal):
+        if isinstance(value, str) and value.strip():
+            return value
+    return None

@@ -20,7 +20,6 @@ from hub.publishing.dialect import insert_ignoring_conflicts
 from hub.publishing.errors import FieldError, RecordError, each_field_once
 from hub.publishing.parties import (
     Note,
-    buyer_of,
     infer_buyer_region,
     quiet_region,
     record_notes,
@@ -29,7 +28,7 @@ from hub.publishing.parties import (
 from hub.publishing.release_shape import extension_fields, shape_faults, value_faults
 from hub.publishing.sources import add_second_source, add_source, direct, source_site_of
 from schema.codes import CodeError, catalogue_classification
-from schema.ocds import AMENDS, notice_type_of
+from schema.ocds import AMENDS, buyer_of, notice_type_of
 from schema.ocds_validation import SchemaFault, schema_faults
 from schema.search_outbox import enqueue
 from schema.tables import DATA_QUALITY_ISSUES as ISSUES
@@ -153,8 +152,7 @@ class NoticeHandler:
         parties = release.get("parties") or []
         buyer = buyer_of(release)
         for i, party in enumerate(parties):
-            if not isinstance(party, dict) or not party.get("name"):
-                faults.append(FieldError(f"parties[{i}].name", "is required"))
+            if not isinstance(party, dict):  # the shape check names it
                 continue
             identifier = party.get("identifier") or {}
             if identifier.get("scheme") in ("CN-SAIC", "CN-USCC"):

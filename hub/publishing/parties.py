@@ -14,6 +14,7 @@ from hub.publishing.errors import FieldError
 from schema.codes import CodeError, check_uscc, is_region_code, normalise_name
 from schema.compiled import party_by_name
 from schema.divisions import read_region, region_name, registration_region
+from schema.ocds import buyer_of, party_with
 from schema.search_outbox import enqueue, enqueue_naming
 from schema.tables import DATA_QUALITY_ISSUES as ISSUES
 from schema.tables import PARTIES
@@ -51,24 +52,6 @@ def quiet_region(value: object) -> str | None:
         return None
 
 
-def _party_with(release: Mapping[str, Any], ref: object, role: str) -> tuple[int, dict] | None:
-    """The party `ref` names (`buyer.id`, `tender.procuringEntity.id`); without one found, the
-    first with `role`. The reference first: a party listed before the real buyer with the
-    role must not stand in for it (and take the project to its region)."""
-    parties = [(i, p) for i, p in enumerate(release.get("parties") or []) if isinstance(p, dict)]
-    if ref is not None:
-        named = next(((i, p) for i, p in parties if p.get("id") == ref), None)
-        if named is not None:
-            return named
-    return next(((i, p) for i, p in parties if role in (p.get("roles") or [])), None)
-
-
-def buyer_of(release: Mapping[str, Any]) -> tuple[int, dict] | None:
-    """(position, party) of the release's buyer, as `_party_with` finds it."""
-    buyer = release.get("buyer")
-    return _party_with(release, buyer.get("id") if isinstance(buyer, dict) else None, "buyer")
-
-
 def infer_buyer_region(release: Mapping[str, Any]) -> tuple[str, Note] | None:
     """A region for a buyer that states none: the registration division its credit code
     carries (characters 3–8), else the agency's stated region; with the note saying so."""
@@ -85,7 +68,7 @@ def infer_buyer_region(release: Mapping[str, Any]) -> tuple[str, Note] | None:
                 return code, (field, REGION_INFERRED, message)
     tender = release.get("tender") or {}
     agency_ref = (tender.get("procuringEntity") or {}).get("id")
-    agency = _party_with(release, agency_ref, "procuringEntity")
+    agency = party_with(release, agency_ref, "procuringEntity")
     if agency is not None:
         i, party = agency
         stated = (party.get("address") or {}).get("region")

@@ -28,6 +28,7 @@ from schema.ocds_validation import json_path
 
 STR = {"type": ["string", "null"]}
 ID = {"type": ["string", "integer"]}
+ID_OR_NULL = {"type": ["string", "integer", "null"]}  # OCDS 1.1: tender.id, awardID, …
 EVENT_DATES = frozenset({"date", "dateSigned", "datePublished", "dateModified"})
 SCHEDULE_DATES = frozenset({"startDate", "endDate", "maxExtentDate"})  # may look years ahead
 BODIES = frozenset({"fullText", "description"})
@@ -66,11 +67,11 @@ RELEASE = {
         parties=_list(PARTY), buyer=REFERENCE,
         planning=_object(budget=_object(amount=VALUE)),
         tender=_object(
-            id=STR, title=STR, description=STR, value=VALUE, procuringEntity=REFERENCE,
+            id=ID_OR_NULL, title=STR, description=STR, value=VALUE, procuringEntity=REFERENCE,
             tenderPeriod=PERIOD, procurementMethod=STR, procurementMethodDetails=STR,
             mainProcurementCategory=STR,
             classified={"type": ["boolean", "null"]},
-            items=_list(_object(classification=_object(scheme=STR, id=STR))),
+            items=_list(_object(classification=_object(scheme=STR, id=ID_OR_NULL))),
             lots=_list(_object(("id",), id=ID, title=STR, value=VALUE, status=STR)),
         ),
         awards=_list(_object(
@@ -78,7 +79,7 @@ RELEASE = {
             relatedLots={"type": ["array", "null"], "items": ID}, suppliers=_list(REFERENCE),
         )),
         contracts=_list(_object(
-            ("id",), id=ID, awardID=STR, title=STR, status=STR, value=VALUE, dateSigned=STR,
+            ("id",), id=ID, awardID=ID_OR_NULL, title=STR, status=STR, value=VALUE, dateSigned=STR,
             period=PERIOD, suppliers=_list(REFERENCE),
         )),
         relatedProcesses={"type": ["array", "null"]},
