@@ -83,7 +83,8 @@ def notice_type_of(release: Mapping[str, Any]) -> NoticeType | None:
 
 def parse_ocds_datetime(value: str) -> datetime:
     """An OCDS date-time as naive Beijing time, the one clock the hub stores."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # RFC 3339 allows a lowercase `z` too; fromisoformat takes neither before Python 3.11's `Z`
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
         return parsed
     return parsed.astimezone(BEIJING).replace(tzinfo=None)

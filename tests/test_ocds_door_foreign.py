@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from hub.publishing import ingest_file
+from hub.publishing import BatchRejected, ingest_file
 from schema.columns import table_of
 from schema.tables import Award, Contract, Notice, Party, Project
 from tests.factories import write_package
@@ -217,3 +217,28 @@ def test_a_party_without_a_name_is_accepted_named_by_its_legal_name_or_left_unli
     assert names == ["Balfour Beatty plc", "London Borough of Barnet"]
     awards = {a.project_id: a for a in rows(engine, Award)}
     assert len(awards) == 2
+
+
+def test_a_package_with_a_bom_and_times_with_a_lowercase_z_is_read(
+    engine, jilin, tmp_path: Path
+) -> None:
+    """Windows editors write a UTF-8 BOM (the CSV reader read past it; the JSON one refused
+    the file), and RFC 3339 allows `z` as well as `Z`."""
+    release = award_release()
+    release["date"] = release["date"].replace("Z", "z")
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"releases": [release]}).encode())
+    result = ingest_file(engine, path, JILIN)
+    assert (result.status, result.refusals) == ("accepted", [])
+    [notice] = rows(engine, Notice)
+    assert notice.published_at.isoformat() == "2010-05-10T17:30:00"  # 09:30 UTC in Beijing
+
+
+def test_a_refused_batch_counts_records_not_faults(engine, jilin, tmp_path: Path) -> None:
+    release = award_release()
+    release["date"] = "yesterday"
+    release["awards"][0]["value"]["amount"] = "a lot"
+    result = ingest_file(engine, write_package(tmp_path / "two.json", [release]), JILIN)
+    assert result.status == "rejected" and len(result.refusals) >= 2
+    message = str(BatchRejected(result.refusals, result.total))
+    assert f"1 of 1 records refused ({len(result.refusals)} faults)" in message

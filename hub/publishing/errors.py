@@ -78,6 +78,7 @@ class BatchRejected(Exception):
         shown = "\n".join(f"  - {r}" for r in refusals[:20])
         more = f"\n  … and {len(refusals) - 20} more" if len(refusals) > 20 else ""
         super().__init__(
-            f"batch rejected, nothing written: {len(refusals)} of {total} records refused\n"
+            f"batch rejected, nothing written: {len({r.position for r in refusals})} of {total} "
+            f"records refused ({len(refusals)} faults)\n"
             f"{shown}{more}\nfix them, or pass --partial to accept the valid records"
         )

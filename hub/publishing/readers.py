@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 SNIFF_BYTES = 64 * 1024
 LONE_CR = re.compile(r"(?<=\r)(?!\n)")
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # read big cells whole, so the cell cap names the column
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, as Windows editors write it
 TABLE_COLUMNS = {
     RecordKind.transaction: (
         transactions.COLUMNS,
@@ -65,7 +66,8 @@ def detect_kind(path: Path) -> RecordKind:
 
 def read_releases(path: Path) -> Iterator[Mapping[str, Any]]:
     try:
-        package = orjson.loads(path.read_bytes())
+        # A UTF-8 BOM, as Windows editors write it, read past as the CSV reader does.
+        package = orjson.loads(path.read_bytes().removeprefix(BOM))
     except orjson.JSONDecodeError as exc:
         raise FieldError("file", f"{path.name} is not valid JSON: {exc}") from None
     if not isinstance(package, dict) or not isinstance(package.get("releases"), list):
@@ -198,6 +200,8 @@ def _decoded_lines(handle: BinaryIO, encoding: str, name: str) -> Iterator[str]:
 def _read_ndjson(path: Path) -> Iterator[Mapping[str, Any]]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1:
+                line = line.removeprefix(BOM)
             if not line.strip():
                 continue
             try:
