@@ -242,3 +242,22 @@ def test_a_refused_batch_counts_records_not_faults(engine, jilin, tmp_path: Path
     assert result.status == "rejected" and len(result.refusals) >= 2
     message = str(BatchRejected(result.refusals, result.total))
     assert f"1 of 1 records refused ({len(result.refusals)} faults)" in message
+
+
+def test_the_same_release_with_a_number_written_otherwise_is_a_duplicate_not_a_conflict(
+    engine, jilin, tmp_path: Path
+) -> None:
+    """`11000000.0` is `11000000` in JSON: a relay or a mirror that re-serialises numbers
+    delivered the standard's award release again and was refused as different content."""
+    release = award_release()
+    again = award_release()
+    again["awards"][0]["value"]["amount"] = 11000000.0
+    assert ingest_file(engine, write_package(tmp_path / "a.json", [release]), JILIN).accepted == 1
+    second = ingest_file(engine, write_package(tmp_path / "b.json", [again]), JILIN)
+    assert (second.status, second.duplicates, second.refusals) == ("accepted", 1, [])
+    changed = award_release()
+    changed["awards"][0]["value"]["amount"] = 11000000.5
+    third = ingest_file(engine, write_package(tmp_path / "c.json", [changed]), JILIN)
+    assert [r.field for r in third.refusals] == ["id"]  # another amount is another release
+    [notice] = rows(engine, Notice)
+    assert json.loads(notice.payload) == release  # the first delivery, verbatim
