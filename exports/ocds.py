@@ -25,7 +25,13 @@ from sqlalchemy import Connection, select
 
 from exports.licence import Licence
 from exports.ocds_schema import extension_urls, leave_out_undeclared
-from schema.ocds import RELEASE_TAGS, merge_releases, parse_ocds_datetime, to_ocds_datetime
+from schema.ocds import (
+    CURRENCY_NAMES,
+    RELEASE_TAGS,
+    merge_releases,
+    parse_ocds_datetime,
+    to_ocds_datetime,
+)
 from schema.tables import NOTICES
 from schema.types import NoticeType, ProcurementMethod
 
@@ -77,7 +83,6 @@ CONTRACT_STATUS = frozenset(("pending", "active", "cancelled", "terminated"))
 MILESTONE_STATUS = frozenset(("scheduled", "met", "notMet", "partiallyMet"))
 CATEGORIES = {"goods": "goods", "works": "works", "services": "services",
               "货物": "goods", "工程": "works", "服务": "services"}  # fmt: skip
-CURRENCIES = {"人民币": "CNY", "元": "CNY", "RMB": "CNY"}
 # Chinese method names (docs/disclosure.md) → OCDS procurementMethod; the first match wins.
 METHODS: dict[str, ProcurementMethod] = {
     "单一来源": ProcurementMethod.direct,
@@ -157,7 +162,7 @@ def _normalise_value(value: dict[str, Any]) -> None:
         else:
             value["amount"] = amount
     if "currency" in value:
-        currency = CURRENCIES.get(str(value["currency"]).strip(), value["currency"])
+        currency = CURRENCY_NAMES.get(str(value["currency"]).strip(), value["currency"])
         if isinstance(currency, str) and re.fullmatch("[A-Z]{3}", currency):
             value["currency"] = currency
         else:

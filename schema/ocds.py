@@ -189,3 +189,16 @@ def party_name(party: Mapping[str, Any]) -> str | None:
         if isinstance(value, str) and value.strip():
             return value
     return None
+
+
+# Chinese names of the yuan publishers write for `currency`; the export writes them as CNY.
+CURRENCY_NAMES = {"人民币": "CNY", "元": "CNY", "RMB": "CNY"}
+
+
+def currency_code(value: object) -> str:
+    """The ISO 4217 code of a stated currency: none stated, or a name of the yuan, is CNY
+    (the hub's amounts are yuan unless a value says otherwise)."""
+    if not isinstance(value, str) or not value.strip():
+        return "CNY"
+    text = value.strip()
+    return CURRENCY_NAMES.get(text, text.upper())

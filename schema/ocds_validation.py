@@ -20,11 +20,9 @@ from typing import Any
 
 import jsonschema_rs
 
-from schema.ocds import STANDARD_ZIP, TAG_TO_NOTICE
+from schema.ocds import CURRENCY_NAMES, STANDARD_ZIP, TAG_TO_NOTICE
 
 RELEASE_SCHEMA = "standard-1__1__5/schema/release-schema.json"
-# Chinese currency names the export writes as ISO 4217.
-CURRENCY_NAMES = {"人民币": "CNY", "元": "CNY", "RMB": "CNY"}
 # Closed-codelist fields the export maps (a Chinese method name moves to
 # procurementMethodDetails; 货物/工程/服务 become goods/works/services) or leaves out (a
 # status outside the codelist), path with list indexes left out → data-quality code.

@@ -314,6 +314,25 @@ def test_an_award_above_the_budget_a_correction_lowered(engine, jilin) -> None:
     )["fields"]
 
 
+def test_amounts_in_another_currency_are_not_compared_with_yuan(engine, jilin) -> None:
+    """A 490,000 USD award against a 480,000 yuan budget, a 4,900,000 JPY contract against
+    it: no rule compares them (the flag called dollars yuan). A Chinese name of the yuan is
+    the yuan: the same award in 人民币 is above the budget."""
+    releases = compliant()  # budget 500,000 corrected to 480,000
+    releases[2]["awards"][0]["value"] = {"amount": 490000.0, "currency": "USD"}
+    releases[4]["contracts"][0]["value"] = {"amount": 4900000.0, "currency": "JPY"}
+    publish(engine, releases)
+    assert found(engine) == []
+    yuan = compliant()
+    for release in yuan:
+        release["ocid"] = release["ocid"] + "-CNY"
+        release["id"] = release["id"] + "-CNY"
+    yuan[2]["awards"][0]["value"] = {"amount": 490000.0, "currency": "人民币"}
+    yuan[4]["contracts"][0]["value"] = {"amount": 490000.0, "currency": "CNY"}
+    publish(engine, yuan)
+    assert codes(found(engine)) == ["AWARD_ABOVE_BUDGET"]
+
+
 def test_a_contract_amendment_above_the_award(engine, jilin) -> None:
     publish(engine, [*compliant(), {
         "ocid": OCID, "id": f"{OCID}-05-contract-amendment", "date": "2024-04-20T09:00:00+08:00",

@@ -19,10 +19,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from hub.app import create_app
+from hub.config import Settings
 from hub.publishing import BatchRejected, ingest_file
 from schema.columns import table_of
 from schema.tables import Award, Contract, Notice, Party, Project
 from tests.factories import write_package
+from tests.hub_server import graphql, running
+from tests.web_client import web
 
 DATA = Path(__file__).parent / "data"
 STANDARD = DATA / "ocds-standard-1.1.5"
@@ -261,3 +265,26 @@ def test_the_same_release_with_a_number_written_otherwise_is_a_duplicate_not_a_c
     assert [r.field for r in third.refusals] == ["id"]  # another amount is another release
     [notice] = rows(engine, Notice)
     assert json.loads(notice.payload) == release  # the first delivery, verbatim
+
+
+def test_pounds_are_shown_as_pounds_and_left_out_of_sums_in_yuan(
+    engine, jilin, database_url: str, tmp_path: Path
+) -> None:
+    """Barnet's project is in GBP: its page showed `预算金额 ¥6,700,000.00`, and awardStats
+    (in yuan) added its pounds to a Chinese project's yuan."""
+    package = [mapped(r) for name in STANDARD_FILES for r in releases(STANDARD / f"{name}.json")]
+    assert ingest_file(engine, write_package(tmp_path / "gbp.json", package), JILIN).accepted == 8
+    yuan = award_release()
+    yuan["ocid"], yuan["id"] = "ocds-213czf-000-00009", "ocds-213czf-000-00009-award"
+    yuan["awards"][0]["value"] = {"amount": 1234.5, "currency": "人民币"}
+    assert ingest_file(engine, write_package(tmp_path / "cny.json", [yuan]), JILIN).accepted == 1
+    app = create_app(Settings(database_url, str(tmp_path / "exports"), None))
+    with running(app) as base:
+        page = web.get(f"{base}/projects/ocds-213czf-000-00001").text
+        assert "GBP 6,700,000.00" in page and "¥6,700,000.00" not in page
+        assert "GBP 11,000,000.00" in page  # the award, in its currency
+        for planner in ("", " "):  # the planned statement and (with a space) the resolvers
+            stats = graphql(base, "{ awardStats(groupBy: [REGION]) { count amount { sum } } }"
+                            + planner)  # fmt: skip
+            assert stats["data"]["awardStats"] == [{"count": 1, "amount": {"sum": "1234.50"}}]
+    app.state.engine.dispose()

@@ -27,7 +27,7 @@ from hub.flags.facts import AwardFact, ContractFact, Debarment, NoticeFact, Proj
 from hub.flags.stages import CONTRACT_DAYS
 from schema.calendar import WorkCalendar, default_calendar
 from schema.flags import Flag
-from schema.ocds import merge_releases
+from schema.ocds import currency_code, merge_releases
 
 
 def _moment(value: Any) -> datetime:
@@ -94,6 +94,7 @@ def _awards(states: Mapping[str, pa.Table]) -> dict[int, list[AwardFact]]:
             a["award_id"], tuple(a["lot_ids"].split(",")) if a["lot_ids"] else (), a["status"],
             a["decision_date"], a["amount"],
             frozenset(suppliers.get((a["project_id"], a["award_id"]), ())),
+            currency_code(a.get("currency")),
         ))  # fmt: skip
     return found
 
@@ -107,7 +108,7 @@ def _contracts(states: Mapping[str, pa.Table]) -> dict[int, list[ContractFact]]:
         lead_first = sorted(members.get((c["project_id"], c["contract_id"]), []))
         found[c["project_id"]].append(ContractFact(
             c["contract_id"], c["award_id"], tuple(p for _, p in lead_first), c["amount"],
-            c["date_signed"],
+            c["date_signed"], currency_code(c.get("currency")),
         ))  # fmt: skip
     return found
 

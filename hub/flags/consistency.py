@@ -12,6 +12,7 @@ from typing import Any
 
 from hub.flags.facts import AwardFact, NoticeFact, ProjectFacts, fact
 from hub.flags.registry import Finding, rule
+from schema.ocds import currency_code
 
 CONTRACT_BASIS = (
     "政府采购法第四十六条、87号令第七十一条：按采购文件和中标结果签订合同，不得实质性变更"
@@ -76,18 +77,26 @@ def _naming_suppliers(facts: ProjectFacts, contract_id: str) -> NoticeFact | Non
     return found
 
 
+def _unit(currency: str) -> str:
+    """元 for the yuan, else the currency's code: the message must not call pounds yuan."""
+    return "元" if currency == "CNY" else f" {currency}"
+
+
 @rule("CONTRACT_ABOVE_AWARD", "medium", CONTRACT_BASIS)
 def contract_above_award(facts: ProjectFacts) -> Iterator[Finding]:
     for contract in facts.contracts:
         award = _award_of(facts, contract.award_id)
         if award is None or award.amount is None or contract.amount is None:
             continue
+        if contract.currency != award.currency:  # 元 against dollars compares nothing
+            continue
         if contract.amount <= award.amount:
             continue
         stated = facts.last_stating("contracts", contract.contract_id, "value")
         result = facts.last_stating("awards", award.award_id, "value")
         yield Finding(
-            f"合同{contract.contract_id}金额{contract.amount}元高于中标（成交）金额{award.amount}元",
+            f"合同{contract.contract_id}金额{contract.amount}{_unit(award.currency)}高于中标（成交）"
+            f"金额{award.amount}{_unit(award.currency)}",
             notices=_notices(result, stated),
             fields=(fact(f"contracts[{contract.contract_id}].value", contract.amount, stated),
                     fact(f"awards[{award.award_id}].value", award.amount, result)),
@@ -112,13 +121,16 @@ def award_above_budget(facts: ProjectFacts) -> Iterator[Finding]:
             budget_field = f"tender.lots[{','.join(lots)}].value"
         else:
             budget, budget_field = facts.project.budget, "planning.budget"
+        if {a.currency for a in awards} != {currency_code(facts.project.currency)}:
+            continue  # awards in another currency than the budget (or mixed): no sum to compare
         total = sum((a.amount or Decimal(0) for a in awards), Decimal(0))
         if budget is None or total <= budget:
             continue
         ids = [a.award_id for a in awards]
         results = _notices(*(facts.last_stating("awards", i, "value") for i in ids))
         yield Finding(
-            f"中标（成交）金额{total}元高于预算{budget}元"
+            f"中标（成交）金额{total}{_unit(awards[0].currency)}高于预算{budget}"
+            f"{_unit(awards[0].currency)}"
             + (f"（标段{'、'.join(lots)}）" if lots else ""),
             notices=results,
             fields=(*(fact(f"awards[{a.award_id}].value", a.amount,

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, Row, select
 
 from schema.calendar import WorkCalendar
-from schema.ocds import merge_releases
+from schema.ocds import currency_code, merge_releases
 from schema.tables import (
     AWARD_SUPPLIERS,
     AWARDS,
@@ -65,6 +65,7 @@ class AwardFact:
     decision_date: datetime | None
     amount: Decimal | None
     supplier_ids: frozenset[int]
+    currency: str = "CNY"  # ISO 4217 (schema.ocds.currency_code): amounts compare within one
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class ContractFact:
     supplier_ids: tuple[int, ...]  # every member of a consortium (联合体), lead first
     amount: Decimal | None
     date_signed: datetime | None
+    currency: str = "CNY"
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def load_many(
         awards[a.project_id].append(AwardFact(
             a.award_id, tuple(a.lot_ids.split(",")) if a.lot_ids else (), a.status,
             a.decision_date, a.amount, frozenset(suppliers.get(a.id, ())),
+            currency_code(a.currency),
         ))  # fmt: skip
     members: dict[int, list[int]] = {}
     for contract_pk, party_id in conn.execute(
@@ -221,7 +224,8 @@ def load_many(
         select(CONTRACTS).where(CONTRACTS.c.project_id.in_(ids)).order_by(CONTRACTS.c.id)
     ):
         contracts[c.project_id].append(ContractFact(
-            c.contract_id, c.award_id, tuple(members.get(c.id, ())), c.amount, c.date_signed
+            c.contract_id, c.award_id, tuple(members.get(c.id, ())), c.amount, c.date_signed,
+            currency_code(c.currency),
         ))  # fmt: skip
     lots: dict[int, dict[str, Decimal | None]] = {pid: {} for pid in projects}
     for lot in conn.execute(select(LOTS).where(LOTS.c.project_id.in_(ids))):

@@ -14,7 +14,7 @@ from hub.graphql.errors import BadUserInput
 from hub.graphql.inputs import ContractFilter, TransactionFilter
 from hub.read.cursors import global_id
 from hub.read.rows import among
-from hub.read.where import region_clause
+from hub.read.where import in_yuan, region_clause
 from schema.columns import ScaledDecimal
 from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
 
@@ -58,7 +58,10 @@ class Measure:
 class StatsRow:
     keys: list[StatsKey] = strawberry.field(description="The group's keys, in groupBy order.")
     count: int = strawberry.field(description="Records in the group.")
-    amount: Measure = strawberry.field(description="成交/合同/中标金额 in yuan.")
+    amount: Measure = strawberry.field(
+        description="成交/合同/中标金额 in yuan (awards and contracts in another currency are "
+        "left out of the groups)."
+    )
     unit_price: Measure | None = strawberry.field(description="单价 in yuan (transactions only).")
 
 
@@ -171,7 +174,7 @@ def contract_stats(
         StatsGroup.MONTH: _month(CONTRACTS.c.date_signed),
     }  # fmt: skip
     base = CONTRACTS.join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
-    where = (filter or ContractFilter()).query().whereclause
+    where = in_yuan(CONTRACTS.c.currency, (filter or ContractFilter()).query().whereclause)
     return run_stats(info, base, where, columns, group_by, CONTRACTS.c.amount, None, limit)
 
 
@@ -190,7 +193,7 @@ def award_stats(
     return run_stats(
         info,
         base,
-        region_clause(p.region_code, region_code),
+        in_yuan(AWARDS.c.currency, region_clause(p.region_code, region_code)),
         columns,
         group_by,
         AWARDS.c.amount,

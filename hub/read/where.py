@@ -11,12 +11,12 @@ from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import Select, and_, exists, or_, select
 
 from hub.read.cursors import parse_global_id
 from hub.read.errors import BadInput
 from schema.codes import is_region_code, region_prefix
-from schema.ocds import BEIJING
+from schema.ocds import BEIJING, CURRENCY_NAMES
 from schema.tables import PARTY_ROLES as ROLES
 from schema.tables import PENALTY_RECORDS as PENALTIES
 from schema.tables import PROJECTS
@@ -43,6 +43,13 @@ class Amounts(Protocol):
 
     min: Decimal | None
     max: Decimal | None
+
+
+def in_yuan(column: Any, where: Any = None) -> Any:
+    """`where` and the amount's currency is the yuan (none stated, CNY or a Chinese name of
+    it): the aggregates sum yuan, and pounds or dollars summed with them would mean nothing."""
+    yuan = or_(column.is_(None), column.in_(["CNY", *CURRENCY_NAMES]))
+    return yuan if where is None else and_(where, yuan)
 
 
 def region_clause(column: Any, code: str | None) -> Any:

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from hub.edge.request_id import current_request_id
 from hub.read.labels import category_label, channel_label, labels, notice_type_label
 from schema.divisions import region_label
+from schema.ocds import currency_code
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +32,17 @@ def money(value: Decimal | float | None) -> str:
     number = Decimal(value)
     places = max(2, -number.normalize().as_tuple().exponent)  # type: ignore[operator]
     return f"{number:,.{min(places, 4)}f}"
+
+
+def priced(value: Decimal | float | None, currency: str | None, sign: bool = True) -> str:
+    """An amount in its currency: yuan as `¥1,000.00` (or bare in a table, `sign=False`),
+    another as `GBP 1,000.00`, never a pound shown as a yuan."""
+    if value is None:
+        return ""
+    code = currency_code(currency)
+    if code == "CNY":
+        return f"¥{money(value)}" if sign else money(value)
+    return f"{code} {money(value)}"
 
 
 def quantity(value: Decimal | None) -> str:
@@ -56,6 +68,7 @@ def environment() -> Environment:
     )
     env.globals.update(labels=labels, url_with=url_with)
     env.filters.update(
+        priced=priced,
         notice_type=notice_type_label,
         channel=channel_label,
         category=category_label,

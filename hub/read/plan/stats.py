@@ -30,7 +30,7 @@ from sqlalchemy import (
 from hub.read.plan.roots import ROOT, Compiled
 from hub.read.plan.selection import Selection
 from hub.read.plan.sqljson import Dialect, Part, arr, lit, obj
-from hub.read.where import region_clause
+from hub.read.where import in_yuan, region_clause
 from schema.columns import ScaledDecimal
 from schema.tables import AWARD_SUPPLIERS, AWARDS, CONTRACTS, PARTIES, PROJECTS, TRANSACTIONS
 
@@ -94,6 +94,7 @@ def compile_contract_stats(selection: Selection, dialect: str) -> Compiled | Non
         "MONTH": _month(CONTRACTS.c.date_signed),
     }  # fmt: skip
     base = CONTRACTS.join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
+    where = in_yuan(CONTRACTS.c.currency, where)  # as hub/graphql/stats.py: yuan only
     return _compile(selection, dialect, Source(base, where, columns, CONTRACTS.c.amount))
 
 
@@ -111,6 +112,7 @@ def compile_award_stats(selection: Selection, dialect: str) -> Compiled | None:
     base = AWARDS.join(PROJECTS, PROJECTS.c.id == AWARDS.c.project_id)
     if "SUPPLIER" in _groups(selection):
         base = base.join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
+    where = in_yuan(AWARDS.c.currency, where)  # as hub/graphql/stats.py: yuan only
     return _compile(selection, dialect, Source(base, where, columns, AWARDS.c.amount))
 
 
