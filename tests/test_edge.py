@@ -269,7 +269,8 @@ def test_a_malformed_graphql_request_is_a_400_that_says_why(
     ("path", "status"),
     [("/changes?limit=%C2%B2", 400), ("/changes?limit=" + "1" * 5000, 400),
      ("/parties/%C2%B2", 404), ("/?q=x&year=%C2%B2", 400), ("/?q=x&purchaser=%C2%B2", 400),
-     ("/transparency?group=purchaser&key=%C2%B2", 400), ("/parties/1?before=2024-01-01.%C2%B2", 400)],
+     ("/transparency?group=purchaser&key=%C2%B2", 400), ("/parties/1?before=2024-01-01.%C2%B2", 400),
+     ("/parties/1?before=2024-01-01.99999999999999999999999", 400)],
 )  # fmt: skip
 def test_digits_that_are_not_ascii_are_bad_input_not_a_crash(
     hub: str, path: str, status: int

@@ -230,3 +230,24 @@ def test_relays_as_one_json_list_are_checked_per_record_and_field(hubs) -> None:
     answer = graphql(central.base, both, {"records": releases[:1], "relays": [good],
                      "relay": [good]}, central.tokens[PROVINCE])  # fmt: skip
     assert "not both" in answer["errors"][0]["message"]
+
+
+def test_relay_names_and_sites_get_a_cells_checks(hubs) -> None:
+    """A NUL or 900,000 characters in `originalPublisher`, `sourceSite` or a hop's hub were
+    stored and fed on (on PostgreSQL a NUL fails the whole batch at the next hub up)."""
+    _, central = hubs
+    releases = project_releases()[:3]
+    good = {"originalPublisher": PLATFORM, "originalRole": "trading_platform",
+            "sourceSite": PLATFORM_SITE, "firstPublishedAt": releases[0]["date"],
+            "hops": [{"hub": PROVINCE_HUB, "receivedAt": releases[0]["date"]}]}  # fmt: skip
+    relays = [{**good, "originalPublisher": "平台\x00"},
+              {**good, "sourceSite": "http://" + "x" * 900_000},
+              {**good, "hops": [{"hub": "h\x00", "receivedAt": releases[0]["date"]}]}]  # fmt: skip
+    answer = graphql(central.base, RELAYS, {"records": releases, "relays": relays},
+                     central.tokens[PROVINCE])  # fmt: skip
+    result = answer["data"]["publish"]
+    assert (result["accepted"], result["rejected"]) == (0, 3), result
+    assert [(r["position"], r["field"]) for r in result["refusals"]] == [
+        (1, "relay.originalPublisher"), (2, "relay.sourceSite"), (3, "relay.hops[0].hub"),
+    ]  # fmt: skip
+    assert "NUL" in result["refusals"][0]["reason"] and "bytes" in result["refusals"][1]["reason"]

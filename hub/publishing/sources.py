@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, literal, select
 
 from hub.config import SETTINGS
-from hub.publishing.cells import iso_datetime
+from hub.publishing.cells import check_string, iso_datetime
 from hub.publishing.changes import record_change
 from hub.publishing.dialect import (
     driver_value_converter,
@@ -32,6 +32,7 @@ from schema.tables import RECORD_SOURCES as SOURCES
 from schema.types import PublisherRole, RecordKind
 
 MAX_HOPS = 16  # a path longer than the network is deep is a loop or a mistake
+MAX_RELAY_TEXT = 2_048  # bytes of a publisher or hub name, a site URL
 FIELDS = frozenset({"originalPublisher", "originalRole", "sourceSite", "firstPublishedAt", "hops"})
 
 
@@ -88,6 +89,8 @@ def read_relay(raw: Any, account: PublisherAccount, kind: RecordKind, hub: str) 
     site = raw.get("sourceSite")
     if site is not None and (not isinstance(site, str) or not site.strip()):
         faults.append(FieldError("relay.sourceSite", "must be a non-empty string when given"))
+    elif site is not None:
+        check("sourceSite", lambda: check_string("relay.sourceSite", site, MAX_RELAY_TEXT))
     first = check("firstPublishedAt", lambda: _time(raw.get("firstPublishedAt"),
                                                     "relay.firstPublishedAt"))  # fmt: skip
     hops = check("hops", lambda: _hops(raw.get("hops"), hub))
@@ -99,6 +102,7 @@ def read_relay(raw: Any, account: PublisherAccount, kind: RecordKind, hub: str) 
 def _name(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FieldError(field, "is required (the name of the publisher that first published it)")
+    check_string(field, value, MAX_RELAY_TEXT)  # stored, fed and pushed on: a cell's checks
     return value.strip()
 
 

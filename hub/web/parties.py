@@ -22,6 +22,8 @@ def read_before(value: str) -> tuple[date, int] | None:
     if not value:
         return None
     day, _, pk = value.partition(".")
+    if not (pk.isascii() and pk.isdigit() and len(pk) <= 18):  # 10^30 reached the driver: 500
+        raise ValueError(pk)
     return date.fromisoformat(day), int(pk)
 
 

@@ -126,7 +126,11 @@ def _compile(selection: Selection, dialect: str, source: Source) -> Compiled | N
         return None
     groups = _groups(selection)
     limit = selection.args.get("limit", 100)
-    if not groups or any(g not in source.columns for g in groups):
+    if (
+        not groups
+        or len(set(groups)) != len(groups)
+        or any(g not in source.columns for g in groups)
+    ):
         return None  # the resolver's BAD_USER_INPUT
     if not isinstance(limit, int) or not 1 <= limit <= MAX_GROUPS:
         return None
