@@ -40,7 +40,7 @@ from indexer.search import (
     SearchResult,
     SearchUnavailable,
 )
-from schema.db import make_engine
+from schema.db import make_engine, reader
 from schema.search_outbox import OUTBOX
 
 SEARCH_THREADS = 8  # Elasticsearch calls running at once: mostly waiting on the network
@@ -369,6 +369,7 @@ def search_backend(settings: Settings, engine: Engine) -> GuardedSearch | None:
     # Searches read through `side` too: a search holding a request's pooled connection while
     # taking a second one would let a dozen searches empty the pool under every other request.
     return GuardedSearch(
-        EmbeddedBackend(side), side, breaker=breaker, catch_up=EmbeddedBackend(side),
+        EmbeddedBackend(side, reader(side, settings.query_timeout)), side, breaker=breaker,
+        catch_up=EmbeddedBackend(side),
         threads=EMBEDDED_THREADS, busy_wait=settings.search_timeout,
     )  # fmt: skip

@@ -38,6 +38,7 @@ from indexer.search import (
 )
 from indexer.text import highlight
 from indexer.worker import TABLES
+from schema.db import is_timeout
 from schema.ocds import utc_now_beijing
 from schema.search_outbox import OUTBOX
 
@@ -49,8 +50,11 @@ CHUNK = 500
 class EmbeddedBackend:
     """`SearchBackend` and index target on SQLite FTS5; `engine` is the hub's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reads: Engine | None = None) -> None:
         self.engine = engine
+        # Searches read through `reads`: the hub's `reader(engine, CAIGOU_QUERY_TIMEOUT)`, so
+        # 31 one-character exclusions (2 s a search here) are cut short like any slow read.
+        self.reads = reads if reads is not None else engine
         self._ready = False
 
     # tables
@@ -254,9 +258,11 @@ class EmbeddedBackend:
         params["size"] = max(1, min(request.size, MAX_SIZE))
         statement = f"{hits} {sql.page_and_aggregates(keys, where, keys_only=request.keys_only)}"
         try:
-            with self.engine.connect() as conn:
+            with self.reads.connect() as conn:
                 found = conn.execute(text(statement), params).all()
         except OperationalError as exc:  # a locked or damaged file; a bug raises as it is
+            if is_timeout(exc):  # the client's slow query (QUERY_TIMEOUT, a 503 page), not a
+                raise  # fault of the index: it must not open the circuit breaker for everyone
             raise SearchUnavailable(f"the embedded search index cannot answer: {exc}") from exc
         page = sorted((r for r in found if r[0] == "_hit"), key=lambda r: r[2])
         terms = [] if request.keys_only else highlight_terms(request.query)

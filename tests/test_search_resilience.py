@@ -13,6 +13,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import httpx
 import pytest
 
 from hub.app import create_app
@@ -126,6 +127,68 @@ def test_search_answers_from_the_index_while_the_outbox_drains_in_the_background
             assert found["indexLag"] == {"pending": 0, "oldestPendingAt": None}
             assert "索引更新中" not in web.get(f"{base}/?q=碎纸机", timeout=30).text
         engine.dispose()
+
+
+def test_an_embedded_search_past_the_query_timeout_is_cut_short_and_opens_no_breaker(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The embedded index searched through an engine without the statement limit: a query
+    of 31 one-character exclusions ran 2 s and more, eight of them held the search threads
+    for 15 s, and the CSV download of it ran for minutes. Now each search statement has the
+    query timeout: cut short, it answers QUERY_TIMEOUT (a 503 page), and the client's slow
+    query does not count against the index (the breaker would close search for everyone)."""
+    count = 3_000
+    with fresh_database("sqlite", request, tmp_path) as url:
+        settings = Settings(url, str(tmp_path / "exports"), None, query_timeout=0.002,
+                            search_failures=2)  # fmt: skip
+        app = create_app(settings)
+        engine = app.state.engine
+        with engine.begin() as conn:
+            add_publisher(conn, MALL, PublisherRole.trading_platform, ["220000"],
+                          [RecordKind.transaction], "http://mall.example.gov.cn")  # fmt: skip
+        rows = [transaction(f"DD{i:08d}", item_name=f"碎纸机 {i % 97} 型", model=f"ZX-{i}")
+                for i in range(count)]  # fmt: skip
+        assert ingest_records(engine, MALL, RecordKind.transaction, rows).status == "accepted"
+        slow = " ".join(f"-{c}" for c in "abcdefghijklmnopqrstuvwxyz01234") + " 碎 纸"
+        with running(app) as base:
+            caught_up(engine)
+            for _ in range(4):  # twice the breaker's failures
+                answer = graphql(base, SEARCH, {"q": slow})
+                assert answer["errors"][0]["extensions"]["code"] == "QUERY_TIMEOUT", answer
+            page = web.get(f"{base}/", params={"q": slow}, timeout=30)
+            assert page.status_code == 503 and "CAIGOU_QUERY_TIMEOUT" in page.text
+            assert (
+                web.get(f"{base}/healthz", timeout=30).json()["search"]["status"] != "unavailable"
+            )
+        engine.dispose()
+
+
+def test_a_csv_download_past_the_request_timeout_is_cut_off_never_looking_whole(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """/transactions.csv searches up to a hundred pages; its pages share
+    CAIGOU_REQUEST_TIMEOUT. Past it the transfer is aborted, never a file that looks whole."""
+    count = 450  # five pages
+    with fresh_database("sqlite", request, tmp_path) as url:
+        for budget, whole in ((0.0, True), (1e-6, False)):
+            settings = Settings(url, str(tmp_path / "exports"), None, request_timeout=budget)
+            app = create_app(settings)
+            engine = app.state.engine
+            if whole:
+                with engine.begin() as conn:
+                    add_publisher(conn, MALL, PublisherRole.trading_platform, ["220000"],
+                                  [RecordKind.transaction], "http://mall.example.gov.cn")  # fmt: skip
+                rows = [transaction(f"DD{i:08d}", item_name="碎纸机") for i in range(count)]
+                assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == count
+            with running(app) as base:
+                caught_up(engine)
+                if whole:
+                    got = web.get(f"{base}/transactions.csv", params={"q": "碎纸机"}, timeout=60)
+                    assert got.text.count("碎纸机") == count
+                else:
+                    with pytest.raises(httpx.RemoteProtocolError):  # the chunked body breaks off
+                        web.get(f"{base}/transactions.csv", params={"q": "碎纸机"}, timeout=60)
+            engine.dispose()
 
 
 def test_breaker_opens_after_failures_in_a_row_and_tries_once_after_the_cool_down() -> None:
