@@ -288,3 +288,17 @@ def test_pounds_are_shown_as_pounds_and_left_out_of_sums_in_yuan(
                             + planner)  # fmt: skip
             assert stats["data"]["awardStats"] == [{"count": 1, "amount": {"sum": "1234.50"}}]
     app.state.engine.dispose()
+
+
+@pytest.mark.parametrize("odd", ["\u200b", "\u00a0", " ", "\u3000", "\u202e", "\x07"])
+def test_an_ocid_with_an_invisible_or_blank_character_inside_is_refused(
+    engine, jilin, tmp_path: Path, odd: str
+) -> None:
+    """`ocds-213czf-000-00001\\u200b` was accepted as a new project whose page looks just
+    like the real one's: a look-alike 终止公告 anyone in scope could publish."""
+    release = award_release()
+    release["ocid"] = release["ocid"][:-2] + odd + release["ocid"][-2:]
+    result = ingest_file(engine, write_package(tmp_path / "odd.json", [release]), JILIN)
+    assert [r.field for r in result.refusals] == ["ocid"], result.refusals
+    assert f"U+{ord(odd):04X}" in result.refusals[0].reason
+    assert rows(engine, Project) == []

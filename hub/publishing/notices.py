@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -46,6 +47,18 @@ def _required(release: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise FieldError(key, "is required (a non-empty string)")
     return value.strip()
+
+
+def _ocid(release: Mapping[str, Any]) -> str:
+    """The project's id, with no invisible or blank character inside: `…0129\u200b` was a
+    new project whose page looked exactly like the real one's (a look-alike 终止公告)."""
+    ocid = _required(release, "ocid")
+    odd = next((c for c in ocid if unicodedata.category(c)[0] in "CZ"), None)
+    if odd is not None:
+        name = unicodedata.name(odd, "a control character")
+        raise FieldError("ocid", f"contains {name} (U+{ord(odd):04X}): an identifier has no "
+                         "invisible or blank character")  # fmt: skip
+    return ocid
 
 
 def _check_amount(value: Any, field: str) -> None:
@@ -130,7 +143,7 @@ class NoticeHandler:
                 faults.append(error)
                 return None
 
-        ocid = check(lambda: _required(release, "ocid"))
+        ocid = check(lambda: _ocid(release))
         check(lambda: _required(release, "id"))
         published_at = check(lambda: iso_datetime(release.get("date"), "date"))
         notice_type = notice_type_of(release)
