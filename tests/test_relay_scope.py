@@ -176,3 +176,30 @@ def test_one_id_twice_from_two_originals_through_one_site_is_refused_by_name(eng
     assert faults(other) == [(1, "X", "record_id")]
     assert "already delivered a record X" in other.refusals[0].reason
     assert count(engine, PENALTY_RECORDS) == 1
+
+
+def test_a_publisher_refused_by_a_relay_of_another_version_is_told_who_relayed_it(
+    engine, add
+) -> None:
+    """A relay's claim of who first published a record is not signed: a platform can relay
+    an order naming another local publisher first, and that publisher's own, different
+    order is then refused. The hub cannot tell which is right; the refusal now names the
+    account that relayed it, so the publisher and the operators can (and the log says so).
+    A conflict with one's own earlier version keeps the plain message."""
+    add(PLATFORM, "trading_platform", ["220000"], ["transaction"])
+    add("另一电子卖场", "trading_platform", ["220000"], ["transaction"])
+    squat = transaction("DD-VICTIM-1", amount="4579.00", unit_price="4579.00")
+    claimed = relay(PLATFORM, "trading_platform")
+    relayed = ingest_records(engine, "另一电子卖场", RecordKind.transaction, [squat],
+                             relays=[claimed])  # fmt: skip
+    assert relayed.accepted == 1
+    genuine = transaction("DD-VICTIM-1", amount="45790.00", unit_price="45790.00", quantity="1")
+    refused = ingest_records(engine, PLATFORM, RecordKind.transaction, [genuine])
+    [refusal] = refused.refusals
+    assert refusal.field == "order_id" and "held as relayed by 另一电子卖场" in refusal.reason
+    own = ingest_records(engine, "另一电子卖场", RecordKind.transaction,
+                         [transaction("DD-OWN-1")])  # fmt: skip
+    assert own.accepted == 1
+    again = ingest_records(engine, "另一电子卖场", RecordKind.transaction,
+                           [transaction("DD-OWN-1", amount="1.00", unit_price="1.00")])  # fmt: skip
+    assert "held as relayed" not in again.refusals[0].reason

@@ -27,7 +27,13 @@ from hub.publishing.parties import (
     resolve_region,
 )
 from hub.publishing.release_shape import extension_fields, shape_faults, value_faults
-from hub.publishing.sources import add_second_source, add_source, direct, source_site_of
+from hub.publishing.sources import (
+    add_second_source,
+    add_source,
+    conflict,
+    direct,
+    source_site_of,
+)
 from schema.codes import CodeError, catalogue_classification
 from schema.ocds import AMENDS, buyer_of, notice_type_of
 from schema.ocds_validation import SchemaFault, schema_faults
@@ -265,14 +271,15 @@ class NoticeHandler:
         site = source_site_of(ctx.relay, ctx.source_site)
         relay = ctx.relay or direct(ctx.publisher, site, published_at)
         held = conn.execute(
-            select(NOTICES.c.id, NOTICES.c.content_hash).where(
+            select(NOTICES.c.id, NOTICES.c.content_hash, NOTICES.c.publisher_id).where(
                 NOTICES.c.ocid == ocid, NOTICES.c.release_id == release_id
             )
         ).first()
         if held is not None:
             if held.content_hash != digest and not _same_json(conn, held.id, release):
-                raise FieldError("id", "this release id is already published with different "
-                                 "content; publish a correction as a new release")  # fmt: skip
+                raise conflict(conn, "id", "this release id is already published with "
+                               "different content; publish a correction as a new release",
+                               held.publisher_id, ctx.relay, ctx.publisher)  # fmt: skip
             digest = held.content_hash  # the record's, whatever spelling of it came again
             ctx.report.duplicates += 1
             if ctx.report.writing:  # the same notice from another site: record the source

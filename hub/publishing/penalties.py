@@ -28,6 +28,7 @@ from hub.publishing.parties import Note, record_notes
 from hub.publishing.sources import (
     add_second_source,
     add_source,
+    conflict,
     direct,
     held_by_originals,
     source_site_of,
@@ -141,9 +142,10 @@ class PenaltyHandler:
         held = self.seen.get(key) or (stored.content_hash if stored else None)
         if held is not None:
             if held != digest:
-                raise FieldError(
-                    "record_id", "already published with different content; records are "
-                    "immutable, publish the new decision under a new record id",
+                raise conflict(
+                    ctx.conn, "record_id", "already published with different content; records "
+                    "are immutable, publish the new decision under a new record id",
+                    stored.publisher_id if stored else None, ctx.relay, ctx.publisher,
                 )  # fmt: skip
             ctx.report.duplicates += 1
             if stored is not None and ctx.report.writing:

@@ -8,6 +8,7 @@ the same content, gains a row (and a `source` change) instead of becoming a seco
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,12 +29,14 @@ from hub.publishing.dialect import (
 )
 from hub.publishing.errors import FieldError, RecordError
 from hub.publishing.publishers import RELAY_ROLES, PublisherAccount
+from schema.tables import PUBLISHERS
 from schema.tables import RECORD_SOURCES as SOURCES
 from schema.types import PublisherRole, RecordKind
 
 MAX_HOPS = 16  # a path longer than the network is deep is a loop or a mistake
 MAX_RELAY_TEXT = 2_048  # bytes of a publisher or hub name, a site URL
 FIELDS = frozenset({"originalPublisher", "originalRole", "sourceSite", "firstPublishedAt", "hops"})
+log = logging.getLogger("caigou.publish")
 
 
 def this_hub() -> str:
@@ -311,3 +314,25 @@ def held_by_originals(
             held[(original, row.key)] = row
     mine.update(row.key for row in found.values() if row.publisher_id == account.id)
     return held, mine
+
+
+def conflict(
+    conn: Connection,
+    field: str,
+    message: str,
+    held_by: int | None,
+    relay: Relay | None,
+    account: PublisherAccount,
+) -> FieldError:
+    """The refusal of a record held with other content. When the holder is another account
+    that relayed it naming this one as its first publisher, and this one now delivers it
+    itself, the refusal says who: the hub cannot tell which is right (a relay's claim is not
+    signed), but the publisher can, and the operators are told in the log."""
+    if relay is not None or held_by is None or held_by == account.id:
+        return FieldError(field, message)
+    name = conn.execute(select(PUBLISHERS.c.name).where(PUBLISHERS.c.id == held_by)).scalar()
+    log.warning("%s: %s delivered %s held as relayed by %s naming it as first publisher, with "
+                "other content", field, account.name, message.split(";")[0], name)  # fmt: skip
+    return FieldError(field, f"{message} (held as relayed by {name}, which named "
+                      f"{account.name} as its first publisher: if {account.name} did not "
+                      "publish that version, tell this hub's operators)")  # fmt: skip

@@ -40,7 +40,7 @@ from hub.publishing.errors import FieldError, RecordError, each_field_once
 from hub.publishing.parties import Note
 from hub.publishing.publishers import NATIONWIDE
 from hub.publishing.returns import Issue, ReturnChecks, return_link
-from hub.publishing.sources import Relay, add_second_source, add_sources, direct
+from hub.publishing.sources import Relay, add_second_source, add_sources, conflict, direct
 from hub.publishing.sources import held_by_originals as held_orders
 from schema.codes import CodeError, check_category, is_region_code
 from schema.tables import DATA_QUALITY_ISSUES as ISSUES
@@ -322,8 +322,10 @@ class TransactionHandler:
                         add_second_source(ctx.conn, kind, stored.id, ctx.delivery, relay,
                                           digest, None)  # fmt: skip
                 else:
-                    error = FieldError("order_id", "already published with different content; "
-                                       "records are immutable, publish a new order id")  # fmt: skip
+                    error = conflict(ctx.conn, "order_id", "already published with different "
+                                     "content; records are immutable, publish a new order id",
+                                     stored.publisher_id if stored else None, relayed,
+                                     ctx.publisher)  # fmt: skip
                     ctx.report.refuse(position, order_id, error, raw)
                 continue
             if order_id in mine:
