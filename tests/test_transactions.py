@@ -207,23 +207,6 @@ def test_publish_time_is_kept_when_given_and_is_the_arrival_otherwise(
     assert bad.refusals[0].field == "published_at"
 
 
-def test_an_order_date_with_an_offset_is_its_beijing_date_as_the_publish_time_is(
-    engine, mall
-) -> None:
-    """20:00 in New York on 31 March is 08:00 on 1 April in Beijing: the order date and the
-    publish time of one record now say the same day (the date was taken as written)."""
-    moment = "2024-03-31T20:00:00-04:00"
-    rows = [transaction("DD1", order_date=moment, published_at=moment),
-            transaction("DD2", order_date="2024-03-31T23:59:00+08:00"),
-            transaction("DD3", order_date="2024-03-31T15:59:59Z"),
-            transaction("DD4", order_date="2024-03-31")]  # fmt: skip
-    assert ingest_records(engine, MALL, RecordKind.transaction, rows).accepted == 4
-    with engine.connect() as conn:
-        stored = {r.order_id: r for r in conn.execute(select(TRANSACTIONS))}
-    assert str(stored["DD1"].order_date) == "2024-04-01" == str(stored["DD1"].published_at.date())
-    assert [str(stored[k].order_date) for k in ("DD2", "DD3", "DD4")] == ["2024-03-31"] * 3
-
-
 def test_a_gbk_csv_from_chinese_excel_is_read_as_gb18030(engine, mall, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "gbk.csv", [transaction("DD1"), transaction("DD2")], bom=False)
     path.write_bytes(path.read_text("utf-8").encode("gbk"))

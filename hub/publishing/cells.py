@@ -233,11 +233,7 @@ def in_range(name: str, day: date, *, schedule: bool = False) -> None:
 def iso_date(
     raw: Mapping[str, Any], name: str, *, required: bool = True, schedule: bool = False
 ) -> date | None:
-    """YYYY-MM-DD, or an ISO 8601 date-time whose Beijing date is taken; nothing trailing.
-
-    An offset is honoured as `published_at`'s is: `2024-03-31T20:00:00-04:00` is 1 April in
-    Beijing, the one clock the hub stores (the date as written disagreed with the record's
-    own publish time)."""
+    """YYYY-MM-DD, or an ISO 8601 date-time whose date is taken; nothing trailing."""
     value = text(raw, name, required=required)
     if value is None:
         return None
@@ -245,10 +241,10 @@ def iso_date(
         if len(value) == 10 and value[4] == "-" == value[7]:
             day = date.fromisoformat(value)
         elif ISO_DATE.match(value):
-            day = parse_ocds_datetime(value).date()
+            day = datetime.fromisoformat(value).date()
         else:
             raise ValueError
-    except (ValueError, OverflowError):
+    except ValueError:
         raise FieldError(name, f"{shown(value)} is not a date (YYYY-MM-DD)") from None
     in_range(name, day, schedule=schedule)
     return day
