@@ -234,22 +234,26 @@ class HubGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         started = time.perf_counter()
+        # The whole body first, then a pooled connection: a client that sends its body slowly
+        # (the edge bounds how slowly) must not hold one of the pool's few connections.
+        receive, body = await _buffered(receive)
+        # The reads' budget runs from here: a slow upload (up to CAIGOU_BODY_TIMEOUT) is not
+        # the reads' time.
         budget = (
             READS_UNTIL.set(time.monotonic() + self.request_timeout)
             if self.request_timeout
             else None
         )
         try:
-            await self._serve(scope, receive, send, started)
+            await self._serve(scope, receive, body, send, started)
         finally:
             if budget is not None:
                 READS_UNTIL.reset(budget)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+    async def _serve(
+        self, scope: Scope, receive: Receive, body: bytes, send: Send, started: float
+    ) -> None:
         state = scope.setdefault("state", {})
-        # The whole body first, then a pooled connection: a client that sends its body slowly
-        # (the edge bounds how slowly) must not hold one of the pool's few connections.
-        receive, body = await _buffered(receive)
         size = len(body)
         etag = await self._loop_etag(scope)
         asked = _fast_request(scope, body) if self.planner is not None else None

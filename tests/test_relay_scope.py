@@ -203,3 +203,18 @@ def test_a_publisher_refused_by_a_relay_of_another_version_is_told_who_relayed_i
     again = ingest_records(engine, "另一电子卖场", RecordKind.transaction,
                            [transaction("DD-OWN-1", amount="1.00", unit_price="1.00")])  # fmt: skip
     assert "held as relayed" not in again.refusals[0].reason
+
+
+def test_a_notice_held_by_another_account_as_its_own_is_refused_without_naming_it(
+    engine, add
+) -> None:
+    """Notices are one per release id whoever publishes them: a different version from a
+    second site is refused plainly (no relay claimed the sender as its publisher)."""
+    add(PROVINCE, "regional_site", ["220000"], ["notice"])
+    add(AGENCY, "regional_site", ["220000"], ["notice"])
+    tender = project_releases()[0]
+    assert ingest_records(engine, PROVINCE, RecordKind.notice, [tender]).accepted == 1
+    other = copy.deepcopy(tender)
+    other["title"] = "另一个版本"
+    [refusal] = ingest_records(engine, AGENCY, RecordKind.notice, [other]).refusals
+    assert refusal.field == "id" and "held as relayed" not in refusal.reason

@@ -89,10 +89,10 @@ class CostWalker:
             if isinstance(definition, OperationDefinitionNode):
                 for variable in definition.variable_definitions or ():
                     if variable.default_value is not None:
-                        value = _size_of(value_from_ast_untyped(variable.default_value))
+                        value = value_from_ast_untyped(variable.default_value)
                         name = variable.variable.name.value
-                        if value is not None and value > (self.defaults.get(name) or 0):
-                            self.defaults[name] = value
+                        if _measure(value) > _measure(self.defaults.get(name)):
+                            self.defaults[name] = value  # a page size, or a list of ids
         self.fragments: dict[str, FragmentDefinitionNode] = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -205,17 +205,23 @@ class CostWalker:
             argument = definition.args.get(name)
             if argument is None:
                 continue
+            value = argument.default_value
             if name in sent:
                 ast = sent[name]
-                value = value_from_ast_untyped(ast, self.variables)
-                if value is Undefined and isinstance(ast, VariableNode):
-                    value = self.defaults.get(ast.name.value, argument.default_value)
-            else:
-                value = argument.default_value
+                given = value_from_ast_untyped(ast, self.variables)
+                if given is Undefined and isinstance(ast, VariableNode):
+                    given = self.defaults.get(ast.name.value, Undefined)
+                if given is not None and given is not Undefined:  # null: the field's default
+                    value = given
             size = len(value) if name == "ids" and isinstance(value, list) else _size_of(value)
             if size is not None:
                 sizes.append(size)
         return max(sizes, default=DEFAULT_PAGE)
+
+
+def _measure(value: Any) -> int:
+    """How large a variable's default would make a size: its length for a list (of ids)."""
+    return len(value) if isinstance(value, list) else (_size_of(value) or 0)
 
 
 def _size_of(value: Any) -> int | None:

@@ -59,7 +59,8 @@ def _ocid(release: Mapping[str, Any]) -> str:
     """The project's id, with no invisible or blank character inside: `…0129\u200b` was a
     new project whose page looked exactly like the real one's (a look-alike 终止公告)."""
     ocid = _required(release, "ocid")
-    odd = next((c for c in ocid if unicodedata.category(c)[0] in "CZ"), None)
+    # An ordinary space stays allowed: ocids stored with one must take later notices.
+    odd = next((c for c in ocid if c != " " and unicodedata.category(c)[0] in "CZ"), None)
     if odd is not None:
         name = unicodedata.name(odd, "a control character")
         raise FieldError("ocid", f"contains {name} (U+{ord(odd):04X}): an identifier has no "
@@ -279,7 +280,8 @@ class NoticeHandler:
             if held.content_hash != digest and not _same_json(conn, held.id, release):
                 raise conflict(conn, "id", "this release id is already published with "
                                "different content; publish a correction as a new release",
-                               held.publisher_id, ctx.relay, ctx.publisher)  # fmt: skip
+                               (RecordKind.notice, held.id, held.publisher_id), ctx.relay,
+                               ctx.publisher)  # fmt: skip
             digest = held.content_hash  # the record's, whatever spelling of it came again
             ctx.report.duplicates += 1
             if ctx.report.writing:  # the same notice from another site: record the source

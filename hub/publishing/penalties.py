@@ -145,7 +145,8 @@ class PenaltyHandler:
                 raise conflict(
                     ctx.conn, "record_id", "already published with different content; records "
                     "are immutable, publish the new decision under a new record id",
-                    stored.publisher_id if stored else None, ctx.relay, ctx.publisher,
+                    (RecordKind.penalty, stored.id, stored.publisher_id) if stored else None,
+                    ctx.relay, ctx.publisher,
                 )  # fmt: skip
             ctx.report.duplicates += 1
             if stored is not None and ctx.report.writing:

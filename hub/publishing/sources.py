@@ -320,7 +320,7 @@ def conflict(
     conn: Connection,
     field: str,
     message: str,
-    held_by: int | None,
+    held: tuple[RecordKind, int, int] | None,
     relay: Relay | None,
     account: PublisherAccount,
 ) -> FieldError:
@@ -328,9 +328,19 @@ def conflict(
     that relayed it naming this one as its first publisher, and this one now delivers it
     itself, the refusal says who: the hub cannot tell which is right (a relay's claim is not
     signed), but the publisher can, and the operators are told in the log."""
-    if relay is not None or held_by is None or held_by == account.id:
+    if relay is not None or held is None or held[2] == account.id:
         return FieldError(field, message)
-    name = conn.execute(select(PUBLISHERS.c.name).where(PUBLISHERS.c.id == held_by)).scalar()
+    kind, record_id, held_by = held  # the record's kind and id, the account that holds it
+    s = SOURCES.c
+    claimed = conn.execute(
+        select(PUBLISHERS.c.name)
+        .join(SOURCES, s.publisher_id == PUBLISHERS.c.id)
+        .where(s.kind == kind.value, s.record_id == record_id, s.publisher_id == held_by,
+               s.original_publisher == account.name)
+    ).first()  # fmt: skip
+    if claimed is None:  # held by another account as its own (a notice): nothing to name
+        return FieldError(field, message)
+    name = claimed.name
     log.warning("%s: %s delivered %s held as relayed by %s naming it as first publisher, with "
                 "other content", field, account.name, message.split(";")[0], name)  # fmt: skip
     return FieldError(field, f"{message} (held as relayed by {name}, which named "

@@ -324,7 +324,8 @@ class TransactionHandler:
                 else:
                     error = conflict(ctx.conn, "order_id", "already published with different "
                                      "content; records are immutable, publish a new order id",
-                                     stored.publisher_id if stored else None, relayed,
+                                     (kind, stored.id, stored.publisher_id) if stored else None,
+                                     relayed,
                                      ctx.publisher)  # fmt: skip
                     ctx.report.refuse(position, order_id, error, raw)
                 continue

@@ -70,7 +70,8 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
     # Each list ends its order with the id: rows tied on the date (and the row at the limit)
     # come back the same on every view.
     awards = conn.execute(
-        select(AWARDS.c.award_id, AWARDS.c.title, AWARDS.c.amount, AWARDS.c.decision_date,
+        select(AWARDS.c.award_id, AWARDS.c.title, AWARDS.c.amount, AWARDS.c.currency,
+               AWARDS.c.decision_date,
                PROJECTS.c.ocid, PROJECTS.c.title.label("project_title"))
         .join(AWARD_SUPPLIERS, AWARD_SUPPLIERS.c.award_pk == AWARDS.c.id)
         .join(PROJECTS, PROJECTS.c.id == AWARDS.c.project_id)
@@ -78,7 +79,7 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
         .order_by(AWARDS.c.decision_date.desc(), AWARDS.c.id.desc()).limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     contracts = conn.execute(
-        select(CONTRACTS.c.contract_id, CONTRACTS.c.title, CONTRACTS.c.amount,
+        select(CONTRACTS.c.contract_id, CONTRACTS.c.title, CONTRACTS.c.amount, CONTRACTS.c.currency,
                CONTRACTS.c.date_signed, PROJECTS.c.ocid)
         .join(PROJECTS, PROJECTS.c.id == CONTRACTS.c.project_id)
         .join(CONTRACT_SUPPLIERS, CONTRACT_SUPPLIERS.c.contract_pk == CONTRACTS.c.id)
@@ -86,7 +87,8 @@ def party_data(conn: Connection, pk: int, before: tuple[date, int] | None) -> di
         .order_by(CONTRACTS.c.date_signed.desc(), CONTRACTS.c.id.desc()).limit(LIST_LIMIT)
     ).mappings().all()  # fmt: skip
     projects = conn.execute(
-        select(PROJECTS.c.ocid, PROJECTS.c.title, PROJECTS.c.budget, PROJECTS.c.status)
+        select(PROJECTS.c.ocid, PROJECTS.c.title, PROJECTS.c.budget, PROJECTS.c.currency,
+               PROJECTS.c.status)
         .where(PROJECTS.c.purchaser_id == pk)
         .order_by(PROJECTS.c.last_published_at.desc(), PROJECTS.c.id.desc())
         .limit(LIST_LIMIT)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 
 from hub.read.cursors import parse_global_id
 from hub.read.errors import BadInput
@@ -48,7 +48,8 @@ class Amounts(Protocol):
 def in_yuan(column: Any, where: Any = None) -> Any:
     """`where` and the amount's currency is the yuan (none stated, CNY or a Chinese name of
     it): the aggregates sum yuan, and pounds or dollars summed with them would mean nothing."""
-    yuan = or_(column.is_(None), column.in_(["CNY", *CURRENCY_NAMES]))
+    stated = func.upper(func.trim(column))  # as schema.ocds.currency_code reads it
+    yuan = or_(column.is_(None), stated.in_(["", "CNY", *CURRENCY_NAMES]))
     return yuan if where is None else and_(where, yuan)
 
 
