@@ -25,7 +25,7 @@ from hub.cli.context import err, out, state
 from hub.publishing.errors import PublisherError
 from hub.publishing.publishers import NATIONWIDE, add_publisher
 from schema.changes import MIRROR_CURSORS
-from schema.ocds import utc_now_beijing
+from schema.ocds import parse_ocds_datetime, utc_now_beijing
 from schema.tables import PUBLISHERS
 from schema.types import PublisherRole, RecordKind
 
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Mirror another hub from its change feed (GET /changes).",
                   no_args_is_help=True)  # fmt: skip
 PAGE = 1_000
-TIMEOUT = 60.0
+TIMEOUT = 60.0  # each read; a whole page within PAGE_SECONDS, PAGE_BYTES at most
+PAGE_SECONDS = 600.0
+PAGE_BYTES = 512 * 1024 * 1024  # 1,000 changes with notices of up to 512 kB of text
 
 
 def register(root: typer.Typer) -> None:
@@ -61,26 +63,87 @@ class Group:
     relays: list[dict[str, Any] | None] | None = None  # each record's, when any was relayed
 
 
-def read_page(client: httpx.Client, url: str, after: str | None, limit: int) -> tuple[
+def read_page(client: httpx.Client, url: str, after: str | None, limit: int,
+              seconds: float = PAGE_SECONDS, max_bytes: int = PAGE_BYTES) -> tuple[
     list[dict[str, Any]], str, bool
 ]:  # fmt: skip
-    """One page of the feed: its changes, the cursor after them, whether more follow."""
+    """One page of the feed: its changes, the cursor after them, whether more follow. Read
+    within PAGE_SECONDS and PAGE_BYTES (hub.federation.bounded), every line checked: the
+    source is another hub, and a page is never trusted to be well formed or to end."""
+    from hub.federation.bounded import PeerTooSlowOrLarge, bounded  # here: loads httpx
+
     params = {"limit": str(limit), **({"after": after} if after else {})}
-    response = client.get(f"{url}/changes", params=params)
-    if response.status_code != 200:
-        raise MirrorError(f"{url}/changes answered {response.status_code}: "
-                          f"{response.text.strip()[:300]}")  # fmt: skip
-    lines = [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
+    try:
+        status, body = bounded(client, "GET", f"{url}/changes", seconds=seconds,
+                               max_bytes=max_bytes, params=params)  # fmt: skip
+    except PeerTooSlowOrLarge as exc:
+        raise MirrorError(str(exc)) from None
+    if status != 200:
+        text = body.decode(errors="replace").strip()[:300]
+        raise MirrorError(f"{url}/changes answered {status}: {text}")
+    lines = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise MirrorError(f"{url}/changes: line {number} is not JSON") from None
+        if not isinstance(parsed, dict):
+            raise MirrorError(f"{url}/changes: line {number} is not a JSON object")
+        lines.append(parsed)
     if not lines or "next" not in lines[-1]:
         raise MirrorError(f'{url}/changes: the page has no closing {{"next": …}} line')
-    return lines[:-1], str(lines[-1]["next"]), bool(lines[-1].get("more"))
+    last = lines[-1]
+    if not isinstance(last["next"], str) or not isinstance(last.get("more", False), bool):
+        raise MirrorError(f'{url}/changes: its closing line is not {{"next": "<cursor>", '
+                          f'"more": true|false}}: {str(last)[:200]}')  # fmt: skip
+    return [_checked(change, url) for change in lines[:-1]], last["next"], bool(last.get("more"))
+
+
+def _checked(change: dict[str, Any], url: str) -> dict[str, Any]:
+    """A change as this mirror reads it, or MirrorError naming it and the field: a record
+    of another shape went on into the pipeline and ended in a traceback."""
+    from hub.publishing.cells import iso_datetime  # here: with the pipeline, for a pull
+    from hub.publishing.errors import FieldError
+
+    seq = change.get("seq")
+    where = f"{url}/changes: change {seq!r}"
+    kinds, roles = {k.value for k in RecordKind}, {r.value for r in PublisherRole}
+    texts = ("publisher", "cursor", "action")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise MirrorError(f"{where}: seq is not a number")
+    for name in texts:
+        if not isinstance(change.get(name), str) or not change[name]:
+            raise MirrorError(f"{where}: {name} is not a text")
+    if change.get("kind") not in kinds:
+        raise MirrorError(f"{where}: kind {change.get('kind')!r} is not one of {sorted(kinds)}")
+    if change.get("publisherRole") not in roles:
+        raise MirrorError(f"{where}: publisherRole {change.get('publisherRole')!r} is unknown")
+    if not isinstance(change.get("sourceSite"), str | None):
+        raise MirrorError(f"{where}: sourceSite is not a text")
+    try:  # the source's arrival time becomes this hub's: plausible, as any time it takes
+        iso_datetime(change.get("acceptedAt"), "acceptedAt")
+    except FieldError as exc:
+        raise MirrorError(f"{where}: {exc.field}: {exc.reason}") from None
+    for name in ("payload", "relay"):
+        value = change.get(name)
+        if name == "relay" and value is None:
+            continue
+        try:
+            parsed = orjson.loads(value) if isinstance(value, str) else None
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise MirrorError(f"{where}: {name} is not a JSON object as text")
+    return change
 
 
 def groups(changes: list[dict[str, Any]]) -> Iterator[Group]:
     """Consecutive changes with the same kind, deliverer, site, time and action."""
 
     def key(change: dict[str, Any]) -> tuple[Any, ...]:
-        return (change["kind"], change["publisher"], change["sourceSite"],
+        return (change["kind"], change["publisher"], change.get("sourceSite"),
                 change["acceptedAt"], change["action"])  # fmt: skip
 
     for _key, run in itertools.groupby(changes, key=key):
@@ -89,7 +152,7 @@ def groups(changes: list[dict[str, Any]]) -> Iterator[Group]:
         relays = [orjson.loads(c["relay"]) if c.get("relay") else None for c in batch]
         yield Group(
             RecordKind(first["kind"]), first["publisher"], first["publisherRole"],
-            first["sourceSite"], datetime.fromisoformat(first["acceptedAt"]),
+            first.get("sourceSite"), parse_ocds_datetime(first["acceptedAt"]),
             [orjson.loads(c["payload"]) for c in batch], batch[-1]["cursor"], int(first["seq"]),
             relays if any(relays) else None,
         )  # fmt: skip
@@ -145,7 +208,8 @@ def store(engine: Engine, url: str, group: Group) -> int:
 
 
 def pull(engine: Engine, url: str, *, follow: bool = False, interval: float = 5.0,
-         limit: int = PAGE) -> int:  # fmt: skip
+         limit: int = PAGE, page_seconds: float = PAGE_SECONDS,
+         page_bytes: int = PAGE_BYTES) -> int:  # fmt: skip
     """Read the feed from the saved cursor to its end (and on, with `follow`); returns the
     records stored."""
     import httpx  # here: the HTTP client loads for a pull, not for every command
@@ -153,9 +217,19 @@ def pull(engine: Engine, url: str, *, follow: bool = False, interval: float = 5.
     url = url.rstrip("/")
     cursor = saved_cursor(engine, url)
     stored = 0
+    last_seq: int | None = None
     with httpx.Client(timeout=TIMEOUT) as client:
         while True:
-            changes, after, more = read_page(client, url, cursor, limit)
+            changes, after, more = read_page(client, url, cursor, limit, page_seconds,
+                                             page_bytes)  # fmt: skip
+            if more and not changes and after == cursor:
+                raise MirrorError(f"{url}/changes says more follow {cursor!r} but gives none "
+                                  "and no new cursor: it would be asked for ever")  # fmt: skip
+            for change in changes:  # a feed only goes forward: a cursor that leads back loops
+                if last_seq is not None and change["seq"] <= last_seq:
+                    raise MirrorError(f"{url}/changes went back: change {change['seq']} after "
+                                      f"{last_seq}")  # fmt: skip
+                last_seq = change["seq"]
             for group in groups(changes):
                 stored += store(engine, url, group)
                 save_cursor(engine, url, group.cursor)

@@ -29,8 +29,8 @@ import httpx
 import orjson
 from sqlalchemy import Engine, and_, select
 
+from hub.federation.bounded import PeerTooSlowOrLarge, bounded
 from hub.federation.upstreams import (
-    UpstreamError,
     UpstreamRow,
     find_upstream,
     list_upstreams,
@@ -45,6 +45,8 @@ IN_FLIGHT = 2  # batches sent and not yet answered, per upstream
 ACK_EVERY = 1.0  # seconds between two writes of an upstream's cursor while a push goes on
 IDLE_FIRST = 0.01  # seconds before the feed is read again after a push: doubles while idle
 TIMEOUT = 60.0
+ANSWER_SECONDS = 300.0  # an upstream's whole answer to a batch, however it trickles in
+ANSWER_BYTES = 64 * 1024 * 1024  # a publish result: refusals of 500 records, generously
 BACKOFF_CAP = 60.0
 PUBLISH = """mutation($kind: PublishKind!, $records: [JSON!]!, $relays: JSON) {
   publish(kind: $kind, records: $records, partial: true, relays: $relays) {
@@ -133,26 +135,53 @@ def send(client: httpx.Client, upstream: UpstreamRow, token: str, kind: str,
          records: list[Any], relay: list[dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
     """One publish call; the upstream's PublishResult, or PushFailed."""
     try:
-        response = client.post(
-            f"{upstream.url}/graphql",
+        status, body = bounded(
+            client, "POST", f"{upstream.url}/graphql", seconds=ANSWER_SECONDS,
+            max_bytes=ANSWER_BYTES,
             content=orjson.dumps({"query": PUBLISH, "variables": {
                 "kind": kind.upper(), "records": records, "relays": relay}}),
             headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
         )  # fmt: skip
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, PeerTooSlowOrLarge) as exc:
         raise PushFailed(f"{upstream.url}: {type(exc).__name__}: {exc}") from None
-    if response.status_code != 200:
-        raise PushFailed(f"{upstream.url}/graphql answered {response.status_code}: "
-                         f"{response.text.strip()[:300]}")  # fmt: skip
+    if status != 200:
+        text = body.decode(errors="replace").strip()[:300]
+        raise PushFailed(f"{upstream.url}/graphql answered {status}: {text}")
     try:
-        answer = response.json()
-    except ValueError:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise PushFailed(f"{upstream.url}/graphql answered no JSON") from None
-    if answer.get("errors") or not (answer.get("data") or {}).get("publish"):
-        first = (answer.get("errors") or [{}])[0]
-        code = (first.get("extensions") or {}).get("code", "")
+    publish = (answer.get("data") or {}).get("publish") if isinstance(answer, dict) else None
+    if not isinstance(answer, dict) or answer.get("errors") or not isinstance(publish, dict):
+        errors = answer.get("errors") if isinstance(answer, dict) else None
+        first = (
+            errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+        )
+        code = (first.get("extensions") or {}).get("code", "") if isinstance(first, dict) else ""
         raise PushFailed(f"{upstream.url} refused the batch: {code} {first.get('message')}")
-    return dict(answer["data"]["publish"])
+    return checked_answer(upstream.url, publish, len(records))
+
+
+def checked_answer(url: str, publish: dict[str, Any], sent: int) -> dict[str, Any]:
+    """The upstream's PublishResult, if it adds up: accepted, duplicates and refused records
+    each a count, together the records sent, every refusal at a position sent (0: the
+    batch). A 200 answer that does not add up moved the cursor past 80 records with none
+    stored, or parked 80 of which 79 were accepted; it is a failure, sent again later."""
+    counts = [publish.get(k) for k in ("accepted", "duplicates", "rejected")]
+    refusals = publish.get("refusals")
+    fine = (
+        all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+        and sum(c for c in counts if isinstance(c, int)) == sent
+        and isinstance(publish.get("status"), str)
+        and isinstance(refusals, list)
+        and all(isinstance(r, dict) and (r.get("position") is None
+                or (isinstance(r.get("position"), int) and 0 <= r["position"] <= sent))
+                for r in refusals)
+    )  # fmt: skip
+    if not fine:
+        raise PushFailed(f"{url} answered a publish result that does not add up for {sent} "
+                         f"records: {str(publish)[:300]}")  # fmt: skip
+    return dict(publish)
 
 
 def parked_rows(upstream: UpstreamRow, run: list[ChangeRow],
@@ -434,7 +463,9 @@ def _run(engine: Engine, names: Callable[[], Iterable[str]], client: httpx.Clien
                 continue
             try:
                 report = push_once(engine, name, client)
-            except (PushFailed, UpstreamError) as exc:
+            except Exception as exc:
+                # Anything else too: one upstream's surprise must not end pushing to all
+                # (inside `caigou indexer run` the thread died and status said "running").
                 attempts[name] = attempts.get(name, 0) + 1
                 delay = backoff(attempts[name])
                 not_before[name] = time.monotonic() + delay
