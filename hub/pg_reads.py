@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
 from schema.data_version import TABLE as DATA_VERSION
-from schema.db import READS_UNTIL
+from schema.db import budgeted
 
 log = logging.getLogger("caigou.http")
 
@@ -173,13 +172,10 @@ class PgReads:
         (CAIGOU_REQUEST_TIMEOUT, as `schema.db` applies it on the threads' connections): a
         statement with less left than its own limit runs under a shorter one, said around it;
         the common case says nothing."""
-        until = READS_UNTIL.get()
-        left = None if until is None else until - time.monotonic()
-        if left is None or (self.limit and left >= self.limit):
+        limit = budgeted(self.limit)
+        if limit == self.limit:
             return await (await conn.execute(sql, params, prepare=True)).fetchone()
-        if left <= 0:
-            raise psycopg.errors.QueryCanceled("the request's reads ran past its budget")
-        await conn.execute(f"SET statement_timeout = {max(int(left * 1000), 1)}")
+        await conn.execute(f"SET statement_timeout = {max(int(limit * 1000), 1)}")
         try:
             return await (await conn.execute(sql, params, prepare=True)).fetchone()
         finally:

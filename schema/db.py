@@ -110,12 +110,19 @@ def _wanted(context: Any) -> float:
     options = context.execution_options if context is not None else {}
     if TIMEOUT not in options:
         return 0.0
-    wanted = float(options[TIMEOUT] or 0)
+    return budgeted(float(options[TIMEOUT] or 0))
+
+
+def budgeted(limit: float) -> float:
+    """A read statement's limit in seconds (0: none), shortened to what is left of its
+    request's budget (READS_UNTIL), never below a millisecond: past the budget the database
+    cuts the statement at once, as any statement past its limit. The threads' connections
+    (`_wanted`) and the planner's loop reads (hub/pg_reads.py) both ask here."""
     until = READS_UNTIL.get()
-    if until is not None:
-        left = max(until - time.monotonic(), 0.001)
-        wanted = min(wanted, left) if wanted > 0 else left
-    return wanted
+    if until is None:
+        return limit
+    left = max(until - time.monotonic(), 0.001)
+    return min(limit, left) if limit > 0 else left
 
 
 _UNKNOWN = -1  # a rollback undid the last SET or RESET: say it again
